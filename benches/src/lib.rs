@@ -1,0 +1,1 @@
+//! Shared harness for pydbm's side-by-side benchmarks.

@@ -1,0 +1,107 @@
+//! The one error type of the whole workspace.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout pydbm.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure pydbm reports, one variant per failure class.
+///
+/// Each variant names the file it concerns where there is one, so an error
+/// printed on its own line (the CLI's `pydbm: error: ...`) is enough to act on.
+/// I/O errors keep their [`std::io::Error`] as the [`source`](std::error::Error::source).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system I/O call failed on `path`.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file the call was made on.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is locked by another handle (in this process or another one).
+    #[error("{}: locked by another handle or process", path.display())]
+    Locked {
+        /// The locked file.
+        path: PathBuf,
+    },
+    /// The file's bytes do not have the structure the format requires.
+    #[error("{}: corrupt at offset {offset}: expected {expected}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset of the first bad byte (or of the structure that is bad).
+        offset: u64,
+        /// What a valid file has at that offset.
+        expected: String,
+    },
+    /// The file is valid but uses a variant of the format pydbm does not handle.
+    #[error("{}: unsupported: {what}", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// Which variant or feature.
+        what: String,
+    },
+    /// A write was attempted on a handle opened read-only.
+    #[error("{}: the database is opened for reading only", path.display())]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file or key that must exist does not.
+    #[error("{what}: not found")]
+    NotFound {
+        /// The missing thing: a path, or a key rendered for humans.
+        what: String,
+    },
+    /// The handle was already closed.
+    #[error("{}: the database has already been closed", path.display())]
+    Closed {
+        /// The file the handle was opened on.
+        path: PathBuf,
+    },
+    /// A caller passed an argument the operation cannot take.
+    #[error("bad argument: {0}")]
+    BadArgument(String),
+}
+
+impl Error {
+    /// Wraps an [`io::Error`] with the path it happened on.
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// Builds a [`Error::Corrupt`].
+    pub fn corrupt(path: impl AsRef<Path>, offset: u64, expected: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.as_ref().to_path_buf(),
+            offset,
+            expected: expected.into(),
+        }
+    }
+
+    /// Builds a [`Error::Unsupported`].
+    pub fn unsupported(path: impl AsRef<Path>, what: impl Into<String>) -> Self {
+        Error::Unsupported {
+            path: path.as_ref().to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    /// True when the error is an I/O error whose kind is `NotFound`, or [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            Error::NotFound { .. } => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `trait Format`: what the `pydbm` CLI and `pydbm::open` need from each dbm format
+//! besides the mapping itself (open, check, stats, recover, crashtest).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Dbm, Error, OpenOptions, Result};
+
+/// One problem found by [`Format::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// Byte offset of the bad structure, when it has one.
+    pub offset: Option<u64>,
+    /// What is wrong, and what was expected instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(off) => write!(
+                f,
+                "{}: offset {}: {}",
+                self.file.display(),
+                off,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The result of a [`Format::crashtest`] run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrashReport {
+    /// How many crash points were simulated (each write and sync of the workload).
+    pub crash_points: u64,
+    /// How many recoveries did not give a committed state.
+    pub violations: u64,
+    /// A human-readable line per violation (at most a few dozen kept).
+    pub details: Vec<String>,
+}
+
+/// A dbm file format: the entry points the CLI dispatches to.
+///
+/// Every method but [`Format::open`] has a default that fails with
+/// [`Error::Unsupported`], so a format can ship its mapping before its tooling.
+pub trait Format: Sync {
+    /// The Python module name: `"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`.
+    fn module(&self) -> &'static str;
+    /// Opens `path` (as Python's `dbm.<module>.open` takes it) with `opts`.
+    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>>;
+    /// Verifies every structure of the file; an empty list means the file is sound.
+    fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        Err(Error::unsupported(
+            path,
+            format!("check for {}", self.module()),
+        ))
+    }
+    /// Variant and space accounting, as `(name, value)` lines.
+    fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        Err(Error::unsupported(
+            path,
+            format!("stats for {}", self.module()),
+        ))
+    }
+    /// Rolls back a hot journal or rebuilds a damaged file; returns a line per action taken
+    /// and per record lost.
+    fn recover(&self, path: &Path) -> Result<Vec<String>> {
+        Err(Error::unsupported(
+            path,
+            format!("recover for {}", self.module()),
+        ))
+    }
+    /// Runs a random workload of `ops` operations from `seed` over the fault-injecting
+    /// file layer, crashing at every write and sync point. `progress(done, total)` is
+    /// called as crash points are run.
+    fn crashtest(
+        &self,
+        ops: u64,
+        seed: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CrashReport> {
+        let _ = (ops, seed, progress);
+        Err(Error::unsupported(
+            Path::new(self.module()),
+            "crashtest for this format",
+        ))
+    }
+}

@@ -1,0 +1,121 @@
+//! The file layer: `Vfs` opens files, `VfsFile` reads and writes them at offsets.
+//!
+//! Every byte pydbm stores goes through these traits, so the same format code runs
+//! over real files ([`crate::OsVfs`]), memory ([`crate::MemVfs`]) and simulated crashes
+//! ([`crate::FaultVfs`]).
+
+use std::fmt::Debug;
+use std::path::Path;
+
+use crate::Result;
+
+/// How to open a file through a [`Vfs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfsOpen {
+    /// Open for writing as well as reading.
+    pub write: bool,
+    /// Create the file if it does not exist (requires `write`).
+    pub create: bool,
+    /// Truncate the file to zero length on open (requires `write`).
+    pub truncate: bool,
+    /// Permission bits for a created file, before the process umask.
+    pub mode: u32,
+}
+
+impl VfsOpen {
+    /// Read-only open of an existing file.
+    pub const READ: VfsOpen = VfsOpen {
+        write: false,
+        create: false,
+        truncate: false,
+        mode: 0o666,
+    };
+    /// Read-write open of an existing file.
+    pub const WRITE: VfsOpen = VfsOpen {
+        write: true,
+        create: false,
+        truncate: false,
+        mode: 0o666,
+    };
+    /// Read-write open, creating the file if it is missing.
+    pub const CREATE: VfsOpen = VfsOpen {
+        write: true,
+        create: true,
+        truncate: false,
+        mode: 0o666,
+    };
+}
+
+/// A file system: opens, removes and renames files.
+///
+/// Implementations must be usable from several threads; handles they return are
+/// independent (like two `open(2)` calls on the same path).
+pub trait Vfs: Send + Sync + Debug {
+    /// Opens `path`. Fails with an [`crate::Error::Io`] naming `path` (kind `NotFound` when
+    /// the file is missing and `create` is false).
+    fn open(&self, path: &Path, how: VfsOpen) -> Result<Box<dyn VfsFile>>;
+    /// Whether `path` exists.
+    fn exists(&self, path: &Path) -> Result<bool>;
+    /// Removes `path`. Fails with kind `NotFound` when it is missing.
+    fn remove(&self, path: &Path) -> Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Makes the directory entry changes (create, remove, rename) under `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()>;
+}
+
+/// An open file: positional reads and writes, length, sync.
+pub trait VfsFile: Send + Sync + Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
+    /// (fewer only at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize>;
+    /// Writes all of `data` at `offset`, extending the file if needed.
+    fn write_at(&self, data: &[u8], offset: u64) -> Result<()>;
+    /// Makes every write so far durable (`fsync`).
+    fn sync(&self) -> Result<()>;
+    /// Current length in bytes.
+    fn len(&self) -> Result<u64>;
+    /// Truncates or extends (with zeros) to `len` bytes.
+    fn set_len(&self, len: u64) -> Result<()>;
+    /// The path this handle was opened with (for error messages).
+    fn path(&self) -> &Path;
+
+    /// Reads exactly `buf.len()` bytes at `offset`; a short file is an
+    /// [`crate::Error::Io`] of kind `UnexpectedEof` naming the path.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(crate::Error::io(
+                    self.path(),
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "wanted {} bytes at offset {}, file ends first",
+                            buf.len(),
+                            offset
+                        ),
+                    ),
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The `(device, inode)` identity of the underlying file, when it has one; the
+    /// process-wide lock table keys on it. In-memory files return a stable synthetic id.
+    fn identity(&self) -> Option<(u64, u64)>;
+
+    /// The raw OS descriptor, for OS locks (`flock`/`fcntl`); `None` for files that are not
+    /// OS files.
+    fn raw_fd(&self) -> Option<i32> {
+        None
+    }
+}

@@ -1,0 +1,5 @@
+//! # pydbm-shelve
+//!
+//! Python's value formats and `shelve`: pickle (with copyreg), marshal, and `Shelf`
+//! over any [`pydbm_engine::Dbm`]. Pure computation: nothing here touches files.
+#![warn(missing_docs)]

@@ -1,0 +1,10 @@
+//! # pydbm
+//!
+//! Python's data-persistence stack rebuilt in Rust. This facade re-exports the layers.
+#![warn(missing_docs)]
+
+pub use pydbm_engine as engine;
+pub use pydbm_engine::{Dbm, Durability, Error, OpenMode, OpenOptions, Result};
+pub use pydbm_formats as formats;
+pub use pydbm_shelve as shelve;
+pub use pydbm_sqlite as sqlite;

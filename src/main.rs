@@ -1,0 +1,2 @@
+//! The `pydbm` command-line tool (see CLI.md).
+fn main() {}
