@@ -4,3 +4,8 @@
 //! gdbm 1.23 (`gnu`), Berkeley DB 5.3 hash / gdbm_compat / db1.85 (`ndbm`) and
 //! CPython's `dbm.dumb` (`dumb`).
 #![warn(missing_docs)]
+
+pub mod dumb;
+pub mod gnu;
+pub mod ndbm;
+pub mod whichdb;

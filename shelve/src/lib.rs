@@ -3,3 +3,7 @@
 //! Python's value formats and `shelve`: pickle (with copyreg), marshal, and `Shelf`
 //! over any [`pydbm_engine::Dbm`]. Pure computation: nothing here touches files.
 #![warn(missing_docs)]
+
+pub mod marshal;
+pub mod pickle;
+pub mod shelf;

@@ -1,0 +1,1 @@
+//! CPython's `dbm.dumb`: the `.dat`/`.dir`/`.bak` triple.

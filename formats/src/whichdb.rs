@@ -1,0 +1,1 @@
+//! `dbm.whichdb`: which module made a file.

@@ -1,0 +1,1 @@
+//! marshal: versions 0-5.

@@ -1,0 +1,1 @@
+//! pickle: value graph, unpickler, pickler, copyreg registry, disassembler.

@@ -1,0 +1,1 @@
+//! `Shelf`: a persistent dictionary of pickled values over any `Dbm`.
