@@ -8,3 +8,6 @@ pub use pydbm_engine::{Dbm, Durability, Error, OpenMode, OpenOptions, Result};
 pub use pydbm_formats as formats;
 pub use pydbm_shelve as shelve;
 pub use pydbm_sqlite as sqlite;
+
+pub mod registry;
+pub use registry::format_for;
