@@ -253,9 +253,9 @@ mod tests {
         put(&mut t, &mut c, e(4, 50), false).unwrap();
         assert_eq!(c, 2);
         assert_eq!(&t[..2], &[e(10, 100), e(30, 300)]);
-        put(&mut t, &mut c, e(20, 110), true).unwrap();
+        put(&mut t, &mut c, e(190, 110), true).unwrap();
         assert_eq!(c, 1);
-        assert_eq!(t[0], e(60, 100));
+        assert_eq!(t[0], e(230, 100));
         let mut full = vec![e(10, 1); 1];
         let mut c1 = 1;
         assert!(put(&mut full, &mut c1, e(10, 5), false).is_err());
