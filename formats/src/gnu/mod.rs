@@ -21,3 +21,4 @@ mod split;
 pub use handle::{FileOptions, GdbmFile};
 pub use layout::{GdbmCode, Layout, Malformed};
 pub use storage::{MemStorage, Storage};
+pub mod dump;
