@@ -21,4 +21,5 @@ mod split;
 pub use handle::{FileOptions, GdbmFile};
 pub use layout::{GdbmCode, Layout, Malformed};
 pub use storage::{MemStorage, Storage};
+pub mod check;
 pub mod dump;
