@@ -22,4 +22,7 @@ pub use handle::{FileOptions, GdbmFile};
 pub use layout::{GdbmCode, Layout, Malformed};
 pub use storage::{MemStorage, Storage};
 pub mod check;
+pub mod db;
 pub mod dump;
+pub use db::GnuDb;
+pub mod salvage;

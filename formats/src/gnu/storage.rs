@@ -143,3 +143,30 @@ impl Storage for MemStorage {
         &self.path
     }
 }
+
+impl<T: Storage + ?Sized> Storage for Box<T> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        (**self).write_at(offset, data)
+    }
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        (**self).set_len(len)
+    }
+    fn commit(&mut self) -> Result<()> {
+        (**self).commit()
+    }
+    fn rollback(&mut self) -> Result<()> {
+        (**self).rollback()
+    }
+    fn sync(&mut self) -> Result<()> {
+        (**self).sync()
+    }
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+}
