@@ -14,8 +14,10 @@
 #![warn(missing_docs)]
 
 mod cache;
+pub mod crash;
 mod dbm;
 mod error;
+mod fault_vfs;
 mod format;
 pub mod journal;
 mod lock;
@@ -31,6 +33,7 @@ mod vfs;
 pub use cache::{Page, PageCache, PageKey};
 pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions};
 pub use error::{Error, Result};
+pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{CrashReport, Format, Problem};
 pub use lock::{LockGuard, LockKind, LockMode, LockTable};
 pub use mem_vfs::MemVfs;

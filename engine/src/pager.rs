@@ -101,6 +101,9 @@ struct FileState {
     len: u64,
     /// Disk bytes at or past this offset are logically gone (a truncation not yet written).
     zero_from: u64,
+    /// Written since its last fsync (so `Full` commits must sync it, even when the writes
+    /// were evictions earlier in the transaction).
+    unsynced: bool,
 }
 
 /// The open transaction.
@@ -218,6 +221,7 @@ impl Pager {
                 disk_len: len,
                 len,
                 zero_from: u64::MAX,
+                unsynced: false,
                 spec,
             });
         }
@@ -597,6 +601,7 @@ impl Pager {
         let st = &mut self.files[f];
         st.handle = Some(h);
         st.disk_len = 0;
+        st.unsynced = true;
         Ok(())
     }
 
@@ -608,6 +613,7 @@ impl Pager {
                 h.set_len(st.zero_from)?;
             }
             st.disk_len = st.zero_from;
+            st.unsynced = true;
         }
         st.zero_from = u64::MAX;
         Ok(())
@@ -630,18 +636,18 @@ impl Pager {
             .expect("ensure_on_disk() opened it")
             .write_at(&data[..n], start)?;
         st.disk_len = st.disk_len.max(start + n as u64);
+        st.unsynced = true;
         if let Some(t) = &mut self.txn {
             t.db_touched = true;
         }
         Ok(())
     }
 
-    /// Writes every pending change to the files; returns which files changed on disk and
-    /// whether a file was created or removed.
+    /// Writes every pending change to the files; returns whether a file was created or
+    /// removed.
     // Indexing by file id: the loop body calls `&mut self` methods with it.
     #[allow(clippy::needless_range_loop)]
-    fn write_back(&mut self) -> Result<(Vec<bool>, bool)> {
-        let mut touched = vec![false; self.files.len()];
+    fn write_back(&mut self) -> Result<bool> {
         let mut dir_changed = false;
         for f in 0..self.files.len() {
             if !self.files[f].exists {
@@ -657,11 +663,9 @@ impl Pager {
             if self.files[f].handle.is_none() {
                 self.ensure_on_disk(f)?;
                 dir_changed = true;
-                touched[f] = true;
             }
             if self.files[f].zero_from < self.files[f].disk_len {
                 self.apply_truncation(f)?;
-                touched[f] = true;
             }
             self.files[f].zero_from = u64::MAX;
         }
@@ -677,24 +681,26 @@ impl Pager {
                 .get_mut(key)
                 .expect("dirty_keys() lists cached pages")
                 .dirty = false;
-            touched[key.0] = true;
         }
-        for (f, st) in self.files.iter_mut().enumerate() {
+        for st in &mut self.files {
             if let Some(h) = &st.handle {
                 if st.disk_len != st.len {
                     h.set_len(st.len)?;
                     st.disk_len = st.len;
-                    touched[f] = true;
+                    st.unsynced = true;
                 }
             }
         }
-        Ok((touched, dir_changed))
+        Ok(dir_changed)
     }
 
-    fn sync_files(&mut self, touched: &[bool], dir_changed: bool) -> Result<()> {
-        for (st, t) in self.files.iter().zip(touched) {
-            if let (true, Some(h)) = (*t, &st.handle) {
+    /// Fsyncs every file written since its last fsync (or every file when `all`), and the
+    /// directories when a file was created or removed.
+    fn sync_files(&mut self, all: bool, dir_changed: bool) -> Result<()> {
+        for st in &mut self.files {
+            if let (true, Some(h)) = (all || st.unsynced, &st.handle) {
                 h.sync()?;
+                st.unsynced = false;
             }
         }
         if dir_changed {
@@ -732,13 +738,16 @@ impl Pager {
         }
         let full = self.opts.durability == Durability::Full;
         if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
-            self.write_back()?;
+            let dir_changed = self.write_back()?;
             self.flush_journal()?;
+            if full {
+                self.sync_files(false, dir_changed)?;
+            }
         } else {
             self.flush_journal()?;
-            let (touched, dir_changed) = self.write_back()?;
+            let dir_changed = self.write_back()?;
             if full {
-                self.sync_files(&touched, dir_changed)?;
+                self.sync_files(false, dir_changed)?;
             }
         }
         self.invalidate_journal(full)?;
@@ -795,6 +804,7 @@ impl Pager {
             };
             st.len = st.disk_len;
             st.zero_from = u64::MAX;
+            st.unsynced = false;
         }
         Ok(())
     }
@@ -805,9 +815,8 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let (_, dir_changed) = self.write_back()?;
-        let all = vec![true; self.files.len()];
-        self.sync_files(&all, dir_changed)?;
+        let dir_changed = self.write_back()?;
+        self.sync_files(true, dir_changed)?;
         if let Some(j) = &self.journal {
             j.sync()?;
         }
@@ -820,9 +829,9 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let (touched, dir_changed) = self.write_back()?;
+        let dir_changed = self.write_back()?;
         if self.opts.durability == Durability::Full {
-            self.sync_files(&touched, dir_changed)?;
+            self.sync_files(false, dir_changed)?;
         }
         if self.journal.take().is_some() || self.vfs.exists(&self.journal_path)? {
             match self.vfs.remove(&self.journal_path) {
