@@ -237,7 +237,9 @@ impl Parser<'_> {
         // Python forbids leading zeros in a nonzero decimal literal, and a trailing '_'.
         if digits.is_empty()
             || last_underscore
-            || (digits.len() > 1 && digits[0] == b'0' && digits.iter().any(|&d| d != b'0' && d != b'_'))
+            || (digits.len() > 1
+                && digits[0] == b'0'
+                && digits.iter().any(|&d| d != b'0' && d != b'_'))
         {
             self.i = start;
             return Err(self.wanted("a non-negative decimal integer"));
@@ -284,7 +286,12 @@ impl Parser<'_> {
         }
     }
 
-    fn literal_body(&mut self, q: u8, raw: bool, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    fn literal_body(
+        &mut self,
+        q: u8,
+        raw: bool,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), String> {
         let triple = self.s[self.i..].starts_with(&[q, q]);
         if triple {
             self.i += 2;
@@ -411,10 +418,16 @@ mod tests {
             line(b"\xff\x00'\"\\\n", 1024, 9),
             b"'\xff\\x00\\'\"\\\\\\n', (1024, 9)\n".to_vec()
         );
-        assert_eq!(line(b"caf\xc3\xa9", 1536, 16), b"'caf\xc3\xa9', (1536, 16)\n".to_vec());
+        assert_eq!(
+            line(b"caf\xc3\xa9", 1536, 16),
+            b"'caf\xc3\xa9', (1536, 16)\n".to_vec()
+        );
         assert_eq!(line(b"it's", 0, 0), b"\"it's\", (0, 0)\n".to_vec());
         assert_eq!(line(b"", 512, 3), b"'', (512, 3)\n".to_vec());
-        assert_eq!(line(b"\x7f\xa0\xad\xa1\t\r", 0, 1), b"'\\x7f\\xa0\\xad\xa1\\t\\r', (0, 1)\n".to_vec());
+        assert_eq!(
+            line(b"\x7f\xa0\xad\xa1\t\r", 0, 1),
+            b"'\\x7f\\xa0\\xad\xa1\\t\\r', (0, 1)\n".to_vec()
+        );
     }
 
     #[test]
@@ -444,7 +457,8 @@ mod tests {
             (b"\t'a', (0, 1_0)", b"a"),
         ];
         for (text, key) in ok {
-            let (k, _) = parse_line(text).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(text)));
+            let (k, _) = parse_line(text)
+                .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(text)));
             assert_eq!(&k, key);
         }
     }
@@ -468,7 +482,11 @@ mod tests {
             b"__import__('os'), (0, 1)",
         ];
         for text in bad {
-            assert!(parse_line(text).is_err(), "{:?}", String::from_utf8_lossy(text));
+            assert!(
+                parse_line(text).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
@@ -479,7 +497,9 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], (b"c".to_vec(), Slot { pos: 1024, siz: 0 }));
         match parse(path, b"'a', (0, 1)\n\n") {
-            Err(Error::Corrupt { offset, expected, .. }) => {
+            Err(Error::Corrupt {
+                offset, expected, ..
+            }) => {
                 assert_eq!(offset, 12);
                 assert!(expected.starts_with("line 2:"), "{expected}");
             }

@@ -120,7 +120,14 @@ mod tests {
         assert_eq!(ix.get(b"k5"), Some(s(999)));
         assert_eq!(ix.get(b"k50"), None);
         assert_eq!(ix.len(), 21);
-        let dup = Index::from_entries(vec![(b"a".to_vec(), s(1)), (b"b".to_vec(), s(2)), (b"a".to_vec(), s(3))]);
-        assert_eq!(dup.iter().collect::<Vec<_>>(), vec![(&b"a"[..], s(3)), (&b"b"[..], s(2))]);
+        let dup = Index::from_entries(vec![
+            (b"a".to_vec(), s(1)),
+            (b"b".to_vec(), s(2)),
+            (b"a".to_vec(), s(3)),
+        ]);
+        assert_eq!(
+            dup.iter().collect::<Vec<_>>(),
+            vec![(&b"a"[..], s(3)), (&b"b"[..], s(2))]
+        );
     }
 }

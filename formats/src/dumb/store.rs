@@ -200,13 +200,18 @@ impl<F: DumbFiles> Store<F> {
             }
             Some(old) if layout::fits_in_place(old.siz, len) => {
                 // _setval: overwrite in place; the old tail beyond len stays (spec §3.2).
-                let end = old
-                    .pos
-                    .checked_add(len)
-                    .ok_or_else(|| Error::corrupt(self.files.path(DAT), old.pos, "a value offset below 2**64"))?;
+                let end = old.pos.checked_add(len).ok_or_else(|| {
+                    Error::corrupt(self.files.path(DAT), old.pos, "a value offset below 2**64")
+                })?;
                 self.files.write_at(DAT, old.pos, value)?;
                 self.dat_len = self.dat_len.max(end);
-                self.index.set(key, Slot { pos: old.pos, siz: len });
+                self.index.set(
+                    key,
+                    Slot {
+                        pos: old.pos,
+                        siz: len,
+                    },
+                );
             }
             Some(_) => {
                 // Needs more blocks: append; the old blocks are leaked. .dir is untouched
@@ -221,8 +226,13 @@ impl<F: DumbFiles> Store<F> {
 
     /// `_addval`: pad `.dat` with NULs to the next block boundary and write `value` there.
     fn append_value(&mut self, value: &[u8]) -> Result<Slot> {
-        let pos = layout::append_pos(self.dat_len)
-            .ok_or_else(|| Error::corrupt(self.files.path(DAT), self.dat_len, "a .dat length below 2**64"))?;
+        let pos = layout::append_pos(self.dat_len).ok_or_else(|| {
+            Error::corrupt(
+                self.files.path(DAT),
+                self.dat_len,
+                "a .dat length below 2**64",
+            )
+        })?;
         let pad = (pos - self.dat_len) as usize;
         let mut buf = Vec::with_capacity(pad + value.len());
         buf.resize(pad, 0);
@@ -364,7 +374,11 @@ pub(crate) mod model {
                     buf.copy_from_slice(s);
                     Ok(())
                 }
-                None => Err(Error::corrupt(&self.paths[f], offset, "bytes inside the file")),
+                None => Err(Error::corrupt(
+                    &self.paths[f],
+                    offset,
+                    "bytes inside the file",
+                )),
             }
         }
         fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
@@ -377,7 +391,9 @@ pub(crate) mod model {
             Ok(())
         }
         fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
-            self.now[f].get_or_insert_with(Vec::new).resize(len as usize, 0);
+            self.now[f]
+                .get_or_insert_with(Vec::new)
+                .resize(len as usize, 0);
             Ok(())
         }
         fn remove_file(&mut self, f: usize) -> Result<()> {
@@ -418,7 +434,12 @@ mod tests {
         for (f, ext) in [(DAT, ".dat"), (DIR, ".dir"), (BAK, ".bak")] {
             let (got, want) = (&files.now[f], corpus(step, ext));
             if *got != want {
-                let first = got.as_deref().unwrap_or(&[]).iter().zip(want.as_deref().unwrap_or(&[])).position(|(a, b)| a != b);
+                let first = got
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .zip(want.as_deref().unwrap_or(&[]))
+                    .position(|(a, b)| a != b);
                 panic!(
                     "{step} {ext}: pydbm {:?} bytes, CPython {:?} bytes, first difference at {first:?}",
                     got.as_ref().map(Vec::len),
@@ -437,7 +458,8 @@ mod tests {
         s.insert(b"a", b"1").unwrap();
         s.insert(b"str-key", "str-val \u{20ac}".as_bytes()).unwrap();
         s.insert(b"\xff\x00'\"\\\n", b"weird key").unwrap();
-        s.insert("caf\u{e9}".as_bytes(), b"latin1-printable").unwrap();
+        s.insert("caf\u{e9}".as_bytes(), b"latin1-printable")
+            .unwrap();
         s.insert(b"big", &[b'B'; 600]).unwrap();
         s.insert(b"empty", b"").unwrap();
         assert_step(&s.files, "02-after-sets-before-close");
@@ -503,7 +525,11 @@ mod tests {
         files.now[DAT] = Some(vec![1; 10]);
         files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\nnope\n".to_vec());
         match Store::open(files.clone(), OpenMode::Read) {
-            Err(Error::Corrupt { offset: 25, expected, .. }) => assert!(expected.contains("line 3")),
+            Err(Error::Corrupt {
+                offset: 25,
+                expected,
+                ..
+            }) => assert!(expected.contains("line 3")),
             other => panic!("{other:?}"),
         }
         files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\n".to_vec());
