@@ -538,3 +538,112 @@ mod tests {
         assert!(matches!(s.get(b"b"), Err(Error::Corrupt { .. })));
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    //! Replays the committed differential scripts (tests/fixtures/dumb, made by CPython's
+    //! dbm.dumb with make.py) through the store over the in-memory model: isolates the
+    //! algorithm from the engine's pager.
+    use super::model::MemFiles;
+    use super::*;
+
+    fn unhex(h: &str) -> Vec<u8> {
+        if h == "-" {
+            return Vec::new();
+        }
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("fixture hex is valid"))
+            .collect()
+    }
+
+    fn tohex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// make.py's `value(n, seed)`.
+    pub(crate) fn value(n: usize, seed: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| ((seed + i * 131 + (i >> 9)) % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn fixture_scripts_match_cpython_over_the_model() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb");
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("scripts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 200);
+        for name in names {
+            let script = std::fs::read_to_string(dir.join("scripts").join(&name)).unwrap();
+            let mut files = MemFiles::new("db");
+            let mut store: Option<Store<MemFiles>> = None;
+            let mut out = String::new();
+            for line in script.lines() {
+                let op: Vec<&str> = line.split_whitespace().collect();
+                match op[0] {
+                    "open" => {
+                        let mode = OpenOptionsFlag(op[1]).mode();
+                        store = Some(Store::open(std::mem::take(&mut files), mode).unwrap());
+                    }
+                    "close" => {
+                        let mut s = store.take().unwrap();
+                        s.close_commit().unwrap();
+                        files = s.into_files();
+                    }
+                    _ => {
+                        let s = store.as_mut().unwrap();
+                        match op[0] {
+                            "set" => s
+                                .insert(
+                                    &unhex(op[1]),
+                                    &value(op[2].parse().unwrap(), op[3].parse().unwrap()),
+                                )
+                                .unwrap(),
+                            "del" => {
+                                if !s.remove(&unhex(op[1])).unwrap() {
+                                    out.push_str("KeyError\n");
+                                }
+                            }
+                            "get" => match s.get(&unhex(op[1])).unwrap() {
+                                Some(v) => out.push_str(&format!("{}\n", tohex(&v))),
+                                None => out.push_str("None\n"),
+                            },
+                            "keys" => {
+                                let k: Vec<String> =
+                                    s.index().iter().map(|(k, _)| tohex(k)).collect();
+                                out.push_str(&format!("{}\n", k.join(" ")));
+                            }
+                            "len" => out.push_str(&format!("{}\n", s.index().len())),
+                            "sync" => s.sync().unwrap(),
+                            other => panic!("unknown op {other}"),
+                        }
+                    }
+                }
+            }
+            let exp = dir.join("expected").join(name.trim_end_matches(".txt"));
+            for (f, file) in [(DAT, "db.dat"), (DIR, "db.dir"), (BAK, "db.bak")] {
+                let want = std::fs::read(exp.join(file)).ok();
+                assert!(files.now[f] == want, "{name} {file} differs from CPython");
+            }
+            assert_eq!(
+                out,
+                std::fs::read_to_string(exp.join("out.txt")).unwrap(),
+                "{name} reads"
+            );
+        }
+    }
+
+    struct OpenOptionsFlag<'a>(&'a str);
+    impl OpenOptionsFlag<'_> {
+        fn mode(&self) -> OpenMode {
+            pydbm_engine::OpenOptions::from_flag(self.0).unwrap().mode
+        }
+    }
+}
