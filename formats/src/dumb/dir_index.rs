@@ -133,6 +133,9 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<Vec<(Vec<u8>, Slot)>> {
 /// concatenation, optional outer parentheses, spaces/tabs between tokens, a trailing
 /// `# comment`, and decimal integers (with `_` separators). The error string says what
 /// was expected where parsing stopped.
+///
+/// Deliberately stricter than `literal_eval` (no valid file has them): negative or
+/// ≥ 2**64 integers, `\N{...}` escapes, and non-decimal integer literals are errors.
 pub fn parse_line(line: &[u8]) -> std::result::Result<(Vec<u8>, Slot), String> {
     let mut end = line.len();
     while end > 0 && is_py_space(line[end - 1]) {
