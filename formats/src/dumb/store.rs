@@ -281,6 +281,53 @@ impl<F: DumbFiles> Store<F> {
         self.finish(result)
     }
 
+    /// pydbm's reorganize (CPython's dumb has none): rewrites the database compactly in one
+    /// transaction, byte for byte as CPython leaves a new database (`'n'`) into which every
+    /// item was copied in index order and which was then closed: values at consecutive
+    /// 512-byte boundaries, `.dir` in the same order, `.bak` a copy of `.dir` (no `.bak`
+    /// when there are no items). Holds every value in memory while it runs.
+    pub fn reorganize(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let keys: Vec<Vec<u8>> = self.index.iter().map(|(k, _)| k.to_vec()).collect();
+        let mut dat = Vec::new();
+        let mut index = Index::new();
+        for key in keys {
+            let value = self.get(&key)?.unwrap_or_default();
+            let pos = layout::append_pos(dat.len() as u64).ok_or_else(|| {
+                Error::corrupt(self.files.path(DAT), 0, "a .dat below 2**64 bytes")
+            })?;
+            dat.resize(pos as usize, 0);
+            dat.extend_from_slice(&value);
+            index.set(
+                &key,
+                Slot {
+                    pos,
+                    siz: value.len() as u64,
+                },
+            );
+        }
+        let text = dir_index::encode(index.iter());
+        let result = (|| {
+            self.files.set_len(DAT, 0)?;
+            self.files.write_at(DAT, 0, &dat)?;
+            self.files.set_len(DIR, 0)?;
+            self.files.write_at(DIR, 0, &text)?;
+            if index.is_empty() {
+                self.files.remove_file(BAK)?;
+            } else {
+                self.files.set_len(BAK, 0)?;
+                self.files.write_at(BAK, 0, &text)?;
+            }
+            Ok(())
+        })();
+        self.finish(result)?;
+        self.index = index;
+        self.dat_len = dat.len() as u64;
+        self.dir_bytes = Some(text);
+        self.modified = false;
+        Ok(())
+    }
+
     /// `_commit` (spec §3.2): no-op unless modified; unlink `.bak`, rename `.dir` → `.bak`
     /// (written as a copy so the journal covers it), write the whole index as `.dir`; then
     /// `_modified = False` (CPython 3.13).
@@ -491,6 +538,33 @@ mod tests {
         s.insert(b"z", b"new").unwrap();
         s.close_commit().unwrap();
         assert_step(&s.files, "12-after-n-close");
+    }
+
+    #[test]
+    fn reorganize_equals_copying_into_a_new_database() {
+        let mut s = Store::open(MemFiles::new("r"), OpenMode::Create).unwrap();
+        s.insert(b"a", &[1; 700]).unwrap();
+        s.insert(b"b", b"").unwrap();
+        s.insert(b"c", b"cc").unwrap();
+        s.insert(b"a", &[2; 1500]).unwrap();
+        s.insert(b"c", b"c").unwrap();
+        assert!(s.remove(b"b").unwrap());
+        s.insert(b"b", b"again").unwrap();
+        s.reorganize().unwrap();
+        let mut fresh = Store::open(MemFiles::new("r"), OpenMode::New).unwrap();
+        fresh.insert(b"a", &[2; 1500]).unwrap();
+        fresh.insert(b"c", b"c").unwrap();
+        fresh.insert(b"b", b"again").unwrap();
+        fresh.close_commit().unwrap();
+        assert_eq!(s.files().now, fresh.files().now);
+        assert_eq!(s.get(b"a").unwrap(), Some(vec![2; 1500]));
+        // Empty database: no .bak, as CPython leaves none.
+        let mut e = Store::open(MemFiles::new("e"), OpenMode::Create).unwrap();
+        e.insert(b"x", b"y").unwrap();
+        e.sync().unwrap();
+        assert!(e.remove(b"x").unwrap());
+        e.reorganize().unwrap();
+        assert_eq!(e.files().now, [Some(vec![]), Some(vec![]), None]);
     }
 
     #[test]
