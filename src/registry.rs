@@ -12,6 +12,7 @@ pub fn format_for(module: &str) -> Option<&'static dyn Format> {
     let name = module.strip_prefix("dbm.").unwrap_or(module);
     let found: Option<&'static dyn Format> = match name {
         // Each format registers here as it lands.
+        "sqlite3" => Some(&pydbm_sqlite::FORMAT),
         _ => None,
     };
     found
