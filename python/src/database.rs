@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple, PyType};
 
 use pydbm_engine::{Dbm, Error, OpenOptions};
 
-use crate::byte_args::to_bytes;
+use crate::byte_args::{to_bytes, to_bytes_sqlite};
 use crate::error_map::{self, Op, Style};
 
 /// The open file, or nothing once closed.
@@ -114,11 +114,17 @@ impl Database {
     }
 
     fn key<'a>(&self, key: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
-        to_bytes(key, self.style.key_type_message())
+        match self.style {
+            Style::Sqlite3 => to_bytes_sqlite(key, self.style.key_type_message()),
+            _ => to_bytes(key, self.style.key_type_message()),
+        }
     }
 
     fn value<'a>(&self, value: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
-        to_bytes(value, self.style.value_type_message())
+        match self.style {
+            Style::Sqlite3 => to_bytes_sqlite(value, self.style.value_type_message()),
+            _ => to_bytes(value, self.style.value_type_message()),
+        }
     }
 
     fn keys_vec(&self, py: Python<'_>) -> PyResult<Vec<Vec<u8>>> {
