@@ -203,8 +203,8 @@ impl JournalRecord {
 
     /// Parses one record at the start of `buf` for a journal whose header is `header`;
     /// returns it and its length. `None` when the bytes are not a whole valid record (a torn
-    /// or stale tail): the file index must name a header file, the length be at most the page
-    /// size, and the crc match.
+    /// or stale tail): the file index must name a header file that existed, the bytes lie below
+    /// its original length, the length be at most the page size, and the crc match.
     pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalRecord, usize)> {
         let head = buf.get(..RECORD_HEADER_LEN)?;
         let file = u32_at(&head[0..4]);
@@ -214,7 +214,11 @@ impl JournalRecord {
         if file as usize >= header.files.len() || len > header.page_size {
             return None;
         }
-        offset.checked_add(u64::from(len))?;
+        // The pager journals only bytes below a file's original length.
+        let end = offset.checked_add(u64::from(len))?;
+        if end > header.files[file as usize].orig_len? {
+            return None;
+        }
         let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len as usize)?;
         if record_crc(header.salt, &head[..16], data) != crc {
             return None;
@@ -287,7 +291,7 @@ mod tests {
                 data: vec![7; 16],
             },
             JournalRecord {
-                file: 1,
+                file: 0,
                 offset: 32,
                 data: vec![9; 8],
             },
