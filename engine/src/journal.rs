@@ -350,4 +350,60 @@ mod tests {
         buf.extend(recs[0].encode(h.salt ^ 1));
         assert!(parse_journal(&buf).unwrap().unwrap().records.is_empty());
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn header_strategy() -> impl Strategy<Value = JournalHeader> {
+            (
+                1u32..5000,
+                any::<u64>(),
+                proptest::collection::vec(
+                    (
+                        proptest::collection::vec(any::<u8>(), 0..12),
+                        proptest::option::of(0u64..100_000),
+                    ),
+                    1..4,
+                ),
+            )
+                .prop_map(|(page_size, salt, files)| JournalHeader {
+                    page_size,
+                    salt,
+                    files: files
+                        .into_iter()
+                        .map(|(name, orig_len)| JournalFile { name, orig_len })
+                        .collect(),
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn encode_parse_round_trip(h in header_strategy(), seeds in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u8>(), 0usize..300), 0..6)) {
+                let mut recs = Vec::new();
+                for (f, off, byte, len) in seeds {
+                    let file = f % h.files.len() as u32;
+                    let Some(orig) = h.files[file as usize].orig_len else { continue };
+                    let len = len.min(h.page_size as usize).min(orig as usize);
+                    let offset = off % (orig - len as u64 + 1);
+                    recs.push(JournalRecord { file, offset, data: vec![byte; len] });
+                }
+                let mut buf = h.encode();
+                for r in &recs {
+                    buf.extend(r.encode(h.salt));
+                }
+                let p = parse_journal(&buf).unwrap().unwrap();
+                prop_assert_eq!(p.header, h);
+                prop_assert_eq!(p.records, recs);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let mut buf = MAGIC.to_vec();
+                buf.extend(&bytes);
+                let _ = parse_journal(&buf);
+                let _ = parse_journal(&bytes);
+            }
+        }
+    }
 }
