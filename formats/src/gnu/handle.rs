@@ -745,9 +745,7 @@ impl<S: Storage> GdbmFile<S> {
     /// Writes back and makes durable, then gives the storage back (gdbm_close: no header
     /// rewrite).
     pub fn close(mut self) -> Result<S> {
-        if self.writable {
-            self.st.sync()?;
-        }
+        self.st.finish()?;
         Ok(self.st)
     }
 }
