@@ -31,3 +31,4 @@ pub mod salvage;
 pub use open::{open, open_with, GnuOptions};
 pub mod format;
 pub use format::{GnuFormat, FORMAT};
+pub mod fuzz_entry;
