@@ -664,3 +664,107 @@ fn live_flock_interop_with_python() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn listing_of(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let listing = std::fs::read_to_string(fixtures().join("corpus-listing.txt")).unwrap();
+    listing
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|r| {
+            let (k, v) = r.split_once(' ').unwrap();
+            (unhex(k), unhex(v))
+        })
+        .collect()
+}
+
+/// The corpus's gdbm_dump outputs read back as the records Python lists (including the
+/// empty key that gdbm_load 1.23 itself cannot reload, spec §17.1).
+#[test]
+fn corpus_dumps_read() {
+    use pydbm_formats::gnu::dump;
+    let Some(dir) = corpus_dir() else {
+        return skip_or_fail("shared gdbm corpus");
+    };
+    let d = dump::read_any(&std::fs::read(dir.join("12-small.ascii.dump.txt")).unwrap()).unwrap();
+    assert_eq!(d.records, listing_of("02-small.gdbm"));
+    let meta = d.meta.unwrap();
+    assert_eq!(
+        (meta.file.as_str(), meta.mode, meta.numsync),
+        ("02-small.gdbm", 0o644, false)
+    );
+    let d = dump::read_any(&std::fs::read(dir.join("12-numsync.ascii.dump.txt")).unwrap()).unwrap();
+    assert_eq!(d.records, listing_of("09-numsync.gdbm"));
+    assert!(d.meta.unwrap().numsync);
+    let bin = std::fs::read(dir.join("12-small-noemptykey.bin.dump.bin")).unwrap();
+    let d = dump::read_any(&bin).unwrap();
+    let mut want = listing_of("02-small.gdbm");
+    want.retain(|(k, _)| !k.is_empty());
+    assert_eq!(d.records, want);
+    // our flat-file writer reproduces gdbm_dump's bytes
+    assert_eq!(dump::write_binary(&want), bin);
+}
+
+/// With gdbm_dump/gdbm_load installed: gdbm_dump of a pydbm-written file equals our ASCII
+/// dump (but for the timestamp line) and our flat dump; gdbm_load reads our dump.
+#[test]
+fn live_gdbm_dump_interop() {
+    use pydbm_engine::{Dbm, OpenOptions};
+    use pydbm_formats::gnu::dump;
+    let have = std::process::Command::new("gdbm_dump")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !have || !python_gdbm() {
+        return skip_or_fail("gdbm_dump/gdbm_load (gdbm tools)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("d.gdbm");
+    let mut db = pydbm_formats::gnu::open(&path, &OpenOptions::from_flag("n").unwrap()).unwrap();
+    for i in 0..300u32 {
+        db.insert(
+            format!("key{i}").as_bytes(),
+            &vec![(i % 251) as u8; (i * 7 % 500) as usize + 1],
+        )
+        .unwrap();
+    }
+    let keys = db.keys().unwrap();
+    let records: Vec<_> = keys
+        .iter()
+        .map(|k| (k.clone(), db.get(k).unwrap().unwrap()))
+        .collect();
+    db.close().unwrap();
+    let ascii = tmp.path().join("a.txt");
+    let bin = tmp.path().join("b.bin");
+    assert!(std::process::Command::new("gdbm_dump")
+        .arg(&path)
+        .arg(&ascii)
+        .status()
+        .unwrap()
+        .success());
+    assert!(std::process::Command::new("gdbm_dump")
+        .arg("--format=binary")
+        .arg(&path)
+        .arg(&bin)
+        .status()
+        .unwrap()
+        .success());
+    let theirs = std::fs::read(&ascii).unwrap();
+    let ours = dump::write_ascii(&pydbm_formats::gnu::format::dump_meta(&path), &records);
+    let body = |b: &[u8]| b.splitn(2, |&c| c == b'\n').nth(1).unwrap().to_vec();
+    assert_eq!(body(&ours), body(&theirs));
+    assert_eq!(dump::write_binary(&records), std::fs::read(&bin).unwrap());
+    // gdbm_load takes our dump
+    let ours_path = tmp.path().join("ours.txt");
+    std::fs::write(&ours_path, &ours).unwrap();
+    let loaded = tmp.path().join("loaded.gdbm");
+    assert!(std::process::Command::new("gdbm_load")
+        .arg(&ours_path)
+        .arg(&loaded)
+        .status()
+        .unwrap()
+        .success());
+    let mut back =
+        pydbm_formats::gnu::open(&loaded, &OpenOptions::from_flag("r").unwrap()).unwrap();
+    assert_eq!(back.len().unwrap(), 300);
+    assert_eq!(back.get(b"key7").unwrap(), Some(vec![7u8; 50]));
+}

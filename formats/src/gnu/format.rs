@@ -241,3 +241,45 @@ impl Format for GnuFormat {
         crashtest(ops, seed, progress)
     }
 }
+
+fn name_of(file: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _ = f.next();
+        (f.next()?.parse::<u32>().ok()? == id).then(|| name.to_string())
+    })
+}
+
+/// The header of a gdbm ASCII dump of the file at `path` (spec §17.1): file name as given,
+/// owner and group (with names when they resolve), permission bits, `numsync` when the
+/// file is a numsync gdbm file, and the current time.
+pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+    let mut meta = super::dump::DumpMeta {
+        file: path.display().to_string(),
+        mode: 0o644,
+        ..Default::default()
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            meta.uid = m.uid();
+            meta.gid = m.gid();
+            meta.mode = m.mode() & 0o7777;
+            meta.user = name_of("/etc/passwd", m.uid());
+            meta.group = name_of("/etc/group", m.gid());
+        }
+    }
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok((l, _)) = super::header::Header::peek(&bytes) {
+            meta.numsync = l.numsync;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    meta.created = super::dump::ctime_utc(now);
+    meta
+}
