@@ -201,8 +201,20 @@ fn dump(target: &Target, format: DumpFormat, output: Option<&Path>) -> Result<()
             db.close()?;
             text.into_bytes()
         }
-        DumpFormat::GdbmAscii => return Err(not_yet("the gdbm ASCII dump format")),
-        DumpFormat::GdbmBinary => return Err(not_yet("the gdbm binary dump format")),
+        DumpFormat::GdbmAscii | DumpFormat::GdbmBinary => {
+            let mut db = open(target, "r")?;
+            let mut records = Vec::new();
+            for item in Items::of(db.as_mut())? {
+                records.push(item?);
+            }
+            db.close()?;
+            if matches!(format, DumpFormat::GdbmAscii) {
+                let meta = pydbm_formats::gnu::format::dump_meta(&target.path);
+                pydbm_formats::gnu::dump::write_ascii(&meta, &records)
+            } else {
+                pydbm_formats::gnu::dump::write_binary(&records)
+            }
+        }
     };
     match output {
         Some(path) => {
@@ -257,9 +269,19 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
     let data = read_input(input)?;
     let name = input.map_or("<stdin>".to_string(), |p| p.display().to_string());
     let records = match data.first() {
-        Some(b'!') => return Err(not_yet("loading the gdbm binary dump format")),
-        Some(b'#') if data.starts_with(b"# GDBM") || data.starts_with(b"#:") => {
-            return Err(not_yet("loading the gdbm ASCII dump format"))
+        Some(b'!') | Some(b'#')
+            if data.starts_with(b"!\r\n! GDBM")
+                || data.starts_with(b"# GDBM")
+                || data.starts_with(b"#:") =>
+        {
+            pydbm_formats::gnu::dump::read_any(&data)
+                .map_err(|m| {
+                    CliError::Failed(format!(
+                        "{name}: malformed gdbm dump at offset {}: expected {}",
+                        m.offset, m.expected
+                    ))
+                })?
+                .records
         }
         Some(b'V') if data.starts_with(b"VERSION=") => {
             return Err(not_yet("loading Berkeley DB db_dump text"))
