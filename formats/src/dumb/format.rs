@@ -246,3 +246,111 @@ impl Format for DumbFormat {
         super::crashtest::run(ops, seed, pydbm_engine::Durability::Process, progress)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pydbm_engine::{CrashKind, Durability, FaultConfig, FaultVfs, MemVfs};
+
+    fn opts(flag: &str) -> OpenOptions {
+        let mut o = OpenOptions::from_flag(flag).expect("valid flag");
+        o.no_lock = true;
+        o
+    }
+
+    #[test]
+    fn check_reports_bad_lines_outside_overlap_and_misaligned() {
+        let mem = MemVfs::new();
+        mem.write_file(Path::new("/t/db.dat"), &[7u8; 1100]);
+        mem.write_file(
+            Path::new("/t/db.dir"),
+            b"'a', (0, 600)\n'b', (512, 3)\nzzz\n'c', (1024, 500)\n'd', (1030, 1)\n",
+        );
+        let problems = FORMAT.check_in(&mem, Path::new("/t/db")).unwrap();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 4, "{text:#?}");
+        assert!(text[0].contains("db.dir: offset 28: line 3"), "{}", text[0]);
+        assert!(text.iter().any(|t| t.contains("past the end of .dat")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("expected a multiple of 512")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("'b' overlaps the value of key 'a'")));
+        let stats = FORMAT.stats_in(&mem, Path::new("/t/db"));
+        assert!(matches!(stats, Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn stats_count_records_and_orphaned_space() {
+        let mem: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+        let name = Path::new("/s/db");
+        let mut db = DumbDb::open_in(mem.clone(), name, &opts("c")).unwrap();
+        db.insert(b"a", &[1; 100]).unwrap();
+        db.insert(b"b", &[2; 10]).unwrap();
+        db.insert(b"a", &[3; 700]).unwrap(); // grows: the first block is orphaned
+        db.close().unwrap();
+        let stats = FORMAT.stats_in(&*mem, name).unwrap();
+        let get = |k: &str| stats.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("records"), "2");
+        assert_eq!(get(".dat size"), "1724");
+        assert_eq!(get("free space (orphaned .dat bytes)"), "512");
+        assert!(FORMAT.check_in(&*mem, name).unwrap().is_empty());
+    }
+
+    /// A crash in the middle of an operation leaves a hot journal; `recover` rolls it back to
+    /// the triple before the operation, and `check` flags the journal until then.
+    #[test]
+    fn recover_rolls_back_an_interrupted_operation() {
+        let name = Path::new("/r/db");
+        let base = MemVfs::new();
+        {
+            let vfs: Arc<dyn Vfs> = Arc::new(base.clone());
+            let mut db = DumbDb::open_in(vfs, name, &opts("c")).unwrap();
+            db.insert(b"k", b"before").unwrap();
+            db.close().unwrap();
+        }
+        let before: Vec<_> = file_paths(name).iter().map(|p| base.read_file(p)).collect();
+        // Find a crash point that leaves a non-empty journal behind.
+        for crash_at in 1..40 {
+            let fault = FaultVfs::new(
+                base.snapshot(),
+                FaultConfig {
+                    seed: crash_at,
+                    crash_at: Some(crash_at),
+                    kind: CrashKind::ProcessKill,
+                },
+            );
+            let vfs: Arc<dyn Vfs> = Arc::new(fault.clone());
+            let mut o = opts("w");
+            o.durability = Durability::Process;
+            if let Ok(mut db) = DumbDb::open_in(vfs, name, &o) {
+                let _ = db.insert(b"k2", &[9; 3000]);
+                let _ = db.remove(b"k");
+                let _ = db.close();
+            }
+            let disk = fault.surviving_disk();
+            let journal = journal_path(&file_paths(name)[DAT]);
+            if disk.read_file(&journal).is_none_or(|j| j.is_empty()) {
+                continue;
+            }
+            let problems = FORMAT.check_in(&disk, name).unwrap();
+            assert!(problems[0].message.contains("journal is present"));
+            let disk: Arc<dyn Vfs> = Arc::new(disk);
+            let report = FORMAT.recover_in(disk.clone(), name).unwrap();
+            assert!(!report[0].starts_with("no interrupted"), "{report:?}");
+            let mut db = DumbDb::open_in(disk.clone(), name, &opts("r")).unwrap();
+            let keys = db.keys().unwrap();
+            assert!(keys == vec![b"k".to_vec()] || keys == vec![b"k".to_vec(), b"k2".to_vec()]);
+            if keys.len() == 1 {
+                let mem_after: Vec<_> = file_paths(name)
+                    .iter()
+                    .map(|p| read_file(&*disk, p).unwrap())
+                    .collect();
+                assert_eq!(mem_after, before, "crash at {crash_at}");
+            }
+            return;
+        }
+        panic!("no crash point left a hot journal");
+    }
+}
