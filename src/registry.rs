@@ -9,6 +9,7 @@ pub const MODULES: [&str; 4] = ["dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "dbm.dumb"
 static FORMATS: &[(&str, &dyn Format)] = &[
     ("dbm.gnu", &pydbm_formats::gnu::FORMAT),
     ("dbm.sqlite3", &pydbm_sqlite::FORMAT),
+    ("dbm.dumb", &pydbm_formats::dumb::FORMAT),
 ];
 
 /// The format implementing Python module `module` (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`,
