@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use pydbm_engine::{Result, Vfs, VfsFile, VfsOpen};
+use pydbm_engine::{MemVfs, Result, Vfs, VfsFile, VfsOpen};
 
 /// Whose answers to give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,4 +166,38 @@ fn berkeley_db_hash_opens(f: &dyn VfsFile) -> bool {
         && len >= u64::from(page_size)
         && len % u64::from(page_size) == 0
         && field(92) == BDB_CHARKEY
+}
+
+/// The body of the `whichdb` fuzz target (also replayed by `cargo test`): lays arbitrary
+/// bytes out as files on a [`MemVfs`] and asks [`whichdb`] about them.
+///
+/// Byte 0's low five bits say which of `x`, `x.pag`, `x.dir`, `x.dat`, `x.db` exist; the
+/// rest of the input, split at each `0xFF 0x00` pair, gives their contents in that order
+/// (missing pieces are empty). Returns the answer; never panics for any input.
+pub fn fuzz_files(data: &[u8]) -> Option<&'static str> {
+    let vfs = MemVfs::new();
+    let mask = data.first().copied().unwrap_or(0);
+    let rest = data.get(1..).unwrap_or(&[]);
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + 1 < rest.len() {
+        if rest[i] == 0xff && rest[i + 1] == 0x00 {
+            pieces.push(&rest[start..i]);
+            start = i + 2;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    pieces.push(&rest[start.min(rest.len())..]);
+    let base = Path::new("/fuzz/x");
+    for (bit, suffix) in ["", ".pag", ".dir", ".dat", ".db"].iter().enumerate() {
+        if mask & (1 << bit) != 0 {
+            let content = pieces.get(bit).copied().unwrap_or(&[]);
+            vfs.write_file(&with_suffix(base, suffix), content);
+        }
+    }
+    // MemVfs cannot fail here: every path is valid and nothing is locked.
+    whichdb(&vfs, base).unwrap_or(None)
 }

@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pydbm_formats::whichdb::{whichdb, whichdb_as, Dialect};
-
-mod test_vfs;
-use test_vfs::StdVfs;
+use pydbm_engine::OsVfs;
+use pydbm_formats::whichdb::{fuzz_files, whichdb, whichdb_as, Dialect};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whichdb")
@@ -34,7 +32,7 @@ fn expected() -> Vec<(String, Option<String>)> {
 }
 
 fn answer(path: &Path, dialect: Dialect) -> Option<String> {
-    whichdb_as(&StdVfs, path, dialect)
+    whichdb_as(&OsVfs::new(), path, dialect)
         .expect("whichdb over real files does not fail")
         .map(str::to_string)
 }
@@ -94,7 +92,7 @@ fn cpython313_dialect_adds_only_the_sqlite_check() {
 fn pydbm_dialect_names_every_gdbm_variant() {
     for (q, want311) in expected() {
         let path = fixtures().join(&q);
-        let got = whichdb(&StdVfs, &path)
+        let got = whichdb(&OsVfs::new(), &path)
             .expect("no vfs failure")
             .map(str::to_string);
         let want = if PYDBM_GDBM_EXTRAS.contains(&q.as_str()) {
@@ -191,5 +189,28 @@ fn live_random_files_match_cpython() {
             "{}",
             q.display()
         );
+    }
+}
+
+/// Replays every seed of the `whichdb` fuzz target through the function it calls.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/whichdb");
+    let mut answers = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/whichdb") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("seed");
+        answers.push(fuzz_files(&data));
+    }
+    assert!(answers.len() >= 5, "seeds in {}", dir.display());
+    // The seeds cover every answer.
+    for want in [
+        None,
+        Some(""),
+        Some("dbm.gnu"),
+        Some("dbm.ndbm"),
+        Some("dbm.dumb"),
+        Some("dbm.sqlite3"),
+    ] {
+        assert!(answers.contains(&want), "no seed answers {want:?}");
     }
 }
