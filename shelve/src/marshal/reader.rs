@@ -83,8 +83,20 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// A one-byte field; CPython's `r_byte` reports EOF here as "EOF read where object
+    /// expected", not "marshal data too short".
     fn u8(&mut self) -> Result<u8, MarshalError> {
-        Ok(self.take(1)?[0])
+        match self.data.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(MarshalError::at(
+                self.pos,
+                PyExc::EofError,
+                "EOF read where object expected",
+            )),
+        }
     }
 
     fn i32(&mut self) -> Result<i32, MarshalError> {
@@ -364,17 +376,7 @@ impl<'a> Reader<'a> {
     /// A `f`-style float: u8 length + text, parsed as CPython's `PyOS_string_to_double`.
     fn float_text(&mut self) -> Result<f64, MarshalError> {
         let at = self.pos;
-        let n = match self.data.get(self.pos) {
-            Some(&n) => n,
-            None => {
-                return Err(MarshalError::at(
-                    at,
-                    PyExc::EofError,
-                    "EOF read where object expected",
-                ))
-            }
-        };
-        self.pos += 1;
+        let n = self.u8()?;
         let raw = self.take(usize::from(n))?;
         // CPython NUL-terminates the buffer, so text after a NUL is ignored.
         let text = raw.split(|&b| b == 0).next().unwrap_or(&[]);
