@@ -72,10 +72,19 @@ fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
     if let Some(t) = target.db_type {
         return format_of(t);
     }
-    Err(CliError::Failed(format!(
-        "cannot tell the format: {} (pass --type)",
-        target.path.display()
-    )))
+    match crate::whichdb(&target.path)? {
+        Some(module) if !module.is_empty() => {
+            crate::format_for(module).ok_or_else(|| not_yet(module))
+        }
+        Some(_) => Err(CliError::Failed(format!(
+            "db type could not be determined: {} (pass --type)",
+            target.path.display()
+        ))),
+        None => Err(CliError::Failed(format!(
+            "db file doesn't exist: {}",
+            target.path.display()
+        ))),
+    }
 }
 
 fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
@@ -120,8 +129,11 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn whichdb(_path: &Path) -> Result<(), CliError> {
-    Err(not_yet("whichdb"))
+fn whichdb(path: &Path) -> Result<(), CliError> {
+    // CLI.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
+    // gdbm named dbm.gnu.
+    let answer = crate::whichdb(path)?;
+    stdout_write(format!("{}\n", answer.unwrap_or("None")).as_bytes())
 }
 
 fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
@@ -462,8 +474,25 @@ fn pickle(_cmd: PickleCommand) -> Result<(), CliError> {
     Err(not_yet("pickle"))
 }
 
-fn marshal(_cmd: MarshalCommand) -> Result<(), CliError> {
-    Err(not_yet("marshal"))
+fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {
+    use pydbm_shelve::marshal as m;
+    let failed = |e: m::MarshalError| CliError::Failed(e.to_string());
+    match cmd {
+        MarshalCommand::Show { file } => {
+            let data = read_input(file.as_deref())?;
+            let text = m::show(&data).map_err(failed)?;
+            stdout_write(format!("{text}\n").as_bytes())
+        }
+        MarshalCommand::Recode { version, file } => {
+            if version > 5 {
+                return Err(CliError::Usage(format!(
+                    "--version {version}: marshal versions are 0 to 5"
+                )));
+            }
+            let data = read_input(file.as_deref())?;
+            stdout_write(&m::recode(&data, version).map_err(failed)?)
+        }
+    }
 }
 
 fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {
