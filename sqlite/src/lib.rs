@@ -18,6 +18,7 @@ pub mod error;
 mod open;
 mod result_codes;
 pub mod row;
+pub mod shell;
 pub mod uri;
 pub mod value;
 
@@ -31,6 +32,7 @@ pub use dbm::{SqliteDbm, SqliteFormat, FORMAT};
 pub use error::{Error, ErrorKind, Result};
 pub use result_codes::result_code_name;
 pub use row::Row;
+pub use shell::shell;
 pub use value::{
     adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Value,
 };

@@ -839,3 +839,30 @@ fn locks_exclude_the_sqlite3_command_line() {
         .unwrap();
     assert_eq!(n.repr(), "(1,)");
 }
+
+/// `pydbm sqlite :memory:` fed the session CPython 3.13's `python -m sqlite3` was fed
+/// (fixture made by make.py --shell): same stdout, stderr and status. Only the SQLite
+/// version in the banner differs (3.40.1 there, the bundled build here).
+#[test]
+fn shell_session_matches_python_3_13() {
+    let input = std::fs::read(fixture_dir().join("shell_session.in")).unwrap();
+    let want_out = std::fs::read_to_string(fixture_dir().join("shell_session.out")).unwrap();
+    let want_err = std::fs::read_to_string(fixture_dir().join("shell_session.err")).unwrap();
+    let want_status = std::fs::read_to_string(fixture_dir().join("shell_session.status")).unwrap();
+    let mut out = Vec::new();
+    let mut errb = Vec::new();
+    let status = pydbm_sqlite::shell(
+        Path::new(":memory:"),
+        None,
+        &mut input.as_slice(),
+        &mut out,
+        &mut errb,
+    )
+    .unwrap();
+    assert_eq!(status.to_string(), want_status.trim());
+    assert_eq!(String::from_utf8(out).unwrap(), want_out);
+    let got_err = String::from_utf8(errb)
+        .unwrap()
+        .replace(pydbm_sqlite::sqlite_version(), "3.40.1");
+    assert_eq!(got_err, want_err);
+}
