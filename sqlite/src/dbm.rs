@@ -436,6 +436,17 @@ impl Format for SqliteFormat {
         ])
     }
 
+    /// Crash-tests SQLite itself through the engine VFS over `FaultVfs` (see
+    /// [`crate::crash`]): `ops` transactions, power loss at every write and sync.
+    fn crashtest(
+        &self,
+        ops: u64,
+        seed: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<pydbm_engine::CrashReport> {
+        crate::crash::crashtest(ops, seed, progress)
+    }
+
     /// SQLite rolls back a hot journal (or replays a WAL) itself when a read-write
     /// connection first reads the database; this opens one, reads the schema, and closes.
     fn recover(&self, path: &Path) -> Result<Vec<String>> {

@@ -11,6 +11,7 @@
 pub mod blob;
 pub mod callbacks;
 pub mod connection;
+pub mod crash;
 pub mod cursor;
 pub mod dbm;
 pub mod dump;
@@ -21,6 +22,7 @@ pub mod row;
 pub mod shell;
 pub mod uri;
 pub mod value;
+pub mod vfs;
 
 pub use blob::Blob;
 pub use callbacks::{Aggregate, WindowAggregate};
@@ -36,6 +38,7 @@ pub use shell::shell;
 pub use value::{
     adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Value,
 };
+pub use vfs::EngineVfs;
 
 /// `sqlite3.apilevel`.
 pub const APILEVEL: &str = "2.0";
