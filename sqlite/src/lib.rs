@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod connection;
 pub mod crash;
 pub mod cursor;
+pub mod datetime;
 pub mod dbm;
 pub mod dump;
 pub mod error;

@@ -541,6 +541,7 @@ fn fixtures_match_live_python() {
         .unwrap();
     assert!(st.success());
     for name in [
+        "datetime_defaults",
         "blob_backup",
         "trace_legacy",
         "cursor_attrs",
@@ -865,4 +866,64 @@ fn shell_session_matches_python_3_13() {
         .unwrap()
         .replace(pydbm_sqlite::sqlite_version(), "3.40.1");
     assert_eq!(got_err, want_err);
+}
+
+/// The opt-in default adapters/converters (registered at import by Python ≤ 3.13, deprecated
+/// in 3.12) store and parse what CPython's do.
+#[test]
+fn default_datetime_support_matches_python() {
+    use pydbm_sqlite::datetime::{register_default_datetime, Date, DateTime};
+    register_default_datetime();
+    let c = connect(
+        ":memory:",
+        &ConnectOptions {
+            detect_types: PARSE_DECLTYPES,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.execute("create table t(d date, ts timestamp)", ())
+        .unwrap();
+    let d = Date::new(2024, 2, 29).unwrap();
+    let ts = DateTime::new(d, 13, 5, 9, 120).unwrap();
+    c.execute(
+        "insert into t values (?, ?)",
+        vec![Value::Object(Arc::new(d)), Value::Object(Arc::new(ts))],
+    )
+    .unwrap();
+    c.execute(
+        "insert into t values ('2024-01-02', '2024-01-02 03:04:05.1234567')",
+        (),
+    )
+    .unwrap();
+    let mut out: Vec<String> = c
+        .execute("select cast(d as text), cast(ts as text) from t", ())
+        .unwrap()
+        .fetchall()
+        .unwrap()
+        .iter()
+        .map(Value::repr)
+        .collect();
+    for row in c
+        .execute("select d, ts from t", ())
+        .unwrap()
+        .fetchall()
+        .unwrap()
+    {
+        let v = row.as_tuple().unwrap();
+        let (Value::Object(d), Value::Object(ts)) = (&v[0], &v[1]) else {
+            panic!("not converted: {row:?}")
+        };
+        let d = (d.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<Date>()
+            .unwrap();
+        let ts = (ts.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<DateTime>()
+            .unwrap();
+        out.push(format!(
+            "{} {} {} {} {} {} {}",
+            d.year, d.month, d.day, ts.hour, ts.minute, ts.second, ts.microsecond
+        ));
+    }
+    compare("datetime_defaults", out);
 }
