@@ -54,8 +54,22 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Pickle(cmd) => pickle(cmd),
         Command::Marshal(cmd) => marshal(cmd),
         Command::Shelve(cmd) => shelve(cmd),
-        Command::Sqlite { .. } => Err(not_yet("the sqlite shell")),
+        Command::Sqlite { path, sql } => sqlite_shell(&path, sql.as_deref()),
     }
+}
+
+/// `pydbm sqlite PATH [SQL]`: `python3 -m sqlite3 PATH [SQL]` on the process's stdio
+/// (pydbm_sqlite::shell). A failed SQL statement has already printed Python's error line
+/// (`OperationalError (SQLITE_ERROR): ...`), so it exits 1 without a second line.
+fn sqlite_shell(path: &Path, sql: Option<&str>) -> Result<(), CliError> {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())?;
+    if code != 0 {
+        let _ = io::stdout().flush();
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 fn not_yet(what: &str) -> CliError {
