@@ -11,3 +11,5 @@ pub use pydbm_sqlite as sqlite;
 
 pub mod registry;
 pub use registry::format_for;
+
+pub mod cli;

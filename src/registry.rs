@@ -5,14 +5,16 @@ use pydbm_engine::Format;
 /// The Python module names pydbm knows, in CPython 3.13's preference order for new files.
 pub const MODULES: [&str; 4] = ["dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "dbm.dumb"];
 
+/// Every implemented format, by Python module name. A format is listed once it lands.
+static FORMATS: &[(&str, &dyn Format)] = &[("dbm.sqlite3", &pydbm_sqlite::FORMAT)];
+
 /// The format implementing Python module `module` (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`,
 /// `"dbm.sqlite3"`; the `dbm.` prefix is optional), or `None` when pydbm does not (yet)
 /// implement it or the name is unknown.
 pub fn format_for(module: &str) -> Option<&'static dyn Format> {
     let name = module.strip_prefix("dbm.").unwrap_or(module);
-    let found: Option<&'static dyn Format> = match name {
-        // Each format registers here as it lands.
-        _ => None,
-    };
-    found
+    FORMATS
+        .iter()
+        .find(|(m, _)| m.strip_prefix("dbm.") == Some(name))
+        .map(|&(_, f)| f)
 }

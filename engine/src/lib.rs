@@ -3,17 +3,43 @@
 //! The storage core every pydbm format stands on. It knows nothing about any file
 //! format; it moves bytes between files and memory safely:
 //!
-//! - [`Vfs`] / [`VfsFile`]: the file layer.
+//! - [`Vfs`] / [`VfsFile`]: the file layer, with [`OsVfs`] (real files), [`MemVfs`]
+//!   (memory) and [`FaultVfs`] (simulated crashes).
+//! - [`LockTable`]: the process-wide lock table over `flock`, `fcntl` or nothing.
+//! - [`Pager`]: transactions through a bounded page cache under a crc32-checked rollback
+//!   journal ([`journal`] has the record format).
+//! - [`crash`]: the crash-recovery harness every format reuses.
 //! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`].
 //! - [`Error`]: the one error type of the workspace.
 #![warn(missing_docs)]
 
+mod cache;
+pub mod crash;
 mod dbm;
 mod error;
+mod fault_vfs;
 mod format;
+pub mod journal;
+mod lock;
+mod mem_vfs;
+mod os_vfs;
+mod pager;
+#[cfg(test)]
+mod pager_tests;
+pub mod prng;
+mod recovery;
 mod vfs;
 
+pub use cache::{Page, PageCache, PageKey};
 pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions};
 pub use error::{Error, Result};
+pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{CrashReport, Format, Problem};
+pub use lock::{LockGuard, LockKind, LockMode, LockTable};
+pub use mem_vfs::MemVfs;
+pub use os_vfs::OsVfs;
+#[doc(hidden)]
+pub use pager::PagerTestFault;
+pub use pager::{FileId, FileSpec, Pager, PagerOptions};
+pub use recovery::journal_path;
 pub use vfs::{Vfs, VfsFile, VfsOpen};

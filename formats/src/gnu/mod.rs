@@ -1,1 +1,28 @@
-//! gdbm 1.23 (`dbm.gnu`): see docs/gdbm.md and the spec.
+//! gdbm 1.23 (`dbm.gnu`): see docs/gdbm.md and the gdbm spec.
+//!
+//! Layers, bottom up: pure on-disk structures ([`layout`], [`header`], [`directory`],
+//! [`bucket`], [`avail`], [`hash`]); the store logic over a [`storage::Storage`]
+//! ([`handle::GdbmFile`], with allocation and splitting in their own modules); and the
+//! Python-facing database.
+
+pub mod avail;
+pub mod bucket;
+pub mod cache;
+pub mod directory;
+pub mod handle;
+pub mod hash;
+pub mod header;
+pub mod layout;
+pub mod storage;
+
+mod alloc;
+mod split;
+
+pub use handle::{FileOptions, GdbmFile};
+pub use layout::{GdbmCode, Layout, Malformed};
+pub use storage::{MemStorage, Storage};
+pub mod check;
+pub mod db;
+pub mod dump;
+pub use db::GnuDb;
+pub mod salvage;

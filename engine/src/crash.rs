@@ -1,0 +1,137 @@
+//! The crash-recovery harness every format reuses.
+//!
+//! [`run`] runs a deterministic workload once over a [`FaultVfs`] to count its events (writes
+//! and syncs) and record the states it reports as committed; then, for every event `n`, runs
+//! it again crashing at `n`, reopens the surviving disk with `read_state` (which opens the
+//! format, so its recovery runs), and checks that the state read is the last state the
+//! workload reported before the crash or the one it was committing when the crash hit.
+//!
+//! Rules for workloads: the same workload must make the same calls on every run; it reports
+//! a state with `committed(state)` right after each operation returns. Until the first report
+//! nothing is promised, so a workload should report right after creating its database; a
+//! crash before that first report accepts either an error from `read_state` or the first state.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::prng::SplitMix64;
+use crate::{
+    CrashKind, CrashReport, Durability, Error, FaultConfig, FaultVfs, MemVfs, Result, Vfs,
+};
+
+/// How a [`run`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashConfig {
+    /// Seeds the fault injection (the workload has its own seed, if any).
+    pub seed: u64,
+    /// `Full`: power loss at each point; `Process`: a process kill. `None` promises nothing
+    /// and is refused with [`Error::BadArgument`].
+    pub durability: Durability,
+    /// Run at most this many crash points, spread evenly over the events (`None`: all).
+    pub max_points: Option<u64>,
+}
+
+/// At most this many violation lines are kept in a report.
+pub const MAX_DETAILS: usize = 32;
+
+/// A workload: does its operations on the given file system and reports committed states.
+pub type Workload<'a, S> = &'a dyn Fn(Arc<dyn Vfs>, &mut dyn FnMut(S)) -> Result<()>;
+
+/// Reads the state back from a surviving disk (opening the format runs its recovery).
+pub type ReadState<'a, S> = &'a dyn Fn(Arc<dyn Vfs>) -> Result<S>;
+
+/// Runs `workload` crashing at every event (see the module docs) and reports violations.
+///
+/// `progress(done, total)` is called after each crash point. Fails only when the workload
+/// fails without a crash (a bug in the workload or the format), or for `Durability::None`.
+pub fn run<S: Clone + PartialEq + Debug>(
+    cfg: CrashConfig,
+    workload: Workload<'_, S>,
+    read_state: ReadState<'_, S>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CrashReport> {
+    let kind = match cfg.durability {
+        Durability::Full => CrashKind::PowerLoss,
+        Durability::Process => CrashKind::ProcessKill,
+        Durability::None => {
+            return Err(Error::BadArgument(
+                "crash testing needs Durability::Process or Durability::Full".into(),
+            ))
+        }
+    };
+    // Reference run: count events, note each committed state with the event count at it.
+    let reference = FaultVfs::new(
+        MemVfs::new(),
+        FaultConfig {
+            seed: cfg.seed,
+            crash_at: None,
+            kind,
+        },
+    );
+    let mut states: Vec<(u64, S)> = Vec::new();
+    {
+        let counter = reference.clone();
+        let mut report = |s: S| states.push((counter.events(), s));
+        workload(Arc::new(reference.clone()), &mut report)?;
+    }
+    let total = reference.events();
+    let points: Vec<u64> = match cfg.max_points {
+        Some(m) if m < total => (0..m).map(|i| 1 + i * total / m.max(1)).collect(),
+        _ => (1..=total).collect(),
+    };
+    let mut report = CrashReport::default();
+    let mut rng = SplitMix64::new(cfg.seed);
+    for (i, &n) in points.iter().enumerate() {
+        let vfs = FaultVfs::new(
+            MemVfs::new(),
+            FaultConfig {
+                seed: rng.next_u64(),
+                crash_at: Some(n),
+                kind,
+            },
+        );
+        // The workload's result is the simulated crash (or success if it ended before n).
+        let _ = workload(Arc::new(vfs.clone()), &mut |_| {});
+        let image: Arc<dyn Vfs> = Arc::new(vfs.surviving_disk());
+        let before = states.iter().rposition(|(at, _)| *at < n);
+        let after = before.map_or(0, |b| b + 1);
+        let allowed: Vec<&S> = before
+            .into_iter()
+            .chain(Some(after).filter(|&a| a < states.len()))
+            .map(|k| &states[k].1)
+            .collect();
+        report.crash_points += 1;
+        let verdict = match read_state(image) {
+            Ok(s) if allowed.contains(&&s) => None,
+            Ok(s) => Some(format!(
+                "crash at event {n}: recovered state {} is not one of the committed states {}",
+                clip(format!("{s:?}")),
+                clip(format!("{allowed:?}"))
+            )),
+            Err(_) if before.is_none() => None,
+            Err(e) => Some(format!("crash at event {n}: recovery failed: {e}")),
+        };
+        if let Some(line) = verdict {
+            report.violations += 1;
+            if report.details.len() < MAX_DETAILS {
+                report.details.push(line);
+            }
+        }
+        progress(i as u64 + 1, points.len() as u64);
+    }
+    Ok(report)
+}
+
+/// Shortens a debug rendering for a report line.
+fn clip(mut s: String) -> String {
+    const MAX: usize = 300;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}

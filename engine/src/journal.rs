@@ -1,0 +1,349 @@
+//! The rollback journal's on-disk records as plain data: parse and encode, no I/O.
+//!
+//! Layout (all integers little-endian; see docs/journal.md for the diagram):
+//!
+//! ```text
+//! header:  magic "pydbmJNL" | version u32 = 1 | page_size u32 | salt u64 | nfiles u32
+//!          nfiles × ( name_len u32 | name bytes | exists u8 | orig_len u64 )
+//!          crc32 u32 over every header byte before it
+//! record:  file u32 | offset u64 | len u32 | crc32 u32 | data[len]
+//!          crc32 over salt (8 bytes) | file | offset | len | data
+//! ```
+//!
+//! A journal is "hot" when its header parses. Records are read until the first one that
+//! does not parse or whose crc fails: that is a torn tail and ends the journal. The salt is
+//! fresh for each transaction, so a record left over from an older journal never validates.
+
+/// The 8 bytes a journal starts with.
+pub const MAGIC: &[u8; 8] = b"pydbmJNL";
+/// The journal format version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// Bytes of a record before its data.
+pub const RECORD_HEADER_LEN: usize = 4 + 8 + 4 + 4;
+
+/// One database file as the journal header remembers it at the start of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalFile {
+    /// The file name relative to the journal's directory (or an absolute path), as bytes.
+    pub name: Vec<u8>,
+    /// The file's length when the transaction began, or `None` if it did not exist.
+    pub orig_len: Option<u64>,
+}
+
+/// The journal header: which files the transaction covers and how they were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalHeader {
+    /// Page size of the pager that wrote it; no record holds more bytes.
+    pub page_size: u32,
+    /// Per-transaction random value folded into every record's crc.
+    pub salt: u64,
+    /// The database files, in the pager's file order (a record's `file` indexes this).
+    pub files: Vec<JournalFile>,
+}
+
+/// One page's original bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    /// Index into [`JournalHeader::files`].
+    pub file: u32,
+    /// Byte offset of `data` in that file.
+    pub offset: u64,
+    /// The bytes the file held there when the transaction began.
+    pub data: Vec<u8>,
+}
+
+/// Why a journal's bytes do not hold a valid header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadHeader {
+    /// Offset in the journal of the first bad byte.
+    pub offset: u64,
+    /// What a valid header has there.
+    pub expected: &'static str,
+}
+
+fn take<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    n: usize,
+    what: &'static str,
+) -> Result<&'a [u8], BadHeader> {
+    let end = pos
+        .checked_add(n)
+        .filter(|&e| e <= buf.len())
+        .ok_or(BadHeader {
+            offset: *pos as u64,
+            expected: what,
+        })?;
+    let s = &buf[*pos..end];
+    *pos = end;
+    Ok(s)
+}
+
+fn u32_at(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().expect("caller passes exactly 4 bytes"))
+}
+
+fn u64_at(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("caller passes exactly 8 bytes"))
+}
+
+impl JournalHeader {
+    /// The header's bytes, crc included.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.files.len() * 32);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.page_size.to_le_bytes());
+        out.extend_from_slice(&self.salt.to_le_bytes());
+        out.extend_from_slice(&(self.files.len() as u32).to_le_bytes());
+        for f in &self.files {
+            out.extend_from_slice(&(f.name.len() as u32).to_le_bytes());
+            out.extend_from_slice(&f.name);
+            out.push(u8::from(f.orig_len.is_some()));
+            out.extend_from_slice(&f.orig_len.unwrap_or(0).to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses a header from the start of `buf`; returns it and its length in bytes.
+    ///
+    /// Never allocates more than `buf` holds: every length is checked against the bytes
+    /// left before it is used.
+    pub fn parse(buf: &[u8]) -> Result<(JournalHeader, usize), BadHeader> {
+        let mut pos = 0usize;
+        if take(buf, &mut pos, 8, "the magic \"pydbmJNL\"")? != MAGIC {
+            return Err(BadHeader {
+                offset: 0,
+                expected: "the magic \"pydbmJNL\"",
+            });
+        }
+        let version = u32_at(take(buf, &mut pos, 4, "version")?);
+        if version != VERSION {
+            return Err(BadHeader {
+                offset: 8,
+                expected: "journal version 1",
+            });
+        }
+        let page_size = u32_at(take(buf, &mut pos, 4, "page size")?);
+        if page_size == 0 {
+            return Err(BadHeader {
+                offset: 12,
+                expected: "a non-zero page size",
+            });
+        }
+        let salt = u64_at(take(buf, &mut pos, 8, "salt")?);
+        let nfiles = u32_at(take(buf, &mut pos, 4, "file count")?) as usize;
+        // Each file entry takes at least 13 bytes: bound the allocation by what is there.
+        if nfiles > (buf.len() - pos) / 13 {
+            return Err(BadHeader {
+                offset: 24,
+                expected: "a file count that fits the journal",
+            });
+        }
+        let mut files = Vec::with_capacity(nfiles);
+        for _ in 0..nfiles {
+            let name_len = u32_at(take(buf, &mut pos, 4, "file name length")?) as usize;
+            let name = take(buf, &mut pos, name_len, "file name bytes")?.to_vec();
+            let exists_at = pos;
+            let exists = take(buf, &mut pos, 1, "file exists flag")?[0];
+            let len = u64_at(take(buf, &mut pos, 8, "original file length")?);
+            let orig_len = match exists {
+                0 => None,
+                1 => Some(len),
+                _ => {
+                    return Err(BadHeader {
+                        offset: exists_at as u64,
+                        expected: "exists flag 0 or 1",
+                    })
+                }
+            };
+            files.push(JournalFile { name, orig_len });
+        }
+        let crc_at = pos;
+        let crc = u32_at(take(buf, &mut pos, 4, "header crc32")?);
+        if crc != crc32fast::hash(&buf[..crc_at]) {
+            return Err(BadHeader {
+                offset: crc_at as u64,
+                expected: "a header crc32 matching the header bytes",
+            });
+        }
+        Ok((
+            JournalHeader {
+                page_size,
+                salt,
+                files,
+            },
+            pos,
+        ))
+    }
+}
+
+fn record_crc(salt: u64, head: &[u8], data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&salt.to_le_bytes());
+    h.update(head);
+    h.update(data);
+    h.finalize()
+}
+
+impl JournalRecord {
+    /// The record's bytes, its crc computed with the transaction's `salt`.
+    pub fn encode(&self, salt: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.data.len());
+        out.extend_from_slice(&self.file.to_le_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
+        let crc = record_crc(salt, &out, &self.data);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&self.data);
+        out
+    }
+
+    /// Parses one record at the start of `buf` for a journal whose header is `header`;
+    /// returns it and its length. `None` when the bytes are not a whole valid record (a torn
+    /// or stale tail): the file index must name a header file, the length be at most the page
+    /// size, and the crc match.
+    pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalRecord, usize)> {
+        let head = buf.get(..RECORD_HEADER_LEN)?;
+        let file = u32_at(&head[0..4]);
+        let offset = u64_at(&head[4..12]);
+        let len = u32_at(&head[12..16]);
+        let crc = u32_at(&head[16..20]);
+        if file as usize >= header.files.len() || len > header.page_size {
+            return None;
+        }
+        offset.checked_add(u64::from(len))?;
+        let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len as usize)?;
+        if record_crc(header.salt, &head[..16], data) != crc {
+            return None;
+        }
+        Some((
+            JournalRecord {
+                file,
+                offset,
+                data: data.to_vec(),
+            },
+            RECORD_HEADER_LEN + len as usize,
+        ))
+    }
+}
+
+/// A whole journal read back: the header and the valid prefix of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedJournal {
+    /// The header.
+    pub header: JournalHeader,
+    /// Every record up to the first invalid one.
+    pub records: Vec<JournalRecord>,
+    /// Bytes after the last valid record (a torn tail, or zero).
+    pub ignored_tail: usize,
+}
+
+/// Parses a whole journal file's bytes. `Ok(None)` for an empty journal (not hot);
+/// `Err` when the header is bad (then no page write of its transaction can have happened,
+/// since pages are written only after the header and records reached the journal).
+pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let (header, mut pos) = JournalHeader::parse(buf)?;
+    let mut records = Vec::new();
+    while let Some((rec, n)) = JournalRecord::parse(&buf[pos..], &header) {
+        records.push(rec);
+        pos += n;
+    }
+    Ok(Some(ParsedJournal {
+        header,
+        records,
+        ignored_tail: buf.len() - pos,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (JournalHeader, Vec<JournalRecord>) {
+        let header = JournalHeader {
+            page_size: 16,
+            salt: 0x1234_5678_9abc_def0,
+            files: vec![
+                JournalFile {
+                    name: b"db.dat".to_vec(),
+                    orig_len: Some(40),
+                },
+                JournalFile {
+                    name: b"db.dir".to_vec(),
+                    orig_len: None,
+                },
+            ],
+        };
+        let records = vec![
+            JournalRecord {
+                file: 0,
+                offset: 16,
+                data: vec![7; 16],
+            },
+            JournalRecord {
+                file: 1,
+                offset: 32,
+                data: vec![9; 8],
+            },
+        ];
+        (header, records)
+    }
+
+    fn encode_all(h: &JournalHeader, recs: &[JournalRecord]) -> Vec<u8> {
+        let mut buf = h.encode();
+        for r in recs {
+            buf.extend(r.encode(h.salt));
+        }
+        buf
+    }
+
+    #[test]
+    fn round_trip_and_torn_tail() {
+        let (h, recs) = sample();
+        let buf = encode_all(&h, &recs);
+        let p = parse_journal(&buf).unwrap().unwrap();
+        assert_eq!(p.header, h);
+        assert_eq!(p.records, recs);
+        assert_eq!(p.ignored_tail, 0);
+        // Every truncation keeps a valid prefix of records, never a partial one.
+        let hlen = h.encode().len();
+        for cut in hlen..buf.len() {
+            let p = parse_journal(&buf[..cut]).unwrap().unwrap();
+            assert!(p.records.len() < 2);
+            assert_eq!(p.records[..], recs[..p.records.len()]);
+        }
+        for cut in 1..hlen {
+            assert!(parse_journal(&buf[..cut]).is_err());
+        }
+        assert_eq!(parse_journal(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn flipped_bits_are_detected() {
+        let (h, recs) = sample();
+        let buf = encode_all(&h, &recs);
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x40;
+            match parse_journal(&bad) {
+                Err(_) => {}
+                Ok(Some(p)) => assert!(p.records.len() < 2, "flip at {i} undetected"),
+                Ok(None) => panic!("non-empty journal parsed as empty"),
+            }
+        }
+    }
+
+    #[test]
+    fn stale_salt_rejects_records() {
+        let (h, recs) = sample();
+        let mut buf = h.encode();
+        buf.extend(recs[0].encode(h.salt ^ 1));
+        assert!(parse_journal(&buf).unwrap().unwrap().records.is_empty());
+    }
+}

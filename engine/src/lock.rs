@@ -1,0 +1,546 @@
+//! The process-wide lock table.
+//!
+//! Every lock pydbm takes goes through [`LockTable::global`], keyed by the file's
+//! `(device, inode)`, so two handles on one file inside one process conflict exactly as two
+//! processes do. Behind the table sit the OS mechanisms that make other processes see the
+//! lock: `flock` (what libgdbm uses), POSIX `fcntl` byte-range locks (what SQLite uses), or
+//! none (only this process's table).
+//!
+//! The classic `fcntl` pitfall — closing *any* descriptor of a file drops *every* `fcntl` lock
+//! the process holds on it — is handled here: while the table holds `fcntl` locks on an inode,
+//! descriptors of that inode being closed by [`crate::OsVfs`] are parked in the table and
+//! closed only when the inode's last `fcntl` lock is released.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::{Error, Result, VfsFile};
+
+/// Shared (readers) or exclusive (a writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockMode {
+    /// Any number of shared holders at once; conflicts with an exclusive holder.
+    Shared,
+    /// One holder; conflicts with every other holder.
+    Exclusive,
+}
+
+/// Which OS mechanism stands behind a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockKind {
+    /// Whole-file `flock(2)` (what libgdbm takes, so pydbm and Python's `dbm.gnu` exclude
+    /// each other).
+    Flock,
+    /// A POSIX `fcntl(F_SETLK)` lock on bytes `start..start+len` (`len == 0`: to the end of
+    /// any file size), as SQLite takes them.
+    Fcntl {
+        /// First locked byte.
+        start: u64,
+        /// Number of bytes; 0 means "to infinity".
+        len: u64,
+    },
+    /// Only this process's table: no OS lock, so other processes do not see it.
+    /// Whole-file, in the same in-process namespace as [`LockKind::Flock`].
+    None,
+}
+
+/// Whole-file locks held on one inode (flock and table-only locks).
+#[derive(Debug)]
+struct WholeLock {
+    mode: LockMode,
+    count: usize,
+    /// A duplicate of the first flock holder's descriptor, carrying the OS flock.
+    flock_fd: Option<OwnedFd>,
+}
+
+/// One held fcntl range (identical requests share an entry).
+#[derive(Debug)]
+struct RangeLock {
+    start: u64,
+    /// Exclusive end; `u64::MAX` for "to infinity".
+    end: u64,
+    mode: LockMode,
+    count: usize,
+}
+
+#[derive(Debug, Default)]
+struct InodeLocks {
+    whole: Option<WholeLock>,
+    ranges: Vec<RangeLock>,
+    /// A descriptor for issuing fcntl calls (a dup of the first fcntl holder's).
+    fcntl_fd: Option<OwnedFd>,
+    /// Descriptors whose handles were dropped while fcntl locks were held.
+    parked: Vec<File>,
+}
+
+impl InodeLocks {
+    fn is_idle(&self) -> bool {
+        self.whole.is_none() && self.ranges.is_empty()
+    }
+}
+
+/// The process-wide table of held locks (see the module docs).
+#[derive(Debug, Default)]
+pub struct LockTable {
+    inodes: Mutex<HashMap<(u64, u64), InodeLocks>>,
+}
+
+/// A held lock; dropping it releases the lock.
+#[derive(Debug)]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard {
+    key: (u64, u64),
+    path: PathBuf,
+    held: Held,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Whole,
+    Range {
+        start: u64,
+        end: u64,
+        mode: LockMode,
+    },
+}
+
+impl LockGuard {
+    /// The path of the file the lock was taken on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        LockTable::global().release(self.key, self.held);
+    }
+}
+
+fn last_os_error(path: &Path) -> Error {
+    Error::io(path, io::Error::last_os_error())
+}
+
+fn dup_fd(fd: i32, path: &Path) -> Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller's VfsFile keeps open for the
+    // duration of this call; a new descriptor is returned and owned below.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(last_os_error(path));
+    }
+    // SAFETY: `new` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Non-blocking flock; Ok(false) when another open file description holds a conflicting lock.
+fn os_flock(fd: i32, op: libc::c_int, path: &Path) -> Result<bool> {
+    loop {
+        // SAFETY: flock on a descriptor owned by the caller.
+        let r = unsafe { libc::flock(fd, op | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// Non-blocking fcntl lock/unlock of `start..end`; Ok(false) when another process conflicts.
+fn os_fcntl(fd: i32, ty: libc::c_int, start: u64, end: u64, path: &Path) -> Result<bool> {
+    let len = if end == u64::MAX { 0 } else { end - start };
+    let (Ok(l_start), Ok(l_len)) = (i64::try_from(start), i64::try_from(len)) else {
+        return Err(Error::BadArgument(format!(
+            "{}: fcntl lock range {start}+{len} does not fit off_t",
+            path.display()
+        )));
+    };
+    // SAFETY: an all-zero flock struct is a valid value; the fields we need are set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = ty as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = l_start as libc::off_t;
+    fl.l_len = l_len as libc::off_t;
+    loop {
+        // SAFETY: F_SETLK with a pointer to a live flock struct.
+        let r = unsafe { libc::fcntl(fd, libc::F_SETLK, &fl as *const libc::flock) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(Error::io(path, e)),
+        }
+    }
+}
+
+impl LockTable {
+    /// The one table of this process.
+    pub fn global() -> &'static LockTable {
+        static TABLE: OnceLock<LockTable> = OnceLock::new();
+        TABLE.get_or_init(LockTable::default)
+    }
+
+    /// Takes a `mode` lock of `kind` on `file`.
+    ///
+    /// Fails with [`Error::Locked`] when another handle (of this process or another) holds a
+    /// conflicting lock — at once when `timeout` is `None`, otherwise after polling with
+    /// backoff for up to `timeout`. Fails with [`Error::Unsupported`] for a file with no
+    /// identity, and [`Error::Io`] when the OS call fails for another reason.
+    /// A [`LockKind::Flock`]/[`LockKind::Fcntl`] lock on a file without a descriptor (an
+    /// in-memory file) is kept in the table only.
+    pub fn lock(
+        &self,
+        file: &dyn VfsFile,
+        mode: LockMode,
+        kind: LockKind,
+        timeout: Option<Duration>,
+    ) -> Result<LockGuard> {
+        let key = file
+            .identity()
+            .ok_or_else(|| Error::unsupported(file.path(), "locking a file with no identity"))?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.try_lock(key, file, mode, kind)? {
+                Some(held) => {
+                    return Ok(LockGuard {
+                        key,
+                        path: file.path().to_path_buf(),
+                        held,
+                    })
+                }
+                None => match deadline {
+                    Some(d) if Instant::now() < d => {
+                        std::thread::sleep(pause.min(d.saturating_duration_since(Instant::now())));
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                    }
+                    _ => {
+                        return Err(Error::Locked {
+                            path: file.path().to_path_buf(),
+                        })
+                    }
+                },
+            }
+        }
+    }
+
+    /// One attempt; Ok(None) on a conflict.
+    fn try_lock(
+        &self,
+        key: (u64, u64),
+        file: &dyn VfsFile,
+        mode: LockMode,
+        kind: LockKind,
+    ) -> Result<Option<Held>> {
+        let path = file.path();
+        let mut inodes = self.inodes.lock();
+        let entry = inodes.entry(key).or_default();
+        let result = match kind {
+            LockKind::Flock | LockKind::None => Self::try_whole(entry, file, mode, kind),
+            LockKind::Fcntl { start, len } => {
+                let end = if len == 0 {
+                    u64::MAX
+                } else {
+                    start.checked_add(len).ok_or_else(|| {
+                        Error::BadArgument(format!("{}: lock range overflows", path.display()))
+                    })?
+                };
+                Self::try_range(entry, file, mode, start, end)
+            }
+        };
+        if entry.is_idle() && entry.parked.is_empty() {
+            inodes.remove(&key);
+        }
+        result
+    }
+
+    fn try_whole(
+        entry: &mut InodeLocks,
+        file: &dyn VfsFile,
+        mode: LockMode,
+        kind: LockKind,
+    ) -> Result<Option<Held>> {
+        let path = file.path();
+        let os_fd = if kind == LockKind::Flock {
+            file.raw_fd()
+        } else {
+            None
+        };
+        let op = match mode {
+            LockMode::Shared => libc::LOCK_SH,
+            LockMode::Exclusive => libc::LOCK_EX,
+        };
+        match &mut entry.whole {
+            Some(w) => {
+                if w.mode == LockMode::Exclusive || mode == LockMode::Exclusive {
+                    return Ok(None);
+                }
+                if let (None, Some(fd)) = (&w.flock_fd, os_fd) {
+                    let dup = dup_fd(fd, path)?;
+                    if !os_flock(dup.as_raw_fd(), op, path)? {
+                        return Ok(None);
+                    }
+                    w.flock_fd = Some(dup);
+                }
+                w.count += 1;
+            }
+            None => {
+                let flock_fd = match os_fd {
+                    Some(fd) => {
+                        let dup = dup_fd(fd, path)?;
+                        if !os_flock(dup.as_raw_fd(), op, path)? {
+                            return Ok(None);
+                        }
+                        Some(dup)
+                    }
+                    None => None,
+                };
+                entry.whole = Some(WholeLock {
+                    mode,
+                    count: 1,
+                    flock_fd,
+                });
+            }
+        }
+        Ok(Some(Held::Whole))
+    }
+
+    fn try_range(
+        entry: &mut InodeLocks,
+        file: &dyn VfsFile,
+        mode: LockMode,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<Held>> {
+        let path = file.path();
+        let overlaps = |r: &RangeLock| r.start < end && start < r.end;
+        if entry
+            .ranges
+            .iter()
+            .any(|r| overlaps(r) && (r.mode == LockMode::Exclusive || mode == LockMode::Exclusive))
+        {
+            return Ok(None);
+        }
+        if let Some(r) = entry
+            .ranges
+            .iter_mut()
+            .find(|r| r.start == start && r.end == end && r.mode == mode)
+        {
+            r.count += 1;
+            return Ok(Some(Held::Range { start, end, mode }));
+        }
+        if entry.fcntl_fd.is_none() {
+            if let Some(fd) = file.raw_fd() {
+                entry.fcntl_fd = Some(dup_fd(fd, path)?);
+            }
+        }
+        if let Some(fd) = &entry.fcntl_fd {
+            let ty = match mode {
+                LockMode::Shared => libc::F_RDLCK,
+                LockMode::Exclusive => libc::F_WRLCK,
+            };
+            if !os_fcntl(fd.as_raw_fd(), ty, start, end, path)? {
+                if entry.ranges.is_empty() {
+                    entry.fcntl_fd = None;
+                }
+                return Ok(None);
+            }
+        }
+        entry.ranges.push(RangeLock {
+            start,
+            end,
+            mode,
+            count: 1,
+        });
+        Ok(Some(Held::Range { start, end, mode }))
+    }
+
+    fn release(&self, key: (u64, u64), held: Held) {
+        let mut inodes = self.inodes.lock();
+        let Some(entry) = inodes.get_mut(&key) else {
+            return;
+        };
+        match held {
+            Held::Whole => {
+                if let Some(w) = &mut entry.whole {
+                    w.count -= 1;
+                    if w.count == 0 {
+                        if let Some(fd) = &w.flock_fd {
+                            // Unlock explicitly: another descriptor may share the description.
+                            // An unlock failure leaves nothing to do; closing the dup below
+                            // releases the lock when no other descriptor shares it.
+                            let _ = os_flock(fd.as_raw_fd(), libc::LOCK_UN, Path::new(""));
+                        }
+                        entry.whole = None;
+                    }
+                }
+            }
+            Held::Range { start, end, mode } => {
+                if let Some(i) = entry
+                    .ranges
+                    .iter()
+                    .position(|r| r.start == start && r.end == end && r.mode == mode)
+                {
+                    entry.ranges[i].count -= 1;
+                    if entry.ranges[i].count == 0 {
+                        entry.ranges.remove(i);
+                        if let Some(fd) = &entry.fcntl_fd {
+                            // Unlock only the bytes no other held range of this process covers:
+                            // fcntl locks merge per process, so a blanket unlock would drop them.
+                            for (s, e) in uncovered(start, end, &entry.ranges) {
+                                let _ =
+                                    os_fcntl(fd.as_raw_fd(), libc::F_UNLCK, s, e, Path::new(""));
+                            }
+                        }
+                    }
+                }
+                if entry.ranges.is_empty() {
+                    entry.fcntl_fd = None;
+                    entry.parked.clear();
+                }
+            }
+        }
+        if entry.is_idle() && entry.parked.is_empty() {
+            inodes.remove(&key);
+        }
+    }
+
+    /// Closes `file` (a descriptor of inode `identity`), unless this process holds `fcntl`
+    /// locks on that inode: then the descriptor is kept open until the last one is released.
+    pub fn close_or_park(&self, identity: (u64, u64), file: File) {
+        let mut inodes = self.inodes.lock();
+        match inodes.get_mut(&identity) {
+            Some(entry) if !entry.ranges.is_empty() => entry.parked.push(file),
+            _ => drop(file),
+        }
+    }
+
+    /// How many descriptors are parked for `identity` (for tests and diagnostics).
+    pub fn parked(&self, identity: (u64, u64)) -> usize {
+        self.inodes
+            .lock()
+            .get(&identity)
+            .map_or(0, |e| e.parked.len())
+    }
+}
+
+/// The parts of `start..end` not covered by any range in `others`.
+fn uncovered(start: u64, end: u64, others: &[RangeLock]) -> Vec<(u64, u64)> {
+    let mut cuts: Vec<(u64, u64)> = others
+        .iter()
+        .filter(|r| r.start < end && start < r.end)
+        .map(|r| (r.start.max(start), r.end.min(end)))
+        .collect();
+    cuts.sort_unstable();
+    let mut out = Vec::new();
+    let mut pos = start;
+    for (s, e) in cuts {
+        if s > pos {
+            out.push((pos, s));
+        }
+        pos = pos.max(e);
+    }
+    if pos < end {
+        out.push((pos, end));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemVfs, OsVfs, Vfs, VfsOpen};
+
+    #[test]
+    fn uncovered_subtracts_ranges() {
+        let r = |start, end| RangeLock {
+            start,
+            end,
+            mode: LockMode::Shared,
+            count: 1,
+        };
+        assert_eq!(uncovered(0, 10, &[]), vec![(0, 10)]);
+        assert_eq!(uncovered(0, 10, &[r(2, 4), r(3, 6)]), vec![(0, 2), (6, 10)]);
+        assert_eq!(uncovered(0, 10, &[r(0, 20)]), vec![]);
+        assert_eq!(uncovered(5, u64::MAX, &[r(0, 7)]), vec![(7, u64::MAX)]);
+    }
+
+    #[test]
+    fn in_process_handles_conflict_like_processes() {
+        for vfs in [&MemVfs::new() as &dyn Vfs, &OsVfs::new()] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("db");
+            let a = vfs.open(&p, VfsOpen::CREATE).unwrap();
+            let b = vfs.open(&p, VfsOpen::WRITE).unwrap();
+            let t = LockTable::global();
+            for kind in [
+                LockKind::Flock,
+                LockKind::None,
+                LockKind::Fcntl { start: 0, len: 0 },
+            ] {
+                let s1 = t.lock(&*a, LockMode::Shared, kind, None).unwrap();
+                let s2 = t.lock(&*b, LockMode::Shared, kind, None).unwrap();
+                assert!(matches!(
+                    t.lock(&*b, LockMode::Exclusive, kind, None),
+                    Err(Error::Locked { .. })
+                ));
+                drop(s1);
+                drop(s2);
+                let x = t.lock(&*a, LockMode::Exclusive, kind, None).unwrap();
+                let start = Instant::now();
+                assert!(t
+                    .lock(&*b, LockMode::Shared, kind, Some(Duration::from_millis(30)))
+                    .is_err());
+                assert!(start.elapsed() >= Duration::from_millis(30));
+                drop(x);
+                drop(t.lock(&*b, LockMode::Exclusive, kind, None).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn disjoint_fcntl_ranges_do_not_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let a = OsVfs::new().open(&p, VfsOpen::CREATE).unwrap();
+        let t = LockTable::global();
+        let x = t
+            .lock(
+                &*a,
+                LockMode::Exclusive,
+                LockKind::Fcntl { start: 0, len: 1 },
+                None,
+            )
+            .unwrap();
+        let y = t
+            .lock(
+                &*a,
+                LockMode::Exclusive,
+                LockKind::Fcntl { start: 1, len: 1 },
+                None,
+            )
+            .unwrap();
+        assert!(t
+            .lock(
+                &*a,
+                LockMode::Shared,
+                LockKind::Fcntl { start: 0, len: 2 },
+                None
+            )
+            .is_err());
+        drop((x, y));
+    }
+}

@@ -1,0 +1,845 @@
+//! `Pager`: transactions over a set of files, through the page cache, under one rollback
+//! journal named `<files[0]>-journal`.
+//!
+//! Commit sequence (docs/journal.md has the crash argument):
+//! 1. journal: header (original lengths) and the original bytes of every page changed in the
+//!    transaction are written (and fsynced under [`Durability::Full`]);
+//! 2. pages: truncations, dirty pages, final lengths, created and removed files are written
+//!    to the database files (fsynced under `Full`);
+//! 3. the journal is invalidated by truncating it to 0 bytes (fsynced under `Full`).
+//!
+//! A dirty page evicted from a full cache in the middle of a transaction goes through the
+//! same order: the journal up to now is written (and synced under `Full`) before the page.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{PageCache, PageKey};
+use crate::journal::{JournalFile, JournalHeader, JournalRecord};
+use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
+use crate::recovery::{journal_name, journal_path, roll_back};
+use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
+
+/// Index of a file in the list given to [`Pager::open`].
+pub type FileId = usize;
+
+/// One file managed by a [`Pager`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Where the file is (it may not exist yet).
+    pub path: PathBuf,
+    /// Permission bits used if the pager creates it (before the umask).
+    pub create_mode: u32,
+}
+
+impl FileSpec {
+    /// A spec with Python's default creation mode `0o666`.
+    pub fn new(path: impl Into<PathBuf>) -> FileSpec {
+        FileSpec {
+            path: path.into(),
+            create_mode: 0o666,
+        }
+    }
+}
+
+/// A deliberate defect, for tests that prove the crash suite can fail. Never use it otherwise.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagerTestFault {
+    /// Do not fsync the journal before writing pages (breaks `Full` under power loss).
+    SkipJournalSync,
+    /// Write the pages before the journal (breaks `Process` under a process kill).
+    PagesBeforeJournal,
+}
+
+/// How a [`Pager`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagerOptions {
+    /// Bytes per page (default 4096).
+    pub page_size: usize,
+    /// Page cache capacity in bytes (default 8 MiB).
+    pub cache_bytes: usize,
+    /// Crash-safety level of commits.
+    pub durability: Durability,
+    /// Refuse writes ([`Error::ReadOnly`]); files are opened read-only.
+    pub read_only: bool,
+    /// Lock to take on `files[0]` for the pager's lifetime.
+    pub lock: Option<(LockKind, LockMode)>,
+    /// How long to wait for that lock (`None`: fail at once).
+    pub lock_timeout: Option<Duration>,
+    /// For tests only: a deliberate defect (see [`PagerTestFault`]).
+    #[doc(hidden)]
+    pub test_fault: Option<PagerTestFault>,
+}
+
+impl Default for PagerOptions {
+    fn default() -> Self {
+        PagerOptions {
+            page_size: 4096,
+            cache_bytes: 8 << 20,
+            durability: Durability::Process,
+            read_only: false,
+            lock: None,
+            lock_timeout: None,
+            test_fault: None,
+        }
+    }
+}
+
+/// The pager's view of one file.
+#[derive(Debug)]
+struct FileState {
+    spec: FileSpec,
+    handle: Option<Box<dyn VfsFile>>,
+    /// Length on disk (as far as this pager has written it).
+    disk_len: u64,
+    /// Logical existence, including uncommitted changes.
+    exists: bool,
+    /// Logical length, including uncommitted changes.
+    len: u64,
+    /// Disk bytes at or past this offset are logically gone (a truncation not yet written).
+    zero_from: u64,
+    /// Written since its last fsync (so `Full` commits must sync it, even when the writes
+    /// were evictions earlier in the transaction).
+    unsynced: bool,
+}
+
+/// The open transaction.
+#[derive(Debug)]
+struct Txn {
+    salt: u64,
+    /// Each file's length at the start, or `None` if it did not exist.
+    orig: Vec<Option<u64>>,
+    journaled: HashSet<PageKey>,
+    records: Vec<JournalRecord>,
+    /// How many of `records` are in the journal file.
+    flushed: usize,
+    header_written: bool,
+    /// Journal bytes written so far (the next record's offset).
+    journal_pos: u64,
+    /// Whether a database file was changed on disk (by an eviction) during the transaction.
+    db_touched: bool,
+}
+
+/// Transactions over a set of files (see the module docs).
+///
+/// Every method fails with [`Error::Closed`] after [`Pager::close`]; writes on a read-only
+/// pager fail with [`Error::ReadOnly`]; a file index out of range is [`Error::BadArgument`].
+#[derive(Debug)]
+pub struct Pager {
+    vfs: Arc<dyn Vfs>,
+    files: Vec<FileState>,
+    opts: PagerOptions,
+    cache: PageCache,
+    txn: Option<Txn>,
+    journal_path: PathBuf,
+    journal: Option<Box<dyn VfsFile>>,
+    lock: Option<LockGuard>,
+}
+
+fn open_handle(
+    vfs: &dyn Vfs,
+    spec: &FileSpec,
+    read_only: bool,
+) -> Result<Option<Box<dyn VfsFile>>> {
+    if !vfs.exists(&spec.path)? {
+        return Ok(None);
+    }
+    let how = if read_only {
+        VfsOpen::READ
+    } else {
+        VfsOpen::WRITE
+    };
+    Ok(Some(vfs.open(&spec.path, how)?))
+}
+
+impl Pager {
+    /// Opens `files` (which may not exist yet) under one journal named `<files[0]>-journal`.
+    ///
+    /// Takes `opts.lock` on `files[0]` (creating it empty if it is missing and the pager is
+    /// writable, since a lock needs a file), then rolls back a hot journal. A read-only pager
+    /// that finds a hot journal briefly takes the lock exclusive to recover; when it cannot,
+    /// it fails with [`Error::Locked`]. Errors: [`Error::BadArgument`] for no files or a page
+    /// size of 0; [`Error::Io`]; [`Error::Corrupt`] when the journal names other files.
+    pub fn open(vfs: Arc<dyn Vfs>, files: Vec<FileSpec>, opts: PagerOptions) -> Result<Pager> {
+        if files.is_empty() {
+            return Err(Error::BadArgument("a pager needs at least one file".into()));
+        }
+        if opts.page_size == 0 || opts.page_size > (1 << 24) {
+            return Err(Error::BadArgument(format!(
+                "page size {} is not in 1..=16 MiB",
+                opts.page_size
+            )));
+        }
+        let journal_path = journal_path(&files[0].path);
+        let names: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| journal_name(&journal_path, &f.path))
+            .collect();
+        let mut lock = None;
+        if let Some((kind, mode)) = opts.lock {
+            let primary = &files[0];
+            let handle = if opts.read_only {
+                vfs.open(&primary.path, VfsOpen::READ)?
+            } else {
+                vfs.open(
+                    &primary.path,
+                    VfsOpen {
+                        mode: primary.create_mode,
+                        ..VfsOpen::CREATE
+                    },
+                )?
+            };
+            let table = LockTable::global();
+            let guard = table.lock(&*handle, mode, kind, opts.lock_timeout)?;
+            if mode == LockMode::Shared && vfs.exists(&journal_path)? {
+                // Recovery writes: trade the shared lock for an exclusive one meanwhile.
+                drop(guard);
+                let x = table.lock(&*handle, LockMode::Exclusive, kind, opts.lock_timeout)?;
+                roll_back(&*vfs, &journal_path, Some(&names))?;
+                drop(x);
+                lock = Some(table.lock(&*handle, mode, kind, opts.lock_timeout)?);
+            } else {
+                lock = Some(guard);
+            }
+        }
+        if lock.is_none() || opts.lock.map(|l| l.1) == Some(LockMode::Exclusive) {
+            roll_back(&*vfs, &journal_path, Some(&names))?;
+        }
+        let mut states = Vec::with_capacity(files.len());
+        for spec in files {
+            let handle = open_handle(&*vfs, &spec, opts.read_only)?;
+            let len = match &handle {
+                Some(h) => h.len()?,
+                None => 0,
+            };
+            states.push(FileState {
+                exists: handle.is_some(),
+                handle,
+                disk_len: len,
+                len,
+                zero_from: u64::MAX,
+                unsynced: false,
+                spec,
+            });
+        }
+        Ok(Pager {
+            cache: PageCache::new(opts.page_size, opts.cache_bytes),
+            vfs,
+            files: states,
+            opts,
+            txn: None,
+            journal_path,
+            journal: None,
+            lock,
+        })
+    }
+
+    /// Rolls back a hot journal of the pager whose first file is `primary`, without opening
+    /// any format. `Ok(None)` when there was no hot journal; otherwise a line per action.
+    pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
+        roll_back(vfs, &journal_path(primary), None)
+    }
+
+    /// The journal's path: `<files[0]>-journal`.
+    pub fn journal_path(&self) -> &Path {
+        &self.journal_path
+    }
+
+    /// The page size.
+    pub fn page_size(&self) -> usize {
+        self.opts.page_size
+    }
+
+    /// Number of files.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The path of file `f` (panics on an index out of range, like slice indexing).
+    pub fn path(&self, f: FileId) -> &Path {
+        &self.files[f].spec.path
+    }
+
+    /// The durability commits run at.
+    pub fn durability(&self) -> Durability {
+        self.opts.durability
+    }
+
+    /// Whether a transaction is open (changes not yet committed).
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Whether file `f` exists (including uncommitted changes); false for a bad index.
+    pub fn exists(&self, f: FileId) -> bool {
+        self.files.get(f).is_some_and(|s| s.exists)
+    }
+
+    /// Logical length of file `f` including uncommitted changes; 0 for a bad index or a
+    /// missing file.
+    pub fn len(&self, f: FileId) -> u64 {
+        self.files.get(f).map_or(0, |s| s.len)
+    }
+
+    fn check_file(&self, f: FileId) -> Result<()> {
+        if f < self.files.len() {
+            Ok(())
+        } else {
+            Err(Error::BadArgument(format!(
+                "file index {f} out of range (pager has {} files)",
+                self.files.len()
+            )))
+        }
+    }
+
+    fn check_writable(&self, f: FileId) -> Result<()> {
+        self.check_file(f)?;
+        if self.opts.read_only {
+            return Err(Error::ReadOnly {
+                path: self.files[f].spec.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) {
+        if self.txn.is_some() || self.opts.durability == Durability::None {
+            return;
+        }
+        self.txn = Some(Txn {
+            salt: crate::prng::fresh_u64(),
+            orig: self
+                .files
+                .iter()
+                .map(|s| s.exists.then_some(s.len))
+                .collect(),
+            journaled: HashSet::new(),
+            records: Vec::new(),
+            flushed: 0,
+            header_written: false,
+            journal_pos: 0,
+            db_touched: false,
+        });
+    }
+
+    /// Reads a page from disk (zeros past the disk's end or a pending truncation).
+    fn load_page(&self, key: PageKey) -> Result<Box<[u8]>> {
+        let ps = self.opts.page_size as u64;
+        let st = &self.files[key.0];
+        let mut data = vec![0u8; self.opts.page_size].into_boxed_slice();
+        let start = key.1 * ps;
+        let valid_end = st.disk_len.min(st.zero_from).min(start + ps);
+        if let Some(h) = &st.handle {
+            if valid_end > start {
+                h.read_exact_at(&mut data[..(valid_end - start) as usize], start)?;
+            }
+        }
+        Ok(data)
+    }
+
+    /// Makes sure `key` is cached, evicting (under journal protection) to make room.
+    fn fetch(&mut self, key: PageKey) -> Result<()> {
+        if self.cache.contains(key) {
+            return Ok(());
+        }
+        let data = self.load_page(key)?;
+        while self.cache.is_full() {
+            self.evict_one()?;
+        }
+        self.cache.insert(key, data, false);
+        Ok(())
+    }
+
+    fn evict_one(&mut self) -> Result<()> {
+        let Some(key) = self.cache.lru() else {
+            return Ok(());
+        };
+        let page = self
+            .cache
+            .remove(key)
+            .expect("cache.lru() returned a key the cache holds");
+        if page.dirty {
+            let res = self
+                .flush_journal()
+                .and_then(|()| self.write_page(key, &page.data));
+            if let Err(e) = res {
+                self.cache.insert(key, page.data, true);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records page `key`'s original bytes in the transaction, once.
+    fn journal_page(&mut self, key: PageKey) -> Result<()> {
+        let ps = self.opts.page_size as u64;
+        let Some(txn) = &self.txn else { return Ok(()) };
+        if txn.journaled.contains(&key) {
+            return Ok(());
+        }
+        let start = key.1 * ps;
+        let orig_len = match txn.orig[key.0] {
+            Some(l) if start < l => l,
+            // Bytes at or past the original end need no record: rollback truncates them.
+            _ => return Ok(()),
+        };
+        self.fetch(key)?;
+        let n = (orig_len - start).min(ps) as usize;
+        let data = self
+            .cache
+            .get_mut(key)
+            .expect("fetch() just cached this page")
+            .data[..n]
+            .to_vec();
+        let txn = self.txn.as_mut().expect("checked above");
+        txn.journaled.insert(key);
+        txn.records.push(JournalRecord {
+            file: key.0 as u32,
+            offset: start,
+            data,
+        });
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes of file `f` at `offset`, including uncommitted changes.
+    /// Reading past the logical end is [`Error::Corrupt`] naming the file and offset.
+    pub fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_file(f)?;
+        let st = &self.files[f];
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|e| e > st.len) || (!st.exists && !buf.is_empty()) {
+            return Err(Error::corrupt(
+                &st.spec.path,
+                offset,
+                format!("{} byte(s) within the file's {} byte(s)", buf.len(), st.len),
+            ));
+        }
+        let ps = self.opts.page_size as u64;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let key = (f, pos / ps);
+            let in_page = (pos % ps) as usize;
+            let n = (buf.len() - done).min(self.opts.page_size - in_page);
+            self.fetch(key)?;
+            let page = self
+                .cache
+                .get_mut(key)
+                .expect("fetch() just cached this page");
+            buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` into file `f` at `offset` (creating the file if absent), inside the
+    /// current transaction (started if none). Nothing reaches the file before
+    /// [`Pager::commit`] or an eviction protected by the journal.
+    pub fn write_at(&mut self, f: FileId, offset: u64, data: &[u8]) -> Result<()> {
+        self.check_writable(f)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| Error::BadArgument("write past 2^64 bytes".into()))?;
+        self.begin();
+        // The logical length grows first: an eviction during the loop writes a page only
+        // up to the logical length.
+        let st = &mut self.files[f];
+        if !st.exists {
+            st.exists = true;
+            st.len = 0;
+        }
+        st.len = st.len.max(end);
+        let ps = self.opts.page_size as u64;
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let key = (f, pos / ps);
+            let in_page = (pos % ps) as usize;
+            let n = (data.len() - done).min(self.opts.page_size - in_page);
+            self.journal_page(key)?;
+            self.fetch(key)?;
+            let page = self
+                .cache
+                .get_mut(key)
+                .expect("fetch() just cached this page");
+            page.data[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
+            page.dirty = true;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Truncates or extends (with zeros) file `f` to `len` bytes, creating it if absent,
+    /// inside the current transaction.
+    pub fn set_len(&mut self, f: FileId, len: u64) -> Result<()> {
+        self.check_writable(f)?;
+        self.begin();
+        self.shrink(f, len)?;
+        let st = &mut self.files[f];
+        st.exists = true;
+        st.len = len;
+        Ok(())
+    }
+
+    /// Logically cuts file `f` to `len` if it is longer, journaling the bytes it drops.
+    fn shrink(&mut self, f: FileId, len: u64) -> Result<()> {
+        let cur = self.files[f].len;
+        if len >= cur {
+            return Ok(());
+        }
+        let ps = self.opts.page_size as u64;
+        let orig = self.txn.as_ref().and_then(|t| t.orig[f]).unwrap_or(0);
+        let journal_end = cur.min(orig);
+        let mut p = len / ps;
+        while p * ps < journal_end {
+            self.journal_page((f, p))?;
+            p += 1;
+        }
+        for key in self.cache.keys_from(f, len.div_ceil(ps)) {
+            self.cache.remove(key);
+        }
+        if !len.is_multiple_of(ps) {
+            if let Some(page) = self.cache.get_mut((f, len / ps)) {
+                page.data[(len % ps) as usize..].fill(0);
+            }
+        }
+        let st = &mut self.files[f];
+        st.zero_from = st.zero_from.min(len);
+        st.len = len;
+        Ok(())
+    }
+
+    /// Removes file `f` inside the current transaction (its bytes are journaled, so a
+    /// rollback brings it back). Removing a missing file does nothing.
+    pub fn remove_file(&mut self, f: FileId) -> Result<()> {
+        self.check_writable(f)?;
+        if !self.files[f].exists {
+            return Ok(());
+        }
+        self.begin();
+        self.shrink(f, 0)?;
+        let st = &mut self.files[f];
+        st.exists = false;
+        st.len = 0;
+        Ok(())
+    }
+
+    /// Writes the transaction's unwritten journal bytes (header first); fsyncs under `Full`.
+    fn flush_journal(&mut self) -> Result<()> {
+        let Some(txn) = &self.txn else { return Ok(()) };
+        if txn.header_written && txn.flushed == txn.records.len() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        if !txn.header_written {
+            let header = JournalHeader {
+                page_size: self.opts.page_size as u32,
+                salt: txn.salt,
+                files: self
+                    .files
+                    .iter()
+                    .zip(&txn.orig)
+                    .map(|(s, o)| JournalFile {
+                        name: journal_name(&self.journal_path, &s.spec.path),
+                        orig_len: *o,
+                    })
+                    .collect(),
+            };
+            bytes.extend(header.encode());
+        }
+        for rec in &txn.records[txn.flushed..] {
+            bytes.extend(rec.encode(txn.salt));
+        }
+        let pos = txn.journal_pos;
+        let full = self.opts.durability == Durability::Full;
+        let mut created = false;
+        if self.journal.is_none() {
+            created = !self.vfs.exists(&self.journal_path)?;
+            let mode = self.files[0].spec.create_mode;
+            self.journal = Some(self.vfs.open(
+                &self.journal_path,
+                VfsOpen {
+                    mode,
+                    ..VfsOpen::CREATE
+                },
+            )?);
+        }
+        let j = self.journal.as_ref().expect("opened just above");
+        j.write_at(&bytes, pos)?;
+        if full && self.opts.test_fault != Some(PagerTestFault::SkipJournalSync) {
+            j.sync()?;
+            if created {
+                if let Some(dir) = self.journal_path.parent() {
+                    self.vfs.sync_dir(dir)?;
+                }
+            }
+        }
+        let txn = self.txn.as_mut().expect("checked at the top");
+        txn.header_written = true;
+        txn.flushed = txn.records.len();
+        txn.journal_pos = pos + bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Makes sure file `f` exists on disk, creating it.
+    fn ensure_on_disk(&mut self, f: FileId) -> Result<()> {
+        if self.files[f].handle.is_some() {
+            return Ok(());
+        }
+        let spec = &self.files[f].spec;
+        let h = self.vfs.open(
+            &spec.path,
+            VfsOpen {
+                mode: spec.create_mode,
+                truncate: true,
+                ..VfsOpen::CREATE
+            },
+        )?;
+        let st = &mut self.files[f];
+        st.handle = Some(h);
+        st.disk_len = 0;
+        st.unsynced = true;
+        Ok(())
+    }
+
+    /// Applies file `f`'s pending truncation to disk.
+    fn apply_truncation(&mut self, f: FileId) -> Result<()> {
+        let st = &mut self.files[f];
+        if st.zero_from < st.disk_len {
+            if let Some(h) = &st.handle {
+                h.set_len(st.zero_from)?;
+            }
+            st.disk_len = st.zero_from;
+            st.unsynced = true;
+        }
+        st.zero_from = u64::MAX;
+        Ok(())
+    }
+
+    /// Writes one page to its file (only the part below the logical length).
+    fn write_page(&mut self, key: PageKey, data: &[u8]) -> Result<()> {
+        let (f, p) = key;
+        let ps = self.opts.page_size as u64;
+        let start = p * ps;
+        if start >= self.files[f].len {
+            return Ok(());
+        }
+        self.ensure_on_disk(f)?;
+        self.apply_truncation(f)?;
+        let n = (self.files[f].len - start).min(ps) as usize;
+        let st = &mut self.files[f];
+        st.handle
+            .as_ref()
+            .expect("ensure_on_disk() opened it")
+            .write_at(&data[..n], start)?;
+        st.disk_len = st.disk_len.max(start + n as u64);
+        st.unsynced = true;
+        if let Some(t) = &mut self.txn {
+            t.db_touched = true;
+        }
+        Ok(())
+    }
+
+    /// Writes every pending change to the files; returns whether a file was created or
+    /// removed.
+    // Indexing by file id: the loop body calls `&mut self` methods with it.
+    #[allow(clippy::needless_range_loop)]
+    fn write_back(&mut self) -> Result<bool> {
+        let mut dir_changed = false;
+        for f in 0..self.files.len() {
+            if !self.files[f].exists {
+                if self.files[f].handle.take().is_some() {
+                    self.vfs.remove(&self.files[f].spec.path)?;
+                    dir_changed = true;
+                }
+                let st = &mut self.files[f];
+                st.disk_len = 0;
+                st.zero_from = u64::MAX;
+                continue;
+            }
+            if self.files[f].handle.is_none() {
+                self.ensure_on_disk(f)?;
+                dir_changed = true;
+            }
+            if self.files[f].zero_from < self.files[f].disk_len {
+                self.apply_truncation(f)?;
+            }
+            self.files[f].zero_from = u64::MAX;
+        }
+        for key in self.cache.dirty_keys() {
+            let data = self
+                .cache
+                .get_mut(key)
+                .expect("dirty_keys() lists cached pages")
+                .data
+                .clone();
+            self.write_page(key, &data)?;
+            self.cache
+                .get_mut(key)
+                .expect("dirty_keys() lists cached pages")
+                .dirty = false;
+        }
+        for st in &mut self.files {
+            if let Some(h) = &st.handle {
+                if st.disk_len != st.len {
+                    h.set_len(st.len)?;
+                    st.disk_len = st.len;
+                    st.unsynced = true;
+                }
+            }
+        }
+        Ok(dir_changed)
+    }
+
+    /// Fsyncs every file written since its last fsync (or every file when `all`), and the
+    /// directories when a file was created or removed.
+    fn sync_files(&mut self, all: bool, dir_changed: bool) -> Result<()> {
+        for st in &mut self.files {
+            if let (true, Some(h)) = (all || st.unsynced, &st.handle) {
+                h.sync()?;
+                st.unsynced = false;
+            }
+        }
+        if dir_changed {
+            let mut dirs: Vec<&Path> = self
+                .files
+                .iter()
+                .filter_map(|s| s.spec.path.parent())
+                .collect();
+            dirs.dedup();
+            for d in dirs {
+                self.vfs.sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn invalidate_journal(&mut self, fsync: bool) -> Result<()> {
+        if let Some(j) = &self.journal {
+            j.set_len(0)?;
+            if fsync {
+                j.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the current operation atomically, per the pager's [`Durability`]:
+    /// `None` keeps changes in the cache until [`Pager::sync`]/[`Pager::close`]; `Process` and
+    /// `Full` run journal → pages → invalidate (with fsyncs under `Full`). Without an open
+    /// transaction it does nothing. On error the transaction stays open; call
+    /// [`Pager::rollback`] or drop the pager (the next open rolls back the journal).
+    pub fn commit(&mut self) -> Result<()> {
+        if self.txn.is_none() {
+            return Ok(());
+        }
+        let full = self.opts.durability == Durability::Full;
+        if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
+            let dir_changed = self.write_back()?;
+            self.flush_journal()?;
+            if full {
+                self.sync_files(false, dir_changed)?;
+            }
+        } else {
+            self.flush_journal()?;
+            let dir_changed = self.write_back()?;
+            if full {
+                self.sync_files(false, dir_changed)?;
+            }
+        }
+        self.invalidate_journal(full)?;
+        self.txn = None;
+        Ok(())
+    }
+
+    /// Discards the current transaction's changes: files are as at its start (pages already
+    /// evicted to disk are restored from the transaction's journal records). Under
+    /// `Durability::None` (no journal) only changes still in the cache are discarded.
+    pub fn rollback(&mut self) -> Result<()> {
+        if let Some(txn) = self.txn.take() {
+            if txn.db_touched {
+                // Same work as hot-journal recovery, from the records kept in memory.
+                for rec in &txn.records {
+                    let f = rec.file as usize;
+                    self.ensure_on_disk(f)?;
+                    self.files[f]
+                        .handle
+                        .as_ref()
+                        .expect("ensure_on_disk() opened it")
+                        .write_at(&rec.data, rec.offset)?;
+                }
+                for (f, orig) in txn.orig.iter().enumerate() {
+                    match orig {
+                        None => {
+                            if self.files[f].handle.take().is_some() {
+                                self.vfs.remove(&self.files[f].spec.path)?;
+                            }
+                        }
+                        Some(len) => {
+                            self.ensure_on_disk(f)?;
+                            let h = self.files[f]
+                                .handle
+                                .as_ref()
+                                .expect("ensure_on_disk() opened it");
+                            h.set_len(*len)?;
+                            if self.opts.durability == Durability::Full {
+                                h.sync()?;
+                            }
+                        }
+                    }
+                }
+            }
+            self.invalidate_journal(self.opts.durability == Durability::Full)?;
+        }
+        self.cache.clear();
+        for st in &mut self.files {
+            st.handle = open_handle(&*self.vfs, &st.spec, self.opts.read_only)?;
+            st.exists = st.handle.is_some();
+            st.disk_len = match &st.handle {
+                Some(h) => h.len()?,
+                None => 0,
+            };
+            st.len = st.disk_len;
+            st.zero_from = u64::MAX;
+            st.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Python's `db.sync()`: commits, writes every change back and fsyncs every file.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.opts.read_only {
+            return Ok(());
+        }
+        self.commit()?;
+        let dir_changed = self.write_back()?;
+        self.sync_files(true, dir_changed)?;
+        if let Some(j) = &self.journal {
+            j.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Commits, writes everything back, removes the journal and releases the lock.
+    pub fn close(mut self) -> Result<()> {
+        if self.opts.read_only {
+            return Ok(());
+        }
+        self.commit()?;
+        let dir_changed = self.write_back()?;
+        if self.opts.durability == Durability::Full {
+            self.sync_files(false, dir_changed)?;
+        }
+        if self.journal.take().is_some() || self.vfs.exists(&self.journal_path)? {
+            match self.vfs.remove(&self.journal_path) {
+                Err(e) if e.is_not_found() => {}
+                other => other?,
+            }
+        }
+        drop(self.lock.take());
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! Unit tests of the pager against a plain in-memory model.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::prng::SplitMix64;
+use crate::{
+    Durability, Error, FileSpec, LockKind, LockMode, MemVfs, OsVfs, Pager, PagerOptions, Vfs,
+};
+
+fn specs() -> Vec<FileSpec> {
+    vec![FileSpec::new("/d/a.dat"), FileSpec::new("/d/a.dir")]
+}
+
+fn small(durability: Durability) -> PagerOptions {
+    PagerOptions {
+        page_size: 64,
+        cache_bytes: 4 * 64,
+        durability,
+        ..PagerOptions::default()
+    }
+}
+
+fn contents(p: &mut Pager, f: usize) -> Option<Vec<u8>> {
+    if !p.exists(f) {
+        return None;
+    }
+    let mut buf = vec![0u8; p.len(f) as usize];
+    p.read_at(f, 0, &mut buf).unwrap();
+    Some(buf)
+}
+
+#[test]
+fn commit_persists_and_reads_back() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+    assert!(!p.exists(0));
+    p.write_at(0, 100, b"hello").unwrap();
+    assert_eq!(p.len(0), 105);
+    assert_eq!(
+        mem.read_file(Path::new("/d/a.dat")),
+        None,
+        "nothing written before commit"
+    );
+    p.commit().unwrap();
+    let mut want = vec![0u8; 105];
+    want[100..].copy_from_slice(b"hello");
+    assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), want);
+    assert_eq!(mem.read_file(Path::new("/d/a.dat-journal")).unwrap(), b"");
+    p.close().unwrap();
+    assert!(!mem.exists(Path::new("/d/a.dat-journal")).unwrap());
+    let mut p = Pager::open(vfs, specs(), small(Durability::Full)).unwrap();
+    assert_eq!(contents(&mut p, 0).unwrap(), want);
+    assert_eq!(contents(&mut p, 1), None);
+    let mut b = [0u8; 6];
+    match p.read_at(0, 100, &mut b) {
+        Err(Error::Corrupt { offset: 100, .. }) => {}
+        other => panic!("expected Corrupt at 100, got {other:?}"),
+    }
+}
+
+#[test]
+fn rollback_and_hot_journal_restore_evicted_pages() {
+    for durability in [Durability::Process, Durability::Full] {
+        let mem = MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let mut p = Pager::open(vfs.clone(), specs(), small(durability)).unwrap();
+        let base: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        p.write_at(0, 0, &base).unwrap();
+        p.commit().unwrap();
+        // A transaction bigger than the 4-page cache: pages are evicted to disk.
+        p.write_at(0, 0, &[0xEE; 900]).unwrap();
+        p.write_at(1, 0, b"new file").unwrap();
+        p.set_len(0, 500).unwrap();
+        assert_ne!(mem.read_file(Path::new("/d/a.dat")).unwrap(), base);
+        p.rollback().unwrap();
+        assert_eq!(contents(&mut p, 0).unwrap(), base);
+        assert_eq!(contents(&mut p, 1), None);
+        assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), base);
+        // Same again, but the process "dies": the next open finds the hot journal.
+        p.write_at(0, 10, &[0xAB; 700]).unwrap();
+        p.remove_file(0).unwrap();
+        p.write_at(1, 5, b"x").unwrap();
+        assert!(mem.read_file(Path::new("/d/a.dat-journal")).unwrap().len() > 8);
+        drop(p);
+        let lines = Pager::recover(&*vfs, Path::new("/d/a.dat"))
+            .unwrap()
+            .unwrap();
+        assert!(lines.iter().any(|l| l.contains("rolled back")), "{lines:?}");
+        assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), base);
+        assert_eq!(mem.read_file(Path::new("/d/a.dir")), None);
+        assert!(!mem.exists(Path::new("/d/a.dat-journal")).unwrap());
+        assert_eq!(Pager::recover(&*vfs, Path::new("/d/a.dat")).unwrap(), None);
+    }
+}
+
+#[test]
+fn read_only_open_recovers_hot_journal_and_refuses_writes() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+    p.write_at(0, 0, &[1; 300]).unwrap();
+    p.commit().unwrap();
+    p.write_at(0, 0, &[2; 600]).unwrap();
+    drop(p);
+    let ro = PagerOptions {
+        read_only: true,
+        lock: Some((LockKind::Flock, LockMode::Shared)),
+        ..small(Durability::Process)
+    };
+    let mut r = Pager::open(vfs, specs(), ro).unwrap();
+    assert_eq!(contents(&mut r, 0).unwrap(), vec![1; 300]);
+    assert!(matches!(
+        r.write_at(0, 0, b"x"),
+        Err(Error::ReadOnly { .. })
+    ));
+    assert!(!mem.exists(Path::new("/d/a.dat-journal")).unwrap());
+}
+
+#[test]
+fn journal_for_other_files_is_refused() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+    p.write_at(0, 0, &[1; 600]).unwrap();
+    drop(p);
+    let other = vec![FileSpec::new("/d/a.dat")];
+    match Pager::open(vfs, other, small(Durability::Process)) {
+        Err(Error::Corrupt { .. }) => {}
+        r => panic!("expected Corrupt, got {r:?}"),
+    }
+}
+
+#[test]
+fn exclusive_pagers_exclude_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let spec = vec![FileSpec::new(dir.path().join("db"))];
+    let opts = PagerOptions {
+        lock: Some((LockKind::Flock, LockMode::Exclusive)),
+        ..PagerOptions::default()
+    };
+    let a = Pager::open(vfs.clone(), spec.clone(), opts.clone()).unwrap();
+    assert!(matches!(
+        Pager::open(vfs.clone(), spec.clone(), opts.clone()),
+        Err(Error::Locked { .. })
+    ));
+    a.close().unwrap();
+    let b = Pager::open(vfs, spec, opts).unwrap();
+    b.close().unwrap();
+}
+
+/// Random operations against a model, over every durability, with a tiny cache so that
+/// evictions happen inside transactions; commits and rollbacks at random points.
+#[test]
+fn random_operations_match_model() {
+    for (seed, durability) in (0..24u64).zip(
+        [Durability::None, Durability::Process, Durability::Full]
+            .into_iter()
+            .cycle(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let mem = MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let mut p = Pager::open(vfs.clone(), specs(), small(durability)).unwrap();
+        let mut model: Vec<Option<Vec<u8>>> = vec![None, None];
+        let mut committed = model.clone();
+        for _ in 0..300 {
+            let f = rng.below(2) as usize;
+            match rng.below(10) {
+                0..=4 => {
+                    let off = rng.below(700);
+                    let data: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
+                    p.write_at(f, off, &data).unwrap();
+                    let m = model[f].get_or_insert_with(Vec::new);
+                    let end = off as usize + data.len();
+                    if m.len() < end {
+                        m.resize(end, 0);
+                    }
+                    m[off as usize..end].copy_from_slice(&data);
+                }
+                5 => {
+                    let len = rng.below(800);
+                    p.set_len(f, len).unwrap();
+                    model[f]
+                        .get_or_insert_with(Vec::new)
+                        .resize(len as usize, 0);
+                }
+                6 => {
+                    p.remove_file(f).unwrap();
+                    model[f] = None;
+                }
+                7 if durability != Durability::None => {
+                    p.rollback().unwrap();
+                    model = committed.clone();
+                }
+                _ => {
+                    p.commit().unwrap();
+                    committed = model.clone();
+                }
+            }
+            for (i, want) in model.iter().enumerate() {
+                assert_eq!(&contents(&mut p, i), want, "seed {seed} file {i}");
+            }
+        }
+        p.close().unwrap();
+        for (i, spec) in specs().iter().enumerate() {
+            assert_eq!(
+                mem.read_file(&spec.path),
+                model[i],
+                "seed {seed} file {i} on disk"
+            );
+        }
+    }
+}

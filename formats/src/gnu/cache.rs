@@ -1,0 +1,272 @@
+//! The per-handle bucket cache and bucket-buffer pool (gdbm spec §12.6, §12.7).
+//!
+//! libgdbm keeps recently used buckets in an LRU cache and recycles bucket-sized buffers
+//! through a LIFO pool; because a split only partly resets a recycled buffer, which buffer
+//! a new bucket gets decides stale bytes in the file. This module models both exactly.
+
+use std::collections::HashMap;
+
+use super::bucket::Bucket;
+
+const NIL: usize = usize::MAX;
+
+struct Entry {
+    adr: i64,
+    bucket: Bucket,
+    changed: bool,
+    prev: usize,
+    next: usize,
+}
+
+/// LRU cache of buckets keyed by file address, plus the buffer pool.
+pub struct BucketCache {
+    slots: Vec<Option<Entry>>,
+    free_slots: Vec<usize>,
+    map: HashMap<i64, usize>,
+    head: usize,
+    tail: usize,
+    /// log2 of the capacity (starts at 9: 512 buckets, gdbm spec §12.7).
+    cache_bits: u32,
+    /// LIFO pool of recycled buffers (spec §12.6 item 4).
+    pool: Vec<Bucket>,
+    elems: usize,
+}
+
+impl BucketCache {
+    /// An empty cache for buckets of `elems` slots.
+    pub fn new(elems: usize) -> BucketCache {
+        BucketCache {
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            map: HashMap::new(),
+            head: NIL,
+            tail: NIL,
+            cache_bits: 9,
+            pool: Vec::new(),
+            elems,
+        }
+    }
+
+    /// Number of cached buckets.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether the bucket at `adr` is cached.
+    pub fn contains(&self, adr: i64) -> bool {
+        self.map.contains_key(&adr)
+    }
+
+    /// A buffer from the pool (most recently released first), or a zeroed one.
+    pub fn take_buffer(&mut self) -> Bucket {
+        self.pool
+            .pop()
+            .unwrap_or_else(|| Bucket::zeroed(self.elems))
+    }
+
+    /// Returns a buffer to the pool.
+    pub fn release_buffer(&mut self, b: Bucket) {
+        self.pool.push(b);
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (p, n) = {
+            let e = self.slots[i].as_ref().expect("linked slot is occupied");
+            (e.prev, e.next)
+        };
+        if p != NIL {
+            self.slots[p].as_mut().expect("prev slot is occupied").next = n;
+        } else {
+            self.head = n;
+        }
+        if n != NIL {
+            self.slots[n].as_mut().expect("next slot is occupied").prev = p;
+        } else {
+            self.tail = p;
+        }
+    }
+
+    fn link_after(&mut self, i: usize, after: usize) {
+        let next = if after == NIL {
+            self.head
+        } else {
+            self.slots[after]
+                .as_ref()
+                .expect("anchor slot is occupied")
+                .next
+        };
+        {
+            let e = self.slots[i]
+                .as_mut()
+                .expect("slot being linked is occupied");
+            e.prev = after;
+            e.next = next;
+        }
+        if after == NIL {
+            self.head = i;
+        } else {
+            self.slots[after]
+                .as_mut()
+                .expect("anchor slot is occupied")
+                .next = i;
+        }
+        if next != NIL {
+            self.slots[next]
+                .as_mut()
+                .expect("next slot is occupied")
+                .prev = i;
+        } else {
+            self.tail = i;
+        }
+    }
+
+    /// Makes the bucket at `adr` most recently used. Returns false if not cached.
+    pub fn touch(&mut self, adr: i64) -> bool {
+        match self.map.get(&adr) {
+            Some(&i) => {
+                if self.head != i {
+                    self.unlink(i);
+                    self.link_after(i, NIL);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// If the cache is full, grows it (while `cache_bits < dir_bits`) or evicts the least
+    /// recently used bucket, returning it (and whether it was changed) so the caller can
+    /// write it first; its buffer must then go back through [`BucketCache::release_buffer`].
+    pub fn make_room(&mut self, dir_bits: u32) -> Option<(i64, Bucket, bool)> {
+        if self.map.len() < (1usize << self.cache_bits) {
+            return None;
+        }
+        if self.cache_bits < dir_bits {
+            self.cache_bits += 1;
+            return None;
+        }
+        let t = self.tail;
+        if t == NIL {
+            return None;
+        }
+        let e = self.remove_slot(t);
+        Some((e.adr, e.bucket, e.changed))
+    }
+
+    fn remove_slot(&mut self, i: usize) -> Entry {
+        self.unlink(i);
+        let e = self.slots[i].take().expect("removed slot is occupied");
+        self.map.remove(&e.adr);
+        self.free_slots.push(i);
+        e
+    }
+
+    /// Inserts a bucket at the front (`after = None`) or right after the cached bucket at
+    /// `after`. The caller has made room.
+    pub fn insert(&mut self, adr: i64, bucket: Bucket, changed: bool, after: Option<i64>) {
+        let entry = Entry {
+            adr,
+            bucket,
+            changed,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free_slots.pop() {
+            Some(i) => {
+                self.slots[i] = Some(entry);
+                i
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(adr, i);
+        let anchor = after.and_then(|a| self.map.get(&a).copied()).unwrap_or(NIL);
+        let anchor = if anchor == i { NIL } else { anchor };
+        self.link_after(i, anchor);
+    }
+
+    /// Removes the bucket at `adr` from the cache and returns it (for a split's old bucket).
+    pub fn remove(&mut self, adr: i64) -> Option<(Bucket, bool)> {
+        let i = *self.map.get(&adr)?;
+        let e = self.remove_slot(i);
+        Some((e.bucket, e.changed))
+    }
+
+    /// The cached bucket at `adr`.
+    pub fn get(&self, adr: i64) -> Option<&Bucket> {
+        self.map.get(&adr).map(|&i| {
+            &self.slots[i]
+                .as_ref()
+                .expect("mapped slot is occupied")
+                .bucket
+        })
+    }
+
+    /// The cached bucket at `adr`, mutably; marks it changed when `mark` is set.
+    pub fn get_mut(&mut self, adr: i64, mark: bool) -> Option<&mut Bucket> {
+        let i = *self.map.get(&adr)?;
+        let e = self.slots[i].as_mut().expect("mapped slot is occupied");
+        if mark {
+            e.changed = true;
+        }
+        Some(&mut e.bucket)
+    }
+
+    /// Marks the bucket at `adr` changed.
+    pub fn mark_changed(&mut self, adr: i64) {
+        if let Some(&i) = self.map.get(&adr) {
+            self.slots[i]
+                .as_mut()
+                .expect("mapped slot is occupied")
+                .changed = true;
+        }
+    }
+
+    /// Addresses of changed buckets, most recently used first; clears their flags.
+    pub fn take_changed(&mut self) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut i = self.head;
+        while i != NIL {
+            let e = self.slots[i].as_mut().expect("linked slot is occupied");
+            if e.changed {
+                e.changed = false;
+                out.push(e.adr);
+            }
+            i = e.next;
+        }
+        out
+    }
+
+    /// Drops every cached bucket and pooled buffer (after an error, the state is reloaded).
+    pub fn clear(&mut self) {
+        *self = BucketCache::new(self.elems);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_and_pool() {
+        let mut c = BucketCache::new(4);
+        for a in [10, 20, 30] {
+            let b = c.take_buffer();
+            c.insert(a, b, false, None);
+        }
+        c.insert(40, Bucket::zeroed(4), true, Some(30));
+        assert!(c.touch(10));
+        assert_eq!(c.take_changed(), vec![40]);
+        let (mut b, _) = c.remove(20).unwrap();
+        b.count = 7;
+        c.release_buffer(b);
+        assert_eq!(c.take_buffer().count, 7);
+        assert_eq!(c.len(), 3);
+    }
+}

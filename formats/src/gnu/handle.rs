@@ -1,0 +1,753 @@
+//! An open gdbm database over a [`Storage`]: lookup, store, delete, iteration, count,
+//! sync and reorganize with libgdbm 1.23's exact in-memory state (bucket cache, buffer
+//! pool, header/directory change flags), so the bytes written are libgdbm's bytes.
+//!
+//! Allocation lives in `alloc.rs`, bucket splitting in `split.rs`.
+
+use pydbm_engine::{Error, Result};
+
+use super::avail::{self, AvailElem};
+use super::bucket::Bucket;
+use super::cache::BucketCache;
+use super::directory;
+use super::hash::{dir_index, hash};
+use super::header::Header;
+use super::layout::{GdbmCode, Layout, Malformed};
+use super::storage::{MemStorage, Storage};
+
+/// How to open a gdbm file image (the parts of `gdbm_open`'s arguments that matter to
+/// the bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileOptions {
+    /// Open for writing (`GDBM_WRITER` and up).
+    pub writable: bool,
+    /// Truncate and initialise (`GDBM_NEWDB`).
+    pub truncate: bool,
+    /// Requested block size for a new file (below 512: use `st_blksize`, spec §3.1).
+    pub block_size: i32,
+    /// The new file's `st_blksize`.
+    pub st_blksize: u64,
+    /// Create new files in the extended (numsync) format (`GDBM_NUMSYNC`).
+    pub numsync: bool,
+    /// `GDBM_SYNC` (Python `'s'`): fsync when the header or directory is written.
+    pub sync_writes: bool,
+    /// `GDBM_SETCENTFREE`: every free goes to the header table.
+    pub central_free: bool,
+    /// `GDBM_SETCOALESCEBLKS`: merge adjacent free pieces.
+    pub coalesce: bool,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            writable: false,
+            truncate: false,
+            block_size: 0,
+            st_blksize: 4096,
+            numsync: false,
+            sync_writes: false,
+            central_free: false,
+            coalesce: false,
+        }
+    }
+}
+
+/// Why an operation could not run: the file needs recovery (spec §18 rule 3).
+fn need_recovery(h: &Header) -> Malformed {
+    Malformed::new(
+        GdbmCode::NeedRecovery,
+        h.next_block.max(0) as u64,
+        "file size equal to header next_block (the file was left inconsistent; run recover)",
+    )
+}
+
+/// An open gdbm database. All methods keep libgdbm's in-memory state in step, including
+/// for reads (a read can change which buffer a later split recycles, spec §12.6).
+pub struct GdbmFile<S: Storage> {
+    pub(super) st: S,
+    pub(super) header: Header,
+    pub(super) dir: Vec<i64>,
+    pub(super) cache: BucketCache,
+    /// Address of the current bucket (0 = none yet).
+    pub(super) current: i64,
+    pub(super) header_changed: bool,
+    pub(super) dir_changed: bool,
+    pub(super) need_recovery: bool,
+    pub(super) writable: bool,
+    pub(super) central_free: bool,
+    pub(super) coalesce: bool,
+    pub(super) sync_writes: bool,
+    scratch: Vec<u8>,
+}
+
+impl<S: Storage> GdbmFile<S> {
+    /// Opens (or, when writable and empty or `truncate`, initialises) a gdbm image.
+    ///
+    /// Errors: a read-only open of an empty file → `Corrupt` (gdbm "Empty database");
+    /// bad magic, block size, header, directory → `Corrupt` with the offset (spec §18).
+    /// A file whose `next_block` is below its size opens in the needs-recovery state.
+    pub fn open(mut st: S, opts: FileOptions) -> Result<GdbmFile<S>> {
+        if opts.writable && (opts.truncate || st.is_empty()) {
+            if opts.truncate {
+                st.set_len(0)?;
+            }
+            let layout = if opts.numsync {
+                Layout::NATIVE_NUMSYNC
+            } else {
+                Layout::NATIVE
+            };
+            let bs = super::header::new_block_size(opts.block_size, opts.st_blksize);
+            return GdbmFile::create(st, layout, bs, opts);
+        }
+        if st.is_empty() {
+            return Err(
+                Malformed::new(GdbmCode::EmptyDatabase, 0, "a non-empty gdbm file").at(st.path()),
+            );
+        }
+        let len = st.len();
+        let mut first = vec![0u8; len.min(128) as usize];
+        st.read_at(0, &mut first)?;
+        let (_, bs) = Header::peek(&first).map_err(|m| m.at(st.path()))?;
+        if (bs as u64) > len {
+            return Err(Malformed::new(
+                GdbmCode::FileEof,
+                0,
+                format!("a file of at least one {bs}-byte header block (file is {len} bytes)"),
+            )
+            .at(st.path()));
+        }
+        let mut hb = vec![0u8; bs];
+        st.read_at(0, &mut hb)?;
+        let mut header = Header::parse(&hb).map_err(|m| m.at(st.path()))?;
+        let needs = header.validate(len).map_err(|m| m.at(st.path()))?;
+        if opts.writable && !avail::is_sorted(&header.avail.table, header.avail.count as usize) {
+            // gdbm spec §8: writers re-sort an out-of-order table (files of gdbm ≤ 1.15).
+            let c = header.avail.count as usize;
+            header.avail.table[..c].sort_by_key(|e| e.size);
+        }
+        let mut db = vec![0u8; header.dir_size as usize];
+        st.read_at(header.dir as u64, &mut db)?;
+        let dir = directory::parse(header.layout, &db);
+        let elems = header.bucket_elems as usize;
+        Ok(GdbmFile {
+            st,
+            header,
+            dir,
+            cache: BucketCache::new(elems),
+            current: 0,
+            header_changed: false,
+            dir_changed: false,
+            need_recovery: needs,
+            writable: opts.writable,
+            central_free: opts.central_free,
+            coalesce: opts.coalesce,
+            sync_writes: opts.sync_writes,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Initialises an empty database with `layout` and `block_size` (spec §2).
+    pub fn create(
+        mut st: S,
+        layout: Layout,
+        block_size: i32,
+        opts: FileOptions,
+    ) -> Result<GdbmFile<S>> {
+        let header = Header::new(layout, block_size);
+        let bs = block_size as i64;
+        let dir = vec![2 * bs; header.dir_size as usize / layout.off_size()];
+        let mut bucket = Bucket::zeroed(header.bucket_elems as usize);
+        bucket.reset(0);
+        bucket.av_count = 1;
+        bucket.avail[0] = AvailElem {
+            size: block_size,
+            adr: 3 * bs,
+        };
+        st.write_at(0, &header.encode())?;
+        st.write_at(bs as u64, &directory::encode(layout, &dir))?;
+        let mut bb = vec![0u8; block_size as usize];
+        bucket.encode_into(layout, &mut bb);
+        st.write_at(2 * bs as u64, &bb)?;
+        st.set_len(header.next_block as u64)?;
+        st.commit()?;
+        st.sync()?;
+        let elems = header.bucket_elems as usize;
+        Ok(GdbmFile {
+            st,
+            header,
+            dir,
+            cache: BucketCache::new(elems),
+            current: 0,
+            header_changed: false,
+            dir_changed: false,
+            need_recovery: false,
+            writable: true,
+            central_free: opts.central_free,
+            coalesce: opts.coalesce,
+            sync_writes: opts.sync_writes,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The decoded header (as of the last completed operation).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    /// The bucket directory.
+    pub fn directory(&self) -> &[i64] {
+        &self.dir
+    }
+    /// Whether the file is in the needs-recovery state (spec §18 rule 3).
+    pub fn needs_recovery(&self) -> bool {
+        self.need_recovery
+    }
+    /// Whether the handle may write.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+    /// The underlying storage.
+    pub fn storage(&self) -> &S {
+        &self.st
+    }
+    /// The underlying storage, mutably (callers must not write through it).
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.st
+    }
+    /// Gives the storage back.
+    pub fn into_storage(self) -> S {
+        self.st
+    }
+
+    fn corrupt(&mut self, m: Malformed) -> Error {
+        self.need_recovery = true;
+        m.at(self.st.path())
+    }
+
+    /// Loads the bucket at directory index `idx` through the cache and makes it current.
+    pub(super) fn get_bucket(&mut self, idx: usize) -> Result<i64> {
+        let l = self.header.layout;
+        let adr = self.dir[idx];
+        let dir_off = self.header.dir as u64 + (idx * l.off_size()) as u64;
+        if adr < self.header.block_size as i64 {
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadDirEntry,
+                dir_off,
+                format!(
+                    "a bucket address ≥ {} (found {adr})",
+                    self.header.block_size
+                ),
+            )));
+        }
+        if self.cache.touch(adr) {
+            self.current = adr;
+            return Ok(adr);
+        }
+        let bsz = self.header.bucket_size as usize;
+        if (adr as u64).saturating_add(bsz as u64) > self.st.len() {
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::FileEof,
+                dir_off,
+                format!("a bucket of {bsz} bytes inside the file (at {adr})"),
+            )));
+        }
+        // gdbm spec §12.7: a full cache grows or evicts its LRU bucket (written if changed).
+        if let Some((eadr, eb, changed)) = self.cache.make_room(self.header.dir_bits as u32) {
+            if changed {
+                self.write_bucket(eadr, &eb)?;
+            }
+            self.cache.release_buffer(eb);
+        }
+        // gdbm spec §12.6: every cache miss takes a buffer from the pool.
+        let mut b = self.cache.take_buffer();
+        let mut raw = std::mem::take(&mut self.scratch);
+        raw.resize(bsz, 0);
+        let res = self.st.read_at(adr as u64, &mut raw);
+        let parsed = res.and_then(|_| {
+            b.parse_into(l, &raw, self.header.bucket_elems as usize, adr as u64)
+                .and_then(|_| {
+                    b.validate(
+                        self.header.dir_bits,
+                        self.header.bucket_size,
+                        self.header.next_block,
+                        adr as u64,
+                    )
+                })
+                .map_err(|m| self.corrupt(m))
+        });
+        self.scratch = raw;
+        if let Err(e) = parsed {
+            self.cache.release_buffer(b);
+            return Err(e);
+        }
+        if self.writable && !avail::is_sorted(&b.avail, b.av_count as usize) {
+            let c = b.av_count as usize;
+            b.avail[..c].sort_by_key(|e| e.size);
+        }
+        self.cache.insert(adr, b, false, None);
+        self.current = adr;
+        Ok(adr)
+    }
+
+    pub(super) fn write_bucket(&mut self, adr: i64, b: &Bucket) -> Result<()> {
+        let mut raw = std::mem::take(&mut self.scratch);
+        raw.clear();
+        raw.resize(self.header.bucket_size as usize, 0);
+        b.encode_into(self.header.layout, &mut raw);
+        let r = self.st.write_at(adr as u64, &raw);
+        self.scratch = raw;
+        r
+    }
+
+    pub(super) fn cur(&self) -> &Bucket {
+        self.cache
+            .get(self.current)
+            .expect("the current bucket is always cached")
+    }
+
+    pub(super) fn cur_mut(&mut self) -> &mut Bucket {
+        self.cache
+            .get_mut(self.current, true)
+            .expect("the current bucket is always cached")
+    }
+
+    /// Reads `len` bytes of the record at `ptr`, checking the record lies in the file.
+    fn read_record(
+        &mut self,
+        ptr: i64,
+        key_size: i32,
+        data_size: i32,
+        from: u64,
+        len: usize,
+    ) -> Result<Vec<u8>> {
+        let end = (ptr as i128) + key_size as i128 + data_size as i128;
+        if ptr < 0 || key_size < 0 || data_size < 0 || end > self.st.len() as i128 {
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadHashTable,
+                self.current as u64,
+                format!("a record inside the file ({key_size}+{data_size} bytes at {ptr})"),
+            )));
+        }
+        let mut v = vec![0u8; len];
+        self.st.read_at(from, &mut v)?;
+        Ok(v)
+    }
+
+    /// `_gdbm_findkey` (spec §10): loads the key's bucket, returns the hash and the slot.
+    pub(super) fn findkey(&mut self, key: &[u8]) -> Result<(i32, Option<usize>)> {
+        let h = hash(key);
+        let idx = dir_index(h, self.header.dir_bits as u32);
+        self.get_bucket(idx)?;
+        let n = self.header.bucket_elems as usize;
+        if n == 0 {
+            return Ok((h, None));
+        }
+        let home = (h as usize) % n;
+        let mut i = home;
+        let pre = key.len().min(4);
+        loop {
+            let e = self.cur().elems[i];
+            if e.hash == -1 {
+                return Ok((h, None));
+            }
+            if e.hash == h && e.key_size as usize == key.len() && e.key_start[..pre] == key[..pre] {
+                let k =
+                    self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
+                if k == key {
+                    return Ok((h, Some(i)));
+                }
+            }
+            i = (i + 1) % n;
+            if i == home {
+                return Ok((h, None));
+            }
+        }
+    }
+
+    /// `gdbm_fetch`: the value under `key`. A file needing recovery finds nothing.
+    pub fn fetch(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.need_recovery {
+            return Ok(None);
+        }
+        let (_, slot) = self.findkey(key)?;
+        match slot {
+            None => Ok(None),
+            Some(i) => {
+                let e = self.cur().elems[i];
+                let from = (e.ptr as u64).saturating_add(e.key_size as u64);
+                let v =
+                    self.read_record(e.ptr, e.key_size, e.data_size, from, e.data_size as usize)?;
+                Ok(Some(v))
+            }
+        }
+    }
+
+    /// `gdbm_exists`.
+    pub fn exists(&mut self, key: &[u8]) -> Result<bool> {
+        if self.need_recovery {
+            return Ok(false);
+        }
+        Ok(self.findkey(key)?.1.is_some())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly {
+                path: self.st.path().to_path_buf(),
+            });
+        }
+        if self.need_recovery {
+            return Err(need_recovery(&self.header).at(self.st.path()));
+        }
+        Ok(())
+    }
+
+    /// Runs one modifying operation; on failure rolls the storage back and reloads the
+    /// in-memory state from the last committed file.
+    fn update<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        match f(self) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let recovery = self.need_recovery;
+                if self.st.rollback().is_ok() {
+                    let _ = self.reload();
+                }
+                self.need_recovery |= recovery;
+                Err(e)
+            }
+        }
+    }
+
+    /// Re-reads header and directory and empties the cache (after a rollback).
+    fn reload(&mut self) -> Result<()> {
+        let bs = self.header.block_size as usize;
+        let mut hb = vec![0u8; bs];
+        self.st.read_at(0, &mut hb)?;
+        let h = Header::parse(&hb).map_err(|m| m.at(self.st.path()))?;
+        let nr = h
+            .validate(self.st.len())
+            .map_err(|m| m.at(self.st.path()))?;
+        let mut db = vec![0u8; h.dir_size as usize];
+        self.st.read_at(h.dir as u64, &mut db)?;
+        self.dir = directory::parse(h.layout, &db);
+        self.header = h;
+        self.cache.clear();
+        self.current = 0;
+        self.header_changed = false;
+        self.dir_changed = false;
+        self.need_recovery = nr;
+        Ok(())
+    }
+
+    /// `gdbm_store` (spec §12.1). `replace = false` is `GDBM_INSERT`: returns `Ok(false)`
+    /// and writes nothing when the key exists.
+    pub fn store(&mut self, key: &[u8], value: &[u8], replace: bool) -> Result<bool> {
+        self.check_writable()?;
+        if key.len() > i32::MAX as usize
+            || value.len() > i32::MAX as usize
+            || key.len() + value.len() > i32::MAX as usize
+        {
+            return Err(Error::BadArgument(
+                "gdbm keys and values are limited to 2 GiB together".into(),
+            ));
+        }
+        self.update(|s| s.store_inner(key, value, replace))
+    }
+
+    fn store_inner(&mut self, key: &[u8], value: &[u8], replace: bool) -> Result<bool> {
+        let (h, found) = self.findkey(key)?;
+        let new_size = (key.len() + value.len()) as i32;
+        let n = self.header.bucket_elems as usize;
+        let (slot, adr) = match found {
+            Some(i) => {
+                if !replace {
+                    return Ok(false);
+                }
+                let e = self.cur().elems[i];
+                if e.key_size.wrapping_add(e.data_size) == new_size {
+                    (i, e.ptr)
+                } else {
+                    self.free(e.ptr, e.key_size.wrapping_add(e.data_size))?;
+                    (i, self.alloc(new_size)?)
+                }
+            }
+            None => {
+                let adr = self.alloc(new_size)?;
+                if self.cur().count as usize >= n {
+                    self.split(h)?;
+                }
+                let b = self.cur_mut();
+                let mut i = (h as usize) % n;
+                let mut probes = 0;
+                while b.elems[i].hash != -1 {
+                    i = (i + 1) % n;
+                    probes += 1;
+                    if probes > n {
+                        return Err(Malformed::new(
+                            GdbmCode::BadBucket,
+                            0,
+                            "a free slot in a bucket whose count is below capacity",
+                        )
+                        .at(self.st.path()));
+                    }
+                }
+                b.count += 1;
+                let e = &mut b.elems[i];
+                e.hash = h;
+                let pre = key.len().min(4);
+                e.key_start[..pre].copy_from_slice(&key[..pre]);
+                (i, adr)
+            }
+        };
+        {
+            let e = &mut self.cur_mut().elems[slot];
+            e.ptr = adr;
+            e.key_size = key.len() as i32;
+            e.data_size = value.len() as i32;
+        }
+        if !key.is_empty() {
+            self.st.write_at(adr as u64, key)?;
+        }
+        if !value.is_empty() {
+            self.st.write_at(adr as u64 + key.len() as u64, value)?;
+        }
+        self.end_update()?;
+        Ok(true)
+    }
+
+    /// `gdbm_delete` (spec §12.2). Returns whether the key was there.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        self.check_writable()?;
+        self.update(|s| s.delete_inner(key))
+    }
+
+    fn delete_inner(&mut self, key: &[u8]) -> Result<bool> {
+        let (_, found) = self.findkey(key)?;
+        let Some(slot) = found else {
+            return Ok(false);
+        };
+        let n = self.header.bucket_elems as usize;
+        let b = self.cur_mut();
+        let saved = b.elems[slot];
+        b.elems[slot].hash = -1;
+        b.count -= 1;
+        // gdbm spec §12.2 step 3: repair the probe chain.
+        let mut last = slot;
+        let mut j = (slot + 1) % n;
+        while j != last && b.elems[j].hash != -1 {
+            let home = (b.elems[j].hash as usize) % n;
+            if (last < j && (home <= last || home > j)) || (last > j && home <= last && home > j) {
+                b.elems[last] = b.elems[j];
+                b.elems[j].hash = -1;
+                last = j;
+            }
+            j = (j + 1) % n;
+        }
+        self.free(saved.ptr, saved.key_size.wrapping_add(saved.data_size))?;
+        self.end_update()?;
+        Ok(true)
+    }
+
+    /// end_update (spec §12.5): writes changed buckets, the directory, the header, extends
+    /// the file to `next_block`, and commits the transaction.
+    pub(super) fn end_update(&mut self) -> Result<()> {
+        for adr in self.cache.take_changed() {
+            let b = self
+                .cache
+                .get(adr)
+                .expect("take_changed returns cached addresses")
+                .clone();
+            self.write_bucket(adr, &b)?;
+        }
+        if self.dir_changed {
+            let raw = directory::encode(self.header.layout, &self.dir);
+            self.st.write_at(self.header.dir as u64, &raw)?;
+            self.dir_changed = false;
+            if self.sync_writes && !self.header_changed {
+                self.st.sync()?;
+            }
+        }
+        if self.header_changed {
+            let raw = self.header.encode();
+            self.st.write_at(0, &raw)?;
+            self.header_changed = false;
+            if self.sync_writes {
+                self.st.sync()?;
+            }
+            if self.st.len() < self.header.next_block as u64 {
+                self.st.set_len(self.header.next_block as u64)?;
+            }
+        }
+        self.st.commit()
+    }
+
+    /// `gdbm_sync` (Python `db.sync()`): bumps numsync in the extended format, writes
+    /// anything pending and makes the file durable.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.writable && !self.need_recovery {
+            if self.header.layout.numsync {
+                self.header.numsync = self.header.numsync.wrapping_add(1);
+                self.header_changed = true;
+            }
+            self.update(|s| s.end_update())?;
+        }
+        self.st.sync()
+    }
+
+    /// Visits every distinct bucket in directory order (loading each through the cache)
+    /// and calls `f` with the current bucket.
+    fn each_bucket(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        let mut idx = 0;
+        while idx < self.dir.len() {
+            let adr = self.get_bucket(idx)?;
+            f(self)?;
+            while idx < self.dir.len() && self.dir[idx] == adr {
+                idx += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `gdbm_count` (Python `len()`): loads every distinct bucket. Fails when the file
+    /// needs recovery.
+    pub fn count(&mut self) -> Result<usize> {
+        if self.need_recovery {
+            return Err(need_recovery(&self.header).at(self.st.path()));
+        }
+        let mut total = 0usize;
+        self.each_bucket(|s| {
+            total += s.cur().count.max(0) as usize;
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    fn slot_key(&mut self, i: usize, idx_adr: i64) -> Result<Vec<u8>> {
+        let e = self.cur().elems[i];
+        let k = self.read_record(
+            e.ptr,
+            e.key_size,
+            e.data_size,
+            e.ptr as u64,
+            e.key_size.max(0) as usize,
+        )?;
+        // gdbm spec §16: each returned key's hash and bucket are verified.
+        let h = hash(&k);
+        let idx = dir_index(h, self.header.dir_bits as u32);
+        if h != e.hash || self.dir.get(idx) != Some(&idx_adr) {
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadHashEntry,
+                idx_adr as u64,
+                format!("slot {i}'s key to hash to {:#x} in this bucket", e.hash),
+            )));
+        }
+        Ok(k)
+    }
+
+    /// Every key in iteration order (Python `keys()`, spec §16). Empty when the file needs
+    /// recovery.
+    pub fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
+        if self.need_recovery {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let n = self.header.bucket_elems as usize;
+        self.each_bucket(|s| {
+            let adr = s.current;
+            for i in 0..n {
+                if s.cur().elems[i].hash != -1 {
+                    out.push(s.slot_key(i, adr)?);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn scan_from(&mut self, mut idx: usize, mut slot: usize) -> Result<Option<Vec<u8>>> {
+        let n = self.header.bucket_elems as usize;
+        while idx < self.dir.len() {
+            let adr = self.get_bucket(idx)?;
+            while slot < n {
+                if self.cur().elems[slot].hash != -1 {
+                    return self.slot_key(slot, adr).map(Some);
+                }
+                slot += 1;
+            }
+            while idx < self.dir.len() && self.dir[idx] == adr {
+                idx += 1;
+            }
+            slot = 0;
+        }
+        Ok(None)
+    }
+
+    /// `gdbm_firstkey`.
+    pub fn firstkey(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.need_recovery {
+            return Ok(None);
+        }
+        self.scan_from(0, 0)
+    }
+
+    /// `gdbm_nextkey`: the key after `key` (which must exist) in iteration order.
+    pub fn nextkey(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.need_recovery {
+            return Ok(None);
+        }
+        let (h, slot) = self.findkey(key)?;
+        let Some(slot) = slot else { return Ok(None) };
+        let idx = dir_index(h, self.header.dir_bits as u32);
+        self.scan_from(idx, slot + 1)
+    }
+
+    /// `gdbm_reorganize` (spec §16): rebuilds the file compactly (all records inserted in
+    /// iteration order into a fresh file of the same block size and format, synced once)
+    /// and replaces the file's contents with it in one transaction. The handle continues
+    /// with the new file's cache and buffer pool, as libgdbm's does.
+    pub fn reorganize(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let keys = self.keys()?;
+        let path = self.st.path().to_path_buf();
+        let mut fresh = GdbmFile::create(
+            MemStorage::without_undo(&path, Vec::new()),
+            self.header.layout,
+            self.header.block_size,
+            FileOptions {
+                writable: true,
+                central_free: self.central_free,
+                coalesce: self.coalesce,
+                ..FileOptions::default()
+            },
+        )?;
+        for k in keys {
+            let v = self.fetch(&k)?.ok_or_else(|| Error::NotFound {
+                what: format!("key {k:02x?} listed by iteration"),
+            })?;
+            fresh.store(&k, &v, false)?;
+        }
+        fresh.sync()?;
+        let image = std::mem::replace(&mut fresh.st, MemStorage::without_undo(&path, Vec::new()))
+            .into_bytes();
+        self.update(|s| {
+            s.st.write_at(0, &image)?;
+            s.st.set_len(image.len() as u64)?;
+            s.st.commit()
+        })?;
+        self.header = fresh.header;
+        self.dir = fresh.dir;
+        self.cache = fresh.cache;
+        self.current = fresh.current;
+        self.header_changed = false;
+        self.dir_changed = false;
+        Ok(())
+    }
+
+    /// Writes back and makes durable, then gives the storage back (gdbm_close: no header
+    /// rewrite).
+    pub fn close(mut self) -> Result<S> {
+        if self.writable {
+            self.st.sync()?;
+        }
+        Ok(self.st)
+    }
+}

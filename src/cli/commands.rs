@@ -1,0 +1,449 @@
+//! What each command does. Every command returns `Result<(), CliError>`; output goes to
+//! stdout, progress bars (only when stderr is a terminal) to stderr.
+
+use std::fs;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use pydbm_engine::{Dbm, Format, Items, OpenOptions};
+
+use super::args::{
+    Command, DbType, DumpFormat, MarshalCommand, PickleCommand, ShelveCommand, Target,
+};
+use super::script::{self, Op};
+use super::{hex, CliError};
+
+/// Runs one parsed command.
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Whichdb { path } => whichdb(&path),
+        Command::Get { target, key, hex } => get(&target, &key, hex),
+        Command::Set {
+            target,
+            key,
+            value,
+            hex,
+        } => set(&target, &key, &value, hex),
+        Command::Del { target, key, hex } => del(&target, &key, hex),
+        Command::Keys { target, hex } => keys(&target, hex),
+        Command::Dump {
+            target,
+            format,
+            output,
+        } => dump(&target, format, output.as_deref()),
+        Command::Load { target, input } => load(&target, input.as_deref()),
+        Command::Apply {
+            db_type,
+            flag,
+            path,
+        } => {
+            let flag = match flag {
+                super::args::ApplyFlag::C => "c",
+                super::args::ApplyFlag::N => "n",
+                super::args::ApplyFlag::W => "w",
+            };
+            apply(db_type, flag, &path)
+        }
+        Command::Convert { src, dst, db_type } => convert(&src, &dst, db_type),
+        Command::Check { target } => check(&target),
+        Command::Recover { target } => recover(&target),
+        Command::Reorganize { target } => reorganize(&target),
+        Command::Stats { target } => stats(&target),
+        Command::Crashtest { db_type, ops, seed } => crashtest(db_type, ops, seed),
+        Command::Pickle(cmd) => pickle(cmd),
+        Command::Marshal(cmd) => marshal(cmd),
+        Command::Shelve(cmd) => shelve(cmd),
+        Command::Sqlite { .. } => Err(not_yet("the sqlite shell")),
+    }
+}
+
+fn not_yet(what: &str) -> CliError {
+    CliError::Failed(format!("{what} is not supported yet"))
+}
+
+/// The format implementing `t`, or the "not supported yet" error.
+fn format_of(t: DbType) -> Result<&'static dyn Format, CliError> {
+    crate::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
+}
+
+/// The format of an existing database: `--type` when given, else what whichdb says.
+fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
+    if let Some(t) = target.db_type {
+        return format_of(t);
+    }
+    Err(CliError::Failed(format!(
+        "cannot tell the format: {} (pass --type)",
+        target.path.display()
+    )))
+}
+
+fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
+    let format = detect(target)?;
+    let opts = OpenOptions::from_flag(flag)?;
+    Ok(format.open(&target.path, &opts)?)
+}
+
+fn key_bytes(text: &str, is_hex: bool) -> Result<Vec<u8>, CliError> {
+    if is_hex {
+        hex::decode(text).map_err(|m| CliError::Usage(format!("bad hex argument: {m}")))
+    } else {
+        Ok(text.as_bytes().to_vec())
+    }
+}
+
+fn stdout_write(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::Failed(format!("writing stdout: {e}")))
+}
+
+fn print_bytes(bytes: &[u8], is_hex: bool) -> Result<(), CliError> {
+    if is_hex {
+        stdout_write(format!("{}\n", hex::encode(bytes)).as_bytes())
+    } else {
+        let mut line = bytes.to_vec();
+        line.push(b'\n');
+        stdout_write(&line)
+    }
+}
+
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta})") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn whichdb(_path: &Path) -> Result<(), CliError> {
+    Err(not_yet("whichdb"))
+}
+
+fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
+    let key = key_bytes(key, is_hex)?;
+    let mut db = open(target, "r")?;
+    let value = db.get(&key)?;
+    db.close()?;
+    match value {
+        Some(v) => print_bytes(&v, is_hex),
+        None => Err(CliError::Failed(format!(
+            "key not found: {}",
+            render_key(&key, is_hex)
+        ))),
+    }
+}
+
+fn render_key(key: &[u8], is_hex: bool) -> String {
+    if is_hex {
+        hex::encode(key)
+    } else {
+        String::from_utf8_lossy(key).into_owned()
+    }
+}
+
+fn set(target: &Target, key: &str, value: &str, is_hex: bool) -> Result<(), CliError> {
+    let key = key_bytes(key, is_hex)?;
+    let value = key_bytes(value, is_hex)?;
+    let mut db = open(target, "c")?;
+    db.insert(&key, &value)?;
+    db.close()?;
+    Ok(())
+}
+
+fn del(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
+    let key = key_bytes(key, is_hex)?;
+    let mut db = open(target, "w")?;
+    let found = db.remove(&key)?;
+    db.close()?;
+    if found {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "key not found: {}",
+            render_key(&key, is_hex)
+        )))
+    }
+}
+
+fn keys(target: &Target, is_hex: bool) -> Result<(), CliError> {
+    let mut db = open(target, "r")?;
+    let keys = db.keys()?;
+    db.close()?;
+    let mut out = Vec::new();
+    for k in keys {
+        if is_hex {
+            out.extend_from_slice(hex::encode(&k).as_bytes());
+        } else {
+            out.extend_from_slice(&k);
+        }
+        out.push(b'\n');
+    }
+    stdout_write(&out)
+}
+
+fn dump(target: &Target, format: DumpFormat, output: Option<&Path>) -> Result<(), CliError> {
+    let text = match format {
+        DumpFormat::Hex => {
+            let mut db = open(target, "r")?;
+            let mut text = String::new();
+            for item in Items::of(db.as_mut())? {
+                let (k, v) = item?;
+                text.push_str(&hex::encode(&k));
+                text.push(' ');
+                text.push_str(&hex::encode(&v));
+                text.push('\n');
+            }
+            db.close()?;
+            text.into_bytes()
+        }
+        DumpFormat::GdbmAscii => return Err(not_yet("the gdbm ASCII dump format")),
+        DumpFormat::GdbmBinary => return Err(not_yet("the gdbm binary dump format")),
+    };
+    match output {
+        Some(path) => {
+            fs::write(path, &text).map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
+        }
+        None => stdout_write(&text),
+    }
+}
+
+fn read_input(input: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    let mut data = Vec::new();
+    match input {
+        Some(path) => {
+            data =
+                fs::read(path).map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?
+        }
+        None => {
+            io::stdin()
+                .read_to_end(&mut data)
+                .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+        }
+    }
+    Ok(data)
+}
+
+/// Key-value pairs in order.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Parses a hex dump (`HEXKEY HEXVAL` lines) into records.
+fn parse_hex_dump(data: &[u8], name: &str) -> Result<Records, CliError> {
+    let text = std::str::from_utf8(data)
+        .map_err(|e| CliError::Failed(format!("{name}: not a hex dump: {e}")))?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |m: String| CliError::Failed(format!("{name}: line {}: {m}", i + 1));
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(k), Some(v), None) => {
+                records.push((hex::decode(k).map_err(bad)?, hex::decode(v).map_err(bad)?))
+            }
+            _ => return Err(bad("expected `HEXKEY HEXVAL`".to_string())),
+        }
+    }
+    Ok(records)
+}
+
+fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
+    let data = read_input(input)?;
+    let name = input.map_or("<stdin>".to_string(), |p| p.display().to_string());
+    let records = match data.first() {
+        Some(b'!') => return Err(not_yet("loading the gdbm binary dump format")),
+        Some(b'#') if data.starts_with(b"# GDBM") || data.starts_with(b"#:") => {
+            return Err(not_yet("loading the gdbm ASCII dump format"))
+        }
+        Some(b'V') if data.starts_with(b"VERSION=") => {
+            return Err(not_yet("loading Berkeley DB db_dump text"))
+        }
+        _ => parse_hex_dump(&data, &name)?,
+    };
+    let mut db = open(target, "c")?;
+    let bar = progress_bar(records.len() as u64);
+    for (k, v) in &records {
+        db.insert(k, v)?;
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    db.close()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(())
+}
+
+fn apply(db_type: DbType, flag: &str, path: &Path) -> Result<(), CliError> {
+    let mut text = String::new();
+    io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+    let ops = script::parse(&text)
+        .map_err(|e| CliError::Usage(format!("script line {}: {}", e.line, e.message)))?;
+    let format = format_of(db_type)?;
+    let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
+    let mut out = String::new();
+    for (line, op) in ops {
+        let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
+        match op {
+            Op::Set(k, v) => db.insert(&k, &v).map_err(at)?,
+            Op::Del(k) => {
+                if !db.remove(&k).map_err(at)? {
+                    stdout_write(out.as_bytes())?;
+                    return Err(CliError::Failed(format!(
+                        "script line {line}: key not found: {}",
+                        hex::encode(&k)
+                    )));
+                }
+            }
+            Op::Get(k) => match db.get(&k).map_err(at)? {
+                Some(v) => out.push_str(&format!("{}\n", hex::encode(&v))),
+                None => out.push_str("None\n"),
+            },
+            Op::Keys => {
+                let keys: Vec<String> = db
+                    .keys()
+                    .map_err(at)?
+                    .iter()
+                    .map(|k| hex::encode(k))
+                    .collect();
+                out.push_str(&keys.join(" "));
+                out.push('\n');
+            }
+            Op::Len => out.push_str(&format!("{}\n", db.len().map_err(at)?)),
+            Op::Sync => db.sync().map_err(at)?,
+            Op::Reorganize => db.reorganize().map_err(at)?,
+            Op::Reopen => {
+                db.close().map_err(at)?;
+                db = format
+                    .open(path, &OpenOptions::from_flag("w")?)
+                    .map_err(at)?;
+            }
+        }
+    }
+    db.close()?;
+    stdout_write(out.as_bytes())
+}
+
+fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
+    let source = Target {
+        path: src.to_path_buf(),
+        db_type: None,
+    };
+    let mut from = open(&source, "r")?;
+    let mut to = format_of(db_type)?.open(dst, &OpenOptions::from_flag("n")?)?;
+    let total = from.len()? as u64;
+    let bar = progress_bar(total);
+    for item in Items::of(from.as_mut())? {
+        let (k, v) = item?;
+        to.insert(&k, &v)?;
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    to.close()?;
+    from.close()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(())
+}
+
+fn check(target: &Target) -> Result<(), CliError> {
+    let problems = detect(target)?.check(&target.path)?;
+    if problems.is_empty() {
+        return stdout_write(b"ok\n");
+    }
+    let mut text = String::new();
+    for p in &problems {
+        text.push_str(&format!("{p}\n"));
+    }
+    stdout_write(text.as_bytes())?;
+    Err(CliError::Failed(format!(
+        "{} problem(s) found: {}",
+        problems.len(),
+        target.path.display()
+    )))
+}
+
+fn recover(target: &Target) -> Result<(), CliError> {
+    let lines = detect(target)?.recover(&target.path)?;
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    stdout_write(text.as_bytes())
+}
+
+fn reorganize(target: &Target) -> Result<(), CliError> {
+    let mut db = open(target, "w")?;
+    db.reorganize()?;
+    db.close()?;
+    Ok(())
+}
+
+fn stats(target: &Target) -> Result<(), CliError> {
+    let lines = detect(target)?.stats(&target.path)?;
+    let mut text = String::new();
+    for (k, v) in lines {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    stdout_write(text.as_bytes())
+}
+
+fn crashtest(db_type: DbType, ops: u64, seed: u64) -> Result<(), CliError> {
+    let format = format_of(db_type)?;
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = |done: u64, total: u64| {
+        if bar.is_none() {
+            bar = progress_bar(total);
+        }
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let report = format.crashtest(ops, seed, &mut progress)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut text = String::new();
+    for d in &report.details {
+        text.push_str(d);
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "crash points: {}, violations: {}\n",
+        report.crash_points, report.violations
+    ));
+    stdout_write(text.as_bytes())?;
+    if report.violations > 0 {
+        return Err(CliError::Failed(format!(
+            "{} violation(s) of crash atomicity in {}",
+            report.violations,
+            format.module()
+        )));
+    }
+    Ok(())
+}
+
+fn pickle(_cmd: PickleCommand) -> Result<(), CliError> {
+    Err(not_yet("pickle"))
+}
+
+fn marshal(_cmd: MarshalCommand) -> Result<(), CliError> {
+    Err(not_yet("marshal"))
+}
+
+fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {
+    Err(not_yet("shelve"))
+}

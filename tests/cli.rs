@@ -1,0 +1,107 @@
+//! The command-line contract (CLI.md): parsing, exit statuses and error lines.
+//! Format-specific CLI behaviour is tested with each format.
+
+use std::process::{Command, Output};
+
+fn pydbm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pydbm"))
+        .args(args)
+        .output()
+        .expect("the pydbm binary was built by cargo for this test")
+}
+
+#[test]
+fn help_works_for_every_command() {
+    let out = pydbm(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "whichdb",
+        "get",
+        "set",
+        "del",
+        "keys",
+        "dump",
+        "load",
+        "apply",
+        "convert",
+        "check",
+        "recover",
+        "reorganize",
+        "stats",
+        "crashtest",
+        "pickle",
+        "marshal",
+        "shelve",
+        "sqlite",
+    ] {
+        assert!(text.contains(cmd), "--help lists {cmd}");
+        let sub = pydbm(&[cmd, "--help"]);
+        assert!(sub.status.success(), "{cmd} --help exits 0");
+        assert!(!sub.stdout.is_empty(), "{cmd} --help prints help");
+    }
+}
+
+#[test]
+fn unknown_command_and_bad_flag_exit_2() {
+    assert_eq!(pydbm(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        pydbm(&["apply", "--type", "nosuch", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        pydbm(&["crashtest", "--type", "gnu", "--ops", "many"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn dbm_prefix_is_accepted_for_types() {
+    let plain = pydbm(&["stats", "--type", "dumb", "/nonexistent/x"]);
+    let prefixed = pydbm(&["stats", "--type", "dbm.dumb", "/nonexistent/x"]);
+    assert_eq!(plain.status.code(), prefixed.status.code());
+    assert_ne!(prefixed.status.code(), Some(2), "dbm.dumb parses as a type");
+}
+
+#[test]
+fn malformed_script_line_exits_2_with_its_number() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
+        .args([
+            "apply",
+            "--type",
+            "dumb",
+            path.to_str().expect("utf-8 temp path"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pydbm");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"# comment\nset 61 62\nset 6\n")
+        .expect("write script");
+    let out = child.wait_with_output().expect("pydbm ran");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("pydbm: error: script line 3:"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one error line: {err}");
+}
+
+#[test]
+fn errors_are_one_line_and_never_panic() {
+    let out = pydbm(&["keys", "--type", "gnu", "/nonexistent/dir/db"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("pydbm: error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
