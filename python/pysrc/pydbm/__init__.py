@@ -14,8 +14,9 @@ import importlib
 import os
 
 from . import _pydbm
+from ._pydbm import pickle_scan
 
-__all__ = ["open", "whichdb", "error"]
+__all__ = ["open", "whichdb", "error", "pickle_scan"]
 
 __version__ = _pydbm.__version__
 
