@@ -398,3 +398,30 @@ impl Database {
         ))
     }
 }
+
+/// `whichdb(path, dialect="pydbm")`: which module made the database at `path`
+/// (`pydbm_formats::whichdb`, python-formats spec §6).
+///
+/// Returns `None` when `path` cannot be opened, `""` for an unknown format, else the
+/// standard module's name (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`).
+/// `dialect`: `"pydbm"` (CPython 3.13's answers, plus `"dbm.gnu"` for the numsync and
+/// byte-swapped gdbm files pydbm opens but CPython cannot name), `"cpython3.13"` or
+/// `"cpython3.11"` (no SQLite check) for the exact answers of those versions. An unknown
+/// dialect raises `ValueError`; a file-layer failure raises `OSError`.
+#[pyfunction]
+#[pyo3(signature = (path, dialect = "pydbm"))]
+pub fn whichdb(py: Python<'_>, path: PathBuf, dialect: &str) -> PyResult<Option<&'static str>> {
+    use pydbm_formats::whichdb::{whichdb_as, Dialect};
+    let dialect = match dialect {
+        "pydbm" => Dialect::Pydbm,
+        "cpython3.13" => Dialect::CPython313,
+        "cpython3.11" => Dialect::CPython311,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown whichdb dialect {other:?} (pydbm, cpython3.13, cpython3.11)"
+            )))
+        }
+    };
+    py.allow_threads(|| whichdb_as(&pydbm_engine::OsVfs::new(), &path, dialect))
+        .map_err(|e| error_map::os_error(e.to_string()))
+}

@@ -23,6 +23,7 @@ fn _pydbm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(database::open, m)?)?;
     m.add_function(wrap_pyfunction!(database::implemented_modules, m)?)?;
     m.add_function(wrap_pyfunction!(pickle_scan::pickle_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(database::whichdb, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
