@@ -176,3 +176,42 @@ def test_whichdb_answers_as_the_reference_on_the_corpus(tmp_path, reference_pyth
             # 3.13's, the live reference is 3.11), and gdbm layouts CPython cannot name.
             assert (want, ours) in (("", "dbm.sqlite3"), ("", "dbm.gnu")), name
             assert ours == native.whichdb(name, "cpython3.13") or ours == "dbm.gnu", name
+
+
+def test_gdbm_locks_exclude_the_reference_both_ways(tmp_path, reference_python):
+    """A writer in Debian's Python (libgdbm's flock) keeps pydbm.gnu out, and a pydbm.gnu
+    writer keeps libgdbm out, as two libgdbm processes exclude each other."""
+    if "dbm.gnu" not in IMPLEMENTED:
+        pytest.skip("SKIPPED: dbm.gnu not implemented in this build")
+    if not reference_has(reference_python, "dbm.gnu"):
+        missing_reference("dbm.gnu in %s" % reference_python)
+    import errno
+
+    import pydbm.gnu
+
+    path = str(tmp_path / "locked.gdbm")
+    with pydbm.gnu.open(path, "c") as db:
+        db[b"k"] = b"v"
+    holder = subprocess.Popen(
+        [reference_python, "-c",
+         "import dbm.gnu, sys; db = dbm.gnu.open(sys.argv[1], 'w'); print('held', flush=True); sys.stdin.read(); db.close()",
+         path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(pydbm.gnu.error) as exc:
+            pydbm.gnu.open(path, "w")
+        assert exc.value.errno == errno.EAGAIN
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    with pydbm.gnu.open(path, "w") as db:
+        probe = subprocess.run(
+            [reference_python, "-c",
+             "import dbm.gnu, sys\ntry:\n  dbm.gnu.open(sys.argv[1], 'w')\nexcept dbm.gnu.error as e:\n  print('refused', e.errno)",
+             path],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert probe.stdout.split()[0] == "refused", probe.stdout + probe.stderr
+        assert db[b"k"] == b"v"
