@@ -6,7 +6,7 @@
 //!    transaction are written (and fsynced under [`Durability::Full`]);
 //! 2. pages: truncations, dirty pages, final lengths, created and removed files are written
 //!    to the database files (fsynced under `Full`);
-//! 3. the journal is invalidated by truncating it to 0 bytes (fsynced under `Full`).
+//! 3. the journal is invalidated by overwriting its magic with zeros (fsynced under `Full`).
 //!
 //! A dirty page evicted from a full cache in the middle of a transaction goes through the
 //! same order: the journal up to now is written (and synced under `Full`) before the page.
@@ -366,13 +366,13 @@ impl Pager {
     }
 
     fn evict_one(&mut self) -> Result<()> {
-        let Some(key) = self.cache.lru() else {
+        let Some(key) = self.cache.victim() else {
             return Ok(());
         };
         let page = self
             .cache
             .remove(key)
-            .expect("cache.lru() returned a key the cache holds");
+            .expect("cache.victim() returned a key the cache holds");
         if page.dirty {
             let res = self
                 .flush_journal()
@@ -731,7 +731,8 @@ impl Pager {
 
     fn invalidate_journal(&mut self, fsync: bool) -> Result<()> {
         if let Some(j) = &self.journal {
-            j.set_len(0)?;
+            // One 8-byte write inside the first sector: atomic even under power loss.
+            j.write_at(&crate::journal::INVALIDATED_MAGIC, 0)?;
             if fsync {
                 j.sync()?;
             }
