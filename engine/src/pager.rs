@@ -337,17 +337,23 @@ impl Pager {
         });
     }
 
-    /// Reads a page from disk (zeros past the disk's end or a pending truncation).
-    fn load_page(&self, key: PageKey) -> Result<Box<[u8]>> {
+    /// Reads a page from disk (zeros past the disk's end or a pending truncation), into
+    /// `reuse` (a buffer freed by an eviction) when given.
+    fn load_page(&self, key: PageKey, reuse: Option<Box<[u8]>>) -> Result<Box<[u8]>> {
         let ps = self.opts.page_size as u64;
         let st = &self.files[key.0];
-        let mut data = vec![0u8; self.opts.page_size].into_boxed_slice();
         let start = key.1 * ps;
-        let valid_end = st.disk_len.min(st.zero_from).min(start + ps);
-        if let Some(h) = &st.handle {
-            if valid_end > start {
-                h.read_exact_at(&mut data[..(valid_end - start) as usize], start)?;
+        let valid_end = st.disk_len.min(st.zero_from).min(start + ps).max(start);
+        let n = (valid_end - start) as usize;
+        let mut data = match reuse {
+            Some(mut b) if b.len() == self.opts.page_size => {
+                b[n..].fill(0);
+                b
             }
+            _ => vec![0u8; self.opts.page_size].into_boxed_slice(),
+        };
+        if let (Some(h), true) = (&st.handle, n > 0) {
+            h.read_exact_at(&mut data[..n], start)?;
         }
         Ok(data)
     }
@@ -357,17 +363,20 @@ impl Pager {
         if self.cache.contains(key) {
             return Ok(());
         }
-        let data = self.load_page(key)?;
+        let mut spare = None;
         while self.cache.is_full() {
-            self.evict_one()?;
+            spare = self.evict_one()?.or(spare);
         }
+        let data = self.load_page(key, spare)?;
         self.cache.insert(key, data, false);
         Ok(())
     }
 
-    fn evict_one(&mut self) -> Result<()> {
+    /// Evicts one page (writing it back under journal protection if dirty); returns its
+    /// buffer for reuse.
+    fn evict_one(&mut self) -> Result<Option<Box<[u8]>>> {
         let Some(key) = self.cache.victim() else {
-            return Ok(());
+            return Ok(None);
         };
         let page = self
             .cache
@@ -382,7 +391,7 @@ impl Pager {
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(Some(page.data))
     }
 
     /// Records page `key`'s original bytes in the transaction, once.
