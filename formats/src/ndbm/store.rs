@@ -67,6 +67,19 @@ impl<F: PageFile> HashStore<F> {
         meta.validate()
             .map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
         let pagesize = meta.pagesize as usize;
+        // libdb files are (last_pgno + 1) pages long; at least the last page must start
+        // inside the file, which also bounds every table walk by the file's size.
+        if meta.last_pgno as u64 * pagesize as u64 >= file.len() {
+            return Err(Error::corrupt(
+                &path,
+                32,
+                format!(
+                    "last_pgno {} inside a file of {} bytes ({pagesize}-byte pages)",
+                    meta.last_pgno,
+                    file.len()
+                ),
+            ));
+        }
         let mut meta_page = vec![0u8; pagesize];
         let n = (file.len() as usize).min(pagesize);
         file.read(0, &mut meta_page[..n])?;
@@ -101,9 +114,29 @@ impl<F: PageFile> HashStore<F> {
         })
     }
 
+    /// Re-reads the meta page from the file (after a rollback discarded changes the
+    /// in-memory copy still has).
+    pub fn reload_meta(&mut self) -> Result<()> {
+        let mut page = vec![0u8; self.pagesize];
+        let n = (self.file.len() as usize).min(self.pagesize);
+        self.file.read(0, &mut page[..n])?;
+        let path = self.file.path().to_path_buf();
+        self.meta =
+            HashMeta::parse(&page).map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
+        self.meta_page = page;
+        self.meta_dirty = false;
+        Ok(())
+    }
+
     /// The decoded meta page as it stands (uncommitted changes included).
     pub fn meta(&self) -> &HashMeta {
         &self.meta
+    }
+
+    /// Page `pgno` (1..=last_pgno), decoded; [`pydbm_engine::Error::Corrupt`] when it does
+    /// not parse.
+    pub fn page(&mut self, pgno: u32) -> Result<Page> {
+        self.read_page(pgno)
     }
 
     /// The underlying file.
