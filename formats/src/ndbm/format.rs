@@ -35,7 +35,7 @@ impl Format for NdbmFormat {
     }
 
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(NdbmDb::open(path, opts)?))
+        open_any(Arc::new(OsVfs::new()), path, opts)
     }
 
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
@@ -112,6 +112,27 @@ impl Format for NdbmFormat {
     ) -> Result<CrashReport> {
         crashtest(ops, seed, Durability::Process, None, progress)
     }
+}
+
+/// Opens `path` as `dbm.ndbm` would on any platform: a db-1.85 hash `NAME.db` (macOS,
+/// FreeBSD) read-only through [`super::db185::Db185Db`] (`'r'` only), otherwise a Berkeley
+/// DB 5.3 hash through [`NdbmDb`].
+pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+    let file = db_path(path);
+    if opts.mode != OpenMode::New && vfs.exists(&file)? {
+        let f = vfs.open(&file, pydbm_engine::VfsOpen::READ)?;
+        let mut head = [0u8; 8];
+        if f.read_at(&mut head, 0)? == 8 && super::db185::Db185::sniff(&head) {
+            if opts.mode != OpenMode::Read {
+                return Err(pydbm_engine::Error::unsupported(
+                    &file,
+                    "writing db-1.85 hash files (open with 'r')",
+                ));
+            }
+            return Ok(Box::new(super::db185::Db185Db::open_with(&*vfs, path)?));
+        }
+    }
+    Ok(Box::new(NdbmDb::open_with(vfs, path, opts)?))
 }
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;

@@ -11,8 +11,10 @@
 
 pub mod check;
 pub mod db;
+pub mod db185;
 pub mod db_dump;
 pub mod format;
+pub mod fuzzing;
 pub mod hash;
 pub mod live;
 pub mod meta;
