@@ -221,3 +221,41 @@ fn live_scripts_match_libdb() {
     }
     assert_eq!(text.lines().count(), count);
 }
+
+#[test]
+fn compat_layout_reads_back_in_python() {
+    if !reference_available("compat_layout_reads_back_in_python") {
+        return;
+    }
+    use pydbm_formats::ndbm::compat::{dir_path, CompatDb, DIR_STAMP};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x");
+    let vfs: Arc<dyn Vfs> = Arc::new(pydbm_engine::OsVfs::new());
+    let mut db = CompatDb::open_with(vfs, &p, &OpenOptions::from_flag("c").unwrap()).unwrap();
+    for i in 0..300u32 {
+        db.insert(format!("key{i}").as_bytes(), &vec![b'v'; (i % 50) as usize])
+            .unwrap();
+    }
+    db.close().unwrap();
+    assert_eq!(std::fs::read(dir_path(&p)).unwrap(), DIR_STAMP.to_vec());
+    // libgdbm 1.23 reads NAME.pag; whichdb names the pair dbm.ndbm (gdbm spec §20).
+    let script = format!(
+        "import dbm, dbm.gnu\nd = dbm.gnu.open({:?}, 'r')\nprint(len(d.keys()), d[b'key7'])\nprint(dbm.whichdb({:?}))",
+        format!("{}.pag", p.display()),
+        p.display().to_string()
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "300 b'vvvvvvv'\ndbm.ndbm\n"
+    );
+}

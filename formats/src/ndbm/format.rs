@@ -114,11 +114,18 @@ impl Format for NdbmFormat {
     }
 }
 
-/// Opens `path` as `dbm.ndbm` would on any platform: a db-1.85 hash `NAME.db` (macOS,
-/// FreeBSD) read-only through [`super::db185::Db185Db`] (`'r'` only), otherwise a Berkeley
-/// DB 5.3 hash through [`NdbmDb`].
+/// Opens `path` as `dbm.ndbm` would on any platform: the gdbm_compat layout when
+/// `NAME.pag` and `NAME.dir` exist and `NAME.db` does not (through
+/// [`super::compat::CompatDb`]); a db-1.85 hash `NAME.db` (macOS, FreeBSD) read-only
+/// through [`super::db185::Db185Db`] (`'r'` only); otherwise a Berkeley DB 5.3 hash through
+/// [`NdbmDb`] (also for new files).
 pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
     let file = db_path(path);
+    if !vfs.exists(&file)? && super::compat::exists(&*vfs, path)? {
+        return Ok(Box::new(super::compat::CompatDb::open_with(
+            vfs, path, opts,
+        )?));
+    }
     if opts.mode != OpenMode::New && vfs.exists(&file)? {
         let f = vfs.open(&file, pydbm_engine::VfsOpen::READ)?;
         let mut head = [0u8; 8];

@@ -10,6 +10,7 @@
 //! - [`db_dump`]: a parser for `db_dump` text output.
 
 pub mod check;
+pub mod compat;
 pub mod db;
 pub mod db185;
 pub mod db_dump;
