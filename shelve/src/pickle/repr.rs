@@ -454,6 +454,28 @@ impl Repr<'_> {
                     s.push_str("})");
                 }
             }
+            ("collections", "OrderedDict", [l]) if inst.dict_items.is_empty() => {
+                // Python 2 form: OrderedDict([[k, v], ...])
+                let Node::List(pairs) = p.node(*l) else {
+                    return Ok(None);
+                };
+                let mut items = Vec::new();
+                for &pair in pairs {
+                    match p.node(pair) {
+                        Node::List(kv) | Node::Tuple(kv) if kv.len() == 2 => {
+                            items.push((kv[0], kv[1]))
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                if items.is_empty() {
+                    s.push_str("OrderedDict()");
+                } else {
+                    s.push_str("OrderedDict({");
+                    self.pairs(&items, &mut s)?;
+                    s.push_str("})");
+                }
+            }
             ("collections", "defaultdict", [f]) => {
                 s.push_str("defaultdict(");
                 self.go(*f, &mut s)?;

@@ -175,6 +175,28 @@ fn iso(
     ma: &mut std::collections::HashMap<NodeId, NodeId>,
     mb: &mut std::collections::HashMap<NodeId, NodeId>,
 ) -> bool {
+    // immutable atoms compare by value: their identity is CPython's business (cached
+    // singletons, unmemoized ints), not the graph's
+    let atom = |n: &Node| {
+        matches!(
+            n,
+            Node::None
+                | Node::Bool(_)
+                | Node::Int(_)
+                | Node::Float(_)
+                | Node::Str(_)
+                | Node::Bytes(_)
+                | Node::Global { .. }
+        ) || matches!(n, Node::Tuple(v) if v.is_empty())
+    };
+    if atom(a.node(x)) || atom(b.node(y)) {
+        return match (a.node(x), b.node(y)) {
+            (Node::Float(p), Node::Float(q)) => {
+                p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+            }
+            (p, q) => p == q,
+        };
+    }
     match (ma.get(&x), mb.get(&y)) {
         (Some(&yy), Some(&xx)) => return yy == y && xx == x,
         (None, None) => {}
@@ -199,7 +221,9 @@ fn iso(
         | (Node::FrozenSet(p), Node::FrozenSet(q)) => all(ma, mb, p, q),
         (Node::Dict(p), Node::Dict(q)) => pairs(ma, mb, p, q),
         (Node::PersistentId { pid: p }, Node::PersistentId { pid: q }) => iso(a, *p, b, *q, ma, mb),
-        (Node::Float(p), Node::Float(q)) => p.to_bits() == q.to_bits(),
+        (Node::Float(p), Node::Float(q)) => {
+            p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+        }
         (Node::Instance(p), Node::Instance(q)) => {
             let c = match (&p.construct, &q.construct) {
                 (
