@@ -636,3 +636,62 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn fuzz_seeds_replay() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pickle_load");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        pickle::fuzzing::pickle_load(&data);
+        n += 1;
+    }
+    assert!(n >= 10);
+}
+
+#[test]
+fn optimize_matches_live_pickletools_on_the_corpus() {
+    use std::io::Write;
+    let Some(py) = live_python() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("corpus/p3"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let script = r#"
+import sys, pickletools
+for line in sys.stdin:
+    print(pickletools.optimize(open(line.strip(), 'rb').read()).hex())
+"#;
+    let mut child = std::process::Command::new(py)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut failures = Vec::new();
+    for (f, want) in files.iter().zip(text.lines()) {
+        let got = hex_full(&pickle::optimize(&std::fs::read(f).unwrap()).unwrap());
+        if got != want {
+            failures.push(format!(
+                "{}: {} vs {}",
+                f.display(),
+                &got[..got.len().min(200)],
+                &want[..want.len().min(200)]
+            ));
+        }
+    }
+    assert_eq!(text.lines().count(), files.len());
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}
