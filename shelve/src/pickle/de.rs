@@ -3,7 +3,8 @@
 //! The inverse of [`super::ser`]'s mapping: lists, tuples, sets and frozensets are
 //! sequences; dicts are maps (and structs); `None` is unit/`None`; a str is a unit
 //! variant, a one-entry dict `{'Variant': value}` any other variant. Instances and globals
-//! have no serde form and are an error. Cycles fail at depth 1000 instead of looping.
+//! have no serde form and are an error. Cycles and nesting deeper than 128 levels are an error instead of a
+//! loop or a stack overflow.
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
@@ -12,7 +13,8 @@ use pydbm_engine::{Error, Result};
 use super::unpickler::{loads, LoadOptions};
 use super::value::{Node, NodeId, Pickle};
 
-const MAX_DEPTH: usize = 1000;
+/// Deepest nesting followed (serde's recursion is deep per level; keeps any stack safe).
+const MAX_DEPTH: usize = 128;
 
 /// serde deserialization error (converted to [`Error::BadArgument`] at the API boundary).
 #[derive(Debug)]
@@ -66,7 +68,7 @@ impl<'a> NodeDe<'a> {
     fn child(&self, id: NodeId) -> std::result::Result<NodeDe<'a>, DeError> {
         if self.depth >= MAX_DEPTH {
             return Err(DeError(
-                "nesting deeper than 1000 (recursive value?)".into(),
+                "nesting deeper than 128 levels (recursive value?)".into(),
             ));
         }
         Ok(NodeDe {

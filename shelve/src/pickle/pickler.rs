@@ -81,6 +81,10 @@ pub fn dumps(p: &Pickle, protocol: u8) -> Result<Vec<u8>> {
 
 /// Like [`dumps`] with all options; also returns the out-of-band buffers, in order.
 pub fn dumps_with(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    super::big_stack::run(p.nodes.len(), || dumps_inner(p, opts))
+}
+
+fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     if opts.protocol > HIGHEST_PROTOCOL {
         return Err(Error::BadArgument(format!(
             "ValueError: pickle protocol must be <= {HIGHEST_PROTOCOL}"
@@ -1274,5 +1278,36 @@ impl<'a> Pickler<'a> {
         self.write_empty_tuple();
         self.write(&[op::REDUCE]);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Pickle {
+        let mut p = Pickle::new();
+        let mut cur = p.add(Node::List(Vec::new()));
+        for _ in 0..depth {
+            cur = p.add(Node::List(vec![cur]));
+        }
+        p.root = cur;
+        p
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // CPython raises RecursionError past ~1000 levels; so does pydbm, on a test
+        // thread's small stack, in debug builds.
+        for q in 0..=5 {
+            assert!(dumps(&nested(990), q).is_ok());
+            let e = dumps(&nested(5000), q).unwrap_err();
+            assert!(e.to_string().contains("RecursionError"), "{e}");
+        }
+        let p = nested(880);
+        let bytes = dumps(&p, 2).unwrap();
+        let back = super::super::loads(&bytes, &super::super::LoadOptions::default()).unwrap();
+        assert!(super::super::repr::repr(&back).is_ok());
+        assert!(super::super::repr::repr(&nested(5000)).is_err());
     }
 }

@@ -99,6 +99,10 @@ pub fn char_escape(c: u8) -> String {
 
 /// `repr()` of the pickle's root value.
 pub fn repr(p: &Pickle) -> Result<String> {
+    super::big_stack::run(p.nodes.len(), || repr_inner(p))
+}
+
+fn repr_inner(p: &Pickle) -> Result<String> {
     let mut r = Repr {
         p,
         active: HashSet::new(),
