@@ -94,7 +94,13 @@ fn user_error(msg: &'static str) -> rusqlite::Error {
 }
 
 fn result_value(v: Value, msg: &'static str) -> rusqlite::Result<ToSqlOutput<'static>> {
-    to_sql_output(&v, 1).map_err(|_| user_error(msg))
+    use rusqlite::types::Value as S;
+    let owned = match to_sql_output(&v, 1).map_err(|_| user_error(msg))? {
+        ToSqlOutput::Borrowed(r) => S::from(r),
+        ToSqlOutput::Owned(o) => o,
+        _ => return Err(user_error(msg)),
+    };
+    Ok(ToSqlOutput::Owned(owned))
 }
 
 type Factory<T> = Arc<dyn Fn() -> Box<T> + Send + Sync>;

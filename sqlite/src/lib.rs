@@ -11,15 +11,19 @@
 pub mod blob;
 pub mod callbacks;
 pub mod connection;
+pub mod crash;
 pub mod cursor;
+pub mod datetime;
 pub mod dbm;
 pub mod dump;
 pub mod error;
 mod open;
 mod result_codes;
 pub mod row;
+pub mod shell;
 pub mod uri;
 pub mod value;
+pub mod vfs;
 
 pub use blob::Blob;
 pub use callbacks::{Aggregate, WindowAggregate};
@@ -31,9 +35,11 @@ pub use dbm::{SqliteDbm, SqliteFormat, FORMAT};
 pub use error::{Error, ErrorKind, Result};
 pub use result_codes::result_code_name;
 pub use row::Row;
+pub use shell::shell;
 pub use value::{
     adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Value,
 };
+pub use vfs::EngineVfs;
 
 /// `sqlite3.apilevel`.
 pub const APILEVEL: &str = "2.0";

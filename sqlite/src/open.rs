@@ -27,10 +27,18 @@ pub(crate) fn open_like_python(
     if uri {
         flags |= OpenFlags::SQLITE_OPEN_URI;
     }
-    let conn = match vfs {
-        Some(v) => rusqlite::Connection::open_with_flags_and_vfs(name, flags, v)?,
-        None => rusqlite::Connection::open_with_flags(name, flags)?,
+    let opened = match vfs {
+        Some(v) => rusqlite::Connection::open_with_flags_and_vfs(name, flags, v),
+        None => rusqlite::Connection::open_with_flags(name, flags),
     };
+    let conn = opened.map_err(|e| {
+        let mut e = crate::error::Error::from(e);
+        // rusqlite appends ": <path>" to open failures; Python shows SQLite's text alone.
+        if let Some(stripped) = e.message.strip_suffix(&format!(": {name}")) {
+            e.message = stripped.to_string();
+        }
+        e
+    })?;
     conn.busy_timeout(timeout)?;
     // spec §0: SQLITE_DEFAULT_FOREIGN_KEYS=1 in the bundled build; Python sees 0.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)?;

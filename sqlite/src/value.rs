@@ -335,29 +335,31 @@ pub fn adapt(v: &Value) -> Result<Value> {
 }
 
 /// Turns a parameter into what SQLite binds, adapting objects; `index` (1-based) is for
-/// Python's "Error binding parameter N: type 'X' is not supported" message.
-pub(crate) fn to_sql_output(v: &Value, index: usize) -> Result<ToSqlOutput<'static>> {
+/// Python's "Error binding parameter N: type 'X' is not supported" message. Plain values
+/// are bound without copying.
+pub(crate) fn to_sql_output(v: &Value, index: usize) -> Result<ToSqlOutput<'_>> {
     use rusqlite::types::Value as S;
     let unsupported = |t: String| {
         Error::programming(format!(
             "Error binding parameter {index}: type '{t}' is not supported"
         ))
     };
-    let v = match v {
+    Ok(match v {
+        Value::Null => ToSqlOutput::Owned(S::Null),
+        Value::Int(i) => ToSqlOutput::Owned(S::Integer(*i)),
+        Value::Float(f) => ToSqlOutput::Owned(S::Real(*f)),
+        Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         Value::Object(_) => match adapt(v) {
-            Ok(a) => a,
-            Err(_) => return Err(unsupported(v.type_name())),
+            Ok(Value::Null) => ToSqlOutput::Owned(S::Null),
+            Ok(Value::Int(i)) => ToSqlOutput::Owned(S::Integer(i)),
+            Ok(Value::Float(f)) => ToSqlOutput::Owned(S::Real(f)),
+            Ok(Value::Text(s)) => ToSqlOutput::Owned(S::Text(s)),
+            Ok(Value::Bytes(b)) => ToSqlOutput::Owned(S::Blob(b)),
+            _ => return Err(unsupported(v.type_name())),
         },
-        other => other.clone(),
-    };
-    Ok(ToSqlOutput::Owned(match v {
-        Value::Null => S::Null,
-        Value::Int(i) => S::Integer(i),
-        Value::Float(f) => S::Real(f),
-        Value::Text(s) => S::Text(s),
-        Value::Bytes(b) => S::Blob(b),
         other => return Err(unsupported(other.type_name())),
-    }))
+    })
 }
 
 /// How TEXT columns come back (`Connection.text_factory`).

@@ -541,6 +541,8 @@ fn fixtures_match_live_python() {
         .unwrap();
     assert!(st.success());
     for name in [
+        "datetime_defaults",
+        "blob_backup",
         "trace_legacy",
         "cursor_attrs",
         "errors",
@@ -554,4 +556,374 @@ fn fixtures_match_live_python() {
         let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
         assert_eq!(body(&live), body(&committed), "{name}.txt is stale");
     }
+}
+
+#[test]
+fn blob_backup_serialize_match_python() {
+    let c = mem();
+    let mut out = Vec::new();
+    c.execute("create table b(x)", ()).unwrap();
+    c.execute("insert into b values (zeroblob(8))", ()).unwrap();
+    let mut bl = c.blobopen("b", "x", 1, false, "main").unwrap();
+    bl.write(b"abcd").unwrap();
+    out.push(format!("tell={} len={}", bl.tell().unwrap(), bl.len()));
+    bl.seek(-2, 2).unwrap();
+    bl.write(b"yz").unwrap();
+    bl.seek(0, 0).unwrap();
+    out.push(Value::Bytes(bl.read(Some(3)).unwrap()).repr());
+    out.push(Value::Bytes(bl.read(None).unwrap()).repr());
+    out.push(bl.get(1).unwrap().to_string());
+    out.push(err(bl.write(b"123456789")));
+    bl.set_slice(0, 2, b"AB").unwrap();
+    out.push(err(bl.set_slice(0, 2, b"A")));
+    out.push(err(bl.seek(100, 0)));
+    bl.close();
+    out.push(err(bl.read(None)));
+    out.push(
+        c.execute("select x from b", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap()
+            .repr(),
+    );
+    c.execute("create table big(x)", ()).unwrap();
+    c.executemany(
+        "insert into big values (?)",
+        (0..20).map(|_| vec![Value::Bytes(vec![b'x'; 1000])]),
+    )
+    .unwrap();
+    c.commit().unwrap();
+    let d = mem();
+    let mut prog = Vec::new();
+    let mut record = |s: i32, r: i32, t: i32| prog.push(format!("({s}, {r}, {t})"));
+    c.backup(
+        &d,
+        2,
+        Some(&mut record),
+        "main",
+        std::time::Duration::from_millis(250),
+    )
+    .unwrap();
+    out.push(format!("[{}]", prog.join(", ")));
+    out.push(
+        d.execute("select count(*) from big", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap()
+            .repr(),
+    );
+    out.push(err(c.backup(
+        &c,
+        -1,
+        None,
+        "main",
+        std::time::Duration::ZERO,
+    )));
+    let data = c.serialize("main").unwrap();
+    out.push(format!(
+        "serialize={} {}",
+        data.len(),
+        Value::Bytes(data[..16].to_vec()).repr()
+    ));
+    let e = mem();
+    e.deserialize(&data, "main").unwrap();
+    out.push(
+        e.execute("select count(*), length(x) from big", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap()
+            .repr(),
+    );
+    compare("blob_backup", out);
+}
+
+#[test]
+fn check_same_thread_like_python() {
+    let c = mem();
+    let c2 = c.clone();
+    let e = std::thread::spawn(move || c2.execute("select 1", ()).map(|_| ()))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind, pydbm_sqlite::ErrorKind::ProgrammingError);
+    assert!(e
+        .message
+        .starts_with("SQLite objects created in a thread can only be used in that same thread. The object was created in thread id "));
+    // interrupt() is exempt.
+    let c3 = c.clone();
+    std::thread::spawn(move || c3.interrupt()).join().unwrap();
+    // check_same_thread=False: usable from several threads, serialized by the connection.
+    let opts = ConnectOptions {
+        check_same_thread: false,
+        ..Default::default()
+    };
+    let c = connect(":memory:", &opts).unwrap();
+    c.execute("create table t(a)", ()).unwrap();
+    let hs: Vec<_> = (0..4)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for j in 0..50 {
+                    c.execute("insert into t values(?)", vec![Value::Int(i * 100 + j)])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    c.commit().unwrap();
+    let n = c
+        .execute("select count(*) from t", ())
+        .unwrap()
+        .fetchone()
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.repr(), "(200,)");
+}
+
+#[derive(Debug)]
+struct Point(i64, i64);
+impl pydbm_sqlite::Object for Point {
+    fn type_name(&self) -> &str {
+        "Point"
+    }
+}
+#[derive(Debug)]
+struct Conforming;
+impl pydbm_sqlite::Object for Conforming {
+    fn type_name(&self) -> &str {
+        "Conforming"
+    }
+    fn conform(&self, _: &pydbm_sqlite::PrepareProtocol) -> Option<Value> {
+        Some(Value::from("conformed"))
+    }
+}
+
+/// Adapters and __conform__ (docs: "How to adapt custom Python types to SQLite values").
+#[test]
+fn adapters_and_conform() {
+    let c = mem();
+    let p = Value::Object(Arc::new(Point(1, 2)));
+    let e = c.execute("select ?", vec![p.clone()]).unwrap_err();
+    assert_eq!(
+        e.message,
+        "Error binding parameter 1: type 'Point' is not supported"
+    );
+    pydbm_sqlite::register_adapter(|p: &Point| Ok(Value::Text(format!("{};{}", p.0, p.1))));
+    let r = c.execute("select ?, ?", vec![p, Value::Object(Arc::new(Conforming))]);
+    assert_eq!(
+        r.unwrap().fetchone().unwrap().unwrap().repr(),
+        "('1;2', 'conformed')"
+    );
+}
+
+/// Python's defaults where the bundled build differs (spec §0): foreign keys off, 5 s busy
+/// timeout; `timeout` maps to the busy timeout; `uri=True` honours `mode=ro`.
+#[test]
+fn connect_defaults_and_uri() {
+    let c = mem();
+    let q = |c: &Connection, sql: &str| {
+        c.execute(sql, ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap()
+            .repr()
+    };
+    assert_eq!(q(&c, "pragma foreign_keys"), "(0,)");
+    assert_eq!(q(&c, "pragma busy_timeout"), "(5000,)");
+    assert!(!c.getconfig(1002).unwrap());
+    let opts = ConnectOptions {
+        timeout: 0.25,
+        ..Default::default()
+    };
+    assert_eq!(
+        q(&connect(":memory:", &opts).unwrap(), "pragma busy_timeout"),
+        "(250,)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.db");
+    let w = connect(&p, &ConnectOptions::default()).unwrap();
+    w.execute("create table t(a)", ()).unwrap();
+    w.close().unwrap();
+    let opts = ConnectOptions {
+        uri: true,
+        ..Default::default()
+    };
+    let ro = connect(format!("file:{}?mode=ro", p.display()), &opts).unwrap();
+    let e = ro.execute("insert into t values(1)", ()).unwrap_err();
+    assert_eq!(e.message, "attempt to write a readonly database");
+    assert_eq!(e.kind, pydbm_sqlite::ErrorKind::OperationalError);
+    let e = connect(
+        dir.path().join("no/such/dir.db"),
+        &ConnectOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.message, "unable to open database file");
+    assert!(pydbm_sqlite::complete_statement("select 1;"));
+    assert!(!pydbm_sqlite::complete_statement("select 'a;"));
+}
+
+/// Lock interop: while the sqlite3 command line holds BEGIN EXCLUSIVE, a pydbm write fails
+/// with OperationalError "database is locked" after the timeout, and the other way round.
+#[test]
+fn locks_exclude_the_sqlite3_command_line() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let cli = Path::new("/usr/bin/sqlite3");
+    if !cli.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/sqlite3 not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("l.db");
+    let c = connect(
+        &p,
+        &ConnectOptions {
+            timeout: 0.2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.execute("create table t(a)", ()).unwrap();
+    let mut child = Command::new(cli)
+        .arg(&p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "BEGIN EXCLUSIVE; INSERT INTO t VALUES(1); SELECT 'held';"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    // Wait until the CLI holds the lock.
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    let t0 = std::time::Instant::now();
+    let e = c.execute("insert into t values(2)", ()).unwrap_err();
+    assert_eq!(e.kind, pydbm_sqlite::ErrorKind::OperationalError);
+    assert_eq!(e.message, "database is locked");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
+    c.rollback().unwrap();
+    writeln!(stdin, "COMMIT;").unwrap();
+    drop(stdin);
+    child.wait().unwrap();
+    // The other way round: pydbm holds EXCLUSIVE, the CLI gets "database is locked".
+    c.set_isolation_level(None).unwrap();
+    c.execute("begin exclusive", ()).unwrap();
+    let o = Command::new(cli)
+        .arg(&p)
+        .arg("INSERT INTO t VALUES(3);")
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(msg.contains("database is locked"), "{msg}");
+    c.execute("commit", ()).unwrap();
+    let n = c
+        .execute("select count(*) from t", ())
+        .unwrap()
+        .fetchone()
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.repr(), "(1,)");
+}
+
+/// `pydbm sqlite :memory:` fed the session CPython 3.13's `python -m sqlite3` was fed
+/// (fixture made by make.py --shell): same stdout, stderr and status. Only the SQLite
+/// version in the banner differs (3.40.1 there, the bundled build here).
+#[test]
+fn shell_session_matches_python_3_13() {
+    let input = std::fs::read(fixture_dir().join("shell_session.in")).unwrap();
+    let want_out = std::fs::read_to_string(fixture_dir().join("shell_session.out")).unwrap();
+    let want_err = std::fs::read_to_string(fixture_dir().join("shell_session.err")).unwrap();
+    let want_status = std::fs::read_to_string(fixture_dir().join("shell_session.status")).unwrap();
+    let mut out = Vec::new();
+    let mut errb = Vec::new();
+    let status = pydbm_sqlite::shell(
+        Path::new(":memory:"),
+        None,
+        &mut input.as_slice(),
+        &mut out,
+        &mut errb,
+    )
+    .unwrap();
+    assert_eq!(status.to_string(), want_status.trim());
+    assert_eq!(String::from_utf8(out).unwrap(), want_out);
+    let got_err = String::from_utf8(errb)
+        .unwrap()
+        .replace(pydbm_sqlite::sqlite_version(), "3.40.1");
+    assert_eq!(got_err, want_err);
+}
+
+/// The opt-in default adapters/converters (registered at import by Python ≤ 3.13, deprecated
+/// in 3.12) store and parse what CPython's do.
+#[test]
+fn default_datetime_support_matches_python() {
+    use pydbm_sqlite::datetime::{register_default_datetime, Date, DateTime};
+    register_default_datetime();
+    let c = connect(
+        ":memory:",
+        &ConnectOptions {
+            detect_types: PARSE_DECLTYPES,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.execute("create table t(d date, ts timestamp)", ())
+        .unwrap();
+    let d = Date::new(2024, 2, 29).unwrap();
+    let ts = DateTime::new(d, 13, 5, 9, 120).unwrap();
+    c.execute(
+        "insert into t values (?, ?)",
+        vec![Value::Object(Arc::new(d)), Value::Object(Arc::new(ts))],
+    )
+    .unwrap();
+    c.execute(
+        "insert into t values ('2024-01-02', '2024-01-02 03:04:05.1234567')",
+        (),
+    )
+    .unwrap();
+    let mut out: Vec<String> = c
+        .execute("select cast(d as text), cast(ts as text) from t", ())
+        .unwrap()
+        .fetchall()
+        .unwrap()
+        .iter()
+        .map(Value::repr)
+        .collect();
+    for row in c
+        .execute("select d, ts from t", ())
+        .unwrap()
+        .fetchall()
+        .unwrap()
+    {
+        let v = row.as_tuple().unwrap();
+        let (Value::Object(d), Value::Object(ts)) = (&v[0], &v[1]) else {
+            panic!("not converted: {row:?}")
+        };
+        let d = (d.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<Date>()
+            .unwrap();
+        let ts = (ts.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<DateTime>()
+            .unwrap();
+        out.push(format!(
+            "{} {} {} {} {} {} {}",
+            d.year, d.month, d.day, ts.hour, ts.minute, ts.second, ts.microsecond
+        ));
+    }
+    compare("datetime_defaults", out);
 }
