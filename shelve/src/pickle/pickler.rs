@@ -107,7 +107,7 @@ fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)
         out: Vec::new(),
         framing: false,
         frame_start: None,
-        memo: HashMap::new(),
+        memo: MemoMap::default(),
         fresh: 0,
         depth: 0,
         buffers: Vec::new(),
@@ -144,6 +144,39 @@ impl BaseRef {
     }
 }
 
+/// A fast non-cryptographic hasher for memo keys (keys are node ids and short names built
+/// by pydbm itself, so hash flooding is not a concern): FxHash's multiply-rotate.
+#[derive(Default, Clone, Copy)]
+struct MemoHasher(u64);
+
+impl std::hash::Hasher for MemoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(v as u64);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+}
+
+type MemoMap = HashMap<Key, u32, std::hash::BuildHasherDefault<MemoHasher>>;
+
 /// Identity of a Python object for the memo.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -178,7 +211,7 @@ struct Pickler<'a> {
     out: Vec<u8>,
     framing: bool,
     frame_start: Option<usize>,
-    memo: HashMap<Key, u32>,
+    memo: MemoMap,
     fresh: u64,
     depth: usize,
     buffers: Vec<Vec<u8>>,
