@@ -125,8 +125,14 @@ struct Txn {
 
 /// Transactions over a set of files (see the module docs).
 ///
-/// Every method fails with [`Error::Closed`] after [`Pager::close`]; writes on a read-only
-/// pager fail with [`Error::ReadOnly`]; a file index out of range is [`Error::BadArgument`].
+/// Writes on a read-only pager fail with [`Error::ReadOnly`]; a file index out of range is
+/// [`Error::BadArgument`]. [`Pager::close`] consumes the pager. Dropping a pager without
+/// closing it does no I/O: the open transaction is abandoned (the next open rolls back
+/// whatever reached the disk), and under `Durability::None` every change since the last
+/// [`Pager::sync`] that is still in the cache is lost.
+///
+/// Without a lock ([`PagerOptions::lock`] = `None`), nothing stops another handle from
+/// rolling back this pager's journal mid-operation: use a lock whenever handles share files.
 #[derive(Debug)]
 pub struct Pager {
     vfs: Arc<dyn Vfs>,
@@ -159,7 +165,8 @@ impl Pager {
     /// Opens `files` (which may not exist yet) under one journal named `<files[0]>-journal`.
     ///
     /// Takes `opts.lock` on `files[0]` (creating it empty if it is missing and the pager is
-    /// writable, since a lock needs a file), then rolls back a hot journal. A read-only pager
+    /// writable, since a lock needs a file; a read-only pager with a lock fails with
+    /// [`Error::Io`] of kind `NotFound` instead), then rolls back a hot journal. A read-only pager
     /// that finds a hot journal briefly takes the lock exclusive to recover; when it cannot,
     /// it fails with [`Error::Locked`]. Errors: [`Error::BadArgument`] for no files or a page
     /// size of 0; [`Error::Io`]; [`Error::Corrupt`] when the journal names other files.
@@ -241,6 +248,11 @@ impl Pager {
     /// any format. `Ok(None)` when there was no hot journal; otherwise a line per action.
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
         roll_back(vfs, &journal_path(primary), None)
+    }
+
+    /// The file system the pager works on.
+    pub fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.vfs
     }
 
     /// The journal's path: `<files[0]>-journal`.

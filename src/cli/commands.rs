@@ -86,10 +86,19 @@ fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
     if let Some(t) = target.db_type {
         return format_of(t);
     }
-    Err(CliError::Failed(format!(
-        "cannot tell the format: {} (pass --type)",
-        target.path.display()
-    )))
+    match crate::whichdb(&target.path)? {
+        Some(module) if !module.is_empty() => {
+            crate::format_for(module).ok_or_else(|| not_yet(module))
+        }
+        Some(_) => Err(CliError::Failed(format!(
+            "db type could not be determined: {} (pass --type)",
+            target.path.display()
+        ))),
+        None => Err(CliError::Failed(format!(
+            "db file doesn't exist: {}",
+            target.path.display()
+        ))),
+    }
 }
 
 fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
@@ -134,8 +143,11 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn whichdb(_path: &Path) -> Result<(), CliError> {
-    Err(not_yet("whichdb"))
+fn whichdb(path: &Path) -> Result<(), CliError> {
+    // CLI.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
+    // gdbm named dbm.gnu.
+    let answer = crate::whichdb(path)?;
+    stdout_write(format!("{}\n", answer.unwrap_or("None")).as_bytes())
 }
 
 fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
@@ -215,8 +227,20 @@ fn dump(target: &Target, format: DumpFormat, output: Option<&Path>) -> Result<()
             db.close()?;
             text.into_bytes()
         }
-        DumpFormat::GdbmAscii => return Err(not_yet("the gdbm ASCII dump format")),
-        DumpFormat::GdbmBinary => return Err(not_yet("the gdbm binary dump format")),
+        DumpFormat::GdbmAscii | DumpFormat::GdbmBinary => {
+            let mut db = open(target, "r")?;
+            let mut records = Vec::new();
+            for item in Items::of(db.as_mut())? {
+                records.push(item?);
+            }
+            db.close()?;
+            if matches!(format, DumpFormat::GdbmAscii) {
+                let meta = pydbm_formats::gnu::format::dump_meta(&target.path);
+                pydbm_formats::gnu::dump::write_ascii(&meta, &records)
+            } else {
+                pydbm_formats::gnu::dump::write_binary(&records)
+            }
+        }
     };
     match output {
         Some(path) => {
@@ -271,9 +295,19 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
     let data = read_input(input)?;
     let name = input.map_or("<stdin>".to_string(), |p| p.display().to_string());
     let records = match data.first() {
-        Some(b'!') => return Err(not_yet("loading the gdbm binary dump format")),
-        Some(b'#') if data.starts_with(b"# GDBM") || data.starts_with(b"#:") => {
-            return Err(not_yet("loading the gdbm ASCII dump format"))
+        Some(b'!') | Some(b'#')
+            if data.starts_with(b"!\r\n! GDBM")
+                || data.starts_with(b"# GDBM")
+                || data.starts_with(b"#:") =>
+        {
+            pydbm_formats::gnu::dump::read_any(&data)
+                .map_err(|m| {
+                    CliError::Failed(format!(
+                        "{name}: malformed gdbm dump at offset {}: expected {}",
+                        m.offset, m.expected
+                    ))
+                })?
+                .records
         }
         Some(b'V') if data.starts_with(b"VERSION=") => {
             return Err(not_yet("loading Berkeley DB db_dump text"))
@@ -454,8 +488,25 @@ fn pickle(_cmd: PickleCommand) -> Result<(), CliError> {
     Err(not_yet("pickle"))
 }
 
-fn marshal(_cmd: MarshalCommand) -> Result<(), CliError> {
-    Err(not_yet("marshal"))
+fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {
+    use pydbm_shelve::marshal as m;
+    let failed = |e: m::MarshalError| CliError::Failed(e.to_string());
+    match cmd {
+        MarshalCommand::Show { file } => {
+            let data = read_input(file.as_deref())?;
+            let text = m::show(&data).map_err(failed)?;
+            stdout_write(format!("{text}\n").as_bytes())
+        }
+        MarshalCommand::Recode { version, file } => {
+            if version > 5 {
+                return Err(CliError::Usage(format!(
+                    "--version {version}: marshal versions are 0 to 5"
+                )));
+            }
+            let data = read_input(file.as_deref())?;
+            stdout_write(&m::recode(&data, version).map_err(failed)?)
+        }
+    }
 }
 
 fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {

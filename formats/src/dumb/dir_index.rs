@@ -34,15 +34,26 @@ pub fn encode_line(key: &[u8], slot: Slot, out: &mut Vec<u8>) {
 /// Encodes a whole index (entries in iteration order) as the `.dir` file CPython's `_commit`
 /// writes.
 pub fn encode<'a>(entries: impl IntoIterator<Item = (&'a [u8], Slot)>) -> Vec<u8> {
-    let mut out = Vec::new();
+    let entries = entries.into_iter();
+    let mut out = Vec::with_capacity(entries.size_hint().0 * 32);
     for (key, slot) in entries {
         encode_line(key, slot, &mut out);
     }
     out
 }
 
-fn push_decimal(n: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(n.to_string().as_bytes());
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Whether CPython's `str.isprintable()` is false for code point `c` (U+0000–U+00FF).
@@ -101,28 +112,57 @@ fn is_py_space(c: u8) -> bool {
 /// `expected` naming the 1-based line number and what was wrong.
 pub fn parse(path: &Path, text: &[u8]) -> Result<Vec<(Vec<u8>, Slot)>> {
     let mut entries = Vec::new();
+    for line in lines(text) {
+        let parsed = parse_line(line.text).map_err(|what| {
+            Error::corrupt(
+                path,
+                line.offset,
+                format!(
+                    "line {}: a `'key', (pos, size)` entry ({what})",
+                    line.number
+                ),
+            )
+        })?;
+        entries.push(parsed);
+    }
+    Ok(entries)
+}
+
+/// One line of a `.dir` text, without its terminator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// 1-based line number.
+    pub number: u64,
+    /// Byte offset of the line's first byte in the file.
+    pub offset: u64,
+    /// The line's bytes (no `\n`/`\r`).
+    pub text: &'a [u8],
+}
+
+/// Splits `text` into lines as Python's text mode reads them: `\n`, `\r\n` and a lone `\r`
+/// each end a line; a final line without terminator counts; an empty text has no lines.
+pub fn lines(text: &[u8]) -> impl Iterator<Item = Line<'_>> {
     let mut start = 0usize;
-    let mut line_no = 0u64;
-    while start < text.len() {
-        line_no += 1;
+    let mut number = 0u64;
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        number += 1;
         let rest = &text[start..];
         let (line_len, term_len) = match rest.iter().position(|&c| c == b'\n' || c == b'\r') {
             Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (i, 2),
             Some(i) => (i, 1),
             None => (rest.len(), 0),
         };
-        let line = &rest[..line_len];
-        let parsed = parse_line(line).map_err(|what| {
-            Error::corrupt(
-                path,
-                start as u64,
-                format!("line {line_no}: a `'key', (pos, size)` entry ({what})"),
-            )
-        })?;
-        entries.push(parsed);
+        let line = Line {
+            number,
+            offset: start as u64,
+            text: &rest[..line_len],
+        };
         start += line_len + term_len;
-    }
-    Ok(entries)
+        Some(line)
+    })
 }
 
 /// Parses one `.dir` line (without its line terminator) into `(key, slot)`.

@@ -5,16 +5,77 @@
 //! its place, a deleted and re-added key moves to the end), as for a Python dict.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use super::dir_index::Slot;
+
+/// A fast keyed hasher for index keys: 8 bytes per multiply-rotate step, a per-index random
+/// seed (from std's `RandomState`) so crafted keys cannot be made to collide in advance, and a
+/// final avalanche so the low and high bits both mix.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHasherBuilder(u64);
+
+impl Default for KeyHasherBuilder {
+    fn default() -> Self {
+        KeyHasherBuilder(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl BuildHasher for KeyHasherBuilder {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0)
+    }
+}
+
+/// The hasher built by [`KeyHasherBuilder`].
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
 
 /// Insertion-ordered map from key bytes to [`Slot`].
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     /// Entries in insertion order; `None` marks a removed entry until the next compaction.
-    entries: Vec<Option<(Vec<u8>, Slot)>>,
+    entries: Vec<Option<(Box<[u8]>, Slot)>>,
     /// Key → position in `entries`.
-    positions: HashMap<Vec<u8>, usize>,
+    positions: HashMap<Box<[u8]>, usize, KeyHasherBuilder>,
 }
 
 impl Index {
@@ -27,6 +88,8 @@ impl Index {
     /// position and takes the last slot (dict assignment).
     pub fn from_entries(entries: Vec<(Vec<u8>, Slot)>) -> Self {
         let mut index = Index::new();
+        index.entries.reserve(entries.len());
+        index.positions.reserve(entries.len());
         for (k, s) in entries {
             index.set(&k, s);
         }
@@ -47,8 +110,9 @@ impl Index {
             }
             false
         } else {
-            self.positions.insert(key.to_vec(), self.entries.len());
-            self.entries.push(Some((key.to_vec(), slot)));
+            let owned: Box<[u8]> = key.into();
+            self.positions.insert(owned.clone(), self.entries.len());
+            self.entries.push(Some((owned, slot)));
             true
         }
     }
@@ -86,10 +150,7 @@ impl Index {
 
     /// Entries in iteration order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Slot)> {
-        self.entries
-            .iter()
-            .flatten()
-            .map(|(k, s)| (k.as_slice(), *s))
+        self.entries.iter().flatten().map(|(k, s)| (&**k, *s))
     }
 }
 

@@ -120,6 +120,18 @@ impl<S: Storage> GdbmFile<S> {
         st.read_at(0, &mut hb)?;
         let mut header = Header::parse(&hb).map_err(|m| m.at(st.path()))?;
         let needs = header.validate(len).map_err(|m| m.at(st.path()))?;
+        if opts.writable && header.next_block > (len as i64).saturating_add(1 << 30) {
+            // pydbm: refuse to grow a file by more than 1 GiB on the word of its header.
+            return Err(Malformed::new(
+                GdbmCode::BadHeader,
+                32,
+                format!(
+                    "next_block within 1 GiB of the file size {len} (found {})",
+                    header.next_block
+                ),
+            )
+            .at(st.path()));
+        }
         if opts.writable && !avail::is_sorted(&header.avail.table, header.avail.count as usize) {
             // gdbm spec §8: writers re-sort an out-of-order table (files of gdbm ≤ 1.15).
             let c = header.avail.count as usize;
@@ -745,9 +757,7 @@ impl<S: Storage> GdbmFile<S> {
     /// Writes back and makes durable, then gives the storage back (gdbm_close: no header
     /// rewrite).
     pub fn close(mut self) -> Result<S> {
-        if self.writable {
-            self.st.sync()?;
-        }
+        self.st.finish()?;
         Ok(self.st)
     }
 }

@@ -228,6 +228,16 @@ impl Header {
                 ),
             );
         }
+        // pydbm: a bucket must fit in the file (bounds the buffers a hostile header sizes).
+        if self.bucket_size as i64 > fs {
+            return bad(
+                p + 8,
+                format!(
+                    "a bucket size within the {fs}-byte file (found {})",
+                    self.bucket_size
+                ),
+            );
+        }
         if self.bucket_elems as usize != l.bucket_elems(self.bucket_size as usize) {
             return bad(
                 p + 12,

@@ -19,6 +19,21 @@ impl<S: Storage> GdbmFile<S> {
         while self.cur().count as usize >= n {
             let old_adr = self.current;
             let b = self.cur().bucket_bits;
+            {
+                // pydbm: a full bucket whose keys all share one hash can never be split
+                // (only a damaged file has one); refuse instead of doubling the directory
+                // until it overflows.
+                let e = &self.cur().elems;
+                if e.len() > 1 && e.iter().all(|x| x.hash == e[0].hash) {
+                    self.need_recovery = true;
+                    return Err(Malformed::new(
+                        GdbmCode::BadBucket,
+                        old_adr as u64,
+                        "distinct hash values in a full bucket",
+                    )
+                    .at(self.st.path()));
+                }
+            }
             let new_bits = b + 1;
             let adr0 = self.alloc(bsize)?;
             let mut nb0 = self.cache.take_buffer();

@@ -30,6 +30,9 @@ pub trait Storage: Send {
     fn sync(&mut self) -> Result<()>;
     /// The file's path, for error messages.
     fn path(&self) -> &Path;
+    /// Closes: writes everything back (per the durability level) and releases resources;
+    /// later calls fail.
+    fn finish(&mut self) -> Result<()>;
 }
 
 /// A whole file image in memory, with a copy-on-first-write undo image for rollback.
@@ -142,6 +145,9 @@ impl Storage for MemStorage {
     fn path(&self) -> &Path {
         &self.path
     }
+    fn finish(&mut self) -> Result<()> {
+        self.commit()
+    }
 }
 
 impl<T: Storage + ?Sized> Storage for Box<T> {
@@ -168,5 +174,8 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     }
     fn path(&self) -> &Path {
         (**self).path()
+    }
+    fn finish(&mut self) -> Result<()> {
+        (**self).finish()
     }
 }

@@ -1,0 +1,285 @@
+//! `GnuFormat`: the `pydbm` CLI's entry points for gdbm files (open, check, stats,
+//! recover, crashtest).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use pydbm_engine::{
+    crash, CrashReport, Dbm, Durability, Error, Format, OpenOptions, OsVfs, Pager, Problem, Result,
+    Vfs, VfsOpen,
+};
+
+use super::check::walk;
+use super::open::{open_with, GnuOptions};
+use super::salvage::salvage;
+
+/// The gdbm 1.23 format (`dbm.gnu`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GnuFormat;
+
+/// The registry entry for `dbm.gnu`.
+pub static FORMAT: GnuFormat = GnuFormat;
+
+fn read_all(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
+    let f = vfs.open(path, VfsOpen::READ)?;
+    let n = f.len()?;
+    let mut buf = vec![0u8; n as usize];
+    f.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+fn journal_of(path: &Path) -> std::path::PathBuf {
+    pydbm_engine::journal_path(path)
+}
+
+/// `(name, value)` statistics of a gdbm file image: variant and space accounting.
+pub fn stats_of(data: &[u8]) -> Vec<(String, String)> {
+    let w = walk(data);
+    let mut out = vec![("format".to_string(), "dbm.gnu (gdbm 1.23)".to_string())];
+    if let Some(h) = &w.header {
+        let l = h.layout;
+        out.push((
+            "variant".into(),
+            format!(
+                "{}-endian, {}-bit off_t, {} header{}",
+                if l.big_endian { "big" } else { "little" },
+                if l.off64 { 64 } else { 32 },
+                if l.numsync {
+                    "numsync (extended)"
+                } else {
+                    "standard"
+                },
+                if l.omagic { " (OMAGIC)" } else { "" }
+            ),
+        ));
+        if l.numsync {
+            out.push(("numsync".into(), h.numsync.to_string()));
+        }
+        out.push(("block size".into(), h.block_size.to_string()));
+        out.push((
+            "directory".into(),
+            format!("{} entries at {}", 1u64 << h.dir_bits.clamp(0, 40), h.dir),
+        ));
+        out.push(("bucket slots".into(), h.bucket_elems.to_string()));
+        out.push(("next_block".into(), h.next_block.to_string()));
+    }
+    out.push(("records".into(), w.records.len().to_string()));
+    out.push(("file size".into(), data.len().to_string()));
+    out.push(("buckets".into(), w.buckets.to_string()));
+    out.push((
+        "free space".into(),
+        format!("{} bytes in {} pieces", w.free_bytes, w.free_pieces),
+    ));
+    out.push(("avail stack blocks".into(), w.stack_blocks.to_string()));
+    out.push(("problems".into(), w.problems.len().to_string()));
+    out
+}
+
+/// Runs a random workload of `ops` operations on a gdbm file over the fault-injecting
+/// file layer, crashing at every write/sync (power loss, `Durability::Full`); see
+/// [`Format::crashtest`].
+pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<CrashReport> {
+    let path = Path::new("/crash/test.gdbm");
+    type State = BTreeMap<Vec<u8>, Vec<u8>>;
+    let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
+        let mut opts = OpenOptions::from_flag("c")?;
+        opts.durability = Durability::Full;
+        let mut db = open_with(
+            vfs.clone(),
+            path,
+            &opts,
+            GnuOptions {
+                block_size: 512,
+                numsync: false,
+            },
+        )?;
+        let mut state = State::new();
+        committed(state.clone());
+        let mut r = pydbm_engine::prng::SplitMix64::new(seed);
+        for _ in 0..ops {
+            let c = r.next_u64() % 100;
+            let k = format!("k{}", r.next_u64() % 64).into_bytes();
+            if c < 60 {
+                let n = (r.next_u64() % 300) as usize;
+                let v = vec![(c as u8).wrapping_mul(3); n];
+                db.insert(&k, &v)?;
+                state.insert(k, v);
+            } else if c < 90 {
+                db.remove(&k)?;
+                state.remove(&k);
+            } else if c < 95 {
+                db.sync()?;
+            } else {
+                db.reorganize()?;
+            }
+            committed(state.clone());
+        }
+        db.close()
+    };
+    let read_state = |vfs: Arc<dyn Vfs>| -> Result<State> {
+        if !vfs.exists(path)? {
+            return Ok(State::new());
+        }
+        Pager::recover(&*vfs, path)?;
+        let image = read_all(&*vfs, path)?;
+        if image.is_empty() {
+            return Ok(State::new());
+        }
+        // Beyond the committed state: the recovered file must be structurally sound.
+        if let Some(p) = walk(&image).problems.first() {
+            return Err(Error::corrupt(path, p.offset, p.message.clone()));
+        }
+        let mut db = open_with(
+            vfs,
+            path,
+            &OpenOptions::from_flag("r")?,
+            GnuOptions::default(),
+        )?;
+        let mut s = State::new();
+        for k in db.keys()? {
+            let v = db.get(&k)?.ok_or_else(|| Error::NotFound {
+                what: "listed key".into(),
+            })?;
+            s.insert(k, v);
+        }
+        Ok(s)
+    };
+    crash::run(
+        crash::CrashConfig {
+            seed,
+            durability: Durability::Full,
+            max_points: None,
+        },
+        &workload,
+        &read_state,
+        progress,
+    )
+}
+
+impl Format for GnuFormat {
+    fn module(&self) -> &'static str {
+        "dbm.gnu"
+    }
+
+    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        Ok(Box::new(open_with(
+            Arc::new(OsVfs::new()),
+            path,
+            opts,
+            GnuOptions::default(),
+        )?))
+    }
+
+    fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        let vfs = OsVfs::new();
+        let mut out = Vec::new();
+        if vfs.exists(&journal_of(path))? {
+            out.push(Problem {
+                file: path.to_path_buf(),
+                offset: None,
+                message: "a hot rollback journal is present: the last operation did not complete (run recover)"
+                    .into(),
+            });
+        }
+        let data = read_all(&vfs, path)?;
+        for p in walk(&data).problems {
+            out.push(Problem {
+                file: path.to_path_buf(),
+                offset: Some(p.offset),
+                message: p.message,
+            });
+        }
+        Ok(out)
+    }
+
+    fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        Ok(stats_of(&read_all(&OsVfs::new(), path)?))
+    }
+
+    fn recover(&self, path: &Path) -> Result<Vec<String>> {
+        let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+        if let Some(lines) = Pager::recover(&*vfs, path)? {
+            let mut out =
+                vec!["rolled back a hot journal: the interrupted operation was undone".to_string()];
+            out.extend(lines);
+            return Ok(out);
+        }
+        let data = read_all(&*vfs, path)?;
+        if walk(&data).problems.is_empty() {
+            return Ok(vec![
+                "no hot journal and no damage found: nothing to do".into()
+            ]);
+        }
+        let s = salvage(path, &data)?;
+        // Replace the contents in one journaled transaction under an exclusive lock.
+        let mut pager = Pager::open(
+            vfs,
+            vec![pydbm_engine::FileSpec::new(path)],
+            pydbm_engine::PagerOptions {
+                lock: Some((
+                    pydbm_engine::LockKind::Flock,
+                    pydbm_engine::LockMode::Exclusive,
+                )),
+                durability: Durability::Full,
+                ..Default::default()
+            },
+        )?;
+        pager.write_at(0, 0, &s.image)?;
+        pager.set_len(0, s.image.len() as u64)?;
+        pager.commit()?;
+        pager.close()?;
+        Ok(s.report)
+    }
+
+    fn crashtest(
+        &self,
+        ops: u64,
+        seed: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CrashReport> {
+        crashtest(ops, seed, progress)
+    }
+}
+
+fn name_of(file: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _ = f.next();
+        (f.next()?.parse::<u32>().ok()? == id).then(|| name.to_string())
+    })
+}
+
+/// The header of a gdbm ASCII dump of the file at `path` (spec §17.1): file name as given,
+/// owner and group (with names when they resolve), permission bits, `numsync` when the
+/// file is a numsync gdbm file, and the current time.
+pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+    let mut meta = super::dump::DumpMeta {
+        file: path.display().to_string(),
+        mode: 0o644,
+        ..Default::default()
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            meta.uid = m.uid();
+            meta.gid = m.gid();
+            meta.mode = m.mode() & 0o7777;
+            meta.user = name_of("/etc/passwd", m.uid());
+            meta.group = name_of("/etc/group", m.gid());
+        }
+    }
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok((l, _)) = super::header::Header::peek(&bytes) {
+            meta.numsync = l.numsync;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    meta.created = super::dump::ctime_utc(now);
+    meta
+}

@@ -1,0 +1,98 @@
+//! Opening a gdbm file by path through the engine: flags, locking (gdbm spec §15) and
+//! the block size of new files (§3.1).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pydbm_engine::{
+    Error, FileSpec, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions, Result,
+    Vfs,
+};
+
+use super::db::GnuDb;
+use super::handle::{FileOptions, GdbmFile};
+use super::pager_storage::PagerStorage;
+use super::storage::Storage;
+
+/// gdbm-specific open settings beyond Python's flags (the C API's arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GnuOptions {
+    /// Block size for a new file (`gdbm_open`'s `block_size`; below 512 = the file's
+    /// `st_blksize`, which is what Python always gets).
+    pub block_size: i32,
+    /// Create new files in the extended numsync format (`GDBM_NUMSYNC`).
+    pub numsync: bool,
+}
+
+fn st_blksize(path: &Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            return m.blksize();
+        }
+    }
+    let _ = path;
+    4096
+}
+
+/// Opens `path` as `dbm.gnu.open(path, flag)` would, on real files.
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<GnuDb> {
+    open_with(Arc::new(OsVfs::new()), path, opts, GnuOptions::default())
+}
+
+/// Opens `path` on any [`Vfs`] with Python's flags `opts` and gdbm options `gnu`.
+///
+/// Locking as libgdbm (spec §15): `flock` shared for `'r'`, exclusive otherwise, none with
+/// `'u'`; a conflict fails at once with [`Error::Locked`] (or waits `opts.lock_timeout`).
+/// `'r'`/`'w'` on a missing file → [`Error::Io`] of kind `NotFound`; a read-only open of an
+/// empty file → [`Error::Corrupt`] ("Empty database"); malformed files → [`Error::Corrupt`].
+pub fn open_with(
+    vfs: Arc<dyn Vfs>,
+    path: &Path,
+    opts: &OpenOptions,
+    gnu: GnuOptions,
+) -> Result<GnuDb> {
+    let writable = opts.mode.writable();
+    if matches!(opts.mode, OpenMode::Read | OpenMode::Write) && !vfs.exists(path)? {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        ));
+    }
+    let lock = if opts.no_lock {
+        None
+    } else if writable {
+        Some((LockKind::Flock, LockMode::Exclusive))
+    } else {
+        Some((LockKind::Flock, LockMode::Shared))
+    };
+    let pager = Pager::open(
+        vfs,
+        vec![FileSpec {
+            path: path.to_path_buf(),
+            create_mode: opts.file_mode,
+        }],
+        PagerOptions {
+            durability: opts.durability,
+            read_only: !writable,
+            lock,
+            lock_timeout: opts.lock_timeout,
+            ..PagerOptions::default()
+        },
+    )?;
+    let st: Box<dyn Storage> = Box::new(PagerStorage::new(pager, path));
+    let file = GdbmFile::open(
+        st,
+        FileOptions {
+            writable,
+            truncate: opts.mode == OpenMode::New,
+            block_size: gnu.block_size,
+            st_blksize: st_blksize(path),
+            numsync: gnu.numsync,
+            sync_writes: opts.sync,
+            ..FileOptions::default()
+        },
+    )?;
+    Ok(GnuDb::from_file(path, file, None))
+}
