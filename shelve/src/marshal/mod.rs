@@ -91,6 +91,21 @@ mod tests {
         );
     }
 
+    /// Frozensets nested 300 deep: every level sorts its elements by their own dump, which
+    /// naively re-dumps the whole subtree at each level (2^depth work); keys are memoized.
+    #[test]
+    fn nested_sets_dump_in_polynomial_time() {
+        let mut v = Value::new();
+        let mut s = v.push(Node::FrozenSet(vec![]));
+        for i in 0..300 {
+            let n = v.int(i);
+            s = v.push(Node::FrozenSet(vec![s, n]));
+        }
+        v.set_root(s);
+        let bytes = dumps(&v, 4).expect("dumps");
+        assert_eq!(recode(&bytes, 4).expect("recode"), bytes);
+    }
+
     /// A shared tuple DAG 40 levels deep: v4 writes refs (linear), v2 would be 2^40 nodes.
     #[test]
     fn shared_dag_is_bounded() {
