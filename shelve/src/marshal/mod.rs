@@ -106,6 +106,25 @@ mod tests {
         assert_eq!(recode(&bytes, 4).expect("recode"), bytes);
     }
 
+    /// A set holding one tuple DAG (2^16 leaves) through 300 refs: hashing each ref again
+    /// would visit ~2^24 nodes (CPython would grind through them); the load stops with an
+    /// error at the per-load budget (2^20 + 2 per input byte) instead.
+    #[test]
+    fn hashing_work_per_load_is_bounded() {
+        let mut v = Value::new();
+        let mut t = v.int(7);
+        for _ in 0..16 {
+            t = v.push(Node::Tuple(vec![t, t]));
+        }
+        let s = v.push(Node::Set(vec![t; 300]));
+        v.set_root(s);
+        let bytes = dumps(&v, 4).expect("refs keep the dump small");
+        assert!(bytes.len() < 3000);
+        let e = loads(&bytes).expect_err("budget");
+        assert_eq!(e.exc, PyExc::ValueError);
+        assert!(e.message.contains("too large to hash"), "{}", e.message);
+    }
+
     /// A shared tuple DAG 40 levels deep: v4 writes refs (linear), v2 would be 2^40 nodes.
     #[test]
     fn shared_dag_is_bounded() {
