@@ -9,6 +9,8 @@ pub use pydbm_formats as formats;
 pub use pydbm_shelve as shelve;
 pub use pydbm_sqlite as sqlite;
 
+mod open;
+pub use open::{default_module, open, open_shelf, open_with_mode, whichdb};
 pub mod registry;
 pub use registry::format_for;
 

@@ -105,3 +105,73 @@ fn errors_are_one_line_and_never_panic() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `pydbm marshal show|recode` on committed marshal fixtures (made by CPython, see
+/// shelve/tests/fixtures/marshal/make.py), and `pydbm whichdb` on whichdb fixtures.
+#[test]
+fn marshal_and_whichdb_commands() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let nested = root.join("shelve/tests/fixtures/marshal/inputs/corpus-044-nested.v4.marshal");
+    let nested = nested.to_str().expect("utf-8 path");
+    let out = pydbm(&["marshal", "show", nested]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{'k': [(1, 2.5, 'x'), {'n': None}], 'b': b'y'}\n"
+    );
+    let out = pydbm(&["marshal", "recode", "--version", "4", nested]);
+    assert!(out.status.success());
+    // CPython 3.13: marshal.dumps(marshal.loads(data), 4) drops the refcount-only flags
+    // (spec §2.3, `044-nested.v4`).
+    assert_eq!(&out.stdout[..2], b"\x7b\xda");
+    let bad = root.join("shelve/tests/fixtures/marshal/inputs/raw-err_unknown.marshal");
+    let out = pydbm(&["marshal", "show", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "pydbm: error: ValueError: bad marshal data (unknown type code) (at offset 0)\n"
+    );
+    let w = root.join("formats/tests/fixtures/whichdb");
+    for (query, want) in [
+        ("corpus/gdbm/02-small.gdbm", "dbm.gnu\n"),
+        ("corpus/gdbm/09-numsync.gdbm", "dbm.gnu\n"),
+        ("corpus/ndbm/small", "dbm.ndbm\n"),
+        ("corpus/dumb/py3.13/03-after-close/db", "dbm.dumb\n"),
+        ("corpus/dbm-sqlite3/basic.sqlite3", "dbm.sqlite3\n"),
+        ("edge/text-file/x", "\n"),
+        ("edge/missing/x", "None\n"),
+    ] {
+        let out = pydbm(&["whichdb", w.join(query).to_str().expect("utf-8")]);
+        assert!(out.status.success(), "{query}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{query}");
+    }
+}
+
+/// `pydbm shelve keys|get` on the shelves CPython 3.11 wrote (shelve/tests/fixtures/shelve/
+/// make.py): values print as CPython's repr printed them.
+#[test]
+fn shelve_commands_read_cpython_shelves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shelf = tmp.path().join("shelf");
+    std::fs::copy(root.join("shelve/tests/fixtures/shelve/gnu/shelf"), &shelf)
+        .expect("copy fixture");
+    let shelf = shelf.to_str().expect("utf-8");
+    let out = pydbm(&["shelve", "get", shelf, "nested"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{'k': [(1, 2.5, 'x'), {'n': None}], 'b': b'y'}\n"
+    );
+    let out = pydbm(&["shelve", "keys", shelf]);
+    assert!(out.status.success());
+    let keys = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(keys.lines().count(), 16);
+    assert!(keys.lines().any(|k| k == "unicode-key-\u{e9}"));
+    let out = pydbm(&["shelve", "get", shelf, "absent"]);
+    assert_eq!(out.status.code(), Some(1));
+}

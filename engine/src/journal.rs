@@ -10,7 +10,8 @@
 //!          crc32 over salt (8 bytes) | file | offset | len | data
 //! ```
 //!
-//! A journal is "hot" when its header parses. Records are read until the first one that
+//! A journal is "hot" when its header parses. A commit invalidates it by overwriting the
+//! magic with zeros ([`INVALIDATED_MAGIC`]): one small write instead of a truncation. Records are read until the first one that
 //! does not parse or whose crc fails: that is a torn tail and ends the journal. The salt is
 //! fresh for each transaction, so a record left over from an older journal never validates.
 
@@ -203,8 +204,8 @@ impl JournalRecord {
 
     /// Parses one record at the start of `buf` for a journal whose header is `header`;
     /// returns it and its length. `None` when the bytes are not a whole valid record (a torn
-    /// or stale tail): the file index must name a header file, the length be at most the page
-    /// size, and the crc match.
+    /// or stale tail): the file index must name a header file that existed, the bytes lie below
+    /// its original length, the length be at most the page size, and the crc match.
     pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalRecord, usize)> {
         let head = buf.get(..RECORD_HEADER_LEN)?;
         let file = u32_at(&head[0..4]);
@@ -214,7 +215,11 @@ impl JournalRecord {
         if file as usize >= header.files.len() || len > header.page_size {
             return None;
         }
-        offset.checked_add(u64::from(len))?;
+        // The pager journals only bytes below a file's original length.
+        let end = offset.checked_add(u64::from(len))?;
+        if end > header.files[file as usize].orig_len? {
+            return None;
+        }
         let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len as usize)?;
         if record_crc(header.salt, &head[..16], data) != crc {
             return None;
@@ -241,11 +246,15 @@ pub struct ParsedJournal {
     pub ignored_tail: usize,
 }
 
-/// Parses a whole journal file's bytes. `Ok(None)` for an empty journal (not hot);
+/// The bytes a committed transaction writes over the magic to invalidate its journal.
+pub const INVALIDATED_MAGIC: [u8; 8] = [0; 8];
+
+/// Parses a whole journal file's bytes. `Ok(None)` for an empty journal or one whose magic
+/// was overwritten with [`INVALIDATED_MAGIC`] (not hot);
 /// `Err` when the header is bad (then no page write of its transaction can have happened,
 /// since pages are written only after the header and records reached the journal).
 pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
-    if buf.is_empty() {
+    if buf.is_empty() || buf.starts_with(&INVALIDATED_MAGIC) {
         return Ok(None);
     }
     let (header, mut pos) = JournalHeader::parse(buf)?;
@@ -287,7 +296,7 @@ mod tests {
                 data: vec![7; 16],
             },
             JournalRecord {
-                file: 1,
+                file: 0,
                 offset: 32,
                 data: vec![9; 8],
             },
@@ -322,6 +331,9 @@ mod tests {
             assert!(parse_journal(&buf[..cut]).is_err());
         }
         assert_eq!(parse_journal(&[]).unwrap(), None);
+        let mut invalidated = buf.clone();
+        invalidated[..8].copy_from_slice(&INVALIDATED_MAGIC);
+        assert_eq!(parse_journal(&invalidated).unwrap(), None);
     }
 
     #[test]
@@ -345,5 +357,61 @@ mod tests {
         let mut buf = h.encode();
         buf.extend(recs[0].encode(h.salt ^ 1));
         assert!(parse_journal(&buf).unwrap().unwrap().records.is_empty());
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn header_strategy() -> impl Strategy<Value = JournalHeader> {
+            (
+                1u32..5000,
+                any::<u64>(),
+                proptest::collection::vec(
+                    (
+                        proptest::collection::vec(any::<u8>(), 0..12),
+                        proptest::option::of(0u64..100_000),
+                    ),
+                    1..4,
+                ),
+            )
+                .prop_map(|(page_size, salt, files)| JournalHeader {
+                    page_size,
+                    salt,
+                    files: files
+                        .into_iter()
+                        .map(|(name, orig_len)| JournalFile { name, orig_len })
+                        .collect(),
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn encode_parse_round_trip(h in header_strategy(), seeds in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u8>(), 0usize..300), 0..6)) {
+                let mut recs = Vec::new();
+                for (f, off, byte, len) in seeds {
+                    let file = f % h.files.len() as u32;
+                    let Some(orig) = h.files[file as usize].orig_len else { continue };
+                    let len = len.min(h.page_size as usize).min(orig as usize);
+                    let offset = off % (orig - len as u64 + 1);
+                    recs.push(JournalRecord { file, offset, data: vec![byte; len] });
+                }
+                let mut buf = h.encode();
+                for r in &recs {
+                    buf.extend(r.encode(h.salt));
+                }
+                let p = parse_journal(&buf).unwrap().unwrap();
+                prop_assert_eq!(p.header, h);
+                prop_assert_eq!(p.records, recs);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let mut buf = MAGIC.to_vec();
+                buf.extend(&bytes);
+                let _ = parse_journal(&buf);
+                let _ = parse_journal(&bytes);
+            }
+        }
     }
 }

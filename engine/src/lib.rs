@@ -36,10 +36,10 @@ pub use error::{Error, Result};
 pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{CrashReport, Format, Problem};
 pub use lock::{LockGuard, LockKind, LockMode, LockTable};
-pub use mem_vfs::MemVfs;
+pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]
 pub use pager::PagerTestFault;
 pub use pager::{FileId, FileSpec, Pager, PagerOptions};
-pub use recovery::journal_path;
+pub use recovery::{journal_path, recover_in_memory};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -544,3 +544,254 @@ mod tests {
         drop((x, y));
     }
 }
+
+/// Tests across processes: the test binary re-spawns itself to run [`child_probe`] in a
+/// separate process, which tries a lock and prints what happened.
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+    use crate::{OsVfs, Vfs, VfsOpen};
+    use std::process::Command;
+
+    const ENV: &str = "PYDBM_LOCK_PROBE";
+
+    fn kind_str(kind: LockKind) -> String {
+        match kind {
+            LockKind::Flock => "flock".into(),
+            LockKind::None => "none".into(),
+            LockKind::Fcntl { start, len } => format!("fcntl:{start}:{len}"),
+        }
+    }
+
+    /// Runs the probe in a child process; true when it got the lock.
+    fn probe(path: &Path, mode: LockMode, kind: LockKind) -> bool {
+        let mode = match mode {
+            LockMode::Shared => "shared",
+            LockMode::Exclusive => "exclusive",
+        };
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "lock::process_tests::child_probe",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ENV, format!("{}|{mode}|{}", path.display(), kind_str(kind)))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if stdout.contains("PROBE:ACQUIRED") {
+            true
+        } else if stdout.contains("PROBE:LOCKED") {
+            false
+        } else {
+            panic!(
+                "child probe gave no verdict: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
+    }
+
+    /// The child side: does nothing unless spawned by [`probe`] with the env var set.
+    #[test]
+    fn child_probe() {
+        let Ok(spec) = std::env::var(ENV) else { return };
+        let parts: Vec<&str> = spec.split('|').collect();
+        let mode = if parts[1] == "shared" {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let kind = match parts[2] {
+            "flock" => LockKind::Flock,
+            "none" => LockKind::None,
+            f => {
+                let n: Vec<u64> = f.split(':').skip(1).map(|x| x.parse().unwrap()).collect();
+                LockKind::Fcntl {
+                    start: n[0],
+                    len: n[1],
+                }
+            }
+        };
+        let file = OsVfs::new()
+            .open(Path::new(parts[0]), VfsOpen::WRITE)
+            .unwrap();
+        match LockTable::global().lock(&*file, mode, kind, None) {
+            Ok(_) => println!("PROBE:ACQUIRED"),
+            Err(Error::Locked { .. }) => println!("PROBE:LOCKED"),
+            Err(e) => println!("PROBE:ERROR {e}"),
+        }
+    }
+
+    #[test]
+    fn flock_conflicts_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let f = OsVfs::new().open(&p, VfsOpen::CREATE).unwrap();
+        let t = LockTable::global();
+        let x = t
+            .lock(&*f, LockMode::Exclusive, LockKind::Flock, None)
+            .unwrap();
+        assert!(!probe(&p, LockMode::Shared, LockKind::Flock));
+        // Table-only locks are invisible to other processes.
+        assert!(probe(&p, LockMode::Exclusive, LockKind::None));
+        drop(x);
+        let s = t
+            .lock(&*f, LockMode::Shared, LockKind::Flock, None)
+            .unwrap();
+        assert!(probe(&p, LockMode::Shared, LockKind::Flock));
+        assert!(!probe(&p, LockMode::Exclusive, LockKind::Flock));
+        drop(s);
+        assert!(probe(&p, LockMode::Exclusive, LockKind::Flock));
+    }
+
+    #[test]
+    fn fcntl_ranges_conflict_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let f = OsVfs::new().open(&p, VfsOpen::CREATE).unwrap();
+        let t = LockTable::global();
+        let x = t
+            .lock(
+                &*f,
+                LockMode::Exclusive,
+                LockKind::Fcntl { start: 10, len: 1 },
+                None,
+            )
+            .unwrap();
+        assert!(probe(
+            &p,
+            LockMode::Exclusive,
+            LockKind::Fcntl { start: 11, len: 5 }
+        ));
+        assert!(!probe(
+            &p,
+            LockMode::Shared,
+            LockKind::Fcntl { start: 0, len: 0 }
+        ));
+        drop(x);
+        assert!(probe(
+            &p,
+            LockMode::Exclusive,
+            LockKind::Fcntl { start: 0, len: 0 }
+        ));
+    }
+
+    /// The classic fcntl pitfall: closing another descriptor of the file must not drop the
+    /// lock, and releasing one handle's lock must not drop another handle's.
+    #[test]
+    fn closing_one_handle_keeps_another_handles_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let vfs = OsVfs::new();
+        let t = LockTable::global();
+        let whole = LockKind::Fcntl { start: 0, len: 0 };
+        let a = vfs.open(&p, VfsOpen::CREATE).unwrap();
+        let b = vfs.open(&p, VfsOpen::WRITE).unwrap();
+        let id = a.identity().unwrap();
+        let ga = t.lock(&*a, LockMode::Shared, whole, None).unwrap();
+        let gb = t.lock(&*b, LockMode::Shared, whole, None).unwrap();
+        // Handle b is closed (its descriptor parked) and its guard released: a's lock holds.
+        drop(b);
+        assert_eq!(t.parked(id), 1);
+        drop(gb);
+        assert!(!probe(&p, LockMode::Exclusive, whole));
+        // A third handle opened and closed meanwhile does not drop it either.
+        drop(vfs.open(&p, VfsOpen::READ).unwrap());
+        assert!(!probe(&p, LockMode::Exclusive, whole));
+        drop(ga);
+        assert_eq!(t.parked(id), 0);
+        assert!(probe(&p, LockMode::Exclusive, whole));
+
+        // flock: the guard outlives its handle.
+        let c = vfs.open(&p, VfsOpen::WRITE).unwrap();
+        let gc = t
+            .lock(&*c, LockMode::Exclusive, LockKind::Flock, None)
+            .unwrap();
+        drop(c);
+        assert!(!probe(&p, LockMode::Shared, LockKind::Flock));
+        drop(gc);
+        assert!(probe(&p, LockMode::Shared, LockKind::Flock));
+    }
+
+    /// The live reference is Debian's CPython 3.11 `dbm.gnu` (libgdbm 1.23), whose locking is
+    /// `flock` and is the same in 3.13. Returns false (after printing SKIPPED) when missing.
+    fn python_gdbm_available() -> bool {
+        let ok = Command::new("/usr/bin/python3")
+            .args(["-c", "import dbm.gnu"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "/usr/bin/python3 with dbm.gnu is required under CI=true"
+            );
+            println!("SKIPPED: /usr/bin/python3 dbm.gnu (libgdbm) not available");
+        }
+        ok
+    }
+
+    fn python(code: &str) -> std::process::Output {
+        Command::new("/usr/bin/python3")
+            .args(["-c", code])
+            .output()
+            .unwrap()
+    }
+
+    /// pydbm's flock and libgdbm's exclude each other in both directions.
+    #[test]
+    fn flock_excludes_python_gdbm_and_back() {
+        if !python_gdbm_available() {
+            return;
+        }
+        use std::io::{BufRead, BufReader, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.db");
+        let ps = p.display().to_string();
+        let made = python(&format!(
+            "import dbm.gnu\ndb = dbm.gnu.open({ps:?}, 'c')\ndb[b'k'] = b'v'\ndb.close()"
+        ));
+        assert!(made.status.success(), "{made:?}");
+        let try_open = format!(
+            "import dbm.gnu\ntry:\n    dbm.gnu.open({ps:?}, 'w').close()\n    print('OPENED')\nexcept dbm.gnu.error as e:\n    print('REFUSED', e)"
+        );
+        let f = OsVfs::new().open(&p, VfsOpen::WRITE).unwrap();
+        let t = LockTable::global();
+        let g = t
+            .lock(&*f, LockMode::Exclusive, LockKind::Flock, None)
+            .unwrap();
+        let out = String::from_utf8_lossy(&python(&try_open).stdout).to_string();
+        assert!(
+            out.starts_with("REFUSED"),
+            "gdbm opened a file pydbm locked: {out}"
+        );
+        drop(g);
+        let out = String::from_utf8_lossy(&python(&try_open).stdout).to_string();
+        assert!(out.starts_with("OPENED"), "{out}");
+
+        let mut child = Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                &format!(
+                    "import dbm.gnu, sys\ndb = dbm.gnu.open({ps:?}, 'w')\nprint('READY', flush=True)\nsys.stdin.readline()\ndb.close()"
+                ),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY");
+        let r = t.lock(&*f, LockMode::Shared, LockKind::Flock, None);
+        assert!(matches!(r, Err(Error::Locked { .. })), "{r:?}");
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        assert!(child.wait().unwrap().success());
+        drop(
+            t.lock(&*f, LockMode::Exclusive, LockKind::Flock, None)
+                .unwrap(),
+        );
+    }
+}

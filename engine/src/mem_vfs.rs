@@ -42,7 +42,11 @@ struct MemDisk {
 pub struct MemVfs {
     disk: Arc<Mutex<MemDisk>>,
     device: u64,
+    limit: u64,
 }
+
+/// The default largest size of one in-memory file (1 GiB).
+pub const DEFAULT_MEM_FILE_LIMIT: u64 = 1 << 30;
 
 impl Default for MemVfs {
     fn default() -> Self {
@@ -51,17 +55,24 @@ impl Default for MemVfs {
 }
 
 impl MemVfs {
-    /// An empty in-memory disk.
+    /// An empty in-memory disk whose files may grow to [`DEFAULT_MEM_FILE_LIMIT`] bytes.
     pub fn new() -> MemVfs {
+        MemVfs::with_limit(DEFAULT_MEM_FILE_LIMIT)
+    }
+
+    /// An empty in-memory disk whose files may grow to `limit` bytes; a write or `set_len`
+    /// past it fails with an [`Error::Io`] (so hostile length fields cannot exhaust memory).
+    pub fn with_limit(limit: u64) -> MemVfs {
         MemVfs {
             disk: Arc::new(Mutex::new(MemDisk::default())),
             device: MEM_DEVICE_BASE - NEXT_DISK.fetch_add(1, Ordering::Relaxed),
+            limit,
         }
     }
 
     /// A deep copy of the whole disk: later changes to either side do not show in the other.
     pub fn snapshot(&self) -> MemVfs {
-        let copy = MemVfs::new();
+        let copy = MemVfs::with_limit(self.limit);
         {
             let src = self.disk.lock();
             let mut dst = copy.disk.lock();
@@ -154,6 +165,7 @@ impl Vfs for MemVfs {
             path: path.to_path_buf(),
             writable: how.write,
             device: self.device,
+            limit: self.limit,
         }))
     }
 
@@ -187,6 +199,7 @@ struct MemFile {
     path: PathBuf,
     writable: bool,
     device: u64,
+    limit: u64,
 }
 
 impl MemFile {
@@ -202,14 +215,18 @@ impl MemFile {
     }
 }
 
-/// Converts a u64 file position to usize, failing on positions this machine cannot hold.
-fn mem_pos(path: &Path, pos: u64) -> Result<usize> {
-    usize::try_from(pos).map_err(|_| {
-        Error::io(
+/// Converts a file size to usize, failing past the disk's limit.
+fn mem_pos(path: &Path, pos: u64, limit: u64) -> Result<usize> {
+    match usize::try_from(pos) {
+        Ok(p) if pos <= limit => Ok(p),
+        _ => Err(Error::io(
             path,
-            io::Error::new(io::ErrorKind::InvalidInput, "offset too large for memory"),
-        )
-    })
+            io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("in-memory file would exceed its {limit}-byte limit"),
+            ),
+        )),
+    }
 }
 
 impl VfsFile for MemFile {
@@ -227,10 +244,12 @@ impl VfsFile for MemFile {
 
     fn write_at(&self, bytes: &[u8], offset: u64) -> Result<()> {
         self.check_writable()?;
-        let start = mem_pos(&self.path, offset)?;
-        let end = start
-            .checked_add(bytes.len())
-            .ok_or_else(|| Error::BadArgument("write past the end of memory".into()))?;
+        let end = mem_pos(
+            &self.path,
+            offset.saturating_add(bytes.len() as u64),
+            self.limit,
+        )?;
+        let start = end - bytes.len();
         let mut data = self.inode.data.write();
         if data.len() < end {
             data.resize(end, 0);
@@ -249,7 +268,7 @@ impl VfsFile for MemFile {
 
     fn set_len(&self, len: u64) -> Result<()> {
         self.check_writable()?;
-        let len = mem_pos(&self.path, len)?;
+        let len = mem_pos(&self.path, len, self.limit)?;
         self.inode.data.write().resize(len, 0);
         Ok(())
     }
@@ -292,5 +311,10 @@ mod tests {
         vfs.remove(Path::new("/b")).unwrap();
         // an unlinked file stays readable through an open handle
         assert_eq!(f.len().unwrap(), 2);
+        let small = MemVfs::with_limit(10);
+        let h = small.open(p, VfsOpen::CREATE).unwrap();
+        assert!(h.write_at(b"abc", 8).is_err());
+        assert!(h.set_len(u64::MAX).is_err());
+        h.write_at(b"ab", 8).unwrap();
     }
 }

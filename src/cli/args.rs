@@ -287,6 +287,8 @@ pub enum MarshalCommand {
         file: Option<PathBuf>,
     },
     /// Write marshal.dumps(marshal.loads(data), N) to stdout.
+    // `--version` is this command's argument, not clap's propagated version flag.
+    #[command(disable_version_flag = true)]
     Recode {
         /// marshal version of the output, 0 to 5.
         #[arg(long)]

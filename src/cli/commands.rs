@@ -54,8 +54,22 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Pickle(cmd) => pickle(cmd),
         Command::Marshal(cmd) => marshal(cmd),
         Command::Shelve(cmd) => shelve(cmd),
-        Command::Sqlite { .. } => Err(not_yet("the sqlite shell")),
+        Command::Sqlite { path, sql } => sqlite_shell(&path, sql.as_deref()),
     }
+}
+
+/// `pydbm sqlite PATH [SQL]`: `python3 -m sqlite3 PATH [SQL]` on the process's stdio
+/// (pydbm_sqlite::shell). A failed SQL statement has already printed Python's error line
+/// (`OperationalError (SQLITE_ERROR): ...`), so it exits 1 without a second line.
+fn sqlite_shell(path: &Path, sql: Option<&str>) -> Result<(), CliError> {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())?;
+    if code != 0 {
+        let _ = io::stdout().flush();
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 fn not_yet(what: &str) -> CliError {
@@ -72,10 +86,19 @@ fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
     if let Some(t) = target.db_type {
         return format_of(t);
     }
-    Err(CliError::Failed(format!(
-        "cannot tell the format: {} (pass --type)",
-        target.path.display()
-    )))
+    match crate::whichdb(&target.path)? {
+        Some(module) if !module.is_empty() => {
+            crate::format_for(module).ok_or_else(|| not_yet(module))
+        }
+        Some(_) => Err(CliError::Failed(format!(
+            "db type could not be determined: {} (pass --type)",
+            target.path.display()
+        ))),
+        None => Err(CliError::Failed(format!(
+            "db file doesn't exist: {}",
+            target.path.display()
+        ))),
+    }
 }
 
 fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
@@ -120,8 +143,11 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn whichdb(_path: &Path) -> Result<(), CliError> {
-    Err(not_yet("whichdb"))
+fn whichdb(path: &Path) -> Result<(), CliError> {
+    // CLI.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
+    // gdbm named dbm.gnu.
+    let answer = crate::whichdb(path)?;
+    stdout_write(format!("{}\n", answer.unwrap_or("None")).as_bytes())
 }
 
 fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
@@ -462,10 +488,53 @@ fn pickle(_cmd: PickleCommand) -> Result<(), CliError> {
     Err(not_yet("pickle"))
 }
 
-fn marshal(_cmd: MarshalCommand) -> Result<(), CliError> {
-    Err(not_yet("marshal"))
+fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {
+    use pydbm_shelve::marshal as m;
+    let failed = |e: m::MarshalError| CliError::Failed(e.to_string());
+    match cmd {
+        MarshalCommand::Show { file } => {
+            let data = read_input(file.as_deref())?;
+            let text = m::show(&data).map_err(failed)?;
+            stdout_write(format!("{text}\n").as_bytes())
+        }
+        MarshalCommand::Recode { version, file } => {
+            if version > 5 {
+                return Err(CliError::Usage(format!(
+                    "--version {version}: marshal versions are 0 to 5"
+                )));
+            }
+            let data = read_input(file.as_deref())?;
+            stdout_write(&m::recode(&data, version).map_err(failed)?)
+        }
+    }
 }
 
-fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {
-    Err(not_yet("shelve"))
+fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
+    use pydbm_shelve::shelf::{Shelf, ShelfOptions};
+    match cmd {
+        ShelveCommand::Keys { target } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let keys = sh.keys()?;
+            sh.close()?;
+            let mut text = String::new();
+            for k in keys {
+                text.push_str(&k);
+                text.push('\n');
+            }
+            stdout_write(text.as_bytes())
+        }
+        ShelveCommand::Get { target, key } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let value = sh.get(&key)?;
+            sh.close()?;
+            match value {
+                // CLI.md: a value as `pickle show` prints it.
+                Some(v) => {
+                    let text = pydbm_shelve::pickle::repr::repr(&v)?;
+                    stdout_write(format!("{text}\n").as_bytes())
+                }
+                None => Err(CliError::Failed(format!("key not found: {key}"))),
+            }
+        }
+    }
 }

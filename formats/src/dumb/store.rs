@@ -1,0 +1,762 @@
+//! The store logic of `dbm.dumb`: what CPython 3.13's `_Database` does to `.dat`, `.dir` and
+//! `.bak`, expressed as positional writes on three files so that one Python-level operation is
+//! one atomic commit of the engine's journal (python-formats spec §3.2–3.3).
+//!
+//! The in-memory state mirrors CPython's: the [`Index`] (its `_index` dict), `modified` (its
+//! `_modified` flag), plus the length of `.dat` and the bytes of `.dir`, kept so that the
+//! `.dir`→`.bak` rename of `_commit` can be replayed as a journaled copy.
+
+use std::path::Path;
+
+use pydbm_engine::{Error, OpenMode, Result};
+
+use super::dir_index::{self, Slot};
+use super::index::Index;
+use super::layout;
+
+/// Index of `.dat` among the store's files.
+pub const DAT: usize = 0;
+/// Index of `.dir` among the store's files.
+pub const DIR: usize = 1;
+/// Index of `.bak` among the store's files.
+pub const BAK: usize = 2;
+
+/// The three files of a dumb database, addressed by [`DAT`], [`DIR`], [`BAK`], with
+/// transactional writes: everything written since the last [`DumbFiles::commit`] becomes
+/// visible atomically at the commit, or not at all after [`DumbFiles::rollback`] or a crash.
+///
+/// Implemented by the engine's `Pager`; tests also use an in-memory model.
+pub trait DumbFiles {
+    /// Whether file `f` exists (including uncommitted creations and removals).
+    fn exists(&self, f: usize) -> bool;
+    /// Logical length of file `f` (0 when it does not exist).
+    fn len(&self, f: usize) -> u64;
+    /// Reads exactly `buf.len()` bytes at `offset`; past the end is [`Error::Corrupt`].
+    fn read_at(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Writes `data` at `offset`, creating the file when absent; a gap before `offset` reads
+    /// as NULs.
+    fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()>;
+    /// Truncates or extends (with NULs) file `f`, creating it when absent.
+    fn set_len(&mut self, f: usize, len: u64) -> Result<()>;
+    /// Removes file `f` (no error when it does not exist).
+    fn remove_file(&mut self, f: usize) -> Result<()>;
+    /// Makes every change since the last commit one atomic step.
+    fn commit(&mut self) -> Result<()>;
+    /// Undoes every change since the last commit.
+    fn rollback(&mut self) -> Result<()>;
+    /// Writes everything back to the files and makes it durable (Python's `db.sync()`).
+    fn sync(&mut self) -> Result<()>;
+    /// The path of file `f`, for error messages.
+    fn path(&self, f: usize) -> &Path;
+}
+
+/// A dumb database's state over a [`DumbFiles`] implementation.
+#[derive(Debug)]
+pub struct Store<F: DumbFiles> {
+    files: F,
+    index: Index,
+    /// Logical length of `.dat`.
+    dat_len: u64,
+    /// The current bytes of `.dir` (what `_commit` renames to `.bak`); `None` when absent.
+    dir_bytes: Option<Vec<u8>>,
+    /// CPython's `_modified`.
+    modified: bool,
+    read_only: bool,
+}
+
+impl<F: DumbFiles> Store<F> {
+    /// Opens the database as CPython 3.13's `dbm.dumb.open(name, flag)` does (spec §3.3):
+    /// `New` removes `.dat`, `.bak`, `.dir` first; `Create`/`New` create a missing `.dat` and
+    /// an empty `.dir`; `Read`/`Write` fail with an I/O `NotFound` error naming the missing
+    /// `.dat` or `.dir`. A malformed `.dir` fails with [`Error::Corrupt`] naming the line.
+    /// The setup writes are one commit.
+    pub fn open(files: F, mode: OpenMode) -> Result<Self> {
+        let mut store = Store {
+            files,
+            index: Index::new(),
+            dat_len: 0,
+            dir_bytes: None,
+            modified: false,
+            read_only: mode == OpenMode::Read,
+        };
+        match store.open_files(mode) {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                // The open failed before anything was made visible; undo partial setup.
+                let _ = store.files.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn open_files(&mut self, mode: OpenMode) -> Result<()> {
+        let creating = matches!(mode, OpenMode::Create | OpenMode::New);
+        if mode == OpenMode::New {
+            // _create('n'): remove .dat, .bak, .dir (errors ignored).
+            for f in [DAT, BAK, DIR] {
+                if self.files.exists(f) {
+                    self.files.remove_file(f)?;
+                }
+            }
+        }
+        if !self.files.exists(DAT) {
+            if !creating {
+                return Err(missing(self.files.path(DAT)));
+            }
+            self.files.set_len(DAT, 0)?;
+        }
+        self.dat_len = self.files.len(DAT);
+        if self.files.exists(DIR) {
+            let len = self.files.len(DIR);
+            let len = usize::try_from(len).map_err(|_| {
+                Error::corrupt(self.files.path(DIR), 0, "a .dir file that fits in memory")
+            })?;
+            let mut text = vec![0u8; len];
+            self.files.read_at(DIR, 0, &mut text)?;
+            let entries = dir_index::parse(self.files.path(DIR), &text)?;
+            self.index = Index::from_entries(entries);
+            self.dir_bytes = Some(text);
+        } else {
+            if !creating {
+                return Err(missing(self.files.path(DIR)));
+            }
+            // CPython 3.13 creates the empty .dir at open and starts unmodified (spec §3.3).
+            self.files.set_len(DIR, 0)?;
+            self.dir_bytes = Some(Vec::new());
+        }
+        if creating {
+            self.files.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The files underneath.
+    pub fn files(&self) -> &F {
+        &self.files
+    }
+
+    /// Consumes the store, returning the files (after [`Store::close_commit`]).
+    pub fn into_files(self) -> F {
+        self.files
+    }
+
+    /// The in-memory index (what `.dir` will hold after the next commit).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Logical length of `.dat`.
+    pub fn dat_len(&self) -> u64 {
+        self.dat_len
+    }
+
+    /// Whether the handle is read-only (`'r'`).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// CPython's `db[key]`: the value, read from `.dat` at the key's slot.
+    /// A slot reaching past the end of `.dat` is [`Error::Corrupt`].
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(slot) = self.index.get(key) else {
+            return Ok(None);
+        };
+        let end = slot.pos.checked_add(slot.siz);
+        if end.is_none_or(|end| end > self.dat_len) {
+            return Err(Error::corrupt(
+                self.files.path(DAT),
+                slot.pos,
+                format!(
+                    "{} value bytes inside the .dat file of {} bytes",
+                    slot.siz, self.dat_len
+                ),
+            ));
+        }
+        // Bounded by dat_len, checked above.
+        let mut buf = vec![0u8; slot.siz as usize];
+        self.files.read_at(DAT, slot.pos, &mut buf)?;
+        Ok(Some(buf))
+    }
+
+    /// CPython's `db[key] = value` followed by one commit of the journal.
+    pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let result = self.insert_writes(key, value);
+        self.finish(result)
+    }
+
+    fn insert_writes(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let len = value.len() as u64;
+        match self.index.get(key) {
+            None => {
+                // _addval then _addkey: append the value, then one line to .dir.
+                let slot = self.append_value(value)?;
+                let mut line = Vec::new();
+                dir_index::encode_line(key, slot, &mut line);
+                let dir = self.dir_bytes.get_or_insert_with(Vec::new);
+                self.files.write_at(DIR, dir.len() as u64, &line)?;
+                dir.extend_from_slice(&line);
+                self.index.set(key, slot);
+            }
+            Some(old)
+                if old
+                    .pos
+                    .checked_add(old.siz)
+                    .is_none_or(|e| e > self.dat_len) =>
+            {
+                // A corrupt slot: CPython would seek there and write; pydbm refuses to write
+                // at an offset read from a damaged index.
+                return Err(Error::corrupt(
+                    self.files.path(DAT),
+                    old.pos,
+                    format!(
+                        "{} value bytes inside the .dat file of {} bytes",
+                        old.siz, self.dat_len
+                    ),
+                ));
+            }
+            Some(old) if layout::fits_in_place(old.siz, len) => {
+                // _setval: overwrite in place; the old tail beyond len stays (spec §3.2).
+                let end = old.pos.checked_add(len).ok_or_else(|| {
+                    Error::corrupt(self.files.path(DAT), old.pos, "a value offset below 2**64")
+                })?;
+                self.files.write_at(DAT, old.pos, value)?;
+                self.dat_len = self.dat_len.max(end);
+                self.index.set(
+                    key,
+                    Slot {
+                        pos: old.pos,
+                        siz: len,
+                    },
+                );
+            }
+            Some(_) => {
+                // Needs more blocks: append; the old blocks are leaked. .dir is untouched
+                // until the next _commit.
+                let slot = self.append_value(value)?;
+                self.index.set(key, slot);
+            }
+        }
+        self.modified = true;
+        Ok(())
+    }
+
+    /// `_addval`: pad `.dat` with NULs to the next block boundary and write `value` there.
+    fn append_value(&mut self, value: &[u8]) -> Result<Slot> {
+        let pos = layout::append_pos(self.dat_len).ok_or_else(|| {
+            Error::corrupt(
+                self.files.path(DAT),
+                self.dat_len,
+                "a .dat length below 2**64",
+            )
+        })?;
+        let pad = (pos - self.dat_len) as usize;
+        let mut buf = Vec::with_capacity(pad + value.len());
+        buf.resize(pad, 0);
+        buf.extend_from_slice(value);
+        if !buf.is_empty() {
+            self.files.write_at(DAT, self.dat_len, &buf)?;
+        }
+        self.dat_len = pos + value.len() as u64;
+        Ok(Slot {
+            pos,
+            siz: value.len() as u64,
+        })
+    }
+
+    /// CPython's `del db[key]`, which commits the index at once; returns whether the key was
+    /// present. A missing key still marks the database modified, as CPython does (its
+    /// `_modified = True` precedes the `KeyError`), so the next sync/close rewrites `.dir`.
+    pub fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        self.check_writable()?;
+        self.modified = true;
+        if self.index.get(key).is_none() {
+            return Ok(false);
+        }
+        let slot = self.index.remove(key);
+        let result = self.commit_index();
+        if let (Err(_), Some(slot)) = (&result, slot) {
+            // Put the key back; its position moves to the end (rare failure path).
+            self.index.set(key, slot);
+        }
+        self.finish(result)?;
+        Ok(true)
+    }
+
+    /// CPython's `sync()` (`_commit`): when modified, `.dir` → `.bak` and a fresh `.dir`; then
+    /// everything is written back and made durable.
+    pub fn sync(&mut self) -> Result<()> {
+        let result = self.commit_index();
+        self.finish(result)?;
+        self.files.sync()
+    }
+
+    /// The commit part of `close()`: like [`Store::sync`] without forcing durability beyond
+    /// the journal's commit (the caller then closes the files).
+    pub fn close_commit(&mut self) -> Result<()> {
+        let result = self.commit_index();
+        self.finish(result)
+    }
+
+    /// pydbm's reorganize (CPython's dumb has none): rewrites the database compactly in one
+    /// transaction, byte for byte as CPython leaves a new database (`'n'`) into which every
+    /// item was copied in index order and which was then closed: values at consecutive
+    /// 512-byte boundaries, `.dir` in the same order, `.bak` a copy of `.dir` (no `.bak`
+    /// when there are no items). Holds every value in memory while it runs.
+    pub fn reorganize(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let keys: Vec<Vec<u8>> = self.index.iter().map(|(k, _)| k.to_vec()).collect();
+        let mut dat = Vec::new();
+        let mut index = Index::new();
+        for key in keys {
+            let value = self.get(&key)?.unwrap_or_default();
+            let pos = layout::append_pos(dat.len() as u64).ok_or_else(|| {
+                Error::corrupt(self.files.path(DAT), 0, "a .dat below 2**64 bytes")
+            })?;
+            dat.resize(pos as usize, 0);
+            dat.extend_from_slice(&value);
+            index.set(
+                &key,
+                Slot {
+                    pos,
+                    siz: value.len() as u64,
+                },
+            );
+        }
+        let text = dir_index::encode(index.iter());
+        let result = (|| {
+            self.files.set_len(DAT, 0)?;
+            self.files.write_at(DAT, 0, &dat)?;
+            self.files.set_len(DIR, 0)?;
+            self.files.write_at(DIR, 0, &text)?;
+            if index.is_empty() {
+                self.files.remove_file(BAK)?;
+            } else {
+                self.files.set_len(BAK, 0)?;
+                self.files.write_at(BAK, 0, &text)?;
+            }
+            Ok(())
+        })();
+        self.finish(result)?;
+        self.index = index;
+        self.dat_len = dat.len() as u64;
+        self.dir_bytes = Some(text);
+        self.modified = false;
+        Ok(())
+    }
+
+    /// `_commit` (spec §3.2): no-op unless modified; unlink `.bak`, rename `.dir` → `.bak`
+    /// (written as a copy so the journal covers it), write the whole index as `.dir`; then
+    /// `_modified = False` (CPython 3.13).
+    fn commit_index(&mut self) -> Result<()> {
+        if !self.modified || self.read_only {
+            return Ok(());
+        }
+        match &self.dir_bytes {
+            Some(old) => {
+                self.files.set_len(BAK, old.len() as u64)?;
+                self.files.write_at(BAK, 0, old)?;
+            }
+            None => {
+                if self.files.exists(BAK) {
+                    self.files.remove_file(BAK)?;
+                }
+            }
+        }
+        let text = dir_index::encode(self.index.iter());
+        self.files.set_len(DIR, text.len() as u64)?;
+        self.files.write_at(DIR, 0, &text)?;
+        self.dir_bytes = Some(text);
+        self.modified = false;
+        Ok(())
+    }
+
+    /// Commits the journal after a successful operation, or rolls it back after a failed one.
+    fn finish(&mut self, result: Result<()>) -> Result<()> {
+        match result {
+            Ok(()) => self.files.commit(),
+            Err(e) => {
+                let _ = self.files.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            // CPython: dbm.dumb.error('The database is opened for reading only').
+            return Err(Error::ReadOnly {
+                path: self.files.path(DAT).to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn missing(path: &Path) -> Error {
+    Error::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod model {
+    //! An in-memory [`DumbFiles`] with exact commit/rollback, for unit tests of the store.
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Three optional byte vectors plus, during a transaction, their copy at its start.
+    #[derive(Debug, Clone, Default)]
+    pub struct MemFiles {
+        pub now: [Option<Vec<u8>>; 3],
+        pub txn_start: Option<[Option<Vec<u8>>; 3]>,
+        pub paths: [PathBuf; 3],
+    }
+
+    impl MemFiles {
+        fn begin(&mut self) {
+            if self.txn_start.is_none() {
+                self.txn_start = Some(self.now.clone());
+            }
+        }
+
+        pub fn new(base: &str) -> Self {
+            MemFiles {
+                paths: [".dat", ".dir", ".bak"].map(|e| PathBuf::from(format!("{base}{e}"))),
+                ..Default::default()
+            }
+        }
+    }
+
+    impl DumbFiles for MemFiles {
+        fn exists(&self, f: usize) -> bool {
+            self.now[f].is_some()
+        }
+        fn len(&self, f: usize) -> u64 {
+            self.now[f].as_ref().map_or(0, |v| v.len() as u64)
+        }
+        fn read_at(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
+            let data = self.now[f].as_deref().unwrap_or(&[]);
+            let start = offset as usize;
+            match data.get(start..start + buf.len()) {
+                Some(s) => {
+                    buf.copy_from_slice(s);
+                    Ok(())
+                }
+                None => Err(Error::corrupt(
+                    &self.paths[f],
+                    offset,
+                    "bytes inside the file",
+                )),
+            }
+        }
+        fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
+            self.begin();
+            let v = self.now[f].get_or_insert_with(Vec::new);
+            let end = offset as usize + data.len();
+            if v.len() < end {
+                v.resize(end, 0);
+            }
+            v[offset as usize..end].copy_from_slice(data);
+            Ok(())
+        }
+        fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
+            self.begin();
+            self.now[f]
+                .get_or_insert_with(Vec::new)
+                .resize(len as usize, 0);
+            Ok(())
+        }
+        fn remove_file(&mut self, f: usize) -> Result<()> {
+            self.begin();
+            self.now[f] = None;
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            self.txn_start = None;
+            Ok(())
+        }
+        fn rollback(&mut self) -> Result<()> {
+            if let Some(start) = self.txn_start.take() {
+                self.now = start;
+            }
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<()> {
+            self.commit()
+        }
+        fn path(&self, f: usize) -> &Path {
+            &self.paths[f]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::MemFiles;
+    use super::*;
+
+    fn corpus(step: &str, ext: &str) -> Option<Vec<u8>> {
+        std::fs::read(format!("/work/shared/corpus/dumb/py3.13/{step}/db{ext}")).ok()
+    }
+
+    fn assert_step(files: &MemFiles, step: &str) {
+        if !Path::new("/work/shared/corpus/dumb/py3.13").exists() {
+            eprintln!("SKIPPED: dumb corpus not available");
+            return;
+        }
+        for (f, ext) in [(DAT, ".dat"), (DIR, ".dir"), (BAK, ".bak")] {
+            let (got, want) = (&files.now[f], corpus(step, ext));
+            if *got != want {
+                let first = got
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .zip(want.as_deref().unwrap_or(&[]))
+                    .position(|(a, b)| a != b);
+                panic!(
+                    "{step} {ext}: pydbm {:?} bytes, CPython {:?} bytes, first difference at {first:?}",
+                    got.as_ref().map(Vec::len),
+                    want.as_ref().map(Vec::len)
+                );
+            }
+        }
+    }
+
+    /// Replays the corpus sequence (CPython 3.13.0, shared/corpus/dumb/py3.13) through the
+    /// store over the in-memory model and compares every file after every step.
+    #[test]
+    fn corpus_sequence_matches_cpython_3_13() {
+        let mut s = Store::open(MemFiles::new("db"), OpenMode::Create).unwrap();
+        assert_step(&s.files, "01-after-open-c");
+        s.insert(b"a", b"1").unwrap();
+        s.insert(b"str-key", "str-val \u{20ac}".as_bytes()).unwrap();
+        s.insert(b"\xff\x00'\"\\\n", b"weird key").unwrap();
+        s.insert("caf\u{e9}".as_bytes(), b"latin1-printable")
+            .unwrap();
+        s.insert(b"big", &[b'B'; 600]).unwrap();
+        s.insert(b"empty", b"").unwrap();
+        assert_step(&s.files, "02-after-sets-before-close");
+        s.close_commit().unwrap();
+        assert_step(&s.files, "03-after-close");
+        let mut s = Store::open(s.into_files(), OpenMode::Write).unwrap();
+        s.insert(b"a", b"22").unwrap();
+        assert_step(&s.files, "04-overwrite-inplace");
+        s.insert(b"big", &[b'C'; 100]).unwrap();
+        s.insert(b"a", &[b'A'; 513]).unwrap();
+        assert_step(&s.files, "05-grow-before-sync");
+        s.sync().unwrap();
+        assert_step(&s.files, "06-after-sync");
+        s.sync().unwrap();
+        assert_step(&s.files, "07-after-second-sync");
+        assert!(s.remove(b"empty").unwrap());
+        assert_step(&s.files, "08-after-delete");
+        s.close_commit().unwrap();
+        assert_step(&s.files, "09-after-close");
+        let mut s = Store::open(s.into_files(), OpenMode::Read).unwrap();
+        assert_eq!(s.index().len(), 5);
+        assert!(matches!(s.insert(b"x", b"y"), Err(Error::ReadOnly { .. })));
+        assert!(matches!(s.remove(b"a"), Err(Error::ReadOnly { .. })));
+        assert_eq!(s.get(b"big").unwrap().unwrap(), vec![b'C'; 100]);
+        s.close_commit().unwrap();
+        assert_step(&s.files, "10-after-readonly");
+        let mut s = Store::open(s.into_files(), OpenMode::New).unwrap();
+        assert_step(&s.files, "11-after-open-n");
+        s.insert(b"z", b"new").unwrap();
+        s.close_commit().unwrap();
+        assert_step(&s.files, "12-after-n-close");
+    }
+
+    #[test]
+    fn reorganize_equals_copying_into_a_new_database() {
+        let mut s = Store::open(MemFiles::new("r"), OpenMode::Create).unwrap();
+        s.insert(b"a", &[1; 700]).unwrap();
+        s.insert(b"b", b"").unwrap();
+        s.insert(b"c", b"cc").unwrap();
+        s.insert(b"a", &[2; 1500]).unwrap();
+        s.insert(b"c", b"c").unwrap();
+        assert!(s.remove(b"b").unwrap());
+        s.insert(b"b", b"again").unwrap();
+        s.reorganize().unwrap();
+        let mut fresh = Store::open(MemFiles::new("r"), OpenMode::New).unwrap();
+        fresh.insert(b"a", &[2; 1500]).unwrap();
+        fresh.insert(b"c", b"c").unwrap();
+        fresh.insert(b"b", b"again").unwrap();
+        fresh.close_commit().unwrap();
+        assert_eq!(s.files().now, fresh.files().now);
+        assert_eq!(s.get(b"a").unwrap(), Some(vec![2; 1500]));
+        // Empty database: no .bak, as CPython leaves none.
+        let mut e = Store::open(MemFiles::new("e"), OpenMode::Create).unwrap();
+        e.insert(b"x", b"y").unwrap();
+        e.sync().unwrap();
+        assert!(e.remove(b"x").unwrap());
+        e.reorganize().unwrap();
+        assert_eq!(e.files().now, [Some(vec![]), Some(vec![]), None]);
+    }
+
+    #[test]
+    fn missing_files_follow_the_flag() {
+        let e = Store::open(MemFiles::new("m"), OpenMode::Read).unwrap_err();
+        assert!(e.is_not_found() && e.to_string().contains("m.dat"), "{e}");
+        let e = Store::open(MemFiles::new("m"), OpenMode::Write).unwrap_err();
+        assert!(e.is_not_found());
+        let mut files = MemFiles::new("m");
+        files.now[DAT] = Some(Vec::new());
+        let e = Store::open(files.clone(), OpenMode::Write).unwrap_err();
+        assert!(e.is_not_found() && e.to_string().contains("m.dir"), "{e}");
+        let s = Store::open(files, OpenMode::Create).unwrap();
+        assert_eq!(s.files().now[DIR], Some(Vec::new()));
+    }
+
+    #[test]
+    fn deleting_a_missing_key_still_marks_modified() {
+        let mut s = Store::open(MemFiles::new("d"), OpenMode::Create).unwrap();
+        s.insert(b"k", b"v").unwrap();
+        s.sync().unwrap();
+        let dir = s.files().now[DIR].clone();
+        assert!(!s.remove(b"nope").unwrap());
+        s.sync().unwrap();
+        // The second commit shifted .dir into .bak although nothing changed.
+        assert_eq!(s.files().now[BAK], dir);
+    }
+
+    #[test]
+    fn corrupt_dir_names_the_line_and_slots_past_dat_are_errors() {
+        let mut files = MemFiles::new("c");
+        files.now[DAT] = Some(vec![1; 10]);
+        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\nnope\n".to_vec());
+        match Store::open(files.clone(), OpenMode::Read) {
+            Err(Error::Corrupt {
+                offset: 25,
+                expected,
+                ..
+            }) => assert!(expected.contains("line 3")),
+            other => panic!("{other:?}"),
+        }
+        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\n'c', (99999999999, 1)\n".to_vec());
+        let mut s = Store::open(files, OpenMode::Write).unwrap();
+        assert_eq!(s.get(b"a").unwrap(), Some(vec![1; 5]));
+        assert!(matches!(s.get(b"b"), Err(Error::Corrupt { .. })));
+        // No write at an offset taken from a damaged slot; nothing changes.
+        let before = s.files().now.clone();
+        assert!(matches!(
+            s.insert(b"c", b"x"),
+            Err(Error::Corrupt {
+                offset: 99999999999,
+                ..
+            })
+        ));
+        assert_eq!(s.files().now, before);
+        s.insert(b"a", b"new").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    //! Replays the committed differential scripts (tests/fixtures/dumb, made by CPython's
+    //! dbm.dumb with make.py) through the store over the in-memory model: isolates the
+    //! algorithm from the engine's pager.
+    use super::model::MemFiles;
+    use super::*;
+
+    fn unhex(h: &str) -> Vec<u8> {
+        if h == "-" {
+            return Vec::new();
+        }
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("fixture hex is valid"))
+            .collect()
+    }
+
+    fn tohex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// make.py's `value(n, seed)`.
+    pub(crate) fn value(n: usize, seed: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| ((seed + i * 131 + (i >> 9)) % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn fixture_scripts_match_cpython_over_the_model() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb");
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("scripts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 200);
+        for name in names {
+            let script = std::fs::read_to_string(dir.join("scripts").join(&name)).unwrap();
+            let mut files = MemFiles::new("db");
+            let mut store: Option<Store<MemFiles>> = None;
+            let mut out = String::new();
+            for line in script.lines() {
+                let op: Vec<&str> = line.split_whitespace().collect();
+                match op[0] {
+                    "open" => {
+                        let mode = OpenOptionsFlag(op[1]).mode();
+                        store = Some(Store::open(std::mem::take(&mut files), mode).unwrap());
+                    }
+                    "close" => {
+                        let mut s = store.take().unwrap();
+                        s.close_commit().unwrap();
+                        files = s.into_files();
+                    }
+                    _ => {
+                        let s = store.as_mut().unwrap();
+                        match op[0] {
+                            "set" => s
+                                .insert(
+                                    &unhex(op[1]),
+                                    &value(op[2].parse().unwrap(), op[3].parse().unwrap()),
+                                )
+                                .unwrap(),
+                            "del" => {
+                                if !s.remove(&unhex(op[1])).unwrap() {
+                                    out.push_str("KeyError\n");
+                                }
+                            }
+                            "get" => match s.get(&unhex(op[1])).unwrap() {
+                                Some(v) => out.push_str(&format!("{}\n", tohex(&v))),
+                                None => out.push_str("None\n"),
+                            },
+                            "keys" => {
+                                let k: Vec<String> =
+                                    s.index().iter().map(|(k, _)| tohex(k)).collect();
+                                out.push_str(&format!("{}\n", k.join(" ")));
+                            }
+                            "len" => out.push_str(&format!("{}\n", s.index().len())),
+                            "sync" => s.sync().unwrap(),
+                            other => panic!("unknown op {other}"),
+                        }
+                    }
+                }
+            }
+            let exp = dir.join("expected").join(name.trim_end_matches(".txt"));
+            for (f, file) in [(DAT, "db.dat"), (DIR, "db.dir"), (BAK, "db.bak")] {
+                let want = std::fs::read(exp.join(file)).ok();
+                assert!(files.now[f] == want, "{name} {file} differs from CPython");
+            }
+            assert_eq!(
+                out,
+                std::fs::read_to_string(exp.join("out.txt")).unwrap(),
+                "{name} reads"
+            );
+        }
+    }
+
+    struct OpenOptionsFlag<'a>(&'a str);
+    impl OpenOptionsFlag<'_> {
+        fn mode(&self) -> OpenMode {
+            pydbm_engine::OpenOptions::from_flag(self.0).unwrap().mode
+        }
+    }
+}

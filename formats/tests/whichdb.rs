@@ -1,0 +1,216 @@
+//! whichdb against CPython: the committed fixtures (tests/fixtures/whichdb/make.py ran
+//! `dbm.whichdb` of Debian's CPython 3.11 on every query), the 3.13 and pydbm dialects
+//! derived from them by spec §6, and a live differential run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pydbm_engine::OsVfs;
+use pydbm_formats::whichdb::{fuzz_files, whichdb, whichdb_as, Dialect};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whichdb")
+}
+
+/// Parses Python's `repr` of whichdb's answer.
+fn parse_answer(repr: &str) -> Option<String> {
+    match repr {
+        "None" => None,
+        s => Some(s.trim_matches('\'').to_string()),
+    }
+}
+
+fn expected() -> Vec<(String, Option<String>)> {
+    let text = std::fs::read_to_string(fixtures().join("expected.tsv")).expect("expected.tsv");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (q, a) = l.split_once('\t').expect("QUERY<TAB>ANSWER");
+            (q.to_string(), parse_answer(a))
+        })
+        .collect()
+}
+
+fn answer(path: &Path, dialect: Dialect) -> Option<String> {
+    whichdb_as(&OsVfs::new(), path, dialect)
+        .expect("whichdb over real files does not fail")
+        .map(str::to_string)
+}
+
+/// Files CPython cannot name but pydbm opens as gdbm (CLI.md `pydbm whichdb`).
+const PYDBM_GDBM_EXTRAS: [&str; 8] = [
+    "corpus/gdbm/09-numsync.gdbm",
+    "corpus/gdbm/10-converted-numsync.gdbm",
+    "corpus/gdbm/invalid/byteswapped-magic.gdbm",
+    "edge/gdbm-numsync64/x",
+    "edge/gdbm-numsync32/x",
+    "edge/gdbm-swapped64/x",
+    "edge/gdbm-swapped-omagic/x",
+    "edge/gdbm-swapped-numsync/x",
+];
+
+fn starts_with_sqlite_header(path: &Path) -> bool {
+    std::fs::read(path)
+        .map(|b| b.starts_with(b"SQLite format 3\0"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn cpython311_dialect_matches_reference_fixtures() {
+    let exp = expected();
+    assert!(exp.len() >= 70, "{} queries", exp.len());
+    let mut failures = Vec::new();
+    for (q, want) in &exp {
+        let got = answer(&fixtures().join(q), Dialect::CPython311);
+        if &got != want {
+            failures.push(format!("{q}: got {got:?}, CPython 3.11 says {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// 3.13 adds exactly one check to 3.11's whichdb (spec §6 step 5, Lib/dbm diffed
+/// 3.6–3.13): a file whose 16 first bytes are the SQLite header is `dbm.sqlite3`. The
+/// corpus's `via-dbm-open` was made by 3.13's `dbm.open(name, 'c')`.
+#[test]
+fn cpython313_dialect_adds_only_the_sqlite_check() {
+    let mut sqlite = 0;
+    for (q, want311) in expected() {
+        let path = fixtures().join(&q);
+        let want = if want311.as_deref() == Some("") && starts_with_sqlite_header(&path) {
+            sqlite += 1;
+            Some("dbm.sqlite3".to_string())
+        } else {
+            want311
+        };
+        assert_eq!(answer(&path, Dialect::CPython313), want, "{q}");
+    }
+    assert_eq!(sqlite, 4, "the three corpus databases and the bare header");
+}
+
+#[test]
+fn pydbm_dialect_names_every_gdbm_variant() {
+    for (q, want311) in expected() {
+        let path = fixtures().join(&q);
+        let got = whichdb(&OsVfs::new(), &path)
+            .expect("no vfs failure")
+            .map(str::to_string);
+        let want = if PYDBM_GDBM_EXTRAS.contains(&q.as_str()) {
+            assert_eq!(
+                want311.as_deref(),
+                Some(""),
+                "{q}: CPython does not know it"
+            );
+            Some("dbm.gnu".to_string())
+        } else {
+            answer(&path, Dialect::CPython313)
+        };
+        assert_eq!(got, want, "{q}");
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/bin/python3");
+    let ok = Command::new(&p)
+        .args(["-c", "import dbm.ndbm, dbm.gnu"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(p)
+}
+
+/// Live: random 16-byte headers (gdbm/SQLite/BDB magics mixed with noise) and random
+/// companion files in a temp dir; CPython 3.11's whichdb and pydbm's 3.11 dialect agree.
+#[test]
+fn live_random_files_match_cpython() {
+    let Some(py) = python() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/python3 with dbm.ndbm and dbm.gnu not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/python3 with dbm.ndbm and dbm.gnu not available");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small_db = std::fs::read(fixtures().join("corpus/ndbm/small.db")).expect("small.db");
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let heads: [&[u8]; 7] = [
+        &0x13579acfu32.to_le_bytes(),
+        &0x13579ad1u32.to_le_bytes(),
+        &0x13579acfu32.to_be_bytes(),
+        b"SQLite format 3\0",
+        b"'",
+        b"\"",
+        b"",
+    ];
+    let mut queries = Vec::new();
+    for i in 0..200 {
+        let base = dir.path().join(format!("q{i}"));
+        for ext in ["", ".pag", ".dir", ".dat", ".db"] {
+            if next() % 3 != 0 {
+                continue;
+            }
+            let mut data = heads[(next() % heads.len() as u64) as usize].to_vec();
+            let extra = (next() % 20) as usize;
+            data.extend((0..extra).map(|_| next() as u8));
+            if ext == ".db" && next() % 2 == 0 {
+                data = small_db.clone();
+            }
+            let mut p = base.clone().into_os_string();
+            p.push(ext);
+            std::fs::write(&p, &data).expect("write");
+        }
+        queries.push(base);
+    }
+    let script = "import dbm, sys\nfor q in sys.argv[1:]:\n    print(repr(dbm.whichdb(q)))\n";
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .args(&queries)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let answers: Vec<&str> = text.lines().collect();
+    assert_eq!(answers.len(), queries.len());
+    for (q, a) in queries.iter().zip(answers) {
+        assert_eq!(
+            answer(q, Dialect::CPython311),
+            parse_answer(a),
+            "{}",
+            q.display()
+        );
+    }
+}
+
+/// Replays every seed of the `whichdb` fuzz target through the function it calls.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/whichdb");
+    let mut answers = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/whichdb") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("seed");
+        answers.push(fuzz_files(&data));
+    }
+    assert!(answers.len() >= 5, "seeds in {}", dir.display());
+    // The seeds cover every answer.
+    for want in [
+        None,
+        Some(""),
+        Some("dbm.gnu"),
+        Some("dbm.ndbm"),
+        Some("dbm.dumb"),
+        Some("dbm.sqlite3"),
+    ] {
+        assert!(answers.contains(&want), "no seed answers {want:?}");
+    }
+}

@@ -1,0 +1,94 @@
+"""pydbm: Python's dbm formats (gnu, ndbm, dumb, sqlite3) as drop-in modules, backed by
+pydbm's Rust engine and byte-compatible with the C libraries.
+
+Two-line use::
+
+    import pydbm.gnu
+    db = pydbm.gnu.open("data.gdbm", "c")
+
+``pydbm.open``/``pydbm.whichdb`` mirror ``dbm.open``/``dbm.whichdb``; ``pydbm.shelve.open``
+opens a shelf over a pydbm database.
+"""
+
+import importlib
+import os
+
+from . import _pydbm
+from ._pydbm import pickle_scan
+
+__all__ = ["open", "whichdb", "error", "pickle_scan"]
+
+__version__ = _pydbm.__version__
+
+#: Backend order for a new database: CPython 3.13's ``dbm._names`` (the formats this
+#: build does not implement are skipped).
+_names = ["pydbm.sqlite3", "pydbm.gnu", "pydbm.ndbm", "pydbm.dumb"]
+_defaultmod = None
+_modules = {}
+
+
+class error(Exception):
+    """``dbm.error[0]``: raised by :func:`open` when the type cannot be determined."""
+
+
+#: As ``dbm.error``: a tuple usable in ``except``; backend errors are OSError subclasses.
+error = (error, OSError)
+
+
+def _load(name):
+    mod = _modules.get(name)
+    if mod is None:
+        mod = importlib.import_module(name)
+        _modules[name] = mod
+    return mod
+
+
+def _module_for(result):
+    """The pydbm module for a whichdb result such as ``"dbm.gnu"``."""
+    return "pydbm." + result.split(".", 1)[1]
+
+
+def open(file, flag="r", mode=0o666):
+    """Open or create a database of any format, as ``dbm.open`` does.
+
+    ``'n'`` always creates a new database of the first format this build implements
+    (CPython 3.13's order: sqlite3, gnu, ndbm, dumb); otherwise the format is read
+    from the file with :func:`whichdb`.
+    """
+    global _defaultmod
+    if _defaultmod is None:
+        for name in _names:
+            try:
+                _defaultmod = _load(name)
+            except ImportError:
+                continue
+            break
+        else:
+            raise ImportError("no pydbm dbm module is available")
+
+    result = whichdb(file) if "n" not in flag else None
+    if result is None:
+        if "c" in flag or "n" in flag:
+            mod = _defaultmod
+        else:
+            raise error[0]("db file doesn't exist; use 'c' or 'n' flag to create a new db")
+    elif result == "":
+        raise error[0]("db type could not be determined")
+    else:
+        try:
+            mod = _load(_module_for(result))
+        except ImportError:
+            raise error[0]("db type is {0}, but the module is not available".format(result))
+    return mod.open(file, flag, mode)
+
+
+def whichdb(filename):
+    """Guess which db package can open ``filename``, as ``dbm.whichdb`` (3.13) does.
+
+    Returns ``None`` when the file cannot be opened, ``""`` when its format is unknown,
+    else the standard module's name (``"dbm.gnu"``, ``"dbm.ndbm"``, ``"dbm.dumb"``,
+    ``"dbm.sqlite3"``). Unlike CPython, gdbm files in the numsync (gdbm >= 1.21) or
+    byte-swapped layouts, which pydbm opens, are named ``"dbm.gnu"`` rather than ``""``.
+    Accepts str, bytes and os.PathLike.
+    """
+    return _pydbm.whichdb(os.fsdecode(os.fspath(filename)))

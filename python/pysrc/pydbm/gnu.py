@@ -1,0 +1,42 @@
+"""pydbm.gnu: a drop-in for the standard ``dbm.gnu`` (libgdbm 1.23 files, byte for byte).
+
+Usage is the standard module's::
+
+    import pydbm.gnu
+    with pydbm.gnu.open("data.gdbm", "c") as db:
+        db[b"key"] = b"value"
+"""
+
+from . import _common
+from . import _pydbm
+
+_common.require("dbm.gnu")
+
+__all__ = ["error", "open", "open_flags"]
+
+#: The flag letters ``open`` accepts: a mode (``r w c n``) then modifiers (``f s u``).
+open_flags = "rwcnfsu"
+
+
+class error(OSError):
+    """Raised on gdbm errors, as ``dbm.gnu.error`` (an OSError subclass)."""
+
+    __module__ = "pydbm.gnu"
+
+
+def open(filename, flag="r", mode=0o666, /):
+    """Open a gdbm database as ``dbm.gnu.open`` does.
+
+    ``flag``: ``'r'`` read-only (default), ``'w'`` read-write, ``'c'`` create if missing,
+    ``'n'`` always new; optionally followed by ``'f'`` (fast, a no-op in gdbm 1.23),
+    ``'s'`` (synchronized) and ``'u'`` (no locking). ``mode`` is the permission of a
+    created file (before the umask). Errors raise :class:`error`.
+    """
+    if not isinstance(flag, str):
+        raise TypeError("open() argument 2 must be str, not %s" % type(flag).__name__)
+    if not flag or flag[0] not in "rwcn":
+        raise error("First flag must be one of 'r', 'w', 'c' or 'n'")
+    for c in flag[1:]:
+        if c not in "fsu":
+            raise error("Flag '%s' is not supported." % c)
+    return _pydbm.open("dbm.gnu", _common.fspath(filename), flag, mode, error)

@@ -1,0 +1,22 @@
+"""pydbm.sqlite3: Python 3.13's ``dbm.sqlite3`` (an SQLite file with one ``Dict`` table),
+available on any Python version."""
+
+from . import _common
+from . import _pydbm
+
+_common.require("dbm.sqlite3")
+
+__all__ = ["error", "open"]
+
+
+class error(OSError):
+    """Raised on dbm.sqlite3 errors (an OSError subclass)."""
+
+    __module__ = "pydbm.sqlite3"
+
+
+def open(filename, /, flag="r", mode=0o666):
+    """Open an SQLite-backed dbm as ``dbm.sqlite3.open`` does."""
+    if flag not in ("r", "w", "c", "n"):
+        raise ValueError("Flag must be one of 'r', 'w', 'c', or 'n', not %r" % (flag,))
+    return _pydbm.open("dbm.sqlite3", _common.fspath(filename), flag, mode, error)

@@ -1,0 +1,69 @@
+"""Apply one operation script to a dbm database and print what was read, as JSON.
+
+Run by test_interop.py under two interpreters: the reference (Debian's /usr/bin/python3,
+module ``dbm.gnu``/``dbm.ndbm``/``dbm.dumb``) and the package's (``pydbm.gnu``...), so
+the files both leave behind can be compared byte for byte.
+
+usage: python interop_ops.py MODULE PATH OPS.json        (ops: list of lists)
+       python interop_ops.py MODULE PATH --dump           (print every record)
+
+Ops: ["open", flag] | ["set", hexkey, hexval] | ["del", hexkey] | ["get", hexkey] |
+["keys"] | ["sync"] | ["reorganize"] | ["close"] | ["firstkey_walk"].
+"""
+
+import importlib
+import json
+import sys
+
+
+def main():
+    modname, path, script = sys.argv[1], sys.argv[2], sys.argv[3]
+    mod = importlib.import_module(modname)
+    if script == "--dump":
+        with mod.open(path, "r") as db:
+            print(json.dumps(sorted([k.hex(), db[k].hex()] for k in db.keys())))
+        return
+    with open(script) as f:
+        ops = json.load(f)
+    out = []
+    db = None
+    for op in ops:
+        kind = op[0]
+        if kind == "open":
+            db = mod.open(path, op[1])
+        elif kind == "set":
+            db[bytes.fromhex(op[1])] = bytes.fromhex(op[2])
+        elif kind == "del":
+            try:
+                del db[bytes.fromhex(op[1])]
+                out.append(True)
+            except KeyError:
+                out.append(False)
+        elif kind == "get":
+            v = db.get(bytes.fromhex(op[1]))
+            out.append(None if v is None else v.hex())
+        elif kind == "keys":
+            out.append([k.hex() for k in db.keys()])
+        elif kind == "firstkey_walk":
+            keys = []
+            k = db.firstkey()
+            while k is not None:
+                keys.append(k.hex())
+                k = db.nextkey(k)
+            out.append(keys)
+        elif kind == "sync":
+            db.sync()
+        elif kind == "reorganize":
+            db.reorganize()
+        elif kind == "close":
+            db.close()
+            db = None
+        else:
+            raise SystemExit("unknown op %r" % (op,))
+    if db is not None:
+        db.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""pytest tests of the pydbm Python package: the standard modules' interface and errors.
+
+What the standard modules do is checked here from their documented behaviour; the
+byte-for-byte comparison against the real C libraries is in test_interop.py.
+"""
+
+import errno
+import importlib
+import os
+import pathlib
+import pickle
+
+import pytest
+
+import pydbm
+import pydbm.shelve
+from conftest import IMPLEMENTED, module_param
+
+
+def pymod(name):
+    return importlib.import_module("pydbm." + name.split(".")[1])
+
+
+def base(tmp_path, name):
+    return str(tmp_path / ("db-" + name.split(".")[1]))
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_mapping_roundtrip(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    with mod.open(path, "c") as db:
+        assert list(db.keys()) == []
+        db["a"] = "b"
+        db[b"bytes \xbd"] = b"value \xbd"
+        db["snake \U0001f40d"] = "\U0001f40d"
+        db[bytearray(b"ba")] = memoryview(b"mv")
+        assert len(db) == 4
+        assert db[b"a"] == b"b"
+        assert db["a"] == b"b"
+        assert "a" in db and b"a" in db and b"zz" not in db
+        assert db.get(b"zz") is None
+        assert db.get(b"zz", b"d") == b"d"
+        assert db[b"ba"] == b"mv"
+        with pytest.raises(KeyError):
+            db[b"zz"]
+        with pytest.raises(KeyError):
+            del db[b"zz"]
+        del db[b"ba"]
+        assert len(db) == 3
+        assert db.setdefault(b"new", b"x") == b"x"
+        assert db.setdefault(b"new", b"y") == b"x"
+    with mod.open(path, "r") as db:
+        assert sorted(db.keys()) == sorted(
+            [b"a", b"bytes \xbd", "snake \U0001f40d".encode(), b"new"]
+        )
+        assert db["snake \U0001f40d"] == "\U0001f40d".encode()
+        assert dict(db.items())[b"a"] == b"b"
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_many_records_survive_reopen(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    expect = {}
+    with mod.open(path, "n") as db:
+        for i in range(2000):
+            k = b"key-%d" % i
+            v = b"v" * (i % 300)
+            db[k] = v
+            expect[k] = v
+        for i in range(0, 2000, 3):
+            del db[b"key-%d" % i]
+            del expect[b"key-%d" % i]
+    with mod.open(path, "r") as db:
+        assert len(db) == len(expect)
+        assert {k: db[k] for k in db.keys()} == expect
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_closed_handle_raises_module_error(tmp_path, name):
+    mod = pymod(name)
+    db = mod.open(base(tmp_path, name), "c")
+    db.close()
+    db.close()  # closing twice is allowed
+    msg = "GDBM object has already been closed" if name == "dbm.gnu" else "DBM object has already been closed"
+    for op in (lambda: db[b"a"], lambda: db.keys(), lambda: len(db), lambda: b"a" in db):
+        with pytest.raises(mod.error) as exc:
+            op()
+        assert str(exc.value) == msg
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_error_is_oserror(name):
+    assert issubclass(pymod(name).error, OSError)
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_read_only_rejects_writes(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    with mod.open(path, "c") as db:
+        db[b"k"] = b"v"
+    with mod.open(path, "r") as db:
+        with pytest.raises(mod.error):
+            db[b"x"] = b"y"
+        with pytest.raises(mod.error):
+            del db[b"k"]
+        assert db[b"k"] == b"v"
+
+
+@pytest.mark.parametrize("name", [p for p in module_param() if p.values[0] != "dbm.sqlite3"])
+def test_missing_file_is_enoent_with_filename(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    with pytest.raises(mod.error) as exc:
+        mod.open(path, "r")
+    assert exc.value.errno == errno.ENOENT
+    assert os.path.basename(path) in str(exc.value.filename)
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_path_types(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    for p in (path, pathlib.Path(path), os.fsencode(path)):
+        with mod.open(p, "c") as db:
+            db[b"k"] = b"v"
+        with mod.open(p, "r") as db:
+            assert db[b"k"] == b"v"
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_bad_key_type(tmp_path, name):
+    mod = pymod(name)
+    with mod.open(base(tmp_path, name), "c") as db:
+        with pytest.raises(TypeError):
+            db[[1]] = b"v"
+        with pytest.raises(TypeError):
+            db[b"k"] = [1]
+
+
+def test_flag_validation_messages(tmp_path):
+    if "dbm.gnu" in IMPLEMENTED:
+        import pydbm.gnu
+
+        assert pydbm.gnu.open_flags == "rwcnfsu"
+        with pytest.raises(pydbm.gnu.error, match="First flag must be one of 'r', 'w', 'c' or 'n'"):
+            pydbm.gnu.open(str(tmp_path / "g"), "x")
+        with pytest.raises(pydbm.gnu.error, match="Flag 'x' is not supported."):
+            pydbm.gnu.open(str(tmp_path / "g"), "rx")
+        for flag in ("cf", "cs", "cu", "wf"):
+            pydbm.gnu.open(str(tmp_path / "g"), flag).close()
+    if "dbm.dumb" in IMPLEMENTED:
+        import pydbm.dumb
+
+        with pytest.raises(ValueError, match="Flag must be one of 'r', 'w', 'c', or 'n'"):
+            pydbm.dumb.open(str(tmp_path / "d"), "x")
+    if "dbm.sqlite3" in IMPLEMENTED:
+        import pydbm.sqlite3
+
+        with pytest.raises(ValueError, match="not 'x'"):
+            pydbm.sqlite3.open(str(tmp_path / "s"), "x")
+
+
+def test_instantiation_refused():
+    with pytest.raises(TypeError, match="cannot create 'pydbm._pydbm.Database' instances"):
+        pydbm._pydbm.Database()
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_whichdb_names_each_format_and_open_dispatches(tmp_path, name):
+    mod = pymod(name)
+    path = base(tmp_path, name)
+    with mod.open(path, "c") as db:
+        db[b"1"] = b"one"
+    assert pydbm.whichdb(path) == name
+    assert pydbm.whichdb(pathlib.Path(path)) == name
+    with pydbm.open(path, "r") as db:
+        assert db.module == name
+        assert db[b"1"] == b"one"
+
+
+def test_whichdb_missing_and_unknown(tmp_path):
+    assert pydbm.whichdb(str(tmp_path / "missing")) is None
+    (tmp_path / "junk").write_bytes(b"not a database at all")
+    assert pydbm.whichdb(str(tmp_path / "junk")) == ""
+    (tmp_path / "tiny").write_bytes(b"ab")
+    assert pydbm.whichdb(str(tmp_path / "tiny")) == ""
+    with pytest.raises(pydbm.error[0], match="db file doesn't exist"):
+        pydbm.open(str(tmp_path / "missing"))
+    with pytest.raises(pydbm.error, match="db type could not be determined"):
+        pydbm.open(str(tmp_path / "junk"))
+
+
+def test_whichdb_agrees_with_the_standard_library(tmp_path):
+    import dbm
+
+    for name in IMPLEMENTED:
+        if name == "dbm.sqlite3" and not hasattr(importlib.import_module("dbm"), "sqlite3"):
+            continue  # the running CPython's whichdb predates dbm.sqlite3 (3.13)
+        path = base(tmp_path, name)
+        with pymod(name).open(path, "c") as db:
+            db[b"k"] = b"v"
+        assert pydbm.whichdb(path) == dbm.whichdb(path)
+
+
+def test_open_new_uses_first_implemented_format(tmp_path):
+    path = str(tmp_path / "fresh")
+    with pydbm.open(path, "c") as db:
+        db[b"k"] = b"v"
+        expect = [m for m in ["dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "dbm.dumb"] if m in IMPLEMENTED][0]
+        assert db.module == expect
+
+
+def test_shelve_roundtrip(tmp_path):
+    path = str(tmp_path / "shelf")
+    value = {"list": [1, 2.5, None], "tuple": (b"x", "y"), "set": {1, 2}}
+    with pydbm.shelve.open(path, "c") as sh:
+        sh["value"] = value
+        sh["n"] = 42
+    with pydbm.shelve.open(path, "r") as sh:
+        assert sh["value"] == value
+        assert sorted(sh.keys()) == ["n", "value"]
+    # The stored bytes are CPython's pickle of the value under the UTF-8 key.
+    with pydbm.open(path, "r") as db:
+        assert pickle.loads(db[b"n"]) == 42
+    with pydbm.shelve.open(path, "w", writeback=True) as sh:
+        sh["value"]["list"].append(3)
+    with pydbm.shelve.open(path, "r") as sh:
+        assert sh["value"]["list"] == [1, 2.5, None, 3]
+
+
+def test_sqlite3_coerces_int_keys_and_values(tmp_path):
+    if "dbm.sqlite3" not in IMPLEMENTED:
+        pytest.skip("SKIPPED: dbm.sqlite3 not implemented in this build")
+    import pydbm.sqlite3
+
+    with pydbm.sqlite3.open(str(tmp_path / "s"), "c") as db:
+        db[1] = 2
+        assert db[b"1"] == b"2"
+        db[b"1"] = b"x"
+        assert len(db) == 1  # python-formats spec §5: db[1] and db[b"1"] are one key
