@@ -524,7 +524,7 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
         }
         ShelveCommand::Get { target, key } => {
             let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
-            let value = sh.get(&key)?;
+            let value = sh.get_pickle(&key)?;
             sh.close()?;
             match value {
                 // CLI.md: a value as `pickle show` prints it.
