@@ -3,6 +3,7 @@
 //! and the connection-level API.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -132,8 +133,36 @@ impl State {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     owner: u64,
+    /// Thread ident of the thread holding `state` (0: none), to refuse re-entry from a
+    /// callback instead of deadlocking.
+    holder: AtomicU64,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
+}
+
+/// The locked state of a connection; clears the holder mark when dropped.
+pub(crate) struct StateGuard<'a> {
+    guard: MutexGuard<'a, State>,
+    holder: &'a AtomicU64,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        self.holder.store(0, Ordering::SeqCst);
+    }
 }
 
 /// The calling thread's id as Python's `threading.get_ident()` reports it.
@@ -189,6 +218,7 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         inner: Arc::new(Inner {
             state: Mutex::new(state),
             owner: thread_ident(),
+            holder: AtomicU64::new(0),
             check_same_thread: opts.check_same_thread,
             interrupt,
         }),
@@ -215,17 +245,33 @@ fn validate_isolation_level(level: Option<&str>) -> Result<()> {
 impl Connection {
     /// Locks the state after the thread check; fails as Python does when the connection is
     /// used from another thread (with `check_same_thread`) or is closed.
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, State>> {
-        self.check_thread()?;
-        let st = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub(crate) fn lock(&self) -> Result<StateGuard<'_>> {
+        let st = self.lock_state()?;
         if st.db.is_none() {
             return Err(Error::closed_database());
         }
         Ok(st)
+    }
+
+    /// Locks the state after the thread check, open or closed. A callback (user function,
+    /// trace, authorizer…) that uses the connection it runs on gets Python's
+    /// "Recursive use of cursors not allowed." ProgrammingError instead of a deadlock.
+    pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>> {
+        self.check_thread()?;
+        let me = thread_ident();
+        if self.inner.holder.load(Ordering::SeqCst) == me {
+            return Err(Error::programming("Recursive use of cursors not allowed."));
+        }
+        let guard = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.inner.holder.store(me, Ordering::SeqCst);
+        Ok(StateGuard {
+            guard,
+            holder: &self.inner.holder,
+        })
     }
 
     pub(crate) fn check_thread(&self) -> Result<()> {
@@ -310,12 +356,7 @@ impl Connection {
     /// `Connection.close()`: a pending transaction is lost (legacy / `autocommit=True`) or
     /// rolled back (`autocommit=False`). Closing twice is fine.
     pub fn close(&self) -> Result<()> {
-        self.check_thread()?;
-        let mut st = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut st = self.lock_state()?;
         if st.db.is_none() {
             return Ok(());
         }
@@ -582,4 +623,50 @@ fn dbconfig_of(op: i32) -> Result<rusqlite::config::DbConfig> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A callback using its own connection gets an error, not a deadlock.
+    #[test]
+    fn reentry_from_a_callback_is_refused() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        let inner = c.clone();
+        c.create_function(
+            "again",
+            0,
+            move |_| {
+                let e = inner.execute("select 1", ()).unwrap_err();
+                assert_eq!(e.message, "Recursive use of cursors not allowed.");
+                Err(e)
+            },
+            false,
+        )
+        .unwrap();
+        let e = c.execute("select again()", ()).unwrap_err();
+        assert_eq!(e.message, "user-defined function raised exception");
+        // The connection is usable afterwards.
+        assert!(c.execute("select 1", ()).is_ok());
+    }
+
+    #[test]
+    fn isolation_level_and_autocommit_setters() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        assert_eq!(c.isolation_level().unwrap(), Some(String::new()));
+        c.execute("create table t(a)", ()).unwrap();
+        c.execute("insert into t values (1)", ()).unwrap();
+        assert!(c.in_transaction().unwrap());
+        c.set_isolation_level(None).unwrap(); // commits
+        assert!(!c.in_transaction().unwrap());
+        c.set_autocommit(Autocommit::Off).unwrap(); // begins
+        assert!(c.in_transaction().unwrap());
+        c.execute("insert into t values (2)", ()).unwrap();
+        c.close().unwrap(); // rolls back
+        assert_eq!(
+            c.execute("select 1", ()).unwrap_err().message,
+            "Cannot operate on a closed database."
+        );
+    }
 }
