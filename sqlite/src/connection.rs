@@ -98,7 +98,7 @@ impl RowFactory {
     pub(crate) fn make(&self, cols: &Arc<[String]>, values: Vec<Value>) -> Result<Value> {
         match self {
             RowFactory::Tuple => Ok(Value::Tuple(values)),
-            RowFactory::Row => Ok(Value::Row(Row::new(cols.clone(), values))),
+            RowFactory::Row => Ok(Value::Row(Box::new(Row::new(cols.clone(), values)))),
             RowFactory::Custom(f) => f(cols, values),
         }
     }
