@@ -229,3 +229,15 @@ def test_shelve_roundtrip(tmp_path):
         sh["value"]["list"].append(3)
     with pydbm.shelve.open(path, "r") as sh:
         assert sh["value"]["list"] == [1, 2.5, None, 3]
+
+
+def test_sqlite3_coerces_int_keys_and_values(tmp_path):
+    if "dbm.sqlite3" not in IMPLEMENTED:
+        pytest.skip("SKIPPED: dbm.sqlite3 not implemented in this build")
+    import pydbm.sqlite3
+
+    with pydbm.sqlite3.open(str(tmp_path / "s"), "c") as db:
+        db[1] = 2
+        assert db[b"1"] == b"2"
+        db[b"1"] = b"x"
+        assert len(db) == 1  # python-formats spec §5: db[1] and db[b"1"] are one key

@@ -509,6 +509,32 @@ fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {
     }
 }
 
-fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {
-    Err(not_yet("shelve"))
+fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
+    use pydbm_shelve::shelf::{Shelf, ShelfOptions};
+    match cmd {
+        ShelveCommand::Keys { target } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let keys = sh.keys()?;
+            sh.close()?;
+            let mut text = String::new();
+            for k in keys {
+                text.push_str(&k);
+                text.push('\n');
+            }
+            stdout_write(text.as_bytes())
+        }
+        ShelveCommand::Get { target, key } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let value = sh.get(&key)?;
+            sh.close()?;
+            match value {
+                // CLI.md: a value as `pickle show` prints it.
+                Some(v) => {
+                    let text = pydbm_shelve::pickle::repr::repr(&v)?;
+                    stdout_write(format!("{text}\n").as_bytes())
+                }
+                None => Err(CliError::Failed(format!("key not found: {key}"))),
+            }
+        }
+    }
 }
