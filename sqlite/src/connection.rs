@@ -669,4 +669,63 @@ mod tests {
             "Cannot operate on a closed database."
         );
     }
+
+    /// interrupt() from another thread aborts a running query (`OperationalError: interrupted`).
+    #[test]
+    fn interrupt_from_another_thread() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        let other = c.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.interrupt();
+        });
+        let e = c
+            .execute(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+                (),
+            )
+            .unwrap_err();
+        h.join().unwrap();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::OperationalError, "interrupted")
+        );
+    }
+
+    #[test]
+    fn factories_config_and_extensions() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        c.set_text_factory(TextFactory::Custom(Arc::new(|b: &[u8]| {
+            Ok(Value::Text(String::from_utf8_lossy(b).to_uppercase()))
+        })))
+        .unwrap();
+        c.set_row_factory(RowFactory::Custom(Arc::new(
+            |cols: &[String], vals: Vec<Value>| {
+                Ok(Value::Text(format!("{}={}", cols[0], vals[0].repr())))
+            },
+        )))
+        .unwrap();
+        let v = c
+            .execute("select 'abc' as k", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, Value::Text("k='ABC'".into()));
+        // setconfig returns the new setting; getconfig reads it back (3.12+).
+        assert!(c.setconfig(1002, true).unwrap());
+        assert!(c.getconfig(1002).unwrap());
+        assert!(c.getconfig(9999).is_err());
+        // Extensions: disabled by default; enabled, a missing library is an OperationalError.
+        let e = c
+            .load_extension(Path::new("/nonexistent/ext.so"), None)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OperationalError);
+        c.enable_load_extension(true).unwrap();
+        let e = c
+            .load_extension(Path::new("/nonexistent/ext.so"), None)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OperationalError);
+        c.enable_load_extension(false).unwrap();
+    }
 }
