@@ -309,9 +309,8 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
                 })?
                 .records
         }
-        Some(b'V') if data.starts_with(b"VERSION=") => {
-            return Err(not_yet("loading Berkeley DB db_dump text"))
-        }
+        Some(b'V') if data.starts_with(b"VERSION=") => pydbm_formats::ndbm::parse_db_dump(&data)
+            .map_err(|e| CliError::Failed(format!("{name}: {e}")))?,
         _ => parse_hex_dump(&data, &name)?,
     };
     let mut db = open(target, "c")?;
