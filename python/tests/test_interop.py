@@ -130,3 +130,88 @@ def test_acceptance_scenario_interpreter_lacks_gdbm():
     import pydbm.gnu
 
     assert pydbm.gnu.open_flags == "rwcnfsu"
+
+
+def corpus_dir():
+    """shared/corpus beside the repository (where CI puts shared/), or PYDBM_CORPUS."""
+    env = os.environ.get("PYDBM_CORPUS")
+    if env:
+        return env
+    repo = os.path.dirname(os.path.dirname(HERE))
+    for cand in (os.path.join(repo, "..", "shared", "corpus"), "/work/shared/corpus"):
+        if os.path.isdir(cand):
+            return cand
+    return None
+
+
+def test_whichdb_answers_as_the_reference_on_the_corpus(tmp_path, reference_python):
+    """pydbm.whichdb's CPython 3.11 dialect gives /usr/bin/python3's dbm.whichdb answer for
+    every database name in the corpus (gdbm, numsync gdbm, ndbm .db and .pag/.dir, dumb,
+    SQLite, invalid files); the default dialect differs only where documented."""
+    import pydbm._pydbm as native
+
+    corpus = corpus_dir()
+    if corpus is None:
+        missing_reference("shared/corpus (set PYDBM_CORPUS)")
+    names = set()
+    for root, _dirs, files in os.walk(corpus):
+        for f in files:
+            stem, ext = os.path.splitext(f)
+            names.add(os.path.join(root, f))
+            if ext in (".db", ".pag", ".dir", ".dat", ".bak"):
+                names.add(os.path.join(root, stem))
+    names = sorted(names)
+    listing = tmp_path / "names.json"
+    listing.write_text(json.dumps(names))
+    code = "import dbm, json, sys; print(json.dumps([dbm.whichdb(n) for n in json.load(open(sys.argv[1]))]))"
+    p = subprocess.run([reference_python, "-c", code, str(listing)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    reference = json.loads(p.stdout)
+    assert len(names) > 20
+    for name, want in zip(names, reference):
+        assert native.whichdb(name, "cpython3.11") == want, name
+        ours = native.whichdb(name)
+        if ours != want:
+            # The allowed differences: 3.13 names SQLite files (the default dialect is
+            # 3.13's, the live reference is 3.11), and gdbm layouts CPython cannot name.
+            assert (want, ours) in (("", "dbm.sqlite3"), ("", "dbm.gnu")), name
+            assert ours == native.whichdb(name, "cpython3.13") or ours == "dbm.gnu", name
+
+
+def test_gdbm_locks_exclude_the_reference_both_ways(tmp_path, reference_python):
+    """A writer in Debian's Python (libgdbm's flock) keeps pydbm.gnu out, and a pydbm.gnu
+    writer keeps libgdbm out, as two libgdbm processes exclude each other."""
+    if "dbm.gnu" not in IMPLEMENTED:
+        pytest.skip("SKIPPED: dbm.gnu not implemented in this build")
+    if not reference_has(reference_python, "dbm.gnu"):
+        missing_reference("dbm.gnu in %s" % reference_python)
+    import errno
+
+    import pydbm.gnu
+
+    path = str(tmp_path / "locked.gdbm")
+    with pydbm.gnu.open(path, "c") as db:
+        db[b"k"] = b"v"
+    holder = subprocess.Popen(
+        [reference_python, "-c",
+         "import dbm.gnu, sys; db = dbm.gnu.open(sys.argv[1], 'w'); print('held', flush=True); sys.stdin.read(); db.close()",
+         path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(pydbm.gnu.error) as exc:
+            pydbm.gnu.open(path, "w")
+        assert exc.value.errno == errno.EAGAIN
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    with pydbm.gnu.open(path, "w") as db:
+        probe = subprocess.run(
+            [reference_python, "-c",
+             "import dbm.gnu, sys\ntry:\n  dbm.gnu.open(sys.argv[1], 'w')\nexcept dbm.gnu.error as e:\n  print('refused', e.errno)",
+             path],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert probe.stdout.split()[0] == "refused", probe.stdout + probe.stderr
+        assert db[b"k"] == b"v"

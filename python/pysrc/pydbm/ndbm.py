@@ -18,8 +18,12 @@ class error(OSError):
     __module__ = "pydbm.ndbm"
 
 
-def open(filename, flag="r", mode=0o666, /):
-    """Open an ndbm database as ``dbm.ndbm.open`` does (flags ``r w c n`` only)."""
+def open(filename, flag="r", mode=0o666, /, *, durability="process"):
+    """Open an ndbm database as ``dbm.ndbm.open`` does (flags ``r w c n`` only).
+
+    ``durability`` (keyword-only, pydbm's own): ``"process"``, ``"full"`` or ``"none"``,
+    as for :func:`pydbm.gnu.open`.
+    """
     if flag not in ("r", "w", "c", "n"):
         raise error("arg 2 to open should be 'r', 'w', 'c', or 'n'")
-    return _pydbm.open("dbm.ndbm", _common.fspath(filename), flag, mode, error)
+    return _pydbm.open("dbm.ndbm", _common.fspath(filename), flag, mode, error, durability)

@@ -62,7 +62,9 @@ pub fn dumps_with(
         version,
         counts: &counts,
         out: Vec::new(),
-        table: HashMap::new(),
+        by_node: NodeSlots::Dense(vec![None; value.len()]),
+        by_content: HashMap::new(),
+        entries: 0,
         depth: 0,
         max_len: opts.max_len,
         flavor: opts.flavor,
@@ -76,11 +78,44 @@ struct Writer<'a> {
     version: u32,
     counts: &'a [u32],
     out: Vec<u8>,
-    /// Objects given a ref slot so far, by CPython identity, with their index.
-    table: HashMap<Identity, u32>,
+    /// Ref slot of each node given one so far (distinct objects), by node id.
+    by_node: NodeSlots,
+    /// Ref slot of each shared object (cached singletons, interned strs), by identity.
+    by_content: HashMap<Identity, u32>,
+    /// Ref slots handed out so far.
+    entries: usize,
     depth: usize,
     max_len: usize,
     flavor: Flavor,
+}
+
+/// Ref slots by node id: a vector for a whole dump, a map for the small dumps of single set
+/// elements (which would otherwise allocate a slot per node of the graph each time).
+enum NodeSlots {
+    Dense(Vec<Option<u32>>),
+    Sparse(HashMap<NodeId, u32>),
+}
+
+impl NodeSlots {
+    fn get(&self, id: NodeId) -> Option<u32> {
+        match self {
+            NodeSlots::Dense(v) => v.get(id).copied().flatten(),
+            NodeSlots::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+
+    fn set(&mut self, id: NodeId, index: u32) {
+        match self {
+            NodeSlots::Dense(v) => {
+                if let Some(slot) = v.get_mut(id) {
+                    *slot = Some(index);
+                }
+            }
+            NodeSlots::Sparse(m) => {
+                m.insert(id, index);
+            }
+        }
+    }
 }
 
 fn unmarshallable() -> MarshalError {
@@ -141,15 +176,26 @@ impl Writer<'_> {
         let mut flag = 0u8;
         if self.version >= 3 {
             let holders = self.counts.get(id).copied().unwrap_or(0) + u32::from(extra_ref);
-            if holders > 1 || value.is_shared(id) {
-                let ident = value.identity(id);
-                if let Some(&index) = self.table.get(&ident) {
+            let ident = value.identity(id);
+            let shared = !matches!(ident, Identity::Node(_));
+            if holders > 1 || shared {
+                let known = match &ident {
+                    Identity::Node(n) => self.by_node.get(*n),
+                    other => self.by_content.get(other).copied(),
+                };
+                if let Some(index) = known {
                     self.out.push(b'r');
                     self.out.extend_from_slice(&index.to_le_bytes());
                     return Ok(());
                 }
-                let index = u32::try_from(self.table.len()).map_err(|_| unmarshallable())?;
-                self.table.insert(ident, index);
+                let index = u32::try_from(self.entries).map_err(|_| unmarshallable())?;
+                self.entries += 1;
+                match ident {
+                    Identity::Node(n) => self.by_node.set(n, index),
+                    other => {
+                        self.by_content.insert(other, index);
+                    }
+                }
                 flag = 0x80;
             }
         }
@@ -161,10 +207,11 @@ impl Writer<'_> {
                 }
                 None => {
                     self.out.push(b'l' | flag);
-                    let n = i32::try_from(v.digits().len()).map_err(|_| unmarshallable())?;
+                    let digits = v.digits();
+                    let n = i32::try_from(digits.len()).map_err(|_| unmarshallable())?;
                     let n = if v.is_negative() { -n } else { n };
                     self.out.extend_from_slice(&n.to_le_bytes());
-                    for d in v.digits() {
+                    for d in digits.iter() {
                         self.out.extend_from_slice(&d.to_le_bytes());
                     }
                 }
@@ -292,7 +339,9 @@ impl Writer<'_> {
                 version: self.version,
                 counts: self.counts,
                 out: Vec::new(),
-                table: HashMap::new(),
+                by_node: NodeSlots::Sparse(HashMap::new()),
+                by_content: HashMap::new(),
+                entries: 0,
                 depth: 0,
                 max_len: self.max_len,
                 flavor: self.flavor,

@@ -81,6 +81,10 @@ pub fn dumps(p: &Pickle, protocol: u8) -> Result<Vec<u8>> {
 
 /// Like [`dumps`] with all options; also returns the out-of-band buffers, in order.
 pub fn dumps_with(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    super::big_stack::run(p.nodes.len(), || dumps_inner(p, opts))
+}
+
+fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     if opts.protocol > HIGHEST_PROTOCOL {
         return Err(Error::BadArgument(format!(
             "ValueError: pickle protocol must be <= {HIGHEST_PROTOCOL}"
@@ -103,7 +107,7 @@ pub fn dumps_with(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8
         out: Vec::new(),
         framing: false,
         frame_start: None,
-        memo: HashMap::new(),
+        memo: MemoMap::default(),
         fresh: 0,
         depth: 0,
         buffers: Vec::new(),
@@ -140,6 +144,39 @@ impl BaseRef {
     }
 }
 
+/// A fast non-cryptographic hasher for memo keys (keys are node ids and short names built
+/// by pydbm itself, so hash flooding is not a concern): FxHash's multiply-rotate.
+#[derive(Default, Clone, Copy)]
+struct MemoHasher(u64);
+
+impl std::hash::Hasher for MemoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(v as u64);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+}
+
+type MemoMap = HashMap<Key, u32, std::hash::BuildHasherDefault<MemoHasher>>;
+
 /// Identity of a Python object for the memo.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -174,7 +211,7 @@ struct Pickler<'a> {
     out: Vec<u8>,
     framing: bool,
     frame_start: Option<usize>,
-    memo: HashMap<Key, u32>,
+    memo: MemoMap,
     fresh: u64,
     depth: usize,
     buffers: Vec<Vec<u8>>,
@@ -1274,5 +1311,36 @@ impl<'a> Pickler<'a> {
         self.write_empty_tuple();
         self.write(&[op::REDUCE]);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Pickle {
+        let mut p = Pickle::new();
+        let mut cur = p.add(Node::List(Vec::new()));
+        for _ in 0..depth {
+            cur = p.add(Node::List(vec![cur]));
+        }
+        p.root = cur;
+        p
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // CPython raises RecursionError past ~1000 levels; so does pydbm, on a test
+        // thread's small stack, in debug builds.
+        for q in 0..=5 {
+            assert!(dumps(&nested(990), q).is_ok());
+            let e = dumps(&nested(5000), q).unwrap_err();
+            assert!(e.to_string().contains("RecursionError"), "{e}");
+        }
+        let p = nested(880);
+        let bytes = dumps(&p, 2).unwrap();
+        let back = super::super::loads(&bytes, &super::super::LoadOptions::default()).unwrap();
+        assert!(super::super::repr::repr(&back).is_ok());
+        assert!(super::super::repr::repr(&nested(5000)).is_err());
     }
 }
