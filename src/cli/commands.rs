@@ -309,9 +309,8 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
                 })?
                 .records
         }
-        Some(b'V') if data.starts_with(b"VERSION=") => {
-            return Err(not_yet("loading Berkeley DB db_dump text"))
-        }
+        Some(b'V') if data.starts_with(b"VERSION=") => pydbm_formats::ndbm::parse_db_dump(&data)
+            .map_err(|e| CliError::Failed(format!("{name}: {e}")))?,
         _ => parse_hex_dump(&data, &name)?,
     };
     let mut db = open(target, "c")?;
@@ -509,6 +508,32 @@ fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {
     }
 }
 
-fn shelve(_cmd: ShelveCommand) -> Result<(), CliError> {
-    Err(not_yet("shelve"))
+fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
+    use pydbm_shelve::shelf::{Shelf, ShelfOptions};
+    match cmd {
+        ShelveCommand::Keys { target } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let keys = sh.keys()?;
+            sh.close()?;
+            let mut text = String::new();
+            for k in keys {
+                text.push_str(&k);
+                text.push('\n');
+            }
+            stdout_write(text.as_bytes())
+        }
+        ShelveCommand::Get { target, key } => {
+            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let value = sh.get_pickle(&key)?;
+            sh.close()?;
+            match value {
+                // CLI.md: a value as `pickle show` prints it.
+                Some(v) => {
+                    let text = pydbm_shelve::pickle::repr::repr(&v)?;
+                    stdout_write(format!("{text}\n").as_bytes())
+                }
+                None => Err(CliError::Failed(format!("key not found: {key}"))),
+            }
+        }
+    }
 }

@@ -8,17 +8,20 @@
 //!
 //! See `docs/pickle.md` and the pickle spec (`python-formats.md` §1, §8).
 
+mod big_stack;
 mod compat_table;
 pub mod copyreg;
-// mod de;
+mod de;
 pub mod dis;
+pub mod fuzzing;
 pub mod opcodes;
+pub mod optimize;
 pub mod pickler;
 mod printable_table;
 pub mod pyint;
 pub mod pystr;
 pub mod repr;
-// mod ser;
+mod ser;
 pub mod text;
 pub mod unpickler;
 pub mod value;
@@ -26,12 +29,13 @@ pub mod value;
 use pydbm_engine::Result;
 
 pub use copyreg::{ClassFilter, ExtensionRegistry};
-// pub use de::{from_pickle, from_slice, from_slice_with};
+pub use de::{from_pickle, from_slice, from_slice_with};
 pub use dis::{dis, dis_partial};
+pub use optimize::optimize;
 pub use pickler::{dumps, dumps_with, DumpOptions, DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 pub use pyint::PyInt;
 pub use pystr::PyStr;
-// pub use ser::{to_pickle, to_vec};
+pub use ser::{to_pickle, to_vec};
 pub use unpickler::{loads, loads_with_end, LoadOptions, Persistent, PersistentLoad};
 pub use value::{Construct, Instance, Node, NodeId, Pickle};
 

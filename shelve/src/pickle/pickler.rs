@@ -81,6 +81,10 @@ pub fn dumps(p: &Pickle, protocol: u8) -> Result<Vec<u8>> {
 
 /// Like [`dumps`] with all options; also returns the out-of-band buffers, in order.
 pub fn dumps_with(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    super::big_stack::run(p.nodes.len(), || dumps_inner(p, opts))
+}
+
+fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     if opts.protocol > HIGHEST_PROTOCOL {
         return Err(Error::BadArgument(format!(
             "ValueError: pickle protocol must be <= {HIGHEST_PROTOCOL}"
@@ -103,7 +107,7 @@ pub fn dumps_with(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8
         out: Vec::new(),
         framing: false,
         frame_start: None,
-        memo: HashMap::new(),
+        memo: MemoMap::default(),
         fresh: 0,
         depth: 0,
         buffers: Vec::new(),
@@ -140,6 +144,39 @@ impl BaseRef {
     }
 }
 
+/// A fast non-cryptographic hasher for memo keys (keys are node ids and short names built
+/// by pydbm itself, so hash flooding is not a concern): FxHash's multiply-rotate.
+#[derive(Default, Clone, Copy)]
+struct MemoHasher(u64);
+
+impl std::hash::Hasher for MemoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(v as u64);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+}
+
+type MemoMap = HashMap<Key, u32, std::hash::BuildHasherDefault<MemoHasher>>;
+
 /// Identity of a Python object for the memo.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -174,7 +211,7 @@ struct Pickler<'a> {
     out: Vec<u8>,
     framing: bool,
     frame_start: Option<usize>,
-    memo: HashMap<Key, u32>,
+    memo: MemoMap,
     fresh: u64,
     depth: usize,
     buffers: Vec<Vec<u8>>,
@@ -330,12 +367,13 @@ impl<'a> Pickler<'a> {
     }
 
     fn save(&mut self, id: NodeId, pers_save: bool) -> Result<()> {
+        // spec §1.3: a frame that reached 64 KiB is committed when the next object's save
+        // starts (so a container's closing opcode stays in the frame of its last item)
+        self.opcode_boundary();
         self.enter()?;
         let r = self.save_inner(id, pers_save);
         self.depth -= 1;
-        r?;
-        self.opcode_boundary();
-        Ok(())
+        r
     }
 
     fn save_inner(&mut self, id: NodeId, pers_save: bool) -> Result<()> {
@@ -413,6 +451,9 @@ impl<'a> Pickler<'a> {
     }
 
     fn save_val(&mut self, v: &Val<'_>) -> Result<()> {
+        if !matches!(v, Val::Node(_)) {
+            self.opcode_boundary();
+        }
         match v {
             Val::Node(id) => self.save(*id, false),
             Val::None => {
@@ -434,16 +475,13 @@ impl<'a> Pickler<'a> {
                     None => self.save_global(m, n),
                 };
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Latin1 => {
                 match self.lookup(&Key::Latin1) {
                     Some(i) => self.memo_get(i),
                     None => self.save_str(&PyStr::from("latin1"), Key::Latin1)?,
                 }
-                self.opcode_boundary();
                 Ok(())
             }
             Val::Str(s) => {
@@ -455,7 +493,6 @@ impl<'a> Pickler<'a> {
                     Some(i) => self.memo_get(i),
                     None => self.save_str(s, key)?,
                 }
-                self.opcode_boundary();
                 Ok(())
             }
             Val::Bytes(b) => {
@@ -472,35 +509,27 @@ impl<'a> Pickler<'a> {
                     None => self.save_bytes(b, key),
                 };
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::List(items) => {
                 self.enter()?;
                 let key = self.fresh_key();
                 let r = self.save_list(items, key);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Dict(items) => {
                 self.enter()?;
                 let key = self.fresh_key();
                 let r = self.save_dict_generic(items, key);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Tuple(items) => {
                 self.enter()?;
                 let r = self.save_fresh_tuple(items);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
         }
     }
@@ -986,11 +1015,11 @@ impl<'a> Pickler<'a> {
         if self.proto >= 4 {
             // a class's __module__ is one (interned) str object per module
             let key = Key::ModuleName(module.to_string());
+            self.opcode_boundary();
             match self.lookup(&key) {
                 Some(i) => self.memo_get(i),
                 None => self.save_str(&PyStr::from(module), key)?,
             }
-            self.opcode_boundary();
             self.save_val(&Val::Str(PyStr::from(name)))?;
             self.write(&[op::STACK_GLOBAL]);
         } else if let Some((parent, last)) = name.rsplit_once('.') {
@@ -1243,6 +1272,7 @@ impl<'a> Pickler<'a> {
         // partial object: REDUCE(partial, (func,)) memoized, BUILD (func, args, kwargs, None)
         self.save_val(&Val::Global("functools", "partial"))?;
         let func_key = Key::Global(module.clone(), new_name.clone());
+        self.opcode_boundary();
         self.enter()?;
         match self.lookup(&func_key) {
             Some(i) => self.memo_get(i),
@@ -1274,5 +1304,36 @@ impl<'a> Pickler<'a> {
         self.write_empty_tuple();
         self.write(&[op::REDUCE]);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Pickle {
+        let mut p = Pickle::new();
+        let mut cur = p.add(Node::List(Vec::new()));
+        for _ in 0..depth {
+            cur = p.add(Node::List(vec![cur]));
+        }
+        p.root = cur;
+        p
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // CPython raises RecursionError past ~1000 levels; so does pydbm, on a test
+        // thread's small stack, in debug builds.
+        for q in 0..=5 {
+            assert!(dumps(&nested(990), q).is_ok());
+            let e = dumps(&nested(5000), q).unwrap_err();
+            assert!(e.to_string().contains("RecursionError"), "{e}");
+        }
+        let p = nested(880);
+        let bytes = dumps(&p, 2).unwrap();
+        let back = super::super::loads(&bytes, &super::super::LoadOptions::default()).unwrap();
+        assert!(super::super::repr::repr(&back).is_ok());
+        assert!(super::super::repr::repr(&nested(5000)).is_err());
     }
 }

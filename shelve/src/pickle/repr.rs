@@ -99,6 +99,10 @@ pub fn char_escape(c: u8) -> String {
 
 /// `repr()` of the pickle's root value.
 pub fn repr(p: &Pickle) -> Result<String> {
+    super::big_stack::run(p.nodes.len(), || repr_inner(p))
+}
+
+fn repr_inner(p: &Pickle) -> Result<String> {
     let mut r = Repr {
         p,
         active: HashSet::new(),
@@ -451,6 +455,28 @@ impl Repr<'_> {
                 } else {
                     s.push_str("OrderedDict({");
                     self.pairs(&inst.dict_items.clone(), &mut s)?;
+                    s.push_str("})");
+                }
+            }
+            ("collections", "OrderedDict", [l]) if inst.dict_items.is_empty() => {
+                // Python 2 form: OrderedDict([[k, v], ...])
+                let Node::List(pairs) = p.node(*l) else {
+                    return Ok(None);
+                };
+                let mut items = Vec::new();
+                for &pair in pairs {
+                    match p.node(pair) {
+                        Node::List(kv) | Node::Tuple(kv) if kv.len() == 2 => {
+                            items.push((kv[0], kv[1]))
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                if items.is_empty() {
+                    s.push_str("OrderedDict()");
+                } else {
+                    s.push_str("OrderedDict({");
+                    self.pairs(&items, &mut s)?;
                     s.push_str("})");
                 }
             }

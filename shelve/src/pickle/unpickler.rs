@@ -1107,3 +1107,130 @@ pub(crate) fn type_name(n: &Node) -> &'static str {
         Node::PickleBuffer { .. } => "pickle.PickleBuffer",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_err(data: &[u8]) -> String {
+        match loads(data, &LoadOptions::default()) {
+            Ok(p) => panic!("{data:?} loaded: {p:?}"),
+            Err(Error::Corrupt { expected, .. }) => expected,
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn error_texts_follow_cpython_313_c_unpickler() {
+        // spec §1.10, column "C _pickle" (CPython 3.13)
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "EOFError: Ran out of input"),
+            (b"\x80\x04K\x01", "EOFError: Ran out of input"),
+            (b"J\x01\x00", "UnpicklingError: pickle data was truncated"),
+            (b"\x8c\x05ab", "UnpicklingError: pickle data was truncated"),
+            (b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00", "UnpicklingError: pickle data was truncated"),
+            (b"\xff", "UnpicklingError: invalid load key, '\\xff'."),
+            (b"\x80\x06N.", "ValueError: unsupported pickle protocol: 6"),
+            (b"a.", "UnpicklingError: unpickling stack underflow"),
+            (b".", "UnpicklingError: unpickling stack underflow"),
+            (b"K\x01t.", "UnpicklingError: could not find MARK"),
+            (b"h\x05.", "UnpicklingError: Memo value not found at index 5"),
+            (b"g0\n.", "UnpicklingError: Memo value not found at index 0"),
+            (b"Sabc\n.", "UnpicklingError: the STRING opcode argument must be quoted"),
+            (b"S'abc\n.", "UnpicklingError: the STRING opcode argument must be quoted"),
+            (b"T\xff\xff\xff\xff.", "UnpicklingError: pickle data was truncated"),
+            (
+                b"X\x01\x00\x00\x00\xff.",
+                "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+            ),
+            (b"\x80\x02\x82\x07.", "ValueError: unregistered extension code 7"),
+            (
+                b"\x80\x05\x97.",
+                "UnpicklingError: pickle stream refers to out-of-band data but no *buffers* argument was given",
+            ),
+            (
+                b"Pabc\n.",
+                "UnpicklingError: A load persistent id instruction was encountered, but no persistent_load function was specified.",
+            ),
+            (b"}(K\x01u.", "UnpicklingError: odd number of items for SETITEMS"),
+            (b"1.", "UnpicklingError: could not find MARK"),
+            (b"2.", "UnpicklingError: unpickling stack underflow"),
+            (b"}]K\x01s.", "TypeError: unhashable type: 'list'"),
+            (b"K\x01)\x81.", "UnpicklingError: NEWOBJ class argument must be a type, not int"),
+            (b"\x8a\x05\x01.", "UnpicklingError: pickle data was truncated"),
+            (b"G\x00\x00.", "UnpicklingError: pickle data was truncated"),
+        ];
+        for (data, want) in cases {
+            let got = load_err(data);
+            assert!(
+                got.starts_with(want),
+                "{data:?}: got {got:?}, want {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_stop_are_ignored() {
+        let p = loads(b"N.garbage", &LoadOptions::default()).unwrap();
+        assert_eq!(p.node(p.root), &Node::None);
+    }
+
+    #[test]
+    fn huge_declared_lengths_do_not_allocate() {
+        // a 13-byte pickle claiming 2^63 bytes of BINBYTES8 payload
+        let got = load_err(b"\x8e\xff\xff\xff\xff\xff\xff\xff\x7f.");
+        assert!(got.contains("truncated"), "{got}");
+        // LONG_BINPUT at index 4e9 goes to the overflow map, not a 4e9-entry vector
+        let p = loads(
+            b"Nr\x00\x28\x6b\xeej\x00\x28\x6b\xee.",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(p.node(p.root), &Node::None);
+    }
+
+    #[test]
+    fn class_filter_and_persistent_ids() {
+        let opts = LoadOptions {
+            filter: ClassFilter::safe_builtins(),
+            ..LoadOptions::default()
+        };
+        let e = match loads(b"cos\nsystem\n(S'id'\ntR.", &opts) {
+            Err(Error::Corrupt { expected, .. }) => expected,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            e.starts_with("UnpicklingError: global 'os.system' is forbidden"),
+            "{e}"
+        );
+        let keep = LoadOptions {
+            persistent: Persistent::Keep,
+            ..LoadOptions::default()
+        };
+        let p = loads(b"Pabc\n.", &keep).unwrap();
+        let Node::PersistentId { pid } = p.node(p.root) else {
+            panic!("{p:?}")
+        };
+        assert_eq!(p.node(*pid), &Node::Str(PyStr::from("abc")));
+        // the persistent id re-dumps as it was (protocol 0: PERSID line)
+        assert_eq!(super::super::dumps(&p, 0).unwrap(), b"Pabc\n.");
+    }
+
+    #[test]
+    fn python2_strings_follow_encoding_option() {
+        let data = b"U\x03a\xffb.";
+        assert!(load_err(data)
+            .starts_with("UnicodeDecodeError: 'ascii' codec can't decode byte 0xff in position 1"));
+        for (enc, want) in [
+            ("latin1", Node::Str(PyStr::from("a\u{ff}b"))),
+            ("bytes", Node::Bytes(b"a\xffb".to_vec())),
+        ] {
+            let o = LoadOptions {
+                encoding: enc.into(),
+                ..LoadOptions::default()
+            };
+            let p = loads(data, &o).unwrap();
+            assert_eq!(p.node(p.root), &want);
+        }
+    }
+}

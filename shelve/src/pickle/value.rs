@@ -160,46 +160,90 @@ impl Pickle {
 
     /// Structural equality of two graphs' values up to isomorphism: the same shape with the
     /// same sharing (a node shared in one is shared in the other at the same places).
+    /// Immutable atoms (numbers, str, bytes, globals, `()`) compare by value. Graphs nested
+    /// deeper than 10 000 levels compare as not isomorphic (the walk is recursive).
     pub fn isomorphic(&self, other: &Pickle) -> bool {
-        let mut map_a = std::collections::HashMap::new();
-        let mut map_b = std::collections::HashMap::new();
-        iso(self, self.root, other, other.root, &mut map_a, &mut map_b)
+        if self.root >= self.nodes.len() || other.root >= other.nodes.len() {
+            return false;
+        }
+        super::big_stack::run(self.nodes.len().max(other.nodes.len()), || {
+            iso(self, self.root, other, other.root, &mut IsoState::default())
+        })
     }
 }
 
-fn iso(
+#[derive(Default)]
+struct IsoState {
+    ma: std::collections::HashMap<NodeId, NodeId>,
+    mb: std::collections::HashMap<NodeId, NodeId>,
+    depth: usize,
+}
+
+fn iso(a: &Pickle, x: NodeId, b: &Pickle, y: NodeId, st: &mut IsoState) -> bool {
+    if st.depth > 10_000 {
+        return false;
+    }
+    st.depth += 1;
+    let r = iso_node(a, x, b, y, st);
+    st.depth -= 1;
+    r
+}
+
+fn all(a: &Pickle, b: &Pickle, st: &mut IsoState, xs: &[NodeId], ys: &[NodeId]) -> bool {
+    xs.len() == ys.len() && xs.iter().zip(ys).all(|(p, q)| iso(a, *p, b, *q, st))
+}
+
+fn pairs(
     a: &Pickle,
-    x: NodeId,
     b: &Pickle,
-    y: NodeId,
-    ma: &mut std::collections::HashMap<NodeId, NodeId>,
-    mb: &mut std::collections::HashMap<NodeId, NodeId>,
+    st: &mut IsoState,
+    xs: &[(NodeId, NodeId)],
+    ys: &[(NodeId, NodeId)],
 ) -> bool {
-    match (ma.get(&x), mb.get(&y)) {
+    xs.len() == ys.len()
+        && xs
+            .iter()
+            .zip(ys)
+            .all(|(p, q)| iso(a, p.0, b, q.0, st) && iso(a, p.1, b, q.1, st))
+}
+
+fn iso_node(a: &Pickle, x: NodeId, b: &Pickle, y: NodeId, st: &mut IsoState) -> bool {
+    // immutable atoms compare by value: their identity is CPython's business (cached
+    // singletons, unmemoized ints), not the graph's
+    let atom = |n: &Node| {
+        matches!(
+            n,
+            Node::None
+                | Node::Bool(_)
+                | Node::Int(_)
+                | Node::Float(_)
+                | Node::Str(_)
+                | Node::Bytes(_)
+                | Node::Global { .. }
+        ) || matches!(n, Node::Tuple(v) if v.is_empty())
+    };
+    if atom(a.node(x)) || atom(b.node(y)) {
+        return match (a.node(x), b.node(y)) {
+            (Node::Float(p), Node::Float(q)) => {
+                p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+            }
+            (p, q) => p == q,
+        };
+    }
+    match (st.ma.get(&x), st.mb.get(&y)) {
         (Some(&yy), Some(&xx)) => return yy == y && xx == x,
         (None, None) => {}
         _ => return false,
     }
-    ma.insert(x, y);
-    mb.insert(y, x);
-    let all = |ma: &mut _, mb: &mut _, xs: &[NodeId], ys: &[NodeId]| {
-        xs.len() == ys.len() && xs.iter().zip(ys).all(|(p, q)| iso(a, *p, b, *q, ma, mb))
-    };
-    let pairs = |ma: &mut _, mb: &mut _, xs: &[(NodeId, NodeId)], ys: &[(NodeId, NodeId)]| {
-        xs.len() == ys.len()
-            && xs
-                .iter()
-                .zip(ys)
-                .all(|(p, q)| iso(a, p.0, b, q.0, ma, mb) && iso(a, p.1, b, q.1, ma, mb))
-    };
+    st.ma.insert(x, y);
+    st.mb.insert(y, x);
     match (a.node(x), b.node(y)) {
         (Node::List(p), Node::List(q))
         | (Node::Tuple(p), Node::Tuple(q))
         | (Node::Set(p), Node::Set(q))
-        | (Node::FrozenSet(p), Node::FrozenSet(q)) => all(ma, mb, p, q),
-        (Node::Dict(p), Node::Dict(q)) => pairs(ma, mb, p, q),
-        (Node::PersistentId { pid: p }, Node::PersistentId { pid: q }) => iso(a, *p, b, *q, ma, mb),
-        (Node::Float(p), Node::Float(q)) => p.to_bits() == q.to_bits(),
+        | (Node::FrozenSet(p), Node::FrozenSet(q)) => all(a, b, st, p, q),
+        (Node::Dict(p), Node::Dict(q)) => pairs(a, b, st, p, q),
+        (Node::PersistentId { pid: p }, Node::PersistentId { pid: q }) => iso(a, *p, b, *q, st),
         (Node::Instance(p), Node::Instance(q)) => {
             let c = match (&p.construct, &q.construct) {
                 (
@@ -215,7 +259,7 @@ fn iso(
                         args,
                     },
                     Construct::NewObj { cls: c2, args: a2 },
-                ) => iso(a, *callable, b, *c2, ma, mb) && iso(a, *args, b, *a2, ma, mb),
+                ) => all(a, b, st, &[*callable, *args], &[*c2, *a2]),
                 (
                     Construct::NewObjEx { cls, args, kwargs },
                     Construct::NewObjEx {
@@ -223,7 +267,7 @@ fn iso(
                         args: a2,
                         kwargs: k2,
                     },
-                ) => all(ma, mb, &[*cls, *args, *kwargs], &[*c2, *a2, *k2]),
+                ) => all(a, b, st, &[*cls, *args, *kwargs], &[*c2, *a2, *k2]),
                 (
                     Construct::Reconstructor {
                         cls,
@@ -235,7 +279,7 @@ fn iso(
                         base: b2,
                         base_state: s2,
                     },
-                ) => all(ma, mb, &[*cls, *base, *base_state], &[*c2, *b2, *s2]),
+                ) => all(a, b, st, &[*cls, *base, *base_state], &[*c2, *b2, *s2]),
                 (
                     Construct::Call { cls, args, inst },
                     Construct::Call {
@@ -243,14 +287,14 @@ fn iso(
                         args: a2,
                         inst: i2,
                     },
-                ) => inst == i2 && iso(a, *cls, b, *c2, ma, mb) && all(ma, mb, args, a2),
+                ) => inst == i2 && iso(a, *cls, b, *c2, st) && all(a, b, st, args, a2),
                 _ => false,
             };
-            c && all(ma, mb, &p.list_items, &q.list_items)
-                && pairs(ma, mb, &p.dict_items, &q.dict_items)
+            c && all(a, b, st, &p.list_items, &q.list_items)
+                && pairs(a, b, st, &p.dict_items, &q.dict_items)
                 && match (p.state, q.state) {
                     (None, None) => true,
-                    (Some(s), Some(t)) => iso(a, s, b, t, ma, mb),
+                    (Some(s), Some(t)) => iso(a, s, b, t, st),
                     _ => false,
                 }
         }
