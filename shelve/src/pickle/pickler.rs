@@ -108,6 +108,8 @@ fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)
         framing: false,
         frame_start: None,
         memo: MemoMap::default(),
+        memo_nodes: vec![NO_MEMO; p.nodes.len()],
+        memo_len: 0,
         fresh: 0,
         depth: 0,
         buffers: Vec::new(),
@@ -177,6 +179,8 @@ impl std::hash::Hasher for MemoHasher {
 
 type MemoMap = HashMap<Key, u32, std::hash::BuildHasherDefault<MemoHasher>>;
 
+const NO_MEMO: u32 = u32::MAX;
+
 /// Identity of a Python object for the memo.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -211,7 +215,12 @@ struct Pickler<'a> {
     out: Vec<u8>,
     framing: bool,
     frame_start: Option<usize>,
+    /// Memo entries of keys that are not graph nodes.
     memo: MemoMap,
+    /// Memo index per node id (`NO_MEMO` when absent): dense, no hashing on the hot path.
+    memo_nodes: Vec<u32>,
+    /// Number of memo entries written so far (the next index).
+    memo_len: u32,
     fresh: u64,
     depth: usize,
     buffers: Vec<Vec<u8>>,
@@ -296,8 +305,9 @@ impl<'a> Pickler<'a> {
         if self.o.fast {
             return;
         }
-        let idx = self.memo.len() as u32;
-        self.memo.insert(key, idx);
+        let idx = self.memo_len;
+        self.memo_len += 1;
+        self.memo_insert(key, idx);
         if self.proto >= 4 {
             self.write(&[op::MEMOIZE]);
         } else if self.proto >= 1 {
@@ -327,11 +337,26 @@ impl<'a> Pickler<'a> {
         }
     }
 
+    fn memo_insert(&mut self, key: Key, idx: u32) {
+        match key {
+            Key::Node(id) => self.memo_nodes[id] = idx,
+            // fresh objects are never looked up again
+            Key::Fresh(_) => {}
+            other => {
+                self.memo.insert(other, idx);
+            }
+        }
+    }
+
     fn lookup(&self, key: &Key) -> Option<u32> {
         if self.o.fast {
             return None;
         }
-        self.memo.get(key).copied()
+        match key {
+            Key::Node(id) => Some(self.memo_nodes[*id]).filter(|&i| i != NO_MEMO),
+            Key::Fresh(_) => None,
+            other => self.memo.get(other).copied(),
+        }
     }
 
     fn fresh_key(&mut self) -> Key {
@@ -443,7 +468,7 @@ impl<'a> Pickler<'a> {
         if self.lookup(&key).is_none() {
             if let Some(idx) = self.lookup(&self.node_key(other)) {
                 if !self.o.fast {
-                    self.memo.insert(key, idx);
+                    self.memo_insert(key, idx);
                 }
             }
         }
