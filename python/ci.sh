@@ -11,6 +11,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 
 PYTHON="${PYTHON:-python3}"
+# Debian's python3 cannot make a venv without python3-venv; prefer an interpreter that can
+# (in CI the pyenv CPython, which is also the one without _gdbm: the acceptance scenario).
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+  for cand in "$(command -v pyenv >/dev/null && pyenv which python3 2>/dev/null)" /root/.pyenv/shims/python3; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c 'import ensurepip, venv' 2>/dev/null; then
+      PYTHON="$cand"; break
+    fi
+  done
+fi
 venv="$(mktemp -d "${TMPDIR:-/tmp}/pydbm-ci-venv.XXXXXX")"
 trap 'rm -rf "$venv"' EXIT
 

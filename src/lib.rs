@@ -10,7 +10,7 @@ pub use pydbm_shelve as shelve;
 pub use pydbm_sqlite as sqlite;
 
 mod open;
-pub use open::{default_module, open, open_with_mode, whichdb};
+pub use open::{default_module, open, open_shelf, open_with_mode, whichdb};
 pub mod registry;
 pub use registry::format_for;
 

@@ -14,6 +14,7 @@ use pydbm_engine::{Dbm, Error, Format, OpenMode, OpenOptions, OsVfs, Result};
 use pydbm_formats::whichdb::whichdb as whichdb_on;
 
 use crate::registry::{format_for, MODULES};
+use pydbm_shelve::shelf::{Shelf, ShelfOptions};
 
 /// `dbm.whichdb(path)` as the `pydbm whichdb` command prints it: `None` when `path` cannot
 /// be opened, `Some("")` for an unknown format, else the module name. CPython 3.13's answer,
@@ -54,6 +55,13 @@ pub fn open_with_mode(path: impl AsRef<Path>, flag: &str, mode: u32) -> Result<B
     format.open(path, &opts)
 }
 
+/// `shelve.open(path, flag, protocol, writeback)` (CPython's `DbfilenameShelf`): a
+/// [`Shelf`] over `pydbm::open(path, flag)`, with `opts` giving the protocol (default 4, as
+/// CPython 3.10–3.13) and writeback. Errors are [`open`]'s.
+pub fn open_shelf(path: impl AsRef<Path>, flag: &str, opts: ShelfOptions) -> Result<Shelf> {
+    Ok(Shelf::from_box(open(path, flag)?, opts))
+}
+
 /// The format `dbm.open` would use for `path` under `mode` (spec §6).
 fn choose_format(path: &Path, mode: OpenMode) -> Result<&'static dyn Format> {
     let found = if mode == OpenMode::New {
@@ -88,6 +96,145 @@ fn choose_format(path: &Path, mode: OpenMode) -> Result<&'static dyn Format> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use pydbm_shelve::pickle::{self, LoadOptions};
+
+    fn shelve_fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("shelve/tests/fixtures/shelve")
+    }
+
+    /// (key, CPython's repr) of every record of the shelve fixtures.
+    fn fixture_reprs() -> Vec<(String, String)> {
+        let text =
+            std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("records.tsv");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let k = f.next().expect("key hex");
+                let key = (0..k.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&k[i..i + 2], 16).expect("hex"))
+                    .collect::<Vec<u8>>();
+                let _ = f.next();
+                (
+                    String::from_utf8(key).expect("utf-8"),
+                    f.next().expect("repr").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Shelves CPython 3.11 wrote with dbm.dumb and dbm.gnu (make.py) open through
+    /// `open_shelf` (whichdb picks the format) and give the values CPython printed.
+    #[test]
+    fn reads_cpython_shelves_from_files() {
+        let want = fixture_reprs();
+        for (dir, files) in [
+            ("dumb", &["shelf.dat", "shelf.dir"][..]),
+            ("gnu", &["shelf"][..]),
+        ] {
+            let module = format!("dbm.{dir}");
+            if format_for(&module).is_none() {
+                eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
+                continue;
+            }
+            let tmp = tempfile::tempdir().expect("tempdir");
+            for f in files {
+                std::fs::copy(shelve_fixtures().join(dir).join(f), tmp.path().join(f))
+                    .expect("copy fixture");
+            }
+            let mut sh = open_shelf(tmp.path().join("shelf"), "r", ShelfOptions::default())
+                .expect("open CPython's shelf");
+            let mut keys = sh.keys().expect("keys");
+            keys.sort();
+            let mut want_keys: Vec<String> = want.iter().map(|w| w.0.clone()).collect();
+            want_keys.sort();
+            assert_eq!(keys, want_keys, "{module}");
+            for (k, r) in &want {
+                let v = sh.get_pickle(k).expect("get").expect("present");
+                assert_eq!(&pickle::repr::repr(&v).expect("repr"), r, "{module} {k}");
+            }
+            sh.close().expect("close");
+        }
+    }
+
+    /// pydbm writes a shelf through each registered format CPython 3.11 can open; CPython's
+    /// `shelve.open` reads every value back equal to what CPython itself wrote.
+    #[test]
+    fn cpython_reads_pydbm_shelves() {
+        let py = Path::new("/usr/bin/python3");
+        let ok = Command::new(py)
+            .args(["-c", "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("/usr/bin/python3 with shelve not available and CI=true");
+            }
+            eprintln!("SKIPPED: /usr/bin/python3 with shelve not available");
+            return;
+        }
+        let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");
+        for module in ["dbm.dumb", "dbm.gnu", "dbm.ndbm"] {
+            let Some(format) = format_for(module) else {
+                eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
+                continue;
+            };
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let path = tmp.path().join("shelf");
+            let mut opts = OpenOptions::from_flag("n").expect("flag");
+            opts.file_mode = 0o666;
+            let db = format.open(&path, &opts).expect("create");
+            let mut sh = Shelf::from_box(db, ShelfOptions::default());
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let mut f = line.splitn(3, '\t');
+                let unhex = |h: &str| {
+                    (0..h.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                        .collect::<Vec<u8>>()
+                };
+                let key = String::from_utf8(unhex(f.next().expect("k"))).expect("utf-8");
+                let value = pickle::loads(&unhex(f.next().expect("v")), &LoadOptions::default())
+                    .expect("loads");
+                sh.insert_pickle(&key, &value).expect("insert");
+            }
+            sh.close().expect("close");
+            let script = "import shelve, sys\nwith shelve.open(sys.argv[1], 'r') as sh:\n    for k in sorted(sh):\n        print(k.encode().hex(), repr(sh[k]))\n";
+            let out = Command::new(py)
+                .arg("-c")
+                .arg(script)
+                .arg(&path)
+                .output()
+                .expect("python runs");
+            assert!(
+                out.status.success(),
+                "{module}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut want: Vec<String> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    let mut f = l.splitn(3, '\t');
+                    let k = f.next().expect("k").to_string();
+                    let _ = f.next();
+                    format!("{k} {}", f.next().expect("repr"))
+                })
+                .collect();
+            want.sort();
+            let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{module}");
+        }
+    }
 
     #[test]
     fn read_of_missing_db_is_cpythons_error() {

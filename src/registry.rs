@@ -8,6 +8,7 @@ pub const MODULES: [&str; 4] = ["dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "dbm.dumb"
 /// Every implemented format, by Python module name. A format is listed once it lands.
 static FORMATS: &[(&str, &dyn Format)] = &[
     ("dbm.gnu", &pydbm_formats::gnu::FORMAT),
+    ("dbm.ndbm", &pydbm_formats::ndbm::FORMAT),
     ("dbm.sqlite3", &pydbm_sqlite::FORMAT),
     ("dbm.dumb", &pydbm_formats::dumb::FORMAT),
 ];

@@ -146,3 +146,32 @@ fn marshal_and_whichdb_commands() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{query}");
     }
 }
+
+/// `pydbm shelve keys|get` on the shelves CPython 3.11 wrote (shelve/tests/fixtures/shelve/
+/// make.py): values print as CPython's repr printed them.
+#[test]
+fn shelve_commands_read_cpython_shelves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shelf = tmp.path().join("shelf");
+    std::fs::copy(root.join("shelve/tests/fixtures/shelve/gnu/shelf"), &shelf)
+        .expect("copy fixture");
+    let shelf = shelf.to_str().expect("utf-8");
+    let out = pydbm(&["shelve", "get", shelf, "nested"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{'k': [(1, 2.5, 'x'), {'n': None}], 'b': b'y'}\n"
+    );
+    let out = pydbm(&["shelve", "keys", shelf]);
+    assert!(out.status.success());
+    let keys = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(keys.lines().count(), 16);
+    assert!(keys.lines().any(|k| k == "unicode-key-\u{e9}"));
+    let out = pydbm(&["shelve", "get", shelf, "absent"]);
+    assert_eq!(out.status.code(), Some(1));
+}

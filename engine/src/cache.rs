@@ -1,8 +1,9 @@
-//! The bounded page cache: fixed-size pages of the pager's files, least recently used first
-//! out. The cache only stores; the pager decides when a dirty page may leave it (after its
-//! journal record is on disk, see pager.rs).
+//! The bounded page cache: fixed-size pages of the pager's files, evicted by the CLOCK
+//! algorithm (an approximation of least-recently-used that costs one bit per access). The
+//! cache only stores; the pager decides when a dirty page may leave it (after its journal
+//! record is on disk, see pager.rs).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// A page's key: the pager's file index and the page number (offset / page size).
 pub type PageKey = (usize, u64);
@@ -14,17 +15,25 @@ pub struct Page {
     pub data: Box<[u8]>,
     /// Changed since it was last written to the file.
     pub dirty: bool,
-    tick: u64,
 }
 
-/// A bounded LRU cache of pages.
+#[derive(Debug)]
+struct Slot {
+    key: PageKey,
+    page: Page,
+    /// Set on access, cleared as the clock hand passes; a clear slot is the next victim.
+    referenced: bool,
+}
+
+/// A bounded cache of pages with CLOCK eviction.
 #[derive(Debug)]
 pub struct PageCache {
     page_size: usize,
     max_pages: usize,
-    pages: HashMap<PageKey, Page>,
-    order: BTreeMap<u64, PageKey>,
-    tick: u64,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    index: HashMap<PageKey, usize>,
+    hand: usize,
 }
 
 impl PageCache {
@@ -33,9 +42,10 @@ impl PageCache {
         PageCache {
             page_size,
             max_pages: (capacity_bytes / page_size.max(1)).max(4),
-            pages: HashMap::new(),
-            order: BTreeMap::new(),
-            tick: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            hand: 0,
         }
     }
 
@@ -46,89 +56,122 @@ impl PageCache {
 
     /// Whether the cache is at capacity (the next insert needs an eviction first).
     pub fn is_full(&self) -> bool {
-        self.pages.len() >= self.max_pages
+        self.index.len() >= self.max_pages
     }
 
     /// Number of cached pages.
     pub fn len(&self) -> usize {
-        self.pages.len()
+        self.index.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
+        self.index.is_empty()
     }
 
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
-    }
-
-    /// The page under `key`, marked most recently used.
+    /// The page under `key`, marked as recently used.
     pub fn get_mut(&mut self, key: PageKey) -> Option<&mut Page> {
-        let t = self.next_tick();
-        let page = self.pages.get_mut(&key)?;
-        self.order.remove(&page.tick);
-        page.tick = t;
-        self.order.insert(t, key);
-        Some(page)
+        let i = *self.index.get(&key)?;
+        let slot = self.slots[i]
+            .as_mut()
+            .expect("index only names occupied slots");
+        slot.referenced = true;
+        Some(&mut slot.page)
     }
 
-    /// Whether `key` is cached (does not change the LRU order).
+    /// Whether `key` is cached (does not count as a use).
     pub fn contains(&self, key: PageKey) -> bool {
-        self.pages.contains_key(&key)
+        self.index.contains_key(&key)
     }
 
     /// Adds a page (the caller made room first if [`PageCache::is_full`]).
     pub fn insert(&mut self, key: PageKey, data: Box<[u8]>, dirty: bool) -> &mut Page {
         debug_assert_eq!(data.len(), self.page_size);
         self.remove(key);
-        let t = self.next_tick();
-        self.order.insert(t, key);
-        self.pages.entry(key).or_insert(Page {
-            data,
-            dirty,
-            tick: t,
-        })
+        let slot = Slot {
+            key,
+            page: Page { data, dirty },
+            referenced: true,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, i);
+        &mut self.slots[i].as_mut().expect("slot filled just above").page
     }
 
-    /// The least recently used page's key.
-    pub fn lru(&self) -> Option<PageKey> {
-        self.order.values().next().copied()
+    /// The key of the page to evict next: the clock hand sweeps, clearing referenced bits,
+    /// and stops at the first page not used since its last pass. `None` when empty.
+    pub fn victim(&mut self) -> Option<PageKey> {
+        if self.index.is_empty() {
+            return None;
+        }
+        // Terminates within two sweeps: the first clears every bit it passes.
+        loop {
+            if self.hand >= self.slots.len() {
+                self.hand = 0;
+            }
+            let i = self.hand;
+            self.hand += 1;
+            if let Some(slot) = self.slots[i].as_mut() {
+                if slot.referenced {
+                    slot.referenced = false;
+                } else {
+                    return Some(slot.key);
+                }
+            }
+        }
     }
 
     /// Takes a page out.
     pub fn remove(&mut self, key: PageKey) -> Option<Page> {
-        let page = self.pages.remove(&key)?;
-        self.order.remove(&page.tick);
-        Some(page)
+        let i = self.index.remove(&key)?;
+        let slot = self.slots[i]
+            .take()
+            .expect("index only names occupied slots");
+        self.free.push(i);
+        Some(slot.page)
     }
 
     /// Keys of every dirty page, sorted (file, then page number).
     pub fn dirty_keys(&self) -> Vec<PageKey> {
         let mut v: Vec<PageKey> = self
-            .pages
+            .slots
             .iter()
-            .filter(|(_, p)| p.dirty)
-            .map(|(k, _)| *k)
+            .flatten()
+            .filter(|s| s.page.dirty)
+            .map(|s| s.key)
             .collect();
         v.sort_unstable();
         v
     }
 
-    /// Keys of file `file`'s pages numbered `first_page` or more.
+    /// Keys of file `file`'s pages numbered `first_page` or more, sorted (a fixed order keeps
+    /// the slot reuse, hence eviction, deterministic: crash tests replay runs event by event).
     pub fn keys_from(&self, file: usize, first_page: u64) -> Vec<PageKey> {
-        self.pages
+        let mut v: Vec<PageKey> = self
+            .index
             .keys()
             .filter(|k| k.0 == file && k.1 >= first_page)
             .copied()
-            .collect()
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Drops every page.
     pub fn clear(&mut self) {
-        self.pages.clear();
-        self.order.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.index.clear();
+        self.hand = 0;
     }
 }
 
@@ -137,23 +180,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lru_order_and_bound() {
+    fn clock_evicts_unreferenced_pages_first() {
         let mut c = PageCache::new(8, 32);
         assert!(!c.is_full());
         for i in 0..4 {
             c.insert((0, i), vec![i as u8; 8].into(), i == 2);
         }
         assert!(c.is_full());
-        assert_eq!(c.lru(), Some((0, 0)));
+        // Every page is referenced once after insert: the first sweep clears, then page 0.
+        assert_eq!(c.victim(), Some((0, 0)));
         c.get_mut((0, 0)).unwrap();
-        assert_eq!(c.lru(), Some((0, 1)));
+        c.get_mut((0, 1)).unwrap();
+        // 0 and 1 were used since the hand passed; 2 was not.
+        assert_eq!(c.victim(), Some((0, 2)));
         assert_eq!(c.dirty_keys(), vec![(0, 2)]);
-        c.remove((0, 1));
-        assert_eq!(c.lru(), Some((0, 2)));
-        let mut k = c.keys_from(0, 2);
-        k.sort();
-        assert_eq!(k, vec![(0, 2), (0, 3)]);
+        c.remove((0, 2));
+        c.insert((1, 9), vec![9; 8].into(), false);
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.keys_from(0, 1), vec![(0, 1), (0, 3)]);
         c.clear();
         assert!(c.is_empty());
+        assert_eq!(c.victim(), None);
     }
 }

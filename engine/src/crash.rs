@@ -6,7 +6,9 @@
 //! format, so its recovery runs), and checks that the state read is the last state the
 //! workload reported before the crash or the one it was committing when the crash hit.
 //!
-//! Rules for workloads: the same workload must make the same calls on every run; it reports
+//! Rules for workloads: the same workload must make the same calls on every run (a run that
+//! reports different states at different event counts than the reference run is reported as a
+//! violation); it reports
 //! a state with `committed(state)` right after each operation returns. Until the first report
 //! nothing is promised, so a workload should report right after creating its database; a
 //! crash before that first report accepts either an error from `read_state` or the first state.
@@ -91,7 +93,26 @@ pub fn run<S: Clone + PartialEq + Debug>(
             },
         );
         // The workload's result is the simulated crash (or success if it ended before n).
-        let _ = workload(Arc::new(vfs.clone()), &mut |_| {});
+        let mut seen: Vec<(u64, S)> = Vec::new();
+        {
+            let counter = vfs.clone();
+            let _ = workload(Arc::new(vfs.clone()), &mut |s| {
+                seen.push((counter.events(), s))
+            });
+        }
+        // Crash points are numbered by the reference run: a workload (or engine) whose events
+        // differ between runs would make every verdict meaningless, so that is a violation.
+        if seen[..] != states[..seen.len().min(states.len())] {
+            report.crash_points += 1;
+            report.violations += 1;
+            if report.details.len() < MAX_DETAILS {
+                report.details.push(format!(
+                    "crash at event {n}: the workload did not repeat the reference run's events and states (not deterministic)"
+                ));
+            }
+            progress(i as u64 + 1, points.len() as u64);
+            continue;
+        }
         let image: Arc<dyn Vfs> = Arc::new(vfs.surviving_disk());
         let before = states.iter().rposition(|(at, _)| *at < n);
         let after = before.map_or(0, |b| b + 1);
@@ -134,4 +155,71 @@ fn clip(mut s: String) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VfsOpen;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn read_len(vfs: Arc<dyn Vfs>) -> Result<u64> {
+        vfs.open(Path::new("/f"), VfsOpen::READ)?.len()
+    }
+
+    #[test]
+    fn unprotected_writes_are_violations_and_nondeterminism_is_caught() {
+        // Appends without any journal: a kill between two writes of one "operation" leaves
+        // a length no committed state had.
+        let torn = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(u64)| -> Result<()> {
+            let f = vfs.open(Path::new("/f"), VfsOpen::CREATE)?;
+            committed(0);
+            for i in 0..4u64 {
+                f.write_at(b"ab", i * 4)?;
+                f.write_at(b"cd", i * 4 + 2)?;
+                committed(i * 4 + 4);
+            }
+            Ok(())
+        };
+        let cfg = CrashConfig {
+            seed: 1,
+            durability: Durability::Process,
+            max_points: None,
+        };
+        let r = run(cfg, &torn, &read_len, &mut |_, _| {}).unwrap();
+        assert_eq!(r.crash_points, 9);
+        assert_eq!(r.violations, 4, "{:?}", r.details);
+
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let drifting = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(u64)| -> Result<()> {
+            let f = vfs.open(Path::new("/f"), VfsOpen::CREATE)?;
+            // Every other run makes one more write before its first report.
+            if RUNS.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+                f.write_at(b"zz", 0)?;
+            }
+            committed(f.len()?);
+            for i in 0..3 {
+                f.write_at(b"abcd", i * 4)?;
+                committed(i * 4 + 4);
+            }
+            Ok(())
+        };
+        let r = run(cfg, &drifting, &read_len, &mut |_, _| {}).unwrap();
+        assert!(
+            r.details.iter().any(|d| d.contains("not deterministic")),
+            "{:?}",
+            r.details
+        );
+        assert!(run(
+            CrashConfig {
+                durability: Durability::None,
+                ..cfg
+            },
+            &torn,
+            &read_len,
+            &mut |_, _| {}
+        )
+        .is_err());
+    }
 }

@@ -10,7 +10,8 @@
 //!          crc32 over salt (8 bytes) | file | offset | len | data
 //! ```
 //!
-//! A journal is "hot" when its header parses. Records are read until the first one that
+//! A journal is "hot" when its header parses. A commit invalidates it by overwriting the
+//! magic with zeros ([`INVALIDATED_MAGIC`]): one small write instead of a truncation. Records are read until the first one that
 //! does not parse or whose crc fails: that is a torn tail and ends the journal. The salt is
 //! fresh for each transaction, so a record left over from an older journal never validates.
 
@@ -245,11 +246,15 @@ pub struct ParsedJournal {
     pub ignored_tail: usize,
 }
 
-/// Parses a whole journal file's bytes. `Ok(None)` for an empty journal (not hot);
+/// The bytes a committed transaction writes over the magic to invalidate its journal.
+pub const INVALIDATED_MAGIC: [u8; 8] = [0; 8];
+
+/// Parses a whole journal file's bytes. `Ok(None)` for an empty journal or one whose magic
+/// was overwritten with [`INVALIDATED_MAGIC`] (not hot);
 /// `Err` when the header is bad (then no page write of its transaction can have happened,
 /// since pages are written only after the header and records reached the journal).
 pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
-    if buf.is_empty() {
+    if buf.is_empty() || buf.starts_with(&INVALIDATED_MAGIC) {
         return Ok(None);
     }
     let (header, mut pos) = JournalHeader::parse(buf)?;
@@ -326,6 +331,9 @@ mod tests {
             assert!(parse_journal(&buf[..cut]).is_err());
         }
         assert_eq!(parse_journal(&[]).unwrap(), None);
+        let mut invalidated = buf.clone();
+        invalidated[..8].copy_from_slice(&INVALIDATED_MAGIC);
+        assert_eq!(parse_journal(&invalidated).unwrap(), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!    transaction are written (and fsynced under [`Durability::Full`]);
 //! 2. pages: truncations, dirty pages, final lengths, created and removed files are written
 //!    to the database files (fsynced under `Full`);
-//! 3. the journal is invalidated by truncating it to 0 bytes (fsynced under `Full`).
+//! 3. the journal is invalidated by overwriting its magic with zeros (fsynced under `Full`).
 //!
 //! A dirty page evicted from a full cache in the middle of a transaction goes through the
 //! same order: the journal up to now is written (and synced under `Full`) before the page.
@@ -337,17 +337,23 @@ impl Pager {
         });
     }
 
-    /// Reads a page from disk (zeros past the disk's end or a pending truncation).
-    fn load_page(&self, key: PageKey) -> Result<Box<[u8]>> {
+    /// Reads a page from disk (zeros past the disk's end or a pending truncation), into
+    /// `reuse` (a buffer freed by an eviction) when given.
+    fn load_page(&self, key: PageKey, reuse: Option<Box<[u8]>>) -> Result<Box<[u8]>> {
         let ps = self.opts.page_size as u64;
         let st = &self.files[key.0];
-        let mut data = vec![0u8; self.opts.page_size].into_boxed_slice();
         let start = key.1 * ps;
-        let valid_end = st.disk_len.min(st.zero_from).min(start + ps);
-        if let Some(h) = &st.handle {
-            if valid_end > start {
-                h.read_exact_at(&mut data[..(valid_end - start) as usize], start)?;
+        let valid_end = st.disk_len.min(st.zero_from).min(start + ps).max(start);
+        let n = (valid_end - start) as usize;
+        let mut data = match reuse {
+            Some(mut b) if b.len() == self.opts.page_size => {
+                b[n..].fill(0);
+                b
             }
+            _ => vec![0u8; self.opts.page_size].into_boxed_slice(),
+        };
+        if let (Some(h), true) = (&st.handle, n > 0) {
+            h.read_exact_at(&mut data[..n], start)?;
         }
         Ok(data)
     }
@@ -357,22 +363,25 @@ impl Pager {
         if self.cache.contains(key) {
             return Ok(());
         }
-        let data = self.load_page(key)?;
+        let mut spare = None;
         while self.cache.is_full() {
-            self.evict_one()?;
+            spare = self.evict_one()?.or(spare);
         }
+        let data = self.load_page(key, spare)?;
         self.cache.insert(key, data, false);
         Ok(())
     }
 
-    fn evict_one(&mut self) -> Result<()> {
-        let Some(key) = self.cache.lru() else {
-            return Ok(());
+    /// Evicts one page (writing it back under journal protection if dirty); returns its
+    /// buffer for reuse.
+    fn evict_one(&mut self) -> Result<Option<Box<[u8]>>> {
+        let Some(key) = self.cache.victim() else {
+            return Ok(None);
         };
         let page = self
             .cache
             .remove(key)
-            .expect("cache.lru() returned a key the cache holds");
+            .expect("cache.victim() returned a key the cache holds");
         if page.dirty {
             let res = self
                 .flush_journal()
@@ -382,7 +391,7 @@ impl Pager {
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(Some(page.data))
     }
 
     /// Records page `key`'s original bytes in the transaction, once.
@@ -731,7 +740,8 @@ impl Pager {
 
     fn invalidate_journal(&mut self, fsync: bool) -> Result<()> {
         if let Some(j) = &self.journal {
-            j.set_len(0)?;
+            // One 8-byte write inside the first sector: atomic even under power loss.
+            j.write_at(&crate::journal::INVALIDATED_MAGIC, 0)?;
             if fsync {
                 j.sync()?;
             }

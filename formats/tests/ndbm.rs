@@ -10,9 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::Arc;
+
+use pydbm_engine::{Dbm, MemVfs, OpenOptions, Vfs};
 use pydbm_formats::ndbm::live::live_diff;
-use pydbm_formats::ndbm::pagefile::{MemFile, PageFile};
-use pydbm_formats::ndbm::HashStore;
+use pydbm_formats::ndbm::pagefile::MemFile;
+use pydbm_formats::ndbm::{db_path, HashStore, NdbmDb};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ndbm")
@@ -28,10 +31,14 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Runs a `make.py` script through pydbm in memory; returns the committed file bytes.
+/// Runs a `make.py` script through pydbm's full stack (`NdbmDb` over the engine's `Pager`
+/// on a `MemVfs`, one transaction per operation); returns the file's bytes after close.
 fn replay(script: &str, name: &str) -> Vec<u8> {
-    let mut st = HashStore::create(MemFile::new(name, Vec::new()), [0; 20]).unwrap();
-    st.file_mut().commit().unwrap();
+    let vfs = MemVfs::new();
+    let shared: Arc<dyn Vfs> = Arc::new(vfs.clone());
+    let path = PathBuf::from(format!("/mem/{name}"));
+    let mut db =
+        NdbmDb::open_with(shared.clone(), &path, &OpenOptions::from_flag("c").unwrap()).unwrap();
     // Debugging aid: PYDBM_NDBM_STOP=N replays only the first N operations.
     let stop: usize = std::env::var("PYDBM_NDBM_STOP")
         .ok()
@@ -42,31 +49,32 @@ fn replay(script: &str, name: &str) -> Vec<u8> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
     for (n, line) in ops.take(stop).enumerate() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let ctx = || format!("{name} line {}: {line:.80}", n + 1);
-        match w.first().copied() {
-            None | Some("#") => continue,
-            Some(c) if c.starts_with('#') => continue,
-            Some("set") => st.put(&unhex(w[1]), &unhex(w[2])).unwrap(),
-            Some("del") => assert!(st.delete(&unhex(w[1])).unwrap(), "{}", ctx()),
-            Some("delmissing") => assert!(!st.delete(&unhex(w[1])).unwrap(), "{}", ctx()),
-            Some("get") => {
-                st.get(&unhex(w[1])).unwrap();
+        let ctx = || format!("{name} op {}: {line:.80}", n + 1);
+        match w[0] {
+            "set" => db.insert(&unhex(w[1]), &unhex(w[2])).unwrap(),
+            "del" => assert!(db.remove(&unhex(w[1])).unwrap(), "{}", ctx()),
+            "delmissing" => assert!(!db.remove(&unhex(w[1])).unwrap(), "{}", ctx()),
+            "get" => {
+                db.get(&unhex(w[1])).unwrap();
             }
-            Some("keys") => {
-                st.keys().unwrap();
+            "keys" => {
+                db.keys().unwrap();
             }
-            Some("len") => {
-                st.count().unwrap();
+            "len" => {
+                db.len().unwrap();
             }
-            Some("reopen") => {
-                st.file_mut().commit().unwrap();
-                st = HashStore::open(st.into_file()).unwrap();
+            "reopen" => {
+                db.close().unwrap();
+                db =
+                    NdbmDb::open_with(shared.clone(), &path, &OpenOptions::from_flag("w").unwrap())
+                        .unwrap();
             }
-            Some(other) => panic!("{}: unknown op {other}", ctx()),
+            other => panic!("{}: unknown op {other}", ctx()),
         }
-        st.file_mut().commit().unwrap();
     }
-    st.into_file().into_bytes()
+    db.close().unwrap();
+    vfs.read_file(&db_path(&path))
+        .expect("the database file exists after close")
 }
 
 fn compare_dir(dir: &Path) -> usize {
@@ -212,4 +220,42 @@ fn live_scripts_match_libdb() {
         );
     }
     assert_eq!(text.lines().count(), count);
+}
+
+#[test]
+fn compat_layout_reads_back_in_python() {
+    if !reference_available("compat_layout_reads_back_in_python") {
+        return;
+    }
+    use pydbm_formats::ndbm::compat::{dir_path, CompatDb, DIR_STAMP};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x");
+    let vfs: Arc<dyn Vfs> = Arc::new(pydbm_engine::OsVfs::new());
+    let mut db = CompatDb::open_with(vfs, &p, &OpenOptions::from_flag("c").unwrap()).unwrap();
+    for i in 0..300u32 {
+        db.insert(format!("key{i}").as_bytes(), &vec![b'v'; (i % 50) as usize])
+            .unwrap();
+    }
+    db.close().unwrap();
+    assert_eq!(std::fs::read(dir_path(&p)).unwrap(), DIR_STAMP.to_vec());
+    // libgdbm 1.23 reads NAME.pag; whichdb names the pair dbm.ndbm (gdbm spec §20).
+    let script = format!(
+        "import dbm, dbm.gnu\nd = dbm.gnu.open({:?}, 'r')\nprint(len(d.keys()), d[b'key7'])\nprint(dbm.whichdb({:?}))",
+        format!("{}.pag", p.display()),
+        p.display().to_string()
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "300 b'vvvvvvv'\ndbm.ndbm\n"
+    );
 }

@@ -13,14 +13,32 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple, PyType};
 
-use pydbm_engine::{Dbm, Error, OpenOptions};
+use pydbm_engine::{Dbm, Durability, Error, OpenOptions};
+use pydbm_formats::gnu::GnuDb;
 
-use crate::byte_args::to_bytes;
+use crate::byte_args::{to_bytes, to_bytes_sqlite};
 use crate::error_map::{self, Op, Style};
+
+/// An open database: gdbm files keep their concrete type for `firstkey`/`nextkey`,
+/// whose reads move libgdbm's bucket cache exactly as `gdbm_firstkey`/`gdbm_nextkey` do
+/// (gdbm spec §12.6: the cache decides which buffers later splits reuse, so the bytes).
+enum Handle {
+    Gnu(Box<GnuDb>),
+    Other(Box<dyn Dbm>),
+}
+
+impl Handle {
+    fn dbm(&mut self) -> &mut dyn Dbm {
+        match self {
+            Handle::Gnu(db) => db.as_mut(),
+            Handle::Other(db) => db.as_mut(),
+        }
+    }
+}
 
 /// The open file, or nothing once closed.
 struct Inner {
-    db: Option<Box<dyn Dbm>>,
+    db: Option<Handle>,
     path: PathBuf,
 }
 
@@ -51,8 +69,13 @@ pub fn implemented_modules() -> Vec<&'static str> {
 /// letters with its own message); a flag the engine still rejects raises `error_cls`.
 /// Raises `error_cls` (as [`error_map::to_py`] maps it) on any failure, and `ValueError`
 /// for a module pydbm does not implement.
+///
+/// `durability` is pydbm's crash-safety level: `"process"` (default: every operation is
+/// one journaled transaction that survives a killed process), `"full"` (also fsynced:
+/// survives power loss), `"none"` (no journal; changes written back at `sync`/`close`,
+/// like the C libraries). Anything else raises `ValueError`.
 #[pyfunction]
-#[pyo3(signature = (module, path, flag, mode, error_cls))]
+#[pyo3(signature = (module, path, flag, mode, error_cls, durability = "process"))]
 pub fn open(
     py: Python<'_>,
     module: &str,
@@ -60,6 +83,7 @@ pub fn open(
     flag: &str,
     mode: u32,
     error_cls: Py<PyType>,
+    durability: &str,
 ) -> PyResult<Database> {
     let style = Style::from_module(module)
         .ok_or_else(|| PyValueError::new_err(format!("unknown dbm module {module:?}")))?;
@@ -72,9 +96,34 @@ pub fn open(
     let mut opts = OpenOptions::from_flag(flag)
         .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
     opts.file_mode = mode;
+    opts.durability = match durability {
+        "process" => Durability::Process,
+        "full" => Durability::Full,
+        "none" => Durability::None,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "durability must be 'process', 'full' or 'none', not {other:?}"
+            )))
+        }
+    };
     let db = py
-        .allow_threads(|| format.open(&path, &opts))
-        .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
+        .allow_threads(|| match style {
+            Style::Gnu => {
+                pydbm_formats::gnu::open(&path, &opts).map(|db| Handle::Gnu(Box::new(db)))
+            }
+            _ => format.open(&path, &opts).map(Handle::Other),
+        })
+        .map_err(|e| {
+            // _dbmmodule.c reports open failures with the name as given (no ".db").
+            let e = match (style, e) {
+                (Style::Ndbm, Error::Io { source, .. }) => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+                (_, e) => e,
+            };
+            error_map::to_py(py, style, &error_cls, Op::Other, e)
+        })?;
     Ok(Database {
         inner: Mutex::new(Inner { db: Some(db), path }),
         style,
@@ -101,7 +150,7 @@ impl Database {
         let mut guard = self.lock()?;
         let inner = &mut *guard;
         let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db.as_mut())),
+            Some(db) => py.allow_threads(|| f(db.dbm())),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
@@ -109,16 +158,39 @@ impl Database {
         result.map_err(|e| self.err(py, op, e))
     }
 
+    /// Like [`Database::with_db`], on the concrete handle.
+    fn with_handle<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Handle) -> pydbm_engine::Result<T> + Send,
+    ) -> PyResult<T> {
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
+        let result = match inner.db.as_mut() {
+            Some(db) => py.allow_threads(|| f(db)),
+            None => Err(Error::Closed {
+                path: inner.path.clone(),
+            }),
+        };
+        result.map_err(|e| self.err(py, Op::Other, e))
+    }
+
     fn err(&self, py: Python<'_>, op: Op, e: Error) -> PyErr {
         error_map::to_py(py, self.style, &self.error_cls, op, e)
     }
 
     fn key<'a>(&self, key: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
-        to_bytes(key, self.style.key_type_message())
+        match self.style {
+            Style::Sqlite3 => to_bytes_sqlite(key, self.style.key_type_message()),
+            _ => to_bytes(key, self.style.key_type_message()),
+        }
     }
 
     fn value<'a>(&self, value: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
-        to_bytes(value, self.style.value_type_message())
+        match self.style {
+            Style::Sqlite3 => to_bytes_sqlite(value, self.style.value_type_message()),
+            _ => to_bytes(value, self.style.value_type_message()),
+        }
     }
 
     fn keys_vec(&self, py: Python<'_>) -> PyResult<Vec<Vec<u8>>> {
@@ -269,23 +341,40 @@ impl Database {
     }
 
     /// `db.firstkey()`: the first key in iteration order, or `None` when empty.
+    ///
+    /// gdbm: `gdbm_firstkey`. Other formats: the first of `keys()`.
     fn firstkey<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let keys = self.keys_vec(py)?;
-        Ok(keys.first().map(|k| PyBytes::new(py, k)))
+        let key = self.with_handle(py, |h| match h {
+            Handle::Gnu(db) => db.firstkey(),
+            Handle::Other(db) => Ok(db.keys()?.into_iter().next()),
+        })?;
+        Ok(key.map(|k| PyBytes::new(py, &k)))
     }
 
     /// `db.nextkey(key)`: the key after `key` in iteration order, or `None` at the end.
+    ///
+    /// gdbm: `gdbm_nextkey`. Other formats: the key after `key` in `keys()` (quadratic
+    /// over a whole walk; those modules have no `nextkey` in CPython).
     fn nextkey<'py>(
         &self,
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let k = self.key(key)?.into_owned();
-        let keys = self.keys_vec(py)?;
-        let pos = keys.iter().position(|x| *x == k);
-        Ok(pos
-            .and_then(|i| keys.get(i + 1))
-            .map(|k| PyBytes::new(py, k)))
+        let next = self.with_handle(py, |h| match h {
+            Handle::Gnu(db) => db.nextkey(&k),
+            Handle::Other(db) => {
+                let keys = db.keys()?;
+                let pos = keys.iter().position(|x| *x == k);
+                Ok(pos.and_then(|i| keys.into_iter().nth(i + 1)))
+            }
+        })?;
+        Ok(next.map(|k| PyBytes::new(py, &k)))
+    }
+
+    /// `iterkeys()`: `dbm.dumb`'s alias of iteration.
+    fn iterkeys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.__iter__(py)
     }
 
     /// `db.reorganize()`: compacts the file (gdbm, dumb).
@@ -303,7 +392,7 @@ impl Database {
         let taken = self.lock()?.db.take();
         match taken {
             Some(mut db) => py
-                .allow_threads(|| db.close())
+                .allow_threads(|| db.dbm().close())
                 .map_err(|e| self.err(py, Op::Other, e)),
             None => Ok(()),
         }
@@ -334,4 +423,31 @@ impl Database {
             inner.path.display().to_string()
         ))
     }
+}
+
+/// `whichdb(path, dialect="pydbm")`: which module made the database at `path`
+/// (`pydbm_formats::whichdb`, python-formats spec §6).
+///
+/// Returns `None` when `path` cannot be opened, `""` for an unknown format, else the
+/// standard module's name (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`).
+/// `dialect`: `"pydbm"` (CPython 3.13's answers, plus `"dbm.gnu"` for the numsync and
+/// byte-swapped gdbm files pydbm opens but CPython cannot name), `"cpython3.13"` or
+/// `"cpython3.11"` (no SQLite check) for the exact answers of those versions. An unknown
+/// dialect raises `ValueError`; a file-layer failure raises `OSError`.
+#[pyfunction]
+#[pyo3(signature = (path, dialect = "pydbm"))]
+pub fn whichdb(py: Python<'_>, path: PathBuf, dialect: &str) -> PyResult<Option<&'static str>> {
+    use pydbm_formats::whichdb::{whichdb_as, Dialect};
+    let dialect = match dialect {
+        "pydbm" => Dialect::Pydbm,
+        "cpython3.13" => Dialect::CPython313,
+        "cpython3.11" => Dialect::CPython311,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown whichdb dialect {other:?} (pydbm, cpython3.13, cpython3.11)"
+            )))
+        }
+    };
+    py.allow_threads(|| whichdb_as(&pydbm_engine::OsVfs::new(), &path, dialect))
+        .map_err(|e| error_map::os_error(e.to_string()))
 }

@@ -147,7 +147,7 @@ pub fn to_py(py: Python<'_>, style: Style, error_cls: &Py<PyType>, op: Op, err: 
         Error::Io { path, source } => match source.raw_os_error() {
             Some(errno) => {
                 let text = strerror(py, errno);
-                instantiate(py, error_cls, (errno, text, path))
+                instantiate(py, error_cls, (errno, text, path.into_os_string()))
             }
             None => {
                 let errno = match source.kind() {
@@ -160,7 +160,7 @@ pub fn to_py(py: Python<'_>, style: Style, error_cls: &Py<PyType>, op: Op, err: 
                     }
                 };
                 let text = strerror(py, errno);
-                instantiate(py, error_cls, (errno, text, path))
+                instantiate(py, error_cls, (errno, text, path.into_os_string()))
             }
         },
         Error::NotFound { what } => {
@@ -171,7 +171,7 @@ pub fn to_py(py: Python<'_>, style: Style, error_cls: &Py<PyType>, op: Op, err: 
         Error::Locked { path } => {
             let errno = errno_named(py, "EAGAIN", 11);
             let text = strerror(py, errno);
-            instantiate(py, error_cls, (errno, text, path))
+            instantiate(py, error_cls, (errno, text, path.into_os_string()))
         }
         Error::ReadOnly { .. } => instantiate(py, error_cls, (style.read_only_message(op),)),
         Error::Closed { .. } => instantiate(py, error_cls, (style.closed_message(),)),
@@ -186,4 +186,115 @@ pub fn to_py(py: Python<'_>, style: Style, error_cls: &Py<PyType>, op: Op, err: 
 /// `OSError(message)`, for failures outside any module's scope.
 pub fn os_error(message: String) -> PyErr {
     PyOSError::new_err(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyo3::types::PyAnyMethods;
+
+    #[test]
+    fn module_names_round_trip() {
+        for s in [Style::Gnu, Style::Ndbm, Style::Dumb, Style::Sqlite3] {
+            assert_eq!(Style::from_module(s.module()), Some(s));
+        }
+        assert_eq!(Style::from_module("gnu"), Some(Style::Gnu));
+        assert_eq!(Style::from_module("dbm.bsd"), None);
+    }
+
+    fn with_error_class<T>(f: impl FnOnce(Python<'_>, Py<PyType>) -> T) -> T {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let ns = pyo3::types::PyDict::new(py);
+            py.run(c"class error(OSError): pass", None, Some(&ns))
+                .unwrap();
+            let cls = ns
+                .get_item("error")
+                .unwrap()
+                .expect("the class statement above defines error")
+                .downcast_into::<PyType>()
+                .unwrap();
+            f(py, cls.unbind())
+        })
+    }
+
+    #[test]
+    fn io_errors_carry_errno_strerror_and_filename() {
+        with_error_class(|py, cls| {
+            let e = Error::io("some/file", std::io::Error::from_raw_os_error(2));
+            let err = to_py(py, Style::Gnu, &cls, Op::Other, e);
+            let v = err.value(py);
+            assert!(v.is_instance(cls.bind(py)).unwrap());
+            assert_eq!(v.getattr("errno").unwrap().extract::<i32>().unwrap(), 2);
+            assert_eq!(
+                v.getattr("filename").unwrap().extract::<String>().unwrap(),
+                "some/file"
+            );
+            assert_eq!(
+                v.getattr("strerror").unwrap().extract::<String>().unwrap(),
+                "No such file or directory"
+            );
+        });
+    }
+
+    #[test]
+    fn plain_oserror_class_becomes_the_errno_subclass() {
+        // dbm.dumb.error is OSError itself: OSError(2, ...) is a FileNotFoundError.
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let cls = py.get_type::<PyOSError>().unbind();
+            let e = Error::NotFound {
+                what: "x.dat".into(),
+            };
+            let err = to_py(py, Style::Dumb, &cls, Op::Other, e);
+            assert!(err.is_instance_of::<pyo3::exceptions::PyFileNotFoundError>(py));
+        });
+    }
+
+    #[test]
+    fn messages_follow_the_module() {
+        with_error_class(|py, cls| {
+            let closed = || Error::Closed { path: "p".into() };
+            let ro = || Error::ReadOnly { path: "p".into() };
+            let msg = |s, op, e| to_py(py, s, &cls, op, e).value(py).to_string();
+            assert_eq!(
+                msg(Style::Gnu, Op::Other, closed()),
+                "GDBM object has already been closed"
+            );
+            assert_eq!(
+                msg(Style::Dumb, Op::Other, closed()),
+                "DBM object has already been closed"
+            );
+            assert_eq!(msg(Style::Gnu, Op::Delete, ro()), "Reader can't delete");
+            assert_eq!(msg(Style::Gnu, Op::Store, ro()), "Reader can't store");
+            assert_eq!(
+                msg(Style::Dumb, Op::Store, ro()),
+                "The database is opened for reading only"
+            );
+            let corrupt = to_py(
+                py,
+                Style::Dumb,
+                &cls,
+                Op::Other,
+                Error::corrupt("d.dir", 3, "a literal"),
+            );
+            assert!(corrupt.is_instance_of::<PyValueError>(py));
+            let locked = to_py(
+                py,
+                Style::Gnu,
+                &cls,
+                Op::Other,
+                Error::Locked { path: "g".into() },
+            );
+            assert_eq!(
+                locked
+                    .value(py)
+                    .getattr("errno")
+                    .unwrap()
+                    .extract::<i32>()
+                    .unwrap(),
+                11
+            );
+        });
+    }
 }

@@ -30,20 +30,45 @@ fn open(vfs: Arc<dyn Vfs>) -> Result<(EngineVfs, rusqlite::Connection)> {
     Ok((handle, conn))
 }
 
+/// SQLite's journal mode for a crash test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalMode {
+    /// `journal_mode=DELETE`: rollback journal, deleted at commit.
+    Delete,
+    /// `journal_mode=WAL` (with the engine VFS's in-process wal-index).
+    Wal,
+}
+
 /// Runs `ops` random transactions (each 1–4 inserts, updates or deletes of values up to
-/// 3000 bytes, so pages split and free) in rollback-journal mode with
-/// `synchronous=FULL`, reporting the model state after each commit.
+/// 3000 bytes, so pages split and free) in `mode` with `synchronous=FULL`, reporting the
+/// model state after each commit.
 pub fn workload(
     ops: u64,
     seed: u64,
+    mode: JournalMode,
     vfs: Arc<dyn Vfs>,
     committed: &mut dyn FnMut(KvState),
 ) -> Result<()> {
     let (_handle, conn) = open(vfs)?;
     let e = |e: rusqlite::Error| wrap(e.into());
+    let jm: String = conn
+        .query_row(
+            match mode {
+                JournalMode::Delete => "PRAGMA journal_mode=DELETE",
+                JournalMode::Wal => "PRAGMA journal_mode=WAL",
+            },
+            [],
+            |r| r.get(0),
+        )
+        .map_err(e)?;
+    if jm != format!("{mode:?}").to_lowercase() {
+        return Err(Error::unsupported(
+            DB,
+            format!("journal_mode {mode:?} (got {jm})"),
+        ));
+    }
     conn.execute_batch(
-        "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; \
-         CREATE TABLE kv(k INTEGER PRIMARY KEY, v BLOB NOT NULL)",
+        "PRAGMA synchronous=FULL; CREATE TABLE kv(k INTEGER PRIMARY KEY, v BLOB NOT NULL)",
     )
     .map_err(e)?;
     let mut model: std::collections::BTreeMap<i64, Vec<u8>> = Default::default();
@@ -99,18 +124,34 @@ pub fn read_state(vfs: Arc<dyn Vfs>) -> Result<KvState> {
 }
 
 /// Crash-tests `ops` transactions from `seed` under power loss (`Durability::Full`): every
-/// write and sync of SQLite is a crash point.
+/// write and sync of SQLite is a crash point. Half the transactions run in rollback-journal
+/// mode, half in WAL mode (two workloads, one report).
 pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<CrashReport> {
-    run(
-        CrashConfig {
-            seed,
-            durability: Durability::Full,
-            max_points: None,
-        },
-        &|vfs, committed| workload(ops, seed, vfs, committed),
-        &read_state,
-        progress,
-    )
+    let mut total = CrashReport::default();
+    let half = ops.div_ceil(2);
+    for (mode, n) in [(JournalMode::Delete, half), (JournalMode::Wal, ops - half)] {
+        if n == 0 {
+            continue;
+        }
+        let r = run(
+            CrashConfig {
+                seed,
+                durability: Durability::Full,
+                max_points: None,
+            },
+            &|vfs, committed| workload(n, seed, mode, vfs, committed),
+            &read_state,
+            progress,
+        )?;
+        total.crash_points += r.crash_points;
+        total.violations += r.violations;
+        for d in r.details {
+            if total.details.len() < pydbm_engine::crash::MAX_DETAILS {
+                total.details.push(format!("{mode:?}: {d}"));
+            }
+        }
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -120,7 +161,7 @@ mod tests {
     #[test]
     fn sqlite_recovers_a_committed_state_at_every_crash_point() {
         let mut last = (0, 0);
-        let report = crashtest(12, 7, &mut |d, t| last = (d, t)).unwrap();
+        let report = crashtest(16, 7, &mut |d, t| last = (d, t)).unwrap();
         assert!(report.crash_points > 50, "{report:?}");
         assert_eq!(report.violations, 0, "{:#?}", report.details);
         assert_eq!(last.0, last.1);
@@ -134,7 +175,7 @@ mod tests {
                 durability: Durability::Process,
                 max_points: None,
             },
-            &|vfs, committed| workload(6, 3, vfs, committed),
+            &|vfs, committed| workload(6, 3, JournalMode::Wal, vfs, committed),
             &read_state,
             &mut |_, _| {},
         )

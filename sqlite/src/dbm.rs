@@ -308,9 +308,14 @@ impl DbHeader {
     }
 }
 
-/// Opens `path` read-only for inspection (`mode=ro`, as Python's `'r'` flag).
+/// Opens `path` for inspection (check, stats). A read-only (`mode=ro`) open of a WAL
+/// database creates `-wal`/`-shm` and leaves them behind (spec §5), so a writable file is
+/// opened `mode=rw` (only read through; the close removes them); others `mode=ro`.
 fn open_ro(path: &Path) -> Result<rusqlite::Connection> {
-    let uri = dbm_uri(path, "ro").map_err(|e| Error::io(path, e))?;
+    let writable = fs::metadata(path)
+        .map(|m| !m.permissions().readonly())
+        .unwrap_or(false);
+    let uri = dbm_uri(path, if writable { "rw" } else { "ro" }).map_err(|e| Error::io(path, e))?;
     open_like_python(&uri, true, Duration::ZERO, DEFAULT_CACHED_STATEMENTS, None)
         .map_err(|e| e.to_engine(path))
 }
@@ -631,6 +636,14 @@ mod tests {
         n.insert(b"x", b"y").unwrap();
         n.close().unwrap();
         assert!(FORMAT.check(&g).unwrap().is_empty());
+        // check and stats leave no -wal/-shm behind.
+        FORMAT.stats(&g).unwrap();
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("garbage"))
+            .collect();
+        assert_eq!(left, vec!["garbage".to_string()]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod open;
 mod result_codes;
 pub mod row;
 pub mod shell;
+mod shm;
 pub mod uri;
 pub mod value;
 pub mod vfs;

@@ -5,9 +5,13 @@
 //! exclude each other, and two connections in this process behave like two processes.
 //!
 //! rusqlite has no VFS API, so this module uses `rusqlite::ffi` (libsqlite3-sys).
-//! The io methods are version 1 (no shared memory): WAL mode needs
-//! `PRAGMA locking_mode=EXCLUSIVE` through this VFS; `PRAGMA journal_mode=wal` otherwise
-//! keeps the rollback journal (SQLite's documented behaviour for such VFSes).
+//!
+//! WAL mode: the wal-index ("shared memory") lives in this process's heap, shared by every
+//! connection of the process on the same file, with SQLite's eight shm lock slots kept in
+//! the same place. Other processes cannot share it, so while it exists the VFS holds an
+//! exclusive lock on the `-shm` file's DMS byte (offset 128, where SQLite's unix VFS takes
+//! its "is anyone using the wal-index" lock): a foreign SQLite then gets "database is
+//! locked" instead of a wal-index it cannot see.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,8 +35,8 @@ pub const SHARED_SIZE: u64 = 510;
 
 const SECTOR_SIZE: c_int = 4096;
 
-struct VfsState {
-    vfs: Arc<dyn Vfs>,
+pub(crate) struct VfsState {
+    pub(crate) vfs: Arc<dyn Vfs>,
     open_files: AtomicUsize,
 }
 
@@ -158,10 +162,12 @@ struct EngineFile {
     state: *mut FileState,
 }
 
-struct FileState {
-    vfs: *const VfsState,
-    file: Box<dyn VfsFile>,
-    path: PathBuf,
+pub(crate) struct FileState {
+    pub(crate) vfs: *const VfsState,
+    pub(crate) file: Box<dyn VfsFile>,
+    pub(crate) path: PathBuf,
+    /// This handle's share of the wal-index, once mapped.
+    pub(crate) shm: Option<crate::shm::ShmHandle>,
     delete_on_close: bool,
     /// Sync the directory on the first sync (a created journal: its directory entry must
     /// be durable before the journal can protect anything).
@@ -174,7 +180,7 @@ struct FileState {
 }
 
 static IO_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 1,
+    iVersion: 2,
     xClose: Some(x_close),
     xRead: Some(x_read),
     xWrite: Some(x_write),
@@ -187,16 +193,16 @@ static IO_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xFileControl: Some(x_file_control),
     xSectorSize: Some(x_sector_size),
     xDeviceCharacteristics: Some(x_device_characteristics),
-    xShmMap: None,
-    xShmLock: None,
-    xShmBarrier: None,
-    xShmUnmap: None,
+    xShmMap: Some(crate::shm::x_shm_map),
+    xShmLock: Some(crate::shm::x_shm_lock),
+    xShmBarrier: Some(crate::shm::x_shm_barrier),
+    xShmUnmap: Some(crate::shm::x_shm_unmap),
     xFetch: None,
     xUnfetch: None,
 };
 
 /// Runs `f`, turning a panic into `err` (panics must not unwind into SQLite).
-fn guarded(err: c_int, f: impl FnOnce() -> c_int) -> c_int {
+pub(crate) fn guarded(err: c_int, f: impl FnOnce() -> c_int) -> c_int {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(err)
 }
 
@@ -204,7 +210,7 @@ unsafe fn vfs_state<'a>(p: *mut ffi::sqlite3_vfs) -> &'a VfsState {
     &*((*p).pAppData as *const VfsState)
 }
 
-unsafe fn file_state<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
+pub(crate) unsafe fn file_state<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
     &mut *(*(f as *mut EngineFile)).state
 }
 
@@ -277,6 +283,7 @@ unsafe extern "C" fn x_open(
             path,
             delete_on_close: temp || flags & ffi::SQLITE_OPEN_DELETEONCLOSE != 0,
             sync_dir_pending: journal_like && !existed,
+            shm: None,
             level: ffi::SQLITE_LOCK_NONE,
             shared: None,
             reserved: None,
@@ -378,8 +385,11 @@ unsafe extern "C" fn x_close(pfile: *mut ffi::sqlite3_file) -> c_int {
         if (*ef).state.is_null() {
             return ffi::SQLITE_OK;
         }
-        let fs = Box::from_raw((*ef).state);
+        let mut fs = Box::from_raw((*ef).state);
         (*ef).state = std::ptr::null_mut();
+        if let Some(h) = fs.shm.take() {
+            h.release(false);
+        }
         let st = &*fs.vfs;
         let vfs = st.vfs.clone();
         let (path, delete) = (fs.path.clone(), fs.delete_on_close);
@@ -713,6 +723,91 @@ mod tests {
         a.execute("commit", ()).unwrap();
     }
 
+    /// WAL through the engine VFS: two connections of this process share the in-process
+    /// wal-index (a reader keeps its snapshot while the writer commits), the sqlite3 command
+    /// line is kept out while it exists, and after the last close the file is a normal WAL
+    /// database (checkpointed, -wal and -shm gone) that stock SQLite reads.
+    #[test]
+    fn wal_mode_through_the_engine() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.db");
+        let v = EngineVfs::register("pydbm-test", Arc::new(OsVfs::new())).unwrap();
+        let a = connect(&p, &opts(&v, 1.0)).unwrap();
+        let mode = a
+            .execute("pragma journal_mode=wal", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(mode.repr(), "('wal',)");
+        a.execute("create table t(x)", ()).unwrap();
+        a.execute("insert into t values (1)", ()).unwrap();
+        a.commit().unwrap();
+        let b = connect(&p, &opts(&v, 1.0)).unwrap();
+        b.set_isolation_level(None).unwrap();
+        b.execute("begin", ()).unwrap();
+        assert_eq!(
+            b.execute("select count(*) from t", ())
+                .unwrap()
+                .fetchone()
+                .unwrap()
+                .unwrap()
+                .repr(),
+            "(1,)"
+        );
+        a.execute("insert into t values (2)", ()).unwrap();
+        a.commit().unwrap();
+        assert_eq!(
+            b.execute("select count(*) from t", ())
+                .unwrap()
+                .fetchone()
+                .unwrap()
+                .unwrap()
+                .repr(),
+            "(1,)"
+        );
+        b.execute("commit", ()).unwrap();
+        assert_eq!(
+            b.execute("select count(*) from t", ())
+                .unwrap()
+                .fetchone()
+                .unwrap()
+                .unwrap()
+                .repr(),
+            "(2,)"
+        );
+        let cli = Path::new("/usr/bin/sqlite3");
+        if cli.exists() {
+            let o = Command::new(cli)
+                .arg(&p)
+                .arg("select count(*) from t;")
+                .output()
+                .unwrap();
+            // The unix VFS cannot get the DMS lock: after its retries SQLite reports
+            // SQLITE_PROTOCOL ("locking protocol") or SQLITE_BUSY; either way it reads nothing.
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("locking protocol") || err.contains("locked"),
+                "{o:?}"
+            );
+            assert!(o.stdout.is_empty());
+        }
+        a.close().unwrap();
+        b.close().unwrap();
+        assert!(!dir.path().join("w.db-wal").exists());
+        assert!(!dir.path().join("w.db-shm").exists());
+        let plain = rusqlite::Connection::open(&p).unwrap();
+        let n: i64 = plain
+            .query_row("select count(*) from t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        let jm: String = plain
+            .query_row("pragma journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jm, "wal");
+    }
+
     /// The engine's fcntl locks are the ones the sqlite3 command line sees (spec §3.3).
     #[test]
     fn engine_locks_exclude_the_sqlite3_command_line() {
@@ -748,5 +843,41 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+        // The other way round: the command line holds BEGIN EXCLUSIVE; pydbm waits its
+        // timeout, then fails with "database is locked".
+        use std::io::{BufRead, Write};
+        let mut child = Command::new(cli)
+            .arg(&p)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "BEGIN EXCLUSIVE; INSERT INTO t VALUES(1); SELECT 'held';"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held");
+        let w = connect(&p, &opts(&v, 0.2)).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = w.execute("select count(*) from t", ()).unwrap_err();
+        assert_eq!(e.message, "database is locked");
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
+        writeln!(stdin, "COMMIT;").unwrap();
+        drop(stdin);
+        child.wait().unwrap();
+        let n = w
+            .execute("select count(*) from t", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.repr(), "(1,)");
     }
 }

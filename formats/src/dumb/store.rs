@@ -198,6 +198,23 @@ impl<F: DumbFiles> Store<F> {
                 dir.extend_from_slice(&line);
                 self.index.set(key, slot);
             }
+            Some(old)
+                if old
+                    .pos
+                    .checked_add(old.siz)
+                    .is_none_or(|e| e > self.dat_len) =>
+            {
+                // A corrupt slot: CPython would seek there and write; pydbm refuses to write
+                // at an offset read from a damaged index.
+                return Err(Error::corrupt(
+                    self.files.path(DAT),
+                    old.pos,
+                    format!(
+                        "{} value bytes inside the .dat file of {} bytes",
+                        old.siz, self.dat_len
+                    ),
+                ));
+            }
             Some(old) if layout::fits_in_place(old.siz, len) => {
                 // _setval: overwrite in place; the old tail beyond len stays (spec §3.2).
                 let end = old.pos.checked_add(len).ok_or_else(|| {
@@ -389,15 +406,21 @@ pub(crate) mod model {
     use super::*;
     use std::path::PathBuf;
 
-    /// Three optional byte vectors plus the last committed copy.
+    /// Three optional byte vectors plus, during a transaction, their copy at its start.
     #[derive(Debug, Clone, Default)]
     pub struct MemFiles {
         pub now: [Option<Vec<u8>>; 3],
-        pub committed: [Option<Vec<u8>>; 3],
+        pub txn_start: Option<[Option<Vec<u8>>; 3]>,
         pub paths: [PathBuf; 3],
     }
 
     impl MemFiles {
+        fn begin(&mut self) {
+            if self.txn_start.is_none() {
+                self.txn_start = Some(self.now.clone());
+            }
+        }
+
         pub fn new(base: &str) -> Self {
             MemFiles {
                 paths: [".dat", ".dir", ".bak"].map(|e| PathBuf::from(format!("{base}{e}"))),
@@ -429,6 +452,7 @@ pub(crate) mod model {
             }
         }
         fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
+            self.begin();
             let v = self.now[f].get_or_insert_with(Vec::new);
             let end = offset as usize + data.len();
             if v.len() < end {
@@ -438,21 +462,25 @@ pub(crate) mod model {
             Ok(())
         }
         fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
+            self.begin();
             self.now[f]
                 .get_or_insert_with(Vec::new)
                 .resize(len as usize, 0);
             Ok(())
         }
         fn remove_file(&mut self, f: usize) -> Result<()> {
+            self.begin();
             self.now[f] = None;
             Ok(())
         }
         fn commit(&mut self) -> Result<()> {
-            self.committed = self.now.clone();
+            self.txn_start = None;
             Ok(())
         }
         fn rollback(&mut self) -> Result<()> {
-            self.now = self.committed.clone();
+            if let Some(start) = self.txn_start.take() {
+                self.now = start;
+            }
             Ok(())
         }
         fn sync(&mut self) -> Result<()> {
@@ -606,10 +634,21 @@ mod tests {
             }) => assert!(expected.contains("line 3")),
             other => panic!("{other:?}"),
         }
-        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\n".to_vec());
-        let mut s = Store::open(files, OpenMode::Read).unwrap();
+        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\n'c', (99999999999, 1)\n".to_vec());
+        let mut s = Store::open(files, OpenMode::Write).unwrap();
         assert_eq!(s.get(b"a").unwrap(), Some(vec![1; 5]));
         assert!(matches!(s.get(b"b"), Err(Error::Corrupt { .. })));
+        // No write at an offset taken from a damaged slot; nothing changes.
+        let before = s.files().now.clone();
+        assert!(matches!(
+            s.insert(b"c", b"x"),
+            Err(Error::Corrupt {
+                offset: 99999999999,
+                ..
+            })
+        ));
+        assert_eq!(s.files().now, before);
+        s.insert(b"a", b"new").unwrap();
     }
 }
 

@@ -40,13 +40,12 @@ impl<F: PageFile> HashStore<F> {
         self.meta_dirty = true;
         if pgno == self.meta.last_pgno {
             // ndbm spec §3.6: freeing the file's last page truncates the file.
-            self.file.set_len(pgno as u64 * self.pagesize as u64)?;
+            self.truncate_pages(pgno)?;
             self.meta.last_pgno -= 1;
             return Ok(());
         }
         let bytes = Page::encode_free(pgno, self.meta.free, self.meta.endian, self.pagesize);
-        self.file
-            .write(pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.write_other(pgno, &bytes)?;
         self.meta.free = pgno;
         Ok(())
     }
@@ -68,8 +67,7 @@ impl<F: PageFile> HashStore<F> {
                 data: data.to_vec(),
             };
             let img = page.encode(self.meta.endian, self.pagesize);
-            self.file
-                .write(page.pgno as u64 * self.pagesize as u64, &img)?;
+            self.write_other(page.pgno, &img)?;
         }
         Ok(pgnos[0])
     }

@@ -53,3 +53,83 @@ fn empty_values_are_returned() {
         assert_eq!(st.get(&k).unwrap(), Some(v));
     }
 }
+
+#[test]
+fn every_corpus_file_checks_clean() {
+    for (name, bytes) in corpus_files() {
+        let mut st = HashStore::open(MemFile::new(&name, bytes)).unwrap();
+        let problems = super::check::check(&mut st).unwrap();
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+}
+
+#[test]
+fn check_reports_damage_by_class() {
+    let bytes = std::fs::read(corpus_dir().join("chains.db")).unwrap();
+    // A page number that does not match its position.
+    let mut b = bytes.clone();
+    b[3 * 4096 + 8] ^= 0x40;
+    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let p = super::check::check(&mut st).unwrap();
+    assert!(p.iter().any(|p| p.offset == Some(3 * 4096 + 8)), "{p:?}");
+    // A key moved to another bucket's page: first item byte of page 1's first key.
+    let mut b = bytes.clone();
+    let off = u16::from_le_bytes([b[4096 + 26], b[4096 + 27]]) as usize;
+    b[4096 + off + 1] ^= 0x5a;
+    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let p = super::check::check(&mut st).unwrap();
+    assert!(
+        p.iter().any(|p| p.message.contains("hashes to bucket")),
+        "{p:?}"
+    );
+    // A truncated file.
+    let mut b = bytes.clone();
+    b.truncate(b.len() - 100);
+    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let p = super::check::check(&mut st).unwrap();
+    assert!(p.iter().any(|p| p.message.contains("last_pgno")), "{p:?}");
+}
+
+#[test]
+fn crashtest_small_workload_has_no_violations() {
+    for d in [
+        pydbm_engine::Durability::Process,
+        pydbm_engine::Durability::Full,
+    ] {
+        let rep = super::format::crashtest(40, 7, d, None, &mut |_, _| {}).unwrap();
+        assert!(rep.crash_points > 100, "{rep:?}");
+        assert_eq!(rep.violations, 0, "{:?}", rep.details);
+    }
+}
+
+#[test]
+fn big_endian_files_stay_big_endian_and_sound_after_writes() {
+    let bytes = std::fs::read(corpus_dir().join("be_small.db")).unwrap();
+    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    assert_eq!(st.meta().endian, super::Endian::Big);
+    let before = st.items().unwrap();
+    for i in 0..500u32 {
+        st.put(
+            format!("k{i}").as_bytes(),
+            &vec![i as u8; (i % 7 * 300) as usize],
+        )
+        .unwrap();
+    }
+    for i in (0..500u32).step_by(3) {
+        assert!(st.delete(format!("k{i}").as_bytes()).unwrap());
+    }
+    use super::pagefile::PageFile;
+    st.file_mut().commit().unwrap();
+    let bytes = st.into_file().into_bytes();
+    assert_eq!(&bytes[12..16], &[0, 0x06, 0x15, 0x61]);
+    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    assert!(super::check::check(&mut st).unwrap().is_empty());
+    for (k, v) in &before {
+        assert_eq!(st.get(k).unwrap().as_ref(), Some(v));
+    }
+    for i in 0..500u32 {
+        let want = (i % 3 != 0).then(|| vec![i as u8; (i % 7 * 300) as usize]);
+        assert_eq!(st.get(format!("k{i}").as_bytes()).unwrap(), want);
+    }
+    assert_eq!(st.count().unwrap(), before.len() + 500 - 167);
+}

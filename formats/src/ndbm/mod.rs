@@ -9,7 +9,13 @@
 //!   `split` (table expansion): libdb's algorithms over a [`pagefile::PageFile`].
 //! - [`db_dump`]: a parser for `db_dump` text output.
 
+pub mod check;
+pub mod compat;
+pub mod db;
+pub mod db185;
 pub mod db_dump;
+pub mod format;
+pub mod fuzzing;
 pub mod hash;
 pub mod live;
 pub mod meta;
@@ -20,7 +26,9 @@ pub mod store;
 mod alloc;
 mod split;
 
+pub use db::{db_path, NdbmDb, LIBRARY};
 pub use db_dump::parse_db_dump;
+pub use format::{NdbmFormat, FORMAT};
 pub use store::HashStore;
 
 /// Page size of every file the ndbm shim creates (`set_pagesize(4096)`, ndbm spec §1).

@@ -129,3 +129,71 @@ impl PageFile for MemFile {
         &self.path
     }
 }
+
+/// The production [`PageFile`]: file 0 of an engine [`pydbm_engine::Pager`], so every
+/// operation commits atomically under the engine's rollback journal (`NAME.db-journal`).
+#[derive(Debug)]
+pub struct PagerFile {
+    pager: Option<pydbm_engine::Pager>,
+    path: PathBuf,
+}
+
+impl PagerFile {
+    /// Wraps a pager whose file 0 is the database.
+    pub fn new(pager: pydbm_engine::Pager) -> PagerFile {
+        let path = pager.path(0).to_path_buf();
+        PagerFile {
+            pager: Some(pager),
+            path,
+        }
+    }
+
+    fn pager(&mut self) -> Result<&mut pydbm_engine::Pager> {
+        self.pager.as_mut().ok_or_else(|| Error::Closed {
+            path: self.path.clone(),
+        })
+    }
+
+    /// Commits, writes everything back, removes the journal and releases the lock.
+    /// Closing twice is not an error.
+    pub fn close(&mut self) -> Result<()> {
+        match self.pager.take() {
+            Some(p) => p.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PageFile for PagerFile {
+    fn len(&self) -> u64 {
+        self.pager.as_ref().map_or(0, |p| p.len(0))
+    }
+
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.pager()?.read_at(0, offset, buf)
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.pager()?.write_at(0, offset, data)
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        self.pager()?.set_len(0, len)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.pager()?.commit()
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.pager()?.rollback()
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.pager()?.sync()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}

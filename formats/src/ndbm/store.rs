@@ -3,6 +3,8 @@
 //! §5.1). Page allocation is in `alloc.rs`, table expansion in `split.rs`.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use pydbm_engine::{Error, Result};
 
@@ -24,11 +26,17 @@ pub struct HashStore<F: PageFile> {
     pub(super) meta_page: Vec<u8>,
     pub(super) pagesize: usize,
     pub(super) meta_dirty: bool,
+    /// Decoded bucket pages (as committed or as this operation wrote them). Cleared on
+    /// rollback and when it grows past [`HASH_CACHE_PAGES`].
+    pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
 }
+
+/// Most decoded bucket pages kept by a [`HashStore`].
+pub const HASH_CACHE_PAGES: usize = 4096;
 
 /// Where a key was found: the page (decoded) and the pair index on it.
 pub(super) struct Found {
-    pub page: HashPage,
+    pub page: Arc<HashPage>,
     pub index: usize,
 }
 
@@ -67,6 +75,19 @@ impl<F: PageFile> HashStore<F> {
         meta.validate()
             .map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
         let pagesize = meta.pagesize as usize;
+        // libdb files are (last_pgno + 1) pages long; at least the last page must start
+        // inside the file, which also bounds every table walk by the file's size.
+        if meta.last_pgno as u64 * pagesize as u64 >= file.len() {
+            return Err(Error::corrupt(
+                &path,
+                32,
+                format!(
+                    "last_pgno {} inside a file of {} bytes ({pagesize}-byte pages)",
+                    meta.last_pgno,
+                    file.len()
+                ),
+            ));
+        }
         let mut meta_page = vec![0u8; pagesize];
         let n = (file.len() as usize).min(pagesize);
         file.read(0, &mut meta_page[..n])?;
@@ -76,6 +97,7 @@ impl<F: PageFile> HashStore<F> {
             meta_page,
             pagesize,
             meta_dirty: false,
+            hash_cache: HashMap::new(),
         })
     }
 
@@ -98,12 +120,34 @@ impl<F: PageFile> HashStore<F> {
             meta_page,
             pagesize,
             meta_dirty: false,
+            hash_cache: HashMap::new(),
         })
+    }
+
+    /// Re-reads the meta page from the file (after a rollback discarded changes the
+    /// in-memory copy still has).
+    pub fn reload_meta(&mut self) -> Result<()> {
+        let mut page = vec![0u8; self.pagesize];
+        let n = (self.file.len() as usize).min(self.pagesize);
+        self.file.read(0, &mut page[..n])?;
+        let path = self.file.path().to_path_buf();
+        self.meta =
+            HashMeta::parse(&page).map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
+        self.meta_page = page;
+        self.meta_dirty = false;
+        self.hash_cache.clear();
+        Ok(())
     }
 
     /// The decoded meta page as it stands (uncommitted changes included).
     pub fn meta(&self) -> &HashMeta {
         &self.meta
+    }
+
+    /// Page `pgno` (1..=last_pgno), decoded; [`pydbm_engine::Error::Corrupt`] when it does
+    /// not parse.
+    pub fn page(&mut self, pgno: u32) -> Result<Page> {
+        self.read_page(pgno)
     }
 
     /// The underlying file.
@@ -152,23 +196,58 @@ impl<F: PageFile> HashStore<F> {
             .map_err(|e| self.corrupt(off + e.offset as u64, e.expected))
     }
 
-    /// Bucket page `pgno`; a hole reads as an empty page (`__ham_pgin`).
-    pub(super) fn read_hash(&mut self, pgno: u32) -> Result<HashPage> {
-        match self.read_page(pgno)? {
-            Page::Hole => Ok(HashPage::empty(pgno)),
-            Page::Hash(h) => Ok(h),
-            _ => Err(self.corrupt(
-                pgno as u64 * self.pagesize as u64 + 25,
-                format!("a hash bucket page at page {pgno}"),
-            )),
+    /// Bucket page `pgno`, shared from the cache; a hole reads as an empty page
+    /// (`__ham_pgin`).
+    pub(super) fn hash_page(&mut self, pgno: u32) -> Result<Arc<HashPage>> {
+        if let Some(p) = self.hash_cache.get(&pgno) {
+            return Ok(p.clone());
         }
+        let page = match self.read_page(pgno)? {
+            Page::Hole => HashPage::empty(pgno),
+            Page::Hash(h) => h,
+            _ => {
+                return Err(self.corrupt(
+                    pgno as u64 * self.pagesize as u64 + 25,
+                    format!("a hash bucket page at page {pgno}"),
+                ))
+            }
+        };
+        let page = Arc::new(page);
+        self.cache_hash(page.clone());
+        Ok(page)
+    }
+
+    fn cache_hash(&mut self, page: Arc<HashPage>) {
+        if self.hash_cache.len() >= HASH_CACHE_PAGES {
+            self.hash_cache.clear();
+        }
+        self.hash_cache.insert(page.pgno, page);
+    }
+
+    /// Bucket page `pgno`, an owned copy to modify.
+    pub(super) fn read_hash(&mut self, pgno: u32) -> Result<HashPage> {
+        Ok((*self.hash_page(pgno)?).clone())
     }
 
     /// Writes a bucket page.
     pub(super) fn write_hash(&mut self, page: &HashPage) -> Result<()> {
         let bytes = page.encode(self.meta.endian, self.pagesize);
         self.file
-            .write(page.pgno as u64 * self.pagesize as u64, &bytes)
+            .write(page.pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.cache_hash(Arc::new(page.clone()));
+        Ok(())
+    }
+
+    /// Writes a page that is not a bucket page (overflow, free), dropping any cached copy.
+    pub(super) fn write_other(&mut self, pgno: u32, bytes: &[u8]) -> Result<()> {
+        self.hash_cache.remove(&pgno);
+        self.file.write(pgno as u64 * self.pagesize as u64, bytes)
+    }
+
+    /// Truncates the file to `pages` pages, dropping cached copies of the pages cut off.
+    pub(super) fn truncate_pages(&mut self, pages: u32) -> Result<()> {
+        self.hash_cache.retain(|&p, _| p < pages);
+        self.file.set_len(pages as u64 * self.pagesize as u64)
     }
 
     /// Writes the meta page if it changed.
@@ -318,7 +397,7 @@ impl<F: PageFile> HashStore<F> {
         let mut pgno = self.meta.bucket_page(bucket);
         let mut hops = 0u32;
         loop {
-            let page = self.read_hash(pgno)?;
+            let page = self.hash_page(pgno)?;
             let (found, index) = self.search(&page, key)?;
             if found {
                 return Ok(Some(Found { page, index }));
@@ -363,7 +442,7 @@ impl<F: PageFile> HashStore<F> {
             let mut pgno = self.meta.bucket_page(bucket);
             let mut hops = 0u32;
             loop {
-                let page = self.read_hash(pgno)?;
+                let page = self.hash_page(pgno)?;
                 for p in &page.pairs {
                     f(self, p)?;
                 }
@@ -437,7 +516,7 @@ impl<F: PageFile> HashStore<F> {
         let mut remembered: Option<u32> = None;
         let mut hops = 0u32;
         let last = loop {
-            let page = self.read_hash(pgno)?;
+            let page = self.hash_page(pgno)?;
             if remembered.is_none() && need < page.free_space(self.pagesize) {
                 remembered = Some(page.pgno);
             }
@@ -446,7 +525,7 @@ impl<F: PageFile> HashStore<F> {
                 if !replace {
                     return Ok(false);
                 }
-                self.replace(page, index, key, value)?;
+                self.replace((*page).clone(), index, key, value)?;
                 self.flush_meta()?;
                 return Ok(true);
             }
@@ -457,7 +536,7 @@ impl<F: PageFile> HashStore<F> {
         };
         let start = match remembered {
             Some(p) if p != last.pgno => self.read_hash(p)?,
-            _ => last,
+            _ => (*last).clone(),
         };
         self.add_pair(start, key, value, true)?;
         self.flush_meta()?;
@@ -523,6 +602,13 @@ impl<F: PageFile> HashStore<F> {
 
     /// An item for `bytes`: on-page, or an overflow chain when longer than `pagesize / 4`.
     fn store_item(&mut self, bytes: &[u8]) -> Result<Item> {
+        if bytes.len() as u64 > u32::MAX as u64 {
+            // ndbm spec §6: an item's total length is a u32.
+            return Err(Error::BadArgument(format!(
+                "a Berkeley DB key or value holds at most 4294967295 bytes, not {}",
+                bytes.len()
+            )));
+        }
         if bytes.len() > max_onpage(self.pagesize) {
             let pgno = self.put_big(bytes)?;
             Ok(Item::OffPage {
@@ -562,8 +648,9 @@ impl<F: PageFile> HashStore<F> {
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
         match self.lookup(key)? {
             None => Ok(false),
-            Some(mut f) => {
-                self.delete_at(&mut f.page, f.index, true)?;
+            Some(f) => {
+                let mut page = (*f.page).clone();
+                self.delete_at(&mut page, f.index, true)?;
                 self.flush_meta()?;
                 Ok(true)
             }

@@ -14,8 +14,9 @@ import importlib
 import os
 
 from . import _pydbm
+from ._pydbm import pickle_scan
 
-__all__ = ["open", "whichdb", "error"]
+__all__ = ["open", "whichdb", "error", "pickle_scan"]
 
 __version__ = _pydbm.__version__
 
@@ -33,9 +34,6 @@ class error(Exception):
 #: As ``dbm.error``: a tuple usable in ``except``; backend errors are OSError subclasses.
 error = (error, OSError)
 
-_SQLITE_MAGIC = b"SQLite format 3\0"
-_GDBM_MAGICS = (0x13579ACE, 0x13579ACD, 0x13579ACF)
-
 
 def _load(name):
     mod = _modules.get(name)
@@ -50,12 +48,12 @@ def _module_for(result):
     return "pydbm." + result.split(".", 1)[1]
 
 
-def open(file, flag="r", mode=0o666):
+def open(file, flag="r", mode=0o666, *, durability="process"):
     """Open or create a database of any format, as ``dbm.open`` does.
 
     ``'n'`` always creates a new database of the first format this build implements
     (CPython 3.13's order: sqlite3, gnu, ndbm, dumb); otherwise the format is read
-    from the file with :func:`whichdb`.
+    from the file with :func:`whichdb`. ``durability`` is passed to the module's ``open``.
     """
     global _defaultmod
     if _defaultmod is None:
@@ -81,7 +79,7 @@ def open(file, flag="r", mode=0o666):
             mod = _load(_module_for(result))
         except ImportError:
             raise error[0]("db type is {0}, but the module is not available".format(result))
-    return mod.open(file, flag, mode)
+    return mod.open(file, flag, mode, durability=durability)
 
 
 def whichdb(filename):
@@ -89,65 +87,8 @@ def whichdb(filename):
 
     Returns ``None`` when the file cannot be opened, ``""`` when its format is unknown,
     else the standard module's name (``"dbm.gnu"``, ``"dbm.ndbm"``, ``"dbm.dumb"``,
-    ``"dbm.sqlite3"``), so a file can be checked against the standard library's answer.
+    ``"dbm.sqlite3"``). Unlike CPython, gdbm files in the numsync (gdbm >= 1.21) or
+    byte-swapped layouts, which pydbm opens, are named ``"dbm.gnu"`` rather than ``""``.
+    Accepts str, bytes and os.PathLike.
     """
-    # python-formats spec §6, steps 1-7.
-    filename = os.fsencode(filename)
-    # 1. ndbm: .pag + .dir, or a Berkeley DB .db that ndbm opens.
-    try:
-        with _builtin_open(filename + b".pag", "rb"):
-            pass
-        with _builtin_open(filename + b".dir", "rb"):
-            pass
-        return "dbm.ndbm"
-    except OSError:
-        try:
-            with _builtin_open(filename + b".db", "rb"):
-                pass
-            try:
-                ndbm = _load("pydbm.ndbm")
-            except ImportError:
-                ndbm = None
-            if ndbm is not None:
-                d = ndbm.open(filename)
-                d.close()
-                return "dbm.ndbm"
-        except OSError:
-            pass
-    # 2. dumb: .dat exists and .dir is empty or starts with a quote.
-    try:
-        os.stat(filename + b".dat")
-        size = os.stat(filename + b".dir").st_size
-        if size == 0:
-            return "dbm.dumb"
-        with _builtin_open(filename + b".dir", "rb") as f:
-            if f.read(1) in (b"'", b'"'):
-                return "dbm.dumb"
-    except OSError:
-        pass
-    # 3-4. the file itself.
-    try:
-        f = _builtin_open(filename, "rb")
-    except OSError:
-        return None
-    with f:
-        s16 = f.read(16)
-    if len(s16) < 4:
-        return ""
-    # 5. SQLite.
-    if s16 == _SQLITE_MAGIC:
-        return "dbm.sqlite3"
-    # 6. gdbm magics, native byte order only (numsync and swapped files are not recognised,
-    #    as in CPython).
-    magic = int.from_bytes(s16[:4], _native_order)
-    if magic in _GDBM_MAGICS:
-        return "dbm.gnu"
-    # 7. unknown.
-    return ""
-
-
-import builtins as _builtins  # noqa: E402
-import sys as _sys  # noqa: E402
-
-_builtin_open = _builtins.open
-_native_order = _sys.byteorder
+    return _pydbm.whichdb(os.fsdecode(os.fspath(filename)))

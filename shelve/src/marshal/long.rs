@@ -12,23 +12,63 @@ pub const DIGIT_BITS: u32 = 15;
 /// One more than the largest digit value.
 pub const DIGIT_BASE: u32 = 1 << DIGIT_BITS;
 
-/// An arbitrary-precision integer: sign and magnitude in base 2^15, little-endian.
+/// An arbitrary-precision integer: an `i64` when it fits (no allocation), else sign and
+/// magnitude in base 2^15, little-endian.
 ///
-/// Invariant: `digits` has no most-significant zero digit (zero is the empty vector) and
-/// zero is never negative, so derived equality and hashing are value equality.
+/// Invariant (canonical form): `Big` only holds values outside `i64`, with no
+/// most-significant zero digit, so derived equality and hashing are value equality.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PyLong {
-    negative: bool,
-    digits: Vec<u16>,
+pub struct PyLong(Repr);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Repr {
+    Small(i64),
+    Big { negative: bool, digits: Vec<u16> },
+}
+
+fn small_digits(v: i64) -> Vec<u16> {
+    let mut mag = v.unsigned_abs();
+    let mut digits = Vec::new();
+    while mag != 0 {
+        digits.push((mag & u64::from(DIGIT_BASE - 1)) as u16);
+        mag >>= DIGIT_BITS;
+    }
+    digits
+}
+
+/// The value of sign + digits if it fits an `i64`.
+fn digits_to_i64(negative: bool, digits: &[u16]) -> Option<i64> {
+    if digits.len() > 5 {
+        return None;
+    }
+    let mut mag: u128 = 0;
+    for &d in digits.iter().rev() {
+        mag = (mag << DIGIT_BITS) | u128::from(d);
+    }
+    if negative {
+        if mag <= (i64::MAX as u128) + 1 {
+            Some((mag as i128).wrapping_neg() as i64)
+        } else {
+            None
+        }
+    } else {
+        i64::try_from(mag).ok()
+    }
+}
+
+impl PyLong {
+    fn canonical(negative: bool, digits: Vec<u16>) -> PyLong {
+        match digits_to_i64(negative, &digits) {
+            Some(v) => PyLong(Repr::Small(v)),
+            None => PyLong(Repr::Big { negative, digits }),
+        }
+    }
 }
 
 impl PyLong {
     /// The integer zero.
     pub fn zero() -> PyLong {
-        PyLong {
-            negative: false,
-            digits: Vec::new(),
-        }
+        PyLong(Repr::Small(0))
     }
 
     /// Builds from a sign and base-2^15 digits (least significant first).
@@ -42,37 +82,30 @@ impl PyLong {
         if digits.last() == Some(&0) {
             return None;
         }
-        let negative = negative && !digits.is_empty();
-        Some(PyLong { negative, digits })
+        Some(PyLong::canonical(negative, digits))
     }
 
     /// Whether the value is below zero.
     pub fn is_negative(&self) -> bool {
-        self.negative
+        match &self.0 {
+            Repr::Small(v) => *v < 0,
+            Repr::Big { negative, .. } => *negative,
+        }
     }
 
     /// The magnitude's base-2^15 digits, least significant first (empty for zero).
-    pub fn digits(&self) -> &[u16] {
-        &self.digits
+    pub fn digits(&self) -> std::borrow::Cow<'_, [u16]> {
+        match &self.0 {
+            Repr::Small(v) => std::borrow::Cow::Owned(small_digits(*v)),
+            Repr::Big { digits, .. } => std::borrow::Cow::Borrowed(digits),
+        }
     }
 
     /// The value as an `i64`, when it fits.
     pub fn to_i64(&self) -> Option<i64> {
-        if self.digits.len() > 5 {
-            return None;
-        }
-        let mut mag: u128 = 0;
-        for &d in self.digits.iter().rev() {
-            mag = (mag << DIGIT_BITS) | u128::from(d);
-        }
-        if self.negative {
-            if mag <= (i64::MAX as u128) + 1 {
-                Some((mag as i128).wrapping_neg() as i64)
-            } else {
-                None
-            }
-        } else {
-            i64::try_from(mag).ok()
+        match &self.0 {
+            Repr::Small(v) => Some(*v),
+            Repr::Big { .. } => None,
         }
     }
 
@@ -119,34 +152,25 @@ impl PyLong {
         while digits.last() == Some(&0) {
             digits.pop();
         }
-        Some(PyLong {
-            negative: negative && !digits.is_empty(),
-            digits,
-        })
+        Some(PyLong::canonical(negative && !digits.is_empty(), digits))
     }
 }
 
 impl From<i64> for PyLong {
     fn from(v: i64) -> PyLong {
-        let negative = v < 0;
-        let mut mag = v.unsigned_abs();
-        let mut digits = Vec::new();
-        while mag != 0 {
-            digits.push((mag & u64::from(DIGIT_BASE - 1)) as u16);
-            mag >>= DIGIT_BITS;
-        }
-        PyLong { negative, digits }
+        PyLong(Repr::Small(v))
     }
 }
 
 impl fmt::Display for PyLong {
     /// Decimal, as Python's `repr(int)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.digits.is_empty() {
-            return f.write_str("0");
-        }
+        let (negative, digits) = match &self.0 {
+            Repr::Small(v) => return write!(f, "{v}"),
+            Repr::Big { negative, digits } => (*negative, digits),
+        };
         // Repeated division of the base-2^15 magnitude by 10^4.
-        let mut mag: Vec<u32> = self.digits.iter().map(|&d| u32::from(d)).collect();
+        let mut mag: Vec<u32> = digits.iter().map(|&d| u32::from(d)).collect();
         let mut chunks: Vec<u32> = Vec::new();
         while !mag.is_empty() {
             let mut rem: u32 = 0;
@@ -161,7 +185,7 @@ impl fmt::Display for PyLong {
             }
         }
         let mut out = String::new();
-        if self.negative {
+        if negative {
             out.push('-');
         }
         let mut iter = chunks.iter().rev();

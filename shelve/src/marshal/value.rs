@@ -105,6 +105,21 @@ impl Node {
         }
     }
 
+    /// Calls `f` with each id this node refers to, in marshal order, without allocating.
+    pub fn for_each_child(&self, mut f: impl FnMut(NodeId)) {
+        match self {
+            Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                v.iter().for_each(|&c| f(c))
+            }
+            Node::Dict(pairs) => pairs.iter().for_each(|&(k, v)| {
+                f(k);
+                f(v)
+            }),
+            Node::Code(c) => c.objects.iter().chain(c.tables.iter()).for_each(|&c| f(c)),
+            _ => {}
+        }
+    }
+
     /// The ids this node refers to, in marshal order (dict: key, value, key, value...).
     pub fn children(&self) -> Vec<NodeId> {
         match self {
@@ -246,12 +261,6 @@ impl Value {
         }
     }
 
-    /// Whether CPython would always hold another reference to this object (a cached
-    /// singleton or an interned str), so marshal flags it even when used once.
-    pub(crate) fn is_shared(&self, id: NodeId) -> bool {
-        !matches!(self.identity(id), Identity::Node(_))
-    }
-
     /// Whether node `id` is a str the given CPython treats as interned: interned strs and
     /// the empty str in every version; in 3.13 also every one-character str below U+0100
     /// (spec §2.3), which 3.11 caches without interning.
@@ -283,12 +292,12 @@ impl Value {
                 _ => continue,
             }
             if let Some(node) = self.nodes.get(id) {
-                for child in node.children() {
+                node.for_each_child(|child| {
                     if let Some(c) = counts.get_mut(child) {
                         *c = c.saturating_add(1);
                         stack.push(child);
                     }
-                }
+                });
             }
         }
         counts

@@ -62,10 +62,14 @@ pub fn dumps_with(
         version,
         counts: &counts,
         out: Vec::new(),
-        table: HashMap::new(),
+        by_node: NodeSlots::Dense(vec![None; value.len()]),
+        by_content: HashMap::new(),
+        entries: 0,
         depth: 0,
         max_len: opts.max_len,
         flavor: opts.flavor,
+        sort_keys: HashMap::new(),
+        stack_base: 0,
     };
     w.object(value.root(), opts.root_held)?;
     Ok(w.out)
@@ -76,11 +80,49 @@ struct Writer<'a> {
     version: u32,
     counts: &'a [u32],
     out: Vec<u8>,
-    /// Objects given a ref slot so far, by CPython identity, with their index.
-    table: HashMap<Identity, u32>,
+    /// Ref slot of each node given one so far (distinct objects), by node id.
+    by_node: NodeSlots,
+    /// Ref slot of each shared object (cached singletons, interned strs), by identity.
+    by_content: HashMap<Identity, u32>,
+    /// Ref slots handed out so far.
+    entries: usize,
     depth: usize,
     max_len: usize,
     flavor: Flavor,
+    /// Each set element's own dump (its sort key), computed once per dump: nested sets
+    /// would otherwise re-dump their subtrees at every level, exponentially.
+    sort_keys: HashMap<NodeId, Vec<u8>>,
+    /// Recursion levels of the writers this one runs inside (for stack segments only).
+    stack_base: usize,
+}
+
+/// Ref slots by node id: a vector for a whole dump, a map for the small dumps of single set
+/// elements (which would otherwise allocate a slot per node of the graph each time).
+enum NodeSlots {
+    Dense(Vec<Option<u32>>),
+    Sparse(HashMap<NodeId, u32>),
+}
+
+impl NodeSlots {
+    fn get(&self, id: NodeId) -> Option<u32> {
+        match self {
+            NodeSlots::Dense(v) => v.get(id).copied().flatten(),
+            NodeSlots::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+
+    fn set(&mut self, id: NodeId, index: u32) {
+        match self {
+            NodeSlots::Dense(v) => {
+                if let Some(slot) = v.get_mut(id) {
+                    *slot = Some(index);
+                }
+            }
+            NodeSlots::Sparse(m) => {
+                m.insert(id, index);
+            }
+        }
+    }
 }
 
 fn unmarshallable() -> MarshalError {
@@ -104,7 +146,9 @@ impl Writer<'_> {
                 "object too deeply nested to marshal",
             ))
         } else {
-            let depth = self.depth;
+            // Segment by the real stack depth: a set element's writer runs nested inside
+            // its parent's recursion.
+            let depth = self.stack_base + self.depth;
             grow(depth, || self.object_inner(id, extra_ref)).unwrap_or_else(|| {
                 Err(MarshalError::dump(
                     PyExc::RecursionError,
@@ -141,15 +185,26 @@ impl Writer<'_> {
         let mut flag = 0u8;
         if self.version >= 3 {
             let holders = self.counts.get(id).copied().unwrap_or(0) + u32::from(extra_ref);
-            if holders > 1 || value.is_shared(id) {
-                let ident = value.identity(id);
-                if let Some(&index) = self.table.get(&ident) {
+            let ident = value.identity(id);
+            let shared = !matches!(ident, Identity::Node(_));
+            if holders > 1 || shared {
+                let known = match &ident {
+                    Identity::Node(n) => self.by_node.get(*n),
+                    other => self.by_content.get(other).copied(),
+                };
+                if let Some(index) = known {
                     self.out.push(b'r');
                     self.out.extend_from_slice(&index.to_le_bytes());
                     return Ok(());
                 }
-                let index = u32::try_from(self.table.len()).map_err(|_| unmarshallable())?;
-                self.table.insert(ident, index);
+                let index = u32::try_from(self.entries).map_err(|_| unmarshallable())?;
+                self.entries += 1;
+                match ident {
+                    Identity::Node(n) => self.by_node.set(n, index),
+                    other => {
+                        self.by_content.insert(other, index);
+                    }
+                }
                 flag = 0x80;
             }
         }
@@ -161,10 +216,11 @@ impl Writer<'_> {
                 }
                 None => {
                     self.out.push(b'l' | flag);
-                    let n = i32::try_from(v.digits().len()).map_err(|_| unmarshallable())?;
+                    let digits = v.digits();
+                    let n = i32::try_from(digits.len()).map_err(|_| unmarshallable())?;
                     let n = if v.is_negative() { -n } else { n };
                     self.out.extend_from_slice(&n.to_le_bytes());
-                    for d in v.digits() {
+                    for d in digits.iter() {
                         self.out.extend_from_slice(&d.to_le_bytes());
                     }
                 }
@@ -287,17 +343,28 @@ impl Writer<'_> {
     fn sorted_elements(&mut self, items: &[NodeId]) -> Result<Vec<NodeId>, MarshalError> {
         let mut keyed = Vec::with_capacity(items.len());
         for &item in items {
+            if let Some(key) = self.sort_keys.get(&item) {
+                keyed.push((key.clone(), item));
+                continue;
+            }
             let mut alone = Writer {
                 value: self.value,
                 version: self.version,
                 counts: self.counts,
                 out: Vec::new(),
-                table: HashMap::new(),
+                by_node: NodeSlots::Sparse(HashMap::new()),
+                by_content: HashMap::new(),
+                entries: 0,
                 depth: 0,
                 max_len: self.max_len,
                 flavor: self.flavor,
+                sort_keys: std::mem::take(&mut self.sort_keys),
+                stack_base: self.stack_base + self.depth,
             };
-            alone.object(item, false)?;
+            let written = alone.object(item, false);
+            self.sort_keys = std::mem::take(&mut alone.sort_keys);
+            written?;
+            self.sort_keys.insert(item, alone.out.clone());
             keyed.push((alone.out, item));
         }
         keyed.sort_by(|a, b| a.0.cmp(&b.0));

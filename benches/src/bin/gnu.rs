@@ -1,0 +1,208 @@
+//! gdbm benchmark: the same workload through pydbm's gnu format and through libgdbm 1.23's
+//! C API (loaded with dlopen, so this builds without libgdbm installed), printed as times
+//! and ratios. Usage: `cargo run --release -p pydbm-benches --bin gnu -- [N]` (default 100000).
+//!
+//! Workload (issue 4): insert N random 16-byte keys with 100-byte values into a new file,
+//! fetch every key in a random order, iterate every key (firstkey/nextkey).
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pydbm_engine::{Dbm, Durability, OpenOptions};
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Datum {
+    dptr: *mut c_char,
+    dsize: c_int,
+}
+
+type OpenFn =
+    unsafe extern "C" fn(*const c_char, c_int, c_int, c_int, *const c_void) -> *mut c_void;
+type StoreFn = unsafe extern "C" fn(*mut c_void, Datum, Datum, c_int) -> c_int;
+type FetchFn = unsafe extern "C" fn(*mut c_void, Datum) -> Datum;
+type FirstFn = unsafe extern "C" fn(*mut c_void) -> Datum;
+type NextFn = unsafe extern "C" fn(*mut c_void, Datum) -> Datum;
+type CloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+struct Gdbm {
+    open: OpenFn,
+    store: StoreFn,
+    fetch: FetchFn,
+    first: FirstFn,
+    next: NextFn,
+    close: CloseFn,
+}
+
+fn load_gdbm() -> Option<Gdbm> {
+    unsafe {
+        let h = libc::dlopen(c"libgdbm.so.6".as_ptr(), libc::RTLD_NOW);
+        if h.is_null() {
+            return None;
+        }
+        let sym = |n: &std::ffi::CStr| {
+            let p = libc::dlsym(h, n.as_ptr());
+            (!p.is_null()).then_some(p)
+        };
+        Some(Gdbm {
+            open: std::mem::transmute::<*mut c_void, OpenFn>(sym(c"gdbm_open")?),
+            store: std::mem::transmute::<*mut c_void, StoreFn>(sym(c"gdbm_store")?),
+            fetch: std::mem::transmute::<*mut c_void, FetchFn>(sym(c"gdbm_fetch")?),
+            first: std::mem::transmute::<*mut c_void, FirstFn>(sym(c"gdbm_firstkey")?),
+            next: std::mem::transmute::<*mut c_void, NextFn>(sym(c"gdbm_nextkey")?),
+            close: std::mem::transmute::<*mut c_void, CloseFn>(sym(c"gdbm_close")?),
+        })
+    }
+}
+
+fn datum(b: &[u8]) -> Datum {
+    Datum {
+        dptr: b.as_ptr() as *mut c_char,
+        dsize: b.len() as c_int,
+    }
+}
+
+struct Times {
+    insert: Duration,
+    get: Duration,
+    iter: Duration,
+}
+
+fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: &[u8]) -> Times {
+    let p = CString::new(path.to_str().expect("utf-8 temp path")).expect("no NUL");
+    unsafe {
+        let t = Instant::now();
+        let db = (g.open)(
+            p.as_ptr(),
+            0,
+            3, /* GDBM_NEWDB */
+            0o644,
+            std::ptr::null(),
+        );
+        assert!(!db.is_null(), "gdbm_open failed");
+        for k in keys {
+            assert_eq!(
+                (g.store)(db, datum(k), datum(value), 1 /* GDBM_REPLACE */),
+                0
+            );
+        }
+        let insert = t.elapsed();
+        let t = Instant::now();
+        for &i in order {
+            let d = (g.fetch)(db, datum(&keys[i]));
+            assert!(!d.dptr.is_null());
+            libc::free(d.dptr as *mut c_void);
+        }
+        let get = t.elapsed();
+        let t = Instant::now();
+        let mut n = 0;
+        let mut k = (g.first)(db);
+        while !k.dptr.is_null() {
+            n += 1;
+            let nk = (g.next)(db, k);
+            libc::free(k.dptr as *mut c_void);
+            k = nk;
+        }
+        let iter = t.elapsed();
+        assert_eq!(n, keys.len());
+        (g.close)(db);
+        Times { insert, get, iter }
+    }
+}
+
+fn run_pydbm(
+    path: &Path,
+    durability: Durability,
+    cache_bytes: usize,
+    keys: &[Vec<u8>],
+    order: &[usize],
+    value: &[u8],
+) -> Times {
+    let mut opts = OpenOptions::from_flag("n").expect("valid flag");
+    opts.durability = durability;
+    let gnu = pydbm_formats::gnu::GnuOptions {
+        cache_bytes,
+        ..Default::default()
+    };
+    let vfs = std::sync::Arc::new(pydbm_engine::OsVfs::new());
+    let t = Instant::now();
+    let mut db = pydbm_formats::gnu::open_with(vfs, path, &opts, gnu).expect("open");
+    for k in keys {
+        db.insert(k, value).expect("insert");
+    }
+    let insert = t.elapsed();
+    let t = Instant::now();
+    for &i in order {
+        assert!(db.get(&keys[i]).expect("get").is_some());
+    }
+    let get = t.elapsed();
+    let t = Instant::now();
+    let mut n = 0;
+    let mut k = db.firstkey().expect("firstkey");
+    while let Some(key) = k {
+        n += 1;
+        k = db.nextkey(&key).expect("nextkey");
+    }
+    let iter = t.elapsed();
+    assert_eq!(n, keys.len());
+    db.close().expect("close");
+    Times { insert, get, iter }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let mut rng = pydbm_engine::prng::SplitMix64::new(42);
+    let keys: Vec<Vec<u8>> = (0..n)
+        .map(|_| {
+            let mut k = rng.next_u64().to_le_bytes().to_vec();
+            k.extend_from_slice(&rng.next_u64().to_le_bytes());
+            k
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let value = vec![b'v'; 100];
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!("gdbm benchmark: {n} random 16-byte keys, 100-byte values");
+    let base =
+        load_gdbm().map(|g| run_libgdbm(&g, &dir.path().join("ref.gdbm"), &keys, &order, &value));
+    if base.is_none() {
+        println!("libgdbm (libgdbm.so.6) not available: pydbm figures only");
+    }
+    let show = |name: &str, t: &Times| {
+        let r = |a: Duration, b: Option<Duration>| match b {
+            Some(b) => format!(
+                "{:>9.3}s ({:.2}x)",
+                a.as_secs_f64(),
+                a.as_secs_f64() / b.as_secs_f64()
+            ),
+            None => format!("{:>9.3}s", a.as_secs_f64()),
+        };
+        println!(
+            "{name:<22} insert {}  get {}  iterate {}",
+            r(t.insert, base.as_ref().map(|b| b.insert)),
+            r(t.get, base.as_ref().map(|b| b.get)),
+            r(t.iter, base.as_ref().map(|b| b.iter))
+        );
+    };
+    if let Some(b) = &base {
+        show("libgdbm 1.23 (C API)", b);
+    }
+    for (name, d, cache) in [
+        ("pydbm durability=None", Durability::None, 0),
+        ("pydbm None, 64M cache", Durability::None, 64 << 20),
+        ("pydbm default (Process)", Durability::Process, 0),
+    ] {
+        let file = dir
+            .path()
+            .join(format!("{name}.gdbm").replace([' ', ','], "_"));
+        let t = run_pydbm(&file, d, cache, &keys, &order, &value);
+        show(name, &t);
+    }
+}

@@ -1,0 +1,301 @@
+//! `NdbmDb`: a Berkeley DB hash file opened with Python's `dbm.ndbm` semantics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pydbm_engine::{
+    Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions, Result, Vfs,
+    VfsOpen,
+};
+
+use super::pagefile::{PageFile, PagerFile};
+use super::store::HashStore;
+
+/// What `dbm.ndbm.library` is for this layout (Debian's `_dbm` built against libdb).
+pub const LIBRARY: &str = "Berkeley DB";
+
+/// The file the ndbm shim opens for `path`: `path + ".db"` (ndbm spec §1).
+pub fn db_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".db");
+    PathBuf::from(s)
+}
+
+/// An open Berkeley DB 5.3 hash database (`NAME.db`), as `dbm.ndbm.open(NAME, flag)` gives.
+///
+/// Every `insert`/`remove` is one engine transaction. Locking: libdb's ndbm shim takes no
+/// lock at all (ndbm spec §1, §6); pydbm takes [`LockKind::None`] locks — its own
+/// process-wide table only — shared for `'r'`, exclusive otherwise, so two pydbm handles in
+/// one process exclude each other while other processes (and Python) are not blocked, as
+/// with the reference.
+pub struct NdbmDb {
+    store: Option<HashStore<PagerFile>>,
+    path: PathBuf,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for NdbmDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NdbmDb")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .field("open", &self.store.is_some())
+            .finish()
+    }
+}
+
+fn make_uid(vfs: &dyn Vfs, file: &Path) -> [u8; 20] {
+    // ndbm spec §4: ino | dev | unique | serial | 0, native order. libdb never interprets
+    // the uid of a non-environment database; any 20 bytes are valid.
+    let (dev, ino) = vfs
+        .open(file, VfsOpen::READ)
+        .ok()
+        .and_then(|f| f.identity())
+        .unwrap_or((0, 0));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+    let pid = std::process::id();
+    let mut uid = [0u8; 20];
+    uid[0..4].copy_from_slice(&(ino as u32).to_le_bytes());
+    uid[4..8].copy_from_slice(&(dev as u32).to_le_bytes());
+    uid[8..12].copy_from_slice(&(nanos ^ pid.rotate_left(16)).to_le_bytes());
+    uid[12..16].copy_from_slice(&pid.to_le_bytes());
+    uid
+}
+
+impl NdbmDb {
+    /// `dbm.ndbm.open(path, flag)` on real files: opens or creates `path.db`.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<NdbmDb> {
+        NdbmDb::open_with(Arc::new(OsVfs::new()), path, opts)
+    }
+
+    /// [`NdbmDb::open`] over any file system (memory, fault injection).
+    ///
+    /// Errors: `'r'`/`'w'` on a missing file: [`Error::Io`] of kind `NotFound` naming
+    /// `path.db`; [`Error::Locked`] when another pydbm handle holds it; [`Error::Corrupt`] /
+    /// [`Error::Unsupported`] when the file is not a Berkeley DB hash file pydbm handles.
+    pub fn open_with(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<NdbmDb> {
+        let file = db_path(path);
+        let exists = vfs.exists(&file)?;
+        if !exists && matches!(opts.mode, OpenMode::Read | OpenMode::Write) {
+            return Err(Error::io(
+                &file,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+            ));
+        }
+        let read_only = opts.mode == OpenMode::Read;
+        let pager = Pager::open(
+            vfs.clone(),
+            vec![pydbm_engine::FileSpec {
+                path: file.clone(),
+                create_mode: opts.file_mode,
+            }],
+            PagerOptions {
+                durability: opts.durability,
+                read_only,
+                lock: Some((
+                    LockKind::None,
+                    if read_only {
+                        LockMode::Shared
+                    } else {
+                        LockMode::Exclusive
+                    },
+                )),
+                lock_timeout: opts.lock_timeout,
+                ..PagerOptions::default()
+            },
+        )?;
+        let pf = PagerFile::new(pager);
+        let fresh = opts.mode == OpenMode::New || (opts.mode == OpenMode::Create && pf.is_empty());
+        let store = if fresh {
+            let uid = make_uid(&*vfs, &file);
+            let mut st = HashStore::create(pf, uid)?;
+            st.file_mut().commit()?;
+            st
+        } else {
+            HashStore::open(pf)?
+        };
+        Ok(NdbmDb {
+            store: Some(store),
+            path: path.to_path_buf(),
+            read_only,
+        })
+    }
+
+    fn store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+        let path = &self.path;
+        self.store.as_mut().ok_or_else(|| Error::Closed {
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn writable(&mut self) -> Result<&mut HashStore<PagerFile>> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                path: db_path(&self.path),
+            });
+        }
+        self.store()
+    }
+
+    /// `dbm.ndbm.library`: `"Berkeley DB"`.
+    pub fn library(&self) -> &'static str {
+        LIBRARY
+    }
+
+    /// `db.setdefault(key, value)`'s store (`DBM_INSERT`): stores only when `key` is absent;
+    /// returns the value now stored under `key`.
+    pub fn setdefault(&mut self, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+        if let Some(v) = self.get(key)? {
+            return Ok(v);
+        }
+        let st = self.writable()?;
+        let r = st.put_new(key, value);
+        finish(st, r)?;
+        Ok(value.to_vec())
+    }
+
+    /// The store, for tools (`check`, `stats`) that need the decoded structures.
+    pub fn hash_store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+        self.store()
+    }
+}
+
+/// Commits a finished operation, or rolls it back (and reloads the meta page) on error.
+fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>) -> Result<T> {
+    match r {
+        Ok(v) => {
+            st.file_mut().commit()?;
+            Ok(v)
+        }
+        Err(e) => {
+            st.file_mut().rollback()?;
+            st.reload_meta()?;
+            Err(e)
+        }
+    }
+}
+
+impl Dbm for NdbmDb {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store()?.get(key)
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let st = self.writable()?;
+        let r = st.put(key, value);
+        finish(st, r)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        let st = self.writable()?;
+        let r = st.delete(key);
+        finish(st, r)
+    }
+
+    fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
+        self.store()?.keys()
+    }
+
+    fn len(&mut self) -> Result<usize> {
+        self.store()?.count()
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if self.read_only {
+            self.store()?;
+            return Ok(());
+        }
+        self.store()?.file_mut().sync()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        match self.store.take() {
+            Some(st) => st.into_file().close(),
+            None => Ok(()),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn module(&self) -> &'static str {
+        "dbm.ndbm"
+    }
+}
+
+impl Drop for NdbmDb {
+    fn drop(&mut self) {
+        // Errors on an implicit close cannot be reported; an explicit close() reports them.
+        let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pydbm_engine::MemVfs;
+
+    fn open(vfs: &Arc<dyn Vfs>, flag: &str) -> Result<NdbmDb> {
+        NdbmDb::open_with(
+            vfs.clone(),
+            Path::new("/d/x"),
+            &OpenOptions::from_flag(flag)?,
+        )
+    }
+
+    #[test]
+    fn flags_behave_like_dbm_ndbm() {
+        let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+        // 'r' and 'w' need the file; the error names x.db.
+        let e = open(&vfs, "r").unwrap_err();
+        assert!(e.to_string().contains("x.db"), "{e}");
+        assert!(open(&vfs, "w").is_err());
+        let mut db = open(&vfs, "c").unwrap();
+        db.insert(b"k", b"v").unwrap();
+        db.insert(b"e", b"").unwrap();
+        assert_eq!(db.get(b"e").unwrap(), Some(Vec::new()));
+        assert_eq!(db.setdefault(b"k", b"other").unwrap(), b"v".to_vec());
+        assert_eq!(db.setdefault(b"n", b"new").unwrap(), b"new".to_vec());
+        assert_eq!(db.len().unwrap(), 3);
+        assert_eq!(db.library(), "Berkeley DB");
+        assert_eq!(db.module(), "dbm.ndbm");
+        db.close().unwrap();
+        assert!(matches!(db.get(b"k"), Err(Error::Closed { .. })));
+        db.close().unwrap();
+        let mut ro = open(&vfs, "r").unwrap();
+        assert_eq!(ro.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert!(matches!(ro.insert(b"a", b"b"), Err(Error::ReadOnly { .. })));
+        assert!(matches!(ro.remove(b"k"), Err(Error::ReadOnly { .. })));
+        ro.close().unwrap();
+        let mut w = open(&vfs, "w").unwrap();
+        assert!(w.remove(b"k").unwrap());
+        assert!(!w.remove(b"k").unwrap());
+        w.close().unwrap();
+        let mut n = open(&vfs, "n").unwrap();
+        assert_eq!(n.len().unwrap(), 0);
+        n.close().unwrap();
+    }
+
+    #[test]
+    fn pydbm_handles_exclude_each_other_in_process() {
+        let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+        let mut a = open(&vfs, "c").unwrap();
+        assert!(matches!(open(&vfs, "w"), Err(Error::Locked { .. })));
+        assert!(matches!(open(&vfs, "r"), Err(Error::Locked { .. })));
+        a.close().unwrap();
+        let r1 = open(&vfs, "r").unwrap();
+        let r2 = open(&vfs, "r").unwrap();
+        drop((r1, r2));
+    }
+
+    #[test]
+    fn not_a_hash_file_is_corrupt() {
+        let vfs = MemVfs::new();
+        vfs.write_file(Path::new("/d/x.db"), &[7u8; 5000]);
+        let vfs: Arc<dyn Vfs> = Arc::new(vfs);
+        assert!(matches!(open(&vfs, "r"), Err(Error::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,244 @@
+//! `NdbmFormat`: the `pydbm` CLI's entry points for `dbm.ndbm` files (open, check, stats,
+//! recover, crashtest).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use pydbm_engine::crash::{self, CrashConfig};
+use pydbm_engine::prng::SplitMix64;
+use pydbm_engine::{
+    CrashReport, Dbm, Durability, Format, OpenMode, OpenOptions, OsVfs, Pager, Problem, Result, Vfs,
+};
+
+use super::db::{db_path, NdbmDb};
+use super::page::Page;
+use super::pagefile::PageFile;
+
+/// The `dbm.ndbm` format (Berkeley DB 5.3 hash `NAME.db`). `PATH` is the name without `.db`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NdbmFormat;
+
+/// The registered instance.
+pub static FORMAT: NdbmFormat = NdbmFormat;
+
+fn read_only() -> OpenOptions {
+    OpenOptions {
+        mode: OpenMode::Read,
+        ..OpenOptions::default()
+    }
+}
+
+impl Format for NdbmFormat {
+    fn module(&self) -> &'static str {
+        "dbm.ndbm"
+    }
+
+    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        open_any(Arc::new(OsVfs::new()), path, opts)
+    }
+
+    fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        let mut db = NdbmDb::open(path, &read_only())?;
+        super::check::check(db.hash_store()?)
+    }
+
+    fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        let mut db = NdbmDb::open(path, &read_only())?;
+        let st = db.hash_store()?;
+        let m = st.meta().clone();
+        let records = st.count()?;
+        let size = st.file().len();
+        let (mut hash_pages, mut overflow, mut free, mut holes, mut free_bytes) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
+        for pgno in 1..=m.last_pgno {
+            match st.page(pgno)? {
+                Page::Hash(h) => {
+                    hash_pages += 1;
+                    free_bytes += h.free_space(m.pagesize as usize) as u64;
+                }
+                Page::Overflow(_) => overflow += 1,
+                Page::Free { .. } => free += 1,
+                Page::Hole => holes += 1,
+            }
+        }
+        let v = |s: &str, x: String| (s.to_string(), x);
+        Ok(vec![
+            v("format", "dbm.ndbm (Berkeley DB hash)".into()),
+            v("library", super::LIBRARY.into()),
+            v(
+                "variant",
+                format!(
+                    "hash version {}, {:?}-endian, {}-byte pages",
+                    m.version, m.endian, m.pagesize
+                ),
+            ),
+            v("records", records.to_string()),
+            v("nelem", m.nelem.to_string()),
+            v("file size", size.to_string()),
+            v("pages", (m.last_pgno as u64 + 1).to_string()),
+            v("buckets", (m.max_bucket as u64 + 1).to_string()),
+            v("hash pages", hash_pages.to_string()),
+            v("overflow pages", overflow.to_string()),
+            v("free-list pages", free.to_string()),
+            v("unused (hole) pages", holes.to_string()),
+            v("free bytes on hash pages", free_bytes.to_string()),
+            v(
+                "spares",
+                format!(
+                    "{:?}",
+                    &m.spares[..=super::hash::ceil_log2(m.max_bucket as u64 + 1) as usize]
+                ),
+            ),
+        ])
+    }
+
+    fn recover(&self, path: &Path) -> Result<Vec<String>> {
+        let vfs = OsVfs::new();
+        match Pager::recover(&vfs, &db_path(path))? {
+            Some(lines) => Ok(lines),
+            None => Ok(vec![format!(
+                "{}: no hot journal; nothing to recover",
+                db_path(path).display()
+            )]),
+        }
+    }
+
+    /// Runs the workload twice: crashing as a killed process (`Durability::Process`) and
+    /// as a power loss (`Durability::Full`); the report sums both.
+    fn crashtest(
+        &self,
+        ops: u64,
+        seed: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CrashReport> {
+        let mut total = CrashReport::default();
+        for d in [Durability::Process, Durability::Full] {
+            let r = crashtest(ops, seed, d, None, progress)?;
+            total.crash_points += r.crash_points;
+            total.violations += r.violations;
+            for line in r.details {
+                if total.details.len() < crash::MAX_DETAILS {
+                    total.details.push(format!("{d:?}: {line}"));
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Opens `path` as `dbm.ndbm` would on any platform: the gdbm_compat layout when
+/// `NAME.pag` and `NAME.dir` exist and `NAME.db` does not (through
+/// [`super::compat::CompatDb`]); a db-1.85 hash `NAME.db` (macOS, FreeBSD) read-only
+/// through [`super::db185::Db185Db`] (`'r'` only); otherwise a Berkeley DB 5.3 hash through
+/// [`NdbmDb`] (also for new files).
+pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+    let file = db_path(path);
+    if !vfs.exists(&file)? && super::compat::exists(&*vfs, path)? {
+        return Ok(Box::new(super::compat::CompatDb::open_with(
+            vfs, path, opts,
+        )?));
+    }
+    if opts.mode != OpenMode::New && vfs.exists(&file)? {
+        let f = vfs.open(&file, pydbm_engine::VfsOpen::READ)?;
+        let mut head = [0u8; 8];
+        if f.read_at(&mut head, 0)? == 8 && super::db185::Db185::sniff(&head) {
+            if opts.mode != OpenMode::Read {
+                return Err(pydbm_engine::Error::unsupported(
+                    &file,
+                    "writing db-1.85 hash files (open with 'r')",
+                ));
+            }
+            return Ok(Box::new(super::db185::Db185Db::open_with(&*vfs, path)?));
+        }
+    }
+    Ok(Box::new(NdbmDb::open_with(vfs, path, opts)?))
+}
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Runs `ops` random operations (inserts of small, 1024/1025-byte and multi-page values,
+/// replaces, deletes, reopens) over the engine's fault-injecting file system at
+/// `durability`, crashing at every write and sync (or `max_points` of them), and checks the
+/// recovered mapping is a committed one.
+pub fn crashtest(
+    ops: u64,
+    seed: u64,
+    durability: Durability,
+    max_points: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CrashReport> {
+    let path = Path::new("/crash/t");
+    let opts = OpenOptions {
+        mode: OpenMode::Create,
+        durability,
+        ..OpenOptions::default()
+    };
+    let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
+        let mut rng = SplitMix64::new(seed);
+        let mut db = NdbmDb::open_with(vfs.clone(), path, &opts)?;
+        let mut state = State::new();
+        committed(state.clone());
+        for _ in 0..ops {
+            let r = rng.below(100);
+            if r < 8 {
+                db.close()?;
+                db = NdbmDb::open_with(
+                    vfs.clone(),
+                    path,
+                    &OpenOptions {
+                        mode: OpenMode::Write,
+                        ..opts.clone()
+                    },
+                )?;
+            } else if r < 30 && !state.is_empty() {
+                let i = rng.below(state.len() as u64) as usize;
+                let k = state.keys().nth(i).cloned().unwrap_or_default();
+                db.remove(&k)?;
+                state.remove(&k);
+            } else {
+                let k = format!("k{}", rng.below(ops.max(4) / 2 + 1)).into_bytes();
+                let n = match rng.below(10) {
+                    0 => 1025,
+                    1 => 1024,
+                    2 => 5000,
+                    3 => 0,
+                    _ => rng.below(300) as usize,
+                };
+                let v: Vec<u8> = (0..n).map(|i| (i as u8) ^ (k.len() as u8)).collect();
+                db.insert(&k, &v)?;
+                state.insert(k, v);
+            }
+            committed(state.clone());
+        }
+        db.close()
+    };
+    let read_state = |vfs: Arc<dyn Vfs>| -> Result<State> {
+        let mut db = NdbmDb::open_with(vfs, path, &read_only())?;
+        let mut s = State::new();
+        for k in db.keys()? {
+            let v = db.get(&k)?.unwrap_or_default();
+            s.insert(k, v);
+        }
+        let problems = super::check::check(db.hash_store()?)?;
+        if let Some(p) = problems.first() {
+            return Err(pydbm_engine::Error::corrupt(
+                path,
+                p.offset.unwrap_or(0),
+                p.message.clone(),
+            ));
+        }
+        db.close()?;
+        Ok(s)
+    };
+    crash::run(
+        CrashConfig {
+            seed,
+            durability,
+            max_points,
+        },
+        &workload,
+        &read_state,
+        progress,
+    )
+}
