@@ -1362,3 +1362,81 @@ mod tests {
         assert!(super::super::repr::repr(&nested(5000)).is_err());
     }
 }
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    fn buffers() -> Pickle {
+        let mut p = Pickle::new();
+        let ro = p.add(Node::PickleBuffer {
+            data: b"ro".to_vec(),
+            readonly: true,
+        });
+        let rw = p.add(Node::PickleBuffer {
+            data: b"rw".to_vec(),
+            readonly: false,
+        });
+        p.root = p.add(Node::List(vec![ro, rw]));
+        p
+    }
+
+    #[test]
+    fn pickle_buffers_in_band_and_out_of_band() {
+        // Expected bytes: CPython 3.11 pickle.dumps([PickleBuffer(b'ro'),
+        // PickleBuffer(bytearray(b'rw'))], 5) with and without buffer_callback=lambda b: False.
+        let p = buffers();
+        assert_eq!(
+            dumps(&p, 5).unwrap(),
+            b"\x80\x05\x95\x16\x00\x00\x00\x00\x00\x00\x00]\x94(C\x02ro\x94\x96\x02\x00\x00\x00\x00\x00\x00\x00rw\x94e.".to_vec()
+        );
+        let opts = DumpOptions {
+            buffer_callback: Some(Arc::new(|_: &[u8], _: bool| false)),
+            ..DumpOptions::new(5)
+        };
+        let (bytes, oob) = dumps_with(&p, &opts).unwrap();
+        assert_eq!(
+            bytes,
+            b"\x80\x05\x95\x08\x00\x00\x00\x00\x00\x00\x00]\x94(\x97\x98\x97e.".to_vec()
+        );
+        assert_eq!(oob, vec![b"ro".to_vec(), b"rw".to_vec()]);
+        // loading with the buffers gives the buffers back, read-only flag included
+        let lo = super::super::LoadOptions {
+            buffers: Some(oob),
+            ..Default::default()
+        };
+        let back = super::super::loads(&bytes, &lo).unwrap();
+        assert!(p.isomorphic(&back));
+        assert!(dumps(&p, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("protocol >= 5"));
+        let four = DumpOptions {
+            buffer_callback: opts.buffer_callback.clone(),
+            ..DumpOptions::new(4)
+        };
+        assert!(dumps_with(&p, &four).is_err());
+    }
+
+    #[test]
+    fn reducer_override_replaces_a_node() {
+        // the override writes node b in place of node a; a later reference to a is a GET
+        let mut p = Pickle::new();
+        let a = p.add(Node::Str(PyStr::from("original")));
+        let b = p.add(Node::Str(PyStr::from("replacement")));
+        p.root = p.add(Node::List(vec![a, a]));
+        let opts = DumpOptions {
+            reducer_override: Some(Arc::new(move |_: &Pickle, id: NodeId| {
+                (id == a).then_some(b)
+            })),
+            ..DumpOptions::new(2)
+        };
+        let (bytes, _) = dumps_with(&p, &opts).unwrap();
+        let back = super::super::loads(&bytes, &Default::default()).unwrap();
+        let Node::List(items) = back.node(back.root) else {
+            panic!("{back:?}")
+        };
+        assert_eq!(items[0], items[1]);
+        assert_eq!(back.node(items[0]), &Node::Str(PyStr::from("replacement")));
+    }
+}
