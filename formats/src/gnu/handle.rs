@@ -746,10 +746,12 @@ impl<S: Storage> GdbmFile<S> {
         let n = self.header.bucket_elems as usize;
         self.each_bucket(|s| {
             let adr = s.current;
-            for i in 0..n {
-                if s.cur().elems[i].hash != -1 {
-                    out.push(s.slot_key(i, adr)?);
-                }
+            let live: Vec<usize> = {
+                let b = s.cur();
+                (0..n).filter(|&i| b.elems[i].hash != -1).collect()
+            };
+            for i in live {
+                out.push(s.slot_key(i, adr)?);
             }
             Ok(())
         })?;
@@ -760,13 +762,14 @@ impl<S: Storage> GdbmFile<S> {
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
-            while slot < n {
-                if self.cur().elems[slot].hash != -1 {
-                    let k = self.slot_key(slot, adr)?;
-                    self.last_iter = Some((k.clone(), idx, slot, adr));
-                    return Ok(Some(k));
-                }
-                slot += 1;
+            let found = {
+                let b = self.cur();
+                (slot.min(n)..n).find(|&s| b.elems[s].hash != -1)
+            };
+            if let Some(s) = found {
+                let k = self.slot_key(s, adr)?;
+                self.last_iter = Some((k.clone(), idx, s, adr));
+                return Ok(Some(k));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
                 idx += 1;
