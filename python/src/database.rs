@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple, PyType};
 
-use pydbm_engine::{Dbm, Error, OpenOptions};
+use pydbm_engine::{Dbm, Durability, Error, OpenOptions};
 use pydbm_formats::gnu::GnuDb;
 
 use crate::byte_args::{to_bytes, to_bytes_sqlite};
@@ -69,8 +69,13 @@ pub fn implemented_modules() -> Vec<&'static str> {
 /// letters with its own message); a flag the engine still rejects raises `error_cls`.
 /// Raises `error_cls` (as [`error_map::to_py`] maps it) on any failure, and `ValueError`
 /// for a module pydbm does not implement.
+///
+/// `durability` is pydbm's crash-safety level: `"process"` (default: every operation is
+/// one journaled transaction that survives a killed process), `"full"` (also fsynced:
+/// survives power loss), `"none"` (no journal; changes written back at `sync`/`close`,
+/// like the C libraries). Anything else raises `ValueError`.
 #[pyfunction]
-#[pyo3(signature = (module, path, flag, mode, error_cls))]
+#[pyo3(signature = (module, path, flag, mode, error_cls, durability = "process"))]
 pub fn open(
     py: Python<'_>,
     module: &str,
@@ -78,6 +83,7 @@ pub fn open(
     flag: &str,
     mode: u32,
     error_cls: Py<PyType>,
+    durability: &str,
 ) -> PyResult<Database> {
     let style = Style::from_module(module)
         .ok_or_else(|| PyValueError::new_err(format!("unknown dbm module {module:?}")))?;
@@ -90,6 +96,16 @@ pub fn open(
     let mut opts = OpenOptions::from_flag(flag)
         .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
     opts.file_mode = mode;
+    opts.durability = match durability {
+        "process" => Durability::Process,
+        "full" => Durability::Full,
+        "none" => Durability::None,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "durability must be 'process', 'full' or 'none', not {other:?}"
+            )))
+        }
+    };
     let db = py
         .allow_threads(|| match style {
             Style::Gnu => {
@@ -97,7 +113,17 @@ pub fn open(
             }
             _ => format.open(&path, &opts).map(Handle::Other),
         })
-        .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
+        .map_err(|e| {
+            // _dbmmodule.c reports open failures with the name as given (no ".db").
+            let e = match (style, e) {
+                (Style::Ndbm, Error::Io { source, .. }) => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+                (_, e) => e,
+            };
+            error_map::to_py(py, style, &error_cls, Op::Other, e)
+        })?;
     Ok(Database {
         inner: Mutex::new(Inner { db: Some(db), path }),
         style,

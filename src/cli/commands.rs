@@ -309,9 +309,8 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
                 })?
                 .records
         }
-        Some(b'V') if data.starts_with(b"VERSION=") => {
-            return Err(not_yet("loading Berkeley DB db_dump text"))
-        }
+        Some(b'V') if data.starts_with(b"VERSION=") => pydbm_formats::ndbm::parse_db_dump(&data)
+            .map_err(|e| CliError::Failed(format!("{name}: {e}")))?,
         _ => parse_hex_dump(&data, &name)?,
     };
     let mut db = open(target, "c")?;
@@ -525,7 +524,7 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
         }
         ShelveCommand::Get { target, key } => {
             let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
-            let value = sh.get(&key)?;
+            let value = sh.get_pickle(&key)?;
             sh.close()?;
             match value {
                 // CLI.md: a value as `pickle show` prints it.

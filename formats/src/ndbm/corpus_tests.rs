@@ -101,3 +101,35 @@ fn crashtest_small_workload_has_no_violations() {
         assert_eq!(rep.violations, 0, "{:?}", rep.details);
     }
 }
+
+#[test]
+fn big_endian_files_stay_big_endian_and_sound_after_writes() {
+    let bytes = std::fs::read(corpus_dir().join("be_small.db")).unwrap();
+    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    assert_eq!(st.meta().endian, super::Endian::Big);
+    let before = st.items().unwrap();
+    for i in 0..500u32 {
+        st.put(
+            format!("k{i}").as_bytes(),
+            &vec![i as u8; (i % 7 * 300) as usize],
+        )
+        .unwrap();
+    }
+    for i in (0..500u32).step_by(3) {
+        assert!(st.delete(format!("k{i}").as_bytes()).unwrap());
+    }
+    use super::pagefile::PageFile;
+    st.file_mut().commit().unwrap();
+    let bytes = st.into_file().into_bytes();
+    assert_eq!(&bytes[12..16], &[0, 0x06, 0x15, 0x61]);
+    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    assert!(super::check::check(&mut st).unwrap().is_empty());
+    for (k, v) in &before {
+        assert_eq!(st.get(k).unwrap().as_ref(), Some(v));
+    }
+    for i in 0..500u32 {
+        let want = (i % 3 != 0).then(|| vec![i as u8; (i % 7 * 300) as usize]);
+        assert_eq!(st.get(format!("k{i}").as_bytes()).unwrap(), want);
+    }
+    assert_eq!(st.count().unwrap(), before.len() + 500 - 167);
+}

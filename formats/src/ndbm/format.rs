@@ -104,13 +104,26 @@ impl Format for NdbmFormat {
         }
     }
 
+    /// Runs the workload twice: crashing as a killed process (`Durability::Process`) and
+    /// as a power loss (`Durability::Full`); the report sums both.
     fn crashtest(
         &self,
         ops: u64,
         seed: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<CrashReport> {
-        crashtest(ops, seed, Durability::Process, None, progress)
+        let mut total = CrashReport::default();
+        for d in [Durability::Process, Durability::Full] {
+            let r = crashtest(ops, seed, d, None, progress)?;
+            total.crash_points += r.crash_points;
+            total.violations += r.violations;
+            for line in r.details {
+                if total.details.len() < crash::MAX_DETAILS {
+                    total.details.push(format!("{d:?}: {line}"));
+                }
+            }
+        }
+        Ok(total)
     }
 }
 

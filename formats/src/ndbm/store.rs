@@ -602,6 +602,13 @@ impl<F: PageFile> HashStore<F> {
 
     /// An item for `bytes`: on-page, or an overflow chain when longer than `pagesize / 4`.
     fn store_item(&mut self, bytes: &[u8]) -> Result<Item> {
+        if bytes.len() as u64 > u32::MAX as u64 {
+            // ndbm spec §6: an item's total length is a u32.
+            return Err(Error::BadArgument(format!(
+                "a Berkeley DB key or value holds at most 4294967295 bytes, not {}",
+                bytes.len()
+            )));
+        }
         if bytes.len() > max_onpage(self.pagesize) {
             let pgno = self.put_big(bytes)?;
             Ok(Item::OffPage {
