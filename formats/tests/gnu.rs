@@ -885,3 +885,22 @@ fn live_gdbmtool_accepts_pydbm_files() {
         "{text}"
     );
 }
+
+/// `gdbm_convert(db, GDBM_NUMSYNC)` of 02-small gives the corpus's 10-converted-numsync
+/// bytes (made by libgdbm); converting back gives a standard file with the same records.
+#[test]
+fn corpus_convert_to_numsync() {
+    let Some(dir) = corpus_dir() else {
+        return skip_or_fail("shared gdbm corpus");
+    };
+    let mut db = open_image(std::fs::read(dir.join("02-small.gdbm")).unwrap(), true).unwrap();
+    db.convert(true).unwrap();
+    let bytes = db.close().unwrap().into_bytes();
+    assert!(bytes == std::fs::read(dir.join("10-converted-numsync.gdbm")).unwrap());
+    let mut db = open_image(bytes, true).unwrap();
+    db.convert(false).unwrap();
+    let back = db.close().unwrap().into_bytes();
+    let w = pydbm_formats::gnu::check::walk(&back);
+    assert!(w.problems.is_empty(), "{:?}", w.problems);
+    assert_eq!(w.records, listing_of("02-small.gdbm"));
+}
