@@ -27,7 +27,7 @@ pub struct HashStore<F: PageFile> {
     pub(super) pagesize: usize,
     pub(super) meta_dirty: bool,
     /// Decoded bucket pages (as committed or as this operation wrote them). Cleared on
-    /// rollback and when it grows past [`HASH_CACHE_PAGES`].
+    /// rollback; past [`HASH_CACHE_PAGES`] an arbitrary page is evicted per insertion.
     pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
 }
 
@@ -218,8 +218,11 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn cache_hash(&mut self, page: Arc<HashPage>) {
-        if self.hash_cache.len() >= HASH_CACHE_PAGES {
-            self.hash_cache.clear();
+        if self.hash_cache.len() >= HASH_CACHE_PAGES && !self.hash_cache.contains_key(&page.pgno) {
+            // Evict one arbitrary page (the map's order is effectively random).
+            if let Some(&victim) = self.hash_cache.keys().next() {
+                self.hash_cache.remove(&victim);
+            }
         }
         self.hash_cache.insert(page.pgno, page);
     }
