@@ -154,7 +154,7 @@ mod tests {
             want_keys.sort();
             assert_eq!(keys, want_keys, "{module}");
             for (k, r) in &want {
-                let v = sh.get(k).expect("get").expect("present");
+                let v = sh.get_pickle(k).expect("get").expect("present");
                 assert_eq!(&pickle::repr::repr(&v).expect("repr"), r, "{module} {k}");
             }
             sh.close().expect("close");
@@ -167,7 +167,7 @@ mod tests {
     fn cpython_reads_pydbm_shelves() {
         let py = Path::new("/usr/bin/python3");
         let ok = Command::new(py)
-            .args(["-c", "import shelve, dbm.gnu, dbm.dumb"])
+            .args(["-c", "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm"])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
@@ -179,7 +179,7 @@ mod tests {
             return;
         }
         let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");
-        for module in ["dbm.dumb", "dbm.gnu"] {
+        for module in ["dbm.dumb", "dbm.gnu", "dbm.ndbm"] {
             let Some(format) = format_for(module) else {
                 eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
                 continue;
@@ -201,7 +201,7 @@ mod tests {
                 let key = String::from_utf8(unhex(f.next().expect("k"))).expect("utf-8");
                 let value = pickle::loads(&unhex(f.next().expect("v")), &LoadOptions::default())
                     .expect("loads");
-                sh.insert(&key, &value).expect("insert");
+                sh.insert_pickle(&key, &value).expect("insert");
             }
             sh.close().expect("close");
             let script = "import shelve, sys\nwith shelve.open(sys.argv[1], 'r') as sh:\n    for k in sorted(sh):\n        print(k.encode().hex(), repr(sh[k]))\n";

@@ -174,8 +174,15 @@ mod tests {
             let data = std::fs::read(&path).unwrap();
             let result = recover_in_memory(&data);
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            let lines = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let text = lines.unwrap_or_default().join("\n");
+            // Fuzzer-found inputs may fail cleanly (e.g. a length past the in-memory limit);
+            // the named seeds must roll back.
+            let text = match result {
+                Ok(lines) => lines.unwrap_or_default().join("\n"),
+                Err(e) => {
+                    assert!(name.starts_with("fuzz-"), "{name}: {e}");
+                    continue;
+                }
+            };
             match name.as_str() {
                 "valid_two_records" => assert!(text.contains("rolled back 2 page(s)"), "{text}"),
                 "torn_tail" => {

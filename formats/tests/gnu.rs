@@ -137,7 +137,7 @@ fn run_script(script: &str, bs: i32, numsync: bool) -> Vec<u8> {
         numsync,
         ..FileOptions::default()
     };
-    let mut db = GdbmFile::open(MemStorage::new("mem.gdbm", Vec::new()), opts).unwrap();
+    let mut db = GdbmFile::open(MemStorage::without_undo("mem.gdbm", Vec::new()), opts).unwrap();
     for (n, line) in script.lines().enumerate() {
         let p: Vec<&str> = line.split(' ').collect();
         let ctx = || format!("line {}: {line:.60}", n + 1);
@@ -510,7 +510,7 @@ fn run_on_disk(path: &Path, script: &str, bs: i32) {
         std::sync::Arc::new(pydbm_engine::OsVfs::new());
     let gnu = GnuOptions {
         block_size: bs,
-        numsync: false,
+        ..GnuOptions::default()
     };
     let mut db = open_with(
         vfs.clone(),

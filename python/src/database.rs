@@ -7,13 +7,13 @@
 //! iteration), which the C modules lack; they are harmless extras there.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple, PyType};
 
-use pydbm_engine::{Dbm, Error, OpenOptions};
+use pydbm_engine::{Dbm, Durability, Error, OpenOptions};
 use pydbm_formats::gnu::GnuDb;
 
 use crate::byte_args::{to_bytes, to_bytes_sqlite};
@@ -69,8 +69,13 @@ pub fn implemented_modules() -> Vec<&'static str> {
 /// letters with its own message); a flag the engine still rejects raises `error_cls`.
 /// Raises `error_cls` (as [`error_map::to_py`] maps it) on any failure, and `ValueError`
 /// for a module pydbm does not implement.
+///
+/// `durability` is pydbm's crash-safety level: `"process"` (default: every operation is
+/// one journaled transaction that survives a killed process), `"full"` (also fsynced:
+/// survives power loss), `"none"` (no journal; changes written back at `sync`/`close`,
+/// like the C libraries). Anything else raises `ValueError`.
 #[pyfunction]
-#[pyo3(signature = (module, path, flag, mode, error_cls))]
+#[pyo3(signature = (module, path, flag, mode, error_cls, durability = "process"))]
 pub fn open(
     py: Python<'_>,
     module: &str,
@@ -78,6 +83,7 @@ pub fn open(
     flag: &str,
     mode: u32,
     error_cls: Py<PyType>,
+    durability: &str,
 ) -> PyResult<Database> {
     let style = Style::from_module(module)
         .ok_or_else(|| PyValueError::new_err(format!("unknown dbm module {module:?}")))?;
@@ -90,6 +96,16 @@ pub fn open(
     let mut opts = OpenOptions::from_flag(flag)
         .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
     opts.file_mode = mode;
+    opts.durability = match durability {
+        "process" => Durability::Process,
+        "full" => Durability::Full,
+        "none" => Durability::None,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "durability must be 'process', 'full' or 'none', not {other:?}"
+            )))
+        }
+    };
     let db = py
         .allow_threads(|| match style {
             Style::Gnu => {
@@ -97,7 +113,17 @@ pub fn open(
             }
             _ => format.open(&path, &opts).map(Handle::Other),
         })
-        .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
+        .map_err(|e| {
+            // _dbmmodule.c reports open failures with the name as given (no ".db").
+            let e = match (style, e) {
+                (Style::Ndbm, Error::Io { source, .. }) => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+                (_, e) => e,
+            };
+            error_map::to_py(py, style, &error_cls, Op::Other, e)
+        })?;
     Ok(Database {
         inner: Mutex::new(Inner { db: Some(db), path }),
         style,
@@ -106,30 +132,38 @@ pub fn open(
 }
 
 impl Database {
-    /// Locks the handle state. A poisoned lock (a panic mid-operation, which pydbm's
-    /// formats never do) is reported as an `error`, not propagated as a panic.
-    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(|_| {
-            error_map::os_error("pydbm: database handle poisoned by an earlier panic".into())
+    /// Runs `f` on the handle state with the mutex held and the GIL released, both while
+    /// waiting for the mutex and while working: waiting with the GIL held would deadlock
+    /// against a thread that holds the mutex and needs the GIL back. A poisoned mutex (a
+    /// panic mid-operation, which pydbm's formats never do) becomes an error, not a panic.
+    fn locked<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Inner) -> pydbm_engine::Result<T> + Send,
+    ) -> pydbm_engine::Result<T> {
+        let inner = &self.inner;
+        py.allow_threads(|| {
+            let mut guard = inner.lock().map_err(|_| {
+                Error::BadArgument("database handle poisoned by an earlier panic".into())
+            })?;
+            f(&mut guard)
         })
     }
 
-    /// Runs `f` on the open database with the GIL released, mapping errors for `op`.
+    /// Runs `f` on the open database (GIL released), mapping errors for `op`.
     fn with_db<T: Send>(
         &self,
         py: Python<'_>,
         op: Op,
         f: impl FnOnce(&mut dyn Dbm) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db.dbm())),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db.dbm()),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, op, e))
+        })
+        .map_err(|e| self.err(py, op, e))
     }
 
     /// Like [`Database::with_db`], on the concrete handle.
@@ -138,15 +172,13 @@ impl Database {
         py: Python<'_>,
         f: impl FnOnce(&mut Handle) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db)),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, Op::Other, e))
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn err(&self, py: Python<'_>, op: Op, e: Error) -> PyErr {
@@ -363,13 +395,11 @@ impl Database {
 
     /// `db.close()`: flushes and releases the file; closing twice is allowed.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let taken = self.lock()?.db.take();
-        match taken {
-            Some(mut db) => py
-                .allow_threads(|| db.dbm().close())
-                .map_err(|e| self.err(py, Op::Other, e)),
+        self.locked(py, |inner| match inner.db.take() {
+            Some(mut db) => db.dbm().close(),
             None => Ok(()),
-        }
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -388,13 +418,16 @@ impl Database {
         self.style.module()
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        let inner = self.lock()?;
-        let state = if inner.db.is_some() { "open" } else { "closed" };
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (open, path) = self
+            .locked(py, |inner| {
+                Ok((inner.db.is_some(), inner.path.display().to_string()))
+            })
+            .map_err(|e| self.err(py, Op::Other, e))?;
+        let state = if open { "open" } else { "closed" };
         Ok(format!(
-            "<pydbm {} database {:?} ({state})>",
-            self.style.module(),
-            inner.path.display().to_string()
+            "<pydbm {} database {path:?} ({state})>",
+            self.style.module()
         ))
     }
 }

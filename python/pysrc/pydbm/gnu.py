@@ -24,13 +24,17 @@ class error(OSError):
     __module__ = "pydbm.gnu"
 
 
-def open(filename, flag="r", mode=0o666, /):
+def open(filename, flag="r", mode=0o666, /, *, durability="process"):
     """Open a gdbm database as ``dbm.gnu.open`` does.
 
     ``flag``: ``'r'`` read-only (default), ``'w'`` read-write, ``'c'`` create if missing,
     ``'n'`` always new; optionally followed by ``'f'`` (fast, a no-op in gdbm 1.23),
     ``'s'`` (synchronized) and ``'u'`` (no locking). ``mode`` is the permission of a
     created file (before the umask). Errors raise :class:`error`.
+
+    ``durability`` (keyword-only, pydbm's own): ``"process"`` (default; every update is
+    one journaled transaction that survives a killed process), ``"full"`` (also survives
+    power loss), ``"none"`` (no journal, written back at sync/close like the C library).
     """
     if not isinstance(flag, str):
         raise TypeError("open() argument 2 must be str, not %s" % type(flag).__name__)
@@ -39,4 +43,4 @@ def open(filename, flag="r", mode=0o666, /):
     for c in flag[1:]:
         if c not in "fsu":
             raise error("Flag '%s' is not supported." % c)
-    return _pydbm.open("dbm.gnu", _common.fspath(filename), flag, mode, error)
+    return _pydbm.open("dbm.gnu", _common.fspath(filename), flag, mode, error, durability)

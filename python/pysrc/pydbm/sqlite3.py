@@ -15,8 +15,12 @@ class error(OSError):
     __module__ = "pydbm.sqlite3"
 
 
-def open(filename, /, flag="r", mode=0o666):
-    """Open an SQLite-backed dbm as ``dbm.sqlite3.open`` does."""
+def open(filename, /, flag="r", mode=0o666, *, durability="process"):
+    """Open an SQLite-backed dbm as ``dbm.sqlite3.open`` does.
+
+    ``durability`` (keyword-only, pydbm's own) sets ``PRAGMA synchronous``: ``"full"``
+    (FULL, CPython's setting), ``"process"`` (NORMAL, the pydbm default), ``"none"`` (OFF).
+    """
     if flag not in ("r", "w", "c", "n"):
         raise ValueError("Flag must be one of 'r', 'w', 'c', or 'n', not %r" % (flag,))
-    return _pydbm.open("dbm.sqlite3", _common.fspath(filename), flag, mode, error)
+    return _pydbm.open("dbm.sqlite3", _common.fspath(filename), flag, mode, error, durability)
