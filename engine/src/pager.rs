@@ -25,6 +25,9 @@ use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 /// Index of a file in the list given to [`Pager::open`].
 pub type FileId = usize;
 
+/// The largest file length a pager handles: `i64::MAX`, the largest `off_t`.
+pub const MAX_FILE_LEN: u64 = i64::MAX as u64;
+
 /// One file managed by a [`Pager`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSpec {
@@ -307,6 +310,18 @@ impl Pager {
         }
     }
 
+    /// Rejects a byte range ending past `i64::MAX` (the largest `off_t`), which no file can
+    /// hold and whose page arithmetic would overflow.
+    fn check_range(&self, f: FileId, offset: u64, len: usize) -> Result<()> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= MAX_FILE_LEN => Ok(()),
+            _ => Err(Error::BadArgument(format!(
+                "{}: {len} byte(s) at offset {offset} end past the largest file offset {MAX_FILE_LEN}",
+                self.files[f].spec.path.display()
+            ))),
+        }
+    }
+
     fn check_writable(&self, f: FileId) -> Result<()> {
         self.check_file(f)?;
         if self.opts.read_only {
@@ -426,9 +441,11 @@ impl Pager {
     }
 
     /// Reads exactly `buf.len()` bytes of file `f` at `offset`, including uncommitted changes.
-    /// Reading past the logical end is [`Error::Corrupt`] naming the file and offset.
+    /// Reading past the logical end is [`Error::Corrupt`] naming the file and offset; a range
+    /// ending past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_file(f)?;
+        self.check_range(f, offset, buf.len())?;
         let st = &self.files[f];
         let end = offset.checked_add(buf.len() as u64);
         if end.is_none_or(|e| e > st.len) || (!st.exists && !buf.is_empty()) {
@@ -458,12 +475,12 @@ impl Pager {
 
     /// Writes `data` into file `f` at `offset` (creating the file if absent), inside the
     /// current transaction (started if none). Nothing reaches the file before
-    /// [`Pager::commit`] or an eviction protected by the journal.
+    /// [`Pager::commit`] or an eviction protected by the journal. A range ending past
+    /// [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn write_at(&mut self, f: FileId, offset: u64, data: &[u8]) -> Result<()> {
         self.check_writable(f)?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| Error::BadArgument("write past 2^64 bytes".into()))?;
+        self.check_range(f, offset, data.len())?;
+        let end = offset + data.len() as u64;
         self.begin();
         // The logical length grows first: an eviction during the loop writes a page only
         // up to the logical length.
@@ -494,9 +511,10 @@ impl Pager {
     }
 
     /// Truncates or extends (with zeros) file `f` to `len` bytes, creating it if absent,
-    /// inside the current transaction.
+    /// inside the current transaction. A `len` past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn set_len(&mut self, f: FileId, len: u64) -> Result<()> {
         self.check_writable(f)?;
+        self.check_range(f, len, 0)?;
         self.begin();
         self.shrink(f, len)?;
         let st = &mut self.files[f];
@@ -605,11 +623,21 @@ impl Pager {
         Ok(())
     }
 
+    /// Notes that a database file is about to change on disk, so that [`Pager::rollback`]
+    /// restores the files from the transaction's records (set before the change: a change
+    /// that fails half-way must be undone too).
+    fn touch_db(&mut self) {
+        if let Some(t) = &mut self.txn {
+            t.db_touched = true;
+        }
+    }
+
     /// Makes sure file `f` exists on disk, creating it.
     fn ensure_on_disk(&mut self, f: FileId) -> Result<()> {
         if self.files[f].handle.is_some() {
             return Ok(());
         }
+        self.touch_db();
         let spec = &self.files[f].spec;
         let h = self.vfs.open(
             &spec.path,
@@ -628,6 +656,9 @@ impl Pager {
 
     /// Applies file `f`'s pending truncation to disk.
     fn apply_truncation(&mut self, f: FileId) -> Result<()> {
+        if self.files[f].zero_from < self.files[f].disk_len {
+            self.touch_db();
+        }
         let st = &mut self.files[f];
         if st.zero_from < st.disk_len {
             if let Some(h) = &st.handle {
@@ -651,6 +682,7 @@ impl Pager {
         self.ensure_on_disk(f)?;
         self.apply_truncation(f)?;
         let n = (self.files[f].len - start).min(ps) as usize;
+        self.touch_db();
         let st = &mut self.files[f];
         st.handle
             .as_ref()
@@ -658,9 +690,6 @@ impl Pager {
             .write_at(&data[..n], start)?;
         st.disk_len = st.disk_len.max(start + n as u64);
         st.unsynced = true;
-        if let Some(t) = &mut self.txn {
-            t.db_touched = true;
-        }
         Ok(())
     }
 
@@ -672,7 +701,9 @@ impl Pager {
         let mut dir_changed = false;
         for f in 0..self.files.len() {
             if !self.files[f].exists {
-                if self.files[f].handle.take().is_some() {
+                if self.files[f].handle.is_some() {
+                    self.touch_db();
+                    self.files[f].handle = None;
                     self.vfs.remove(&self.files[f].spec.path)?;
                     dir_changed = true;
                 }
@@ -702,6 +733,13 @@ impl Pager {
                 .get_mut(key)
                 .expect("dirty_keys() lists cached pages")
                 .dirty = false;
+        }
+        if self
+            .files
+            .iter()
+            .any(|st| st.handle.is_some() && st.disk_len != st.len)
+        {
+            self.touch_db();
         }
         for st in &mut self.files {
             if let Some(h) = &st.handle {

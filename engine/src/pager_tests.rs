@@ -219,3 +219,50 @@ fn random_operations_match_model() {
         }
     }
 }
+
+/// A commit that fails half-way (the disk refuses a page write after a truncation and a
+/// removal were applied) must leave `rollback` able to restore both files.
+#[test]
+fn rollback_after_a_failed_commit_restores_truncated_and_removed_files() {
+    for durability in [Durability::Process, Durability::Full] {
+        let mem = MemVfs::with_limit(4096);
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let mut p = Pager::open(vfs.clone(), specs(), small(durability)).unwrap();
+        let a: Vec<u8> = (0..1000u32).map(|i| (i * 3) as u8).collect();
+        let b: Vec<u8> = (0..300u32).map(|i| (i * 5) as u8).collect();
+        p.write_at(0, 0, &a).unwrap();
+        p.write_at(1, 0, &b).unwrap();
+        p.commit().unwrap();
+        // File 0 is truncated, file 1 removed; the page written past the limit fails last.
+        p.set_len(0, 10).unwrap();
+        p.remove_file(1).unwrap();
+        p.write_at(0, 5000, b"too far").unwrap();
+        assert!(p.commit().is_err(), "the write past the limit fails");
+        p.rollback().unwrap();
+        assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), a);
+        assert_eq!(mem.read_file(Path::new("/d/a.dir")).unwrap(), b);
+        assert_eq!(contents(&mut p, 0).unwrap(), a);
+        assert_eq!(contents(&mut p, 1).unwrap(), b);
+    }
+}
+
+#[test]
+fn ranges_past_the_largest_offset_are_bad_arguments() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let mut p = Pager::open(vfs, specs(), small(Durability::Process)).unwrap();
+    let max = crate::MAX_FILE_LEN;
+    for off in [u64::MAX - 2, max, max - 1] {
+        assert!(
+            matches!(p.write_at(0, off, b"xy"), Err(Error::BadArgument(_))),
+            "write at {off}"
+        );
+        let mut buf = [0u8; 2];
+        assert!(
+            matches!(p.read_at(0, off, &mut buf), Err(Error::BadArgument(_))),
+            "read at {off}"
+        );
+    }
+    assert!(matches!(p.set_len(0, u64::MAX), Err(Error::BadArgument(_))));
+    assert!(matches!(p.set_len(0, max + 1), Err(Error::BadArgument(_))));
+    assert!(!p.exists(0), "nothing was created");
+}
