@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{PageCache, PageKey};
-use crate::journal::{JournalFile, JournalHeader, JournalRecord};
+use crate::journal::{JournalFile, JournalHeader, JournalRecord, MAX_HEADER_LEN};
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
-use crate::recovery::{journal_name, journal_path, roll_back};
+use crate::recovery::{journal_name, journal_path, probe, roll_back, JournalState};
 use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// Index of a file in the list given to [`Pager::open`].
@@ -165,14 +165,21 @@ fn open_handle(
 }
 
 impl Pager {
-    /// Opens `files` (which may not exist yet) under one journal named `<files[0]>-journal`.
+    /// Opens `files` (which may not exist yet, and must all be in one directory) under one
+    /// journal named `<files[0]>-journal`.
     ///
     /// Takes `opts.lock` on `files[0]` (creating it empty if it is missing and the pager is
     /// writable, since a lock needs a file; a read-only pager with a lock fails with
-    /// [`Error::Io`] of kind `NotFound` instead), then rolls back a hot journal. A read-only pager
-    /// that finds a hot journal briefly takes the lock exclusive to recover; when it cannot,
-    /// it fails with [`Error::Locked`]. Errors: [`Error::BadArgument`] for no files or a page
-    /// size of 0; [`Error::Io`]; [`Error::Corrupt`] when the journal names other files.
+    /// [`Error::Io`] of kind `NotFound` instead), then rolls back a hot journal. A shared-lock
+    /// pager that finds a valid hot journal briefly takes the lock exclusive to recover; when
+    /// it cannot, it fails with [`Error::Locked`] (an invalidated or torn-header journal needs
+    /// no recovery and is left alone). Without a lock the pager never rolls back, since the
+    /// journal may be a live writer's: a hot journal fails the open with
+    /// [`Error::HotJournal`] (open with a lock, or call [`Pager::recover`]).
+    /// Errors: [`Error::BadArgument`] for no files, files in different directories, a page
+    /// size not in 1..=16 MiB or a journal header over [`crate::journal::MAX_HEADER_LEN`];
+    /// [`Error::Io`]; [`Error::Corrupt`] when the journal names other files or is refused as
+    /// hostile (see [`Pager::recover`]).
     pub fn open(vfs: Arc<dyn Vfs>, files: Vec<FileSpec>, opts: PagerOptions) -> Result<Pager> {
         if files.is_empty() {
             return Err(Error::BadArgument("a pager needs at least one file".into()));
@@ -184,16 +191,48 @@ impl Pager {
             )));
         }
         let journal_path = journal_path(&files[0].path);
+        // Recovery only touches plain names beside the journal (journal.md, "Validity
+        // rules"), so every file must live in the primary's directory.
+        for f in &files {
+            if f.path.parent() != journal_path.parent() || f.path.file_name().is_none() {
+                return Err(Error::BadArgument(format!(
+                    "{}: every file of a pager must be in the directory of {}",
+                    f.path.display(),
+                    files[0].path.display()
+                )));
+            }
+        }
         let names: Vec<Vec<u8>> = files
             .iter()
             .map(|f| journal_name(&journal_path, &f.path))
             .collect();
+        let header_len = JournalHeader {
+            page_size: opts.page_size as u32,
+            salt: 0,
+            files: names
+                .iter()
+                .map(|n| JournalFile {
+                    name: n.clone(),
+                    orig_len: None,
+                })
+                .collect(),
+        }
+        .encode()
+        .len();
+        if header_len > MAX_HEADER_LEN {
+            return Err(Error::BadArgument(format!(
+                "{} files with these names need a {header_len}-byte journal header (at most {MAX_HEADER_LEN})",
+                files.len()
+            )));
+        }
         let mut lock = None;
+        let mut primary_created = false;
         if let Some((kind, mode)) = opts.lock {
             let primary = &files[0];
             let handle = if opts.read_only {
                 vfs.open(&primary.path, VfsOpen::READ)?
             } else {
+                primary_created = !vfs.exists(&primary.path)?;
                 vfs.open(
                     &primary.path,
                     VfsOpen {
@@ -204,7 +243,11 @@ impl Pager {
             };
             let table = LockTable::global();
             let guard = table.lock(&*handle, mode, kind, opts.lock_timeout)?;
-            if mode == LockMode::Shared && vfs.exists(&journal_path)? {
+            // Only a valid hot journal needs the exclusive lock: an absent, invalidated or
+            // torn-header one changes nothing, and upgrading for it would make two readers
+            // fail each other with Locked.
+            let hot = matches!(probe(&*vfs, &journal_path)?, JournalState::Hot { .. });
+            if mode == LockMode::Shared && hot {
                 // Recovery writes: trade the shared lock for an exclusive one meanwhile.
                 drop(guard);
                 let x = table.lock(&*handle, LockMode::Exclusive, kind, opts.lock_timeout)?;
@@ -214,9 +257,19 @@ impl Pager {
             } else {
                 lock = Some(guard);
             }
+            if mode == LockMode::Exclusive {
+                roll_back(&*vfs, &journal_path, Some(&names))?;
+            }
+        } else if let JournalState::Hot { .. } = probe(&*vfs, &journal_path)? {
+            // Without a lock the journal may be a live writer's: rolling it back would undo
+            // that writer's transaction under it, so never do it here.
+            return Err(Error::HotJournal { path: journal_path });
         }
-        if lock.is_none() || opts.lock.map(|l| l.1) == Some(LockMode::Exclusive) {
-            roll_back(&*vfs, &journal_path, Some(&names))?;
+        if primary_created && opts.durability == Durability::Full {
+            // The lock needed the file: make its directory entry as durable as a commit's.
+            if let Some(dir) = journal_path.parent() {
+                vfs.sync_dir(dir)?;
+            }
         }
         let mut states = Vec::with_capacity(files.len());
         for spec in files {
@@ -249,8 +302,49 @@ impl Pager {
 
     /// Rolls back a hot journal of the pager whose first file is `primary`, without opening
     /// any format. `Ok(None)` when there was no hot journal; otherwise a line per action.
+    ///
+    /// Takes the exclusive lock on `primary` first (whole-file, the namespace every pager and
+    /// libgdbm use; creating `primary` empty for the lock if it is missing, and removing it
+    /// again unless the journal restores it), so it never rolls back a live writer's journal:
+    /// [`Error::Locked`] when another handle holds the file. A hostile journal is refused with
+    /// [`Error::Corrupt`] and left in place: a file name that is not a plain name beside the
+    /// journal (absolute, `..`, a separator), or an original length that neither the file nor
+    /// the journal's records cover.
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
-        roll_back(vfs, &journal_path(primary), None)
+        let journal = journal_path(primary);
+        if matches!(probe(vfs, &journal)?, JournalState::Absent) {
+            return Ok(None);
+        }
+        let created = !vfs.exists(primary)?;
+        let handle = vfs.open(primary, VfsOpen::CREATE)?;
+        let guard =
+            match LockTable::global().lock(&*handle, LockMode::Exclusive, LockKind::Flock, None) {
+                Ok(g) => g,
+                Err(e) => {
+                    if created {
+                        drop(handle);
+                        vfs.remove(primary)?;
+                    }
+                    return Err(e);
+                }
+            };
+        let restores_primary = match probe(vfs, &journal)? {
+            JournalState::Hot { header, .. } => {
+                let name = journal_name(&journal, primary);
+                header
+                    .files
+                    .iter()
+                    .any(|f| f.name == name && f.orig_len.is_some())
+            }
+            _ => false,
+        };
+        let result = roll_back(vfs, &journal, None);
+        if created && !restores_primary && vfs.exists(primary)? && handle.len()? == 0 {
+            // The empty file existed only to carry the lock.
+            vfs.remove(primary)?;
+        }
+        drop(guard);
+        result
     }
 
     /// The file system the pager works on.

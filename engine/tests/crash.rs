@@ -10,7 +10,8 @@ use std::sync::Arc;
 use pydbm_engine::crash::{self, CrashConfig};
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{
-    CrashReport, Durability, FileSpec, Pager, PagerOptions, PagerTestFault, Result, Vfs,
+    CrashReport, Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions, PagerTestFault,
+    Result, Vfs,
 };
 
 /// Each file's bytes (`None`: absent); prints as lengths and crc32s.
@@ -45,6 +46,8 @@ fn options(durability: Durability, fault: Option<PagerTestFault>) -> PagerOption
         cache_bytes: 4 * 256,
         durability,
         test_fault: fault,
+        // Only a locked pager may roll back a hot journal.
+        lock: Some((LockKind::None, LockMode::Exclusive)),
         ..PagerOptions::default()
     }
 }
@@ -72,6 +75,8 @@ fn workload(
 ) -> impl Fn(Arc<dyn Vfs>, &mut dyn FnMut(State)) -> Result<()> {
     move |vfs, committed| {
         let mut rng = SplitMix64::new(seed);
+        // The disk starts empty; the locked open then creates the primary file.
+        committed(State(vec![None; 3]));
         let mut p = Pager::open(vfs, specs(), options(durability, fault))?;
         committed(read_all(&mut p)?);
         let mut until_commit = 1 + rng.below(3);
@@ -103,7 +108,14 @@ fn workload(
 
 fn read_state(durability: Durability) -> impl Fn(Arc<dyn Vfs>) -> Result<State> {
     move |vfs| {
-        let mut p = Pager::open(vfs, specs(), options(durability, None))?;
+        // Recovery as `pydbm recover` runs it (under the exclusive lock), then an unlocked
+        // open, which would refuse a journal left hot.
+        Pager::recover(&*vfs, &specs()[0].path)?;
+        let opts = PagerOptions {
+            lock: None,
+            ..options(durability, None)
+        };
+        let mut p = Pager::open(vfs, specs(), opts)?;
         read_all(&mut p)
     }
 }
