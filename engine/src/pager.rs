@@ -55,6 +55,9 @@ pub enum PagerTestFault {
     SkipJournalSync,
     /// Write the pages before the journal (breaks `Process` under a process kill).
     PagesBeforeJournal,
+    /// Never fsync a database file's directory (breaks `Full` when directory changes can be
+    /// lost, [`crate::CrashKind::PowerLossUnsyncedDirs`]).
+    SkipDirSync,
 }
 
 /// How a [`Pager`] runs.
@@ -146,6 +149,10 @@ pub struct Pager {
     journal_path: PathBuf,
     journal: Option<Box<dyn VfsFile>>,
     lock: Option<LockGuard>,
+    /// A database file was created or removed since the directories were last fsynced
+    /// (by a commit, an eviction or a rollback): `Full` syncs them before the journal is
+    /// invalidated, or the change could vanish in a power loss after the commit.
+    dir_dirty: bool,
 }
 
 fn open_handle(
@@ -297,6 +304,7 @@ impl Pager {
             journal_path,
             journal: None,
             lock,
+            dir_dirty: false,
         })
     }
 
@@ -745,6 +753,9 @@ impl Pager {
         st.handle = Some(h);
         st.disk_len = 0;
         st.unsynced = true;
+        // journal.md, "dir-sync rule": a file created here (at commit, or by an eviction in
+        // the middle of a transaction) needs its directory synced before the invalidation.
+        self.dir_dirty = true;
         Ok(())
     }
 
@@ -787,19 +798,17 @@ impl Pager {
         Ok(())
     }
 
-    /// Writes every pending change to the files; returns whether a file was created or
-    /// removed.
+    /// Writes every pending change to the files (creations and removals set `dir_dirty`).
     // Indexing by file id: the loop body calls `&mut self` methods with it.
     #[allow(clippy::needless_range_loop)]
-    fn write_back(&mut self) -> Result<bool> {
-        let mut dir_changed = false;
+    fn write_back(&mut self) -> Result<()> {
         for f in 0..self.files.len() {
             if !self.files[f].exists {
                 if self.files[f].handle.is_some() {
                     self.touch_db();
                     self.files[f].handle = None;
+                    self.dir_dirty = true;
                     self.vfs.remove(&self.files[f].spec.path)?;
-                    dir_changed = true;
                 }
                 let st = &mut self.files[f];
                 st.disk_len = 0;
@@ -808,7 +817,6 @@ impl Pager {
             }
             if self.files[f].handle.is_none() {
                 self.ensure_on_disk(f)?;
-                dir_changed = true;
             }
             if self.files[f].zero_from < self.files[f].disk_len {
                 self.apply_truncation(f)?;
@@ -844,29 +852,25 @@ impl Pager {
                 }
             }
         }
-        Ok(dir_changed)
+        Ok(())
     }
 
     /// Fsyncs every file written since its last fsync (or every file when `all`), and the
-    /// directories when a file was created or removed.
-    fn sync_files(&mut self, all: bool, dir_changed: bool) -> Result<()> {
+    /// directory when a file was created or removed since it was last synced.
+    fn sync_files(&mut self, all: bool) -> Result<()> {
         for st in &mut self.files {
             if let (true, Some(h)) = (all || st.unsynced, &st.handle) {
                 h.sync()?;
                 st.unsynced = false;
             }
         }
-        if dir_changed {
-            let mut dirs: Vec<&Path> = self
-                .files
-                .iter()
-                .filter_map(|s| s.spec.path.parent())
-                .collect();
-            dirs.dedup();
-            for d in dirs {
-                self.vfs.sync_dir(d)?;
+        if self.dir_dirty && self.opts.test_fault != Some(PagerTestFault::SkipDirSync) {
+            // Every file is in the journal's directory (checked at open).
+            if let Some(dir) = self.journal_path.parent() {
+                self.vfs.sync_dir(dir)?;
             }
         }
+        self.dir_dirty = false;
         Ok(())
     }
 
@@ -892,17 +896,14 @@ impl Pager {
         }
         let full = self.opts.durability == Durability::Full;
         if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
-            let dir_changed = self.write_back()?;
+            self.write_back()?;
             self.flush_journal()?;
-            if full {
-                self.sync_files(false, dir_changed)?;
-            }
         } else {
             self.flush_journal()?;
-            let dir_changed = self.write_back()?;
-            if full {
-                self.sync_files(false, dir_changed)?;
-            }
+            self.write_back()?;
+        }
+        if full {
+            self.sync_files(false)?;
         }
         self.invalidate_journal(full)?;
         self.txn = None;
@@ -929,21 +930,25 @@ impl Pager {
                     match orig {
                         None => {
                             if self.files[f].handle.take().is_some() {
+                                self.dir_dirty = true;
                                 self.vfs.remove(&self.files[f].spec.path)?;
                             }
                         }
                         Some(len) => {
                             self.ensure_on_disk(f)?;
-                            let h = self.files[f]
-                                .handle
+                            let st = &mut self.files[f];
+                            st.handle
                                 .as_ref()
-                                .expect("ensure_on_disk() opened it");
-                            h.set_len(*len)?;
-                            if self.opts.durability == Durability::Full {
-                                h.sync()?;
-                            }
+                                .expect("ensure_on_disk() opened it")
+                                .set_len(*len)?;
+                            st.unsynced = true;
                         }
                     }
+                }
+                if self.opts.durability == Durability::Full {
+                    // Restored bytes, lengths, and re-created or removed files' directory
+                    // entries are durable before the journal stops describing them.
+                    self.sync_files(false)?;
                 }
             }
             self.invalidate_journal(self.opts.durability == Durability::Full)?;
@@ -969,8 +974,8 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let dir_changed = self.write_back()?;
-        self.sync_files(true, dir_changed)?;
+        self.write_back()?;
+        self.sync_files(true)?;
         if let Some(j) = &self.journal {
             j.sync()?;
         }
@@ -983,9 +988,9 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let dir_changed = self.write_back()?;
+        self.write_back()?;
         if self.opts.durability == Durability::Full {
-            self.sync_files(false, dir_changed)?;
+            self.sync_files(false)?;
         }
         if self.journal.take().is_some() || self.vfs.exists(&self.journal_path)? {
             match self.vfs.remove(&self.journal_path) {
