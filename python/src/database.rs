@@ -7,7 +7,7 @@
 //! iteration), which the C modules lack; they are harmless extras there.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -132,30 +132,38 @@ pub fn open(
 }
 
 impl Database {
-    /// Locks the handle state. A poisoned lock (a panic mid-operation, which pydbm's
-    /// formats never do) is reported as an `error`, not propagated as a panic.
-    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(|_| {
-            error_map::os_error("pydbm: database handle poisoned by an earlier panic".into())
+    /// Runs `f` on the handle state with the mutex held and the GIL released, both while
+    /// waiting for the mutex and while working: waiting with the GIL held would deadlock
+    /// against a thread that holds the mutex and needs the GIL back. A poisoned mutex (a
+    /// panic mid-operation, which pydbm's formats never do) becomes an error, not a panic.
+    fn locked<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Inner) -> pydbm_engine::Result<T> + Send,
+    ) -> pydbm_engine::Result<T> {
+        let inner = &self.inner;
+        py.allow_threads(|| {
+            let mut guard = inner.lock().map_err(|_| {
+                Error::BadArgument("database handle poisoned by an earlier panic".into())
+            })?;
+            f(&mut guard)
         })
     }
 
-    /// Runs `f` on the open database with the GIL released, mapping errors for `op`.
+    /// Runs `f` on the open database (GIL released), mapping errors for `op`.
     fn with_db<T: Send>(
         &self,
         py: Python<'_>,
         op: Op,
         f: impl FnOnce(&mut dyn Dbm) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db.dbm())),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db.dbm()),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, op, e))
+        })
+        .map_err(|e| self.err(py, op, e))
     }
 
     /// Like [`Database::with_db`], on the concrete handle.
@@ -164,15 +172,13 @@ impl Database {
         py: Python<'_>,
         f: impl FnOnce(&mut Handle) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db)),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, Op::Other, e))
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn err(&self, py: Python<'_>, op: Op, e: Error) -> PyErr {
@@ -389,13 +395,11 @@ impl Database {
 
     /// `db.close()`: flushes and releases the file; closing twice is allowed.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let taken = self.lock()?.db.take();
-        match taken {
-            Some(mut db) => py
-                .allow_threads(|| db.dbm().close())
-                .map_err(|e| self.err(py, Op::Other, e)),
+        self.locked(py, |inner| match inner.db.take() {
+            Some(mut db) => db.dbm().close(),
             None => Ok(()),
-        }
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -414,13 +418,16 @@ impl Database {
         self.style.module()
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        let inner = self.lock()?;
-        let state = if inner.db.is_some() { "open" } else { "closed" };
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (open, path) = self
+            .locked(py, |inner| {
+                Ok((inner.db.is_some(), inner.path.display().to_string()))
+            })
+            .map_err(|e| self.err(py, Op::Other, e))?;
+        let state = if open { "open" } else { "closed" };
         Ok(format!(
-            "<pydbm {} database {:?} ({state})>",
-            self.style.module(),
-            inner.path.display().to_string()
+            "<pydbm {} database {path:?} ({state})>",
+            self.style.module()
         ))
     }
 }

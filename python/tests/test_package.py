@@ -257,3 +257,36 @@ def test_durability_levels_store_the_same_records(tmp_path, name, durability):
         assert len(db) == 300 and db[b"k299"] == b"v" * 299
     with pytest.raises(ValueError):
         mod.open(path, "r", durability="sometimes")
+
+
+THREADS_SCRIPT = r"""
+import sys, threading, importlib
+mod = importlib.import_module(sys.argv[1])
+db = mod.open(sys.argv[2], "c")
+def work(t):
+    for i in range(300):
+        db[b"t%d-%d" % (t, i)] = b"x" * (i % 50)
+        db.get(b"t%d-%d" % ((t + 1) % 4, i))
+        len(db)
+threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+for th in threads: th.start()
+for th in threads: th.join()
+n = len(db)
+db.close()
+print(n)
+"""
+
+
+@pytest.mark.parametrize("name", module_param())
+def test_threads_share_one_handle_without_deadlock(tmp_path, name):
+    # Each call waits for the handle's mutex with the GIL released; a run that deadlocks
+    # is killed by the timeout and fails.
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-c", THREADS_SCRIPT, "pydbm." + name.split(".")[1], base(tmp_path, name)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "1200"
