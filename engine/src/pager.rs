@@ -11,7 +11,7 @@
 //! A dirty page evicted from a full cache in the middle of a transaction goes through the
 //! same order: the journal up to now is written (and synced under `Full`) before the page.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +118,8 @@ struct Txn {
     salt: u64,
     /// Each file's length at the start, or `None` if it did not exist.
     orig: Vec<Option<u64>>,
-    journaled: HashSet<PageKey>,
+    /// Per page, the sorted disjoint in-page byte ranges whose original bytes are recorded.
+    journaled: HashMap<PageKey, Vec<(usize, usize)>>,
     records: Vec<JournalRecord>,
     /// How many of `records` are in the journal file.
     flushed: usize,
@@ -153,6 +154,11 @@ pub struct Pager {
     /// (by a commit, an eviction or a rollback): `Full` syncs them before the journal is
     /// invalidated, or the change could vanish in a power loss after the commit.
     dir_dirty: bool,
+    /// Every dirty cached page with the in-page byte range changed since it was last
+    /// written (sorted, so write-back order is deterministic; no scan of the whole cache).
+    dirty: BTreeMap<PageKey, (usize, usize)>,
+    /// Each file's name as the journal header spells it (computed once, at open).
+    names: Vec<Vec<u8>>,
 }
 
 fn open_handle(
@@ -305,6 +311,8 @@ impl Pager {
             journal: None,
             lock,
             dir_dirty: false,
+            dirty: BTreeMap::new(),
+            names,
         })
     }
 
@@ -445,7 +453,7 @@ impl Pager {
                 .iter()
                 .map(|s| s.exists.then_some(s.len))
                 .collect(),
-            journaled: HashSet::new(),
+            journaled: HashMap::new(),
             records: Vec::new(),
             flushed: 0,
             header_written: false,
@@ -500,45 +508,86 @@ impl Pager {
             .remove(key)
             .expect("cache.victim() returned a key the cache holds");
         if page.dirty {
+            let ps = self.opts.page_size;
+            let range = self.dirty.remove(&key).unwrap_or((0, ps));
             let res = self
                 .flush_journal()
-                .and_then(|()| self.write_page(key, &page.data));
+                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]));
             if let Err(e) = res {
                 self.cache.insert(key, page.data, true);
+                self.dirty.insert(key, range);
                 return Err(e);
             }
         }
         Ok(Some(page.data))
     }
 
-    /// Records page `key`'s original bytes in the transaction, once.
-    fn journal_page(&mut self, key: PageKey) -> Result<()> {
+    /// Records the original bytes of in-page range `from..to` of page `key` in the
+    /// transaction, except those already recorded: only bytes about to change are journaled
+    /// (a 100-byte write journals 100 bytes, not the page), each byte once per transaction.
+    fn journal_range(&mut self, key: PageKey, from: usize, to: usize) -> Result<()> {
         let ps = self.opts.page_size as u64;
         let Some(txn) = &self.txn else { return Ok(()) };
-        if txn.journaled.contains(&key) {
-            return Ok(());
-        }
         let start = key.1 * ps;
         let orig_len = match txn.orig[key.0] {
             Some(l) if start < l => l,
             // Bytes at or past the original end need no record: rollback truncates them.
             _ => return Ok(()),
         };
+        let to = to.min((orig_len - start).min(ps) as usize);
+        if from >= to {
+            return Ok(());
+        }
+        let done = txn.journaled.get(&key).map_or(&[][..], |v| &v[..]);
+        let mut gaps = Vec::new();
+        let mut pos = from;
+        for &(a, b) in done {
+            if b <= pos {
+                continue;
+            }
+            if a >= to {
+                break;
+            }
+            if a > pos {
+                gaps.push((pos, a));
+            }
+            pos = pos.max(b);
+        }
+        if pos < to {
+            gaps.push((pos, to));
+        }
+        if gaps.is_empty() {
+            return Ok(());
+        }
         self.fetch(key)?;
-        let n = (orig_len - start).min(ps) as usize;
-        let data = self
+        let page = &self
             .cache
             .get_mut(key)
             .expect("fetch() just cached this page")
-            .data[..n]
-            .to_vec();
+            .data;
+        // Every byte of the page not yet recorded still holds its original value: a byte is
+        // recorded before its first change.
+        let recs: Vec<JournalRecord> = gaps
+            .iter()
+            .map(|&(a, b)| JournalRecord {
+                file: key.0 as u32,
+                offset: start + a as u64,
+                data: page[a..b].to_vec(),
+            })
+            .collect();
         let txn = self.txn.as_mut().expect("checked above");
-        txn.journaled.insert(key);
-        txn.records.push(JournalRecord {
-            file: key.0 as u32,
-            offset: start,
-            data,
-        });
+        txn.records.extend(recs);
+        let ranges = txn.journaled.entry(key).or_default();
+        ranges.extend(gaps);
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for &(a, b) in ranges.iter() {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        *ranges = merged;
         Ok(())
     }
 
@@ -599,7 +648,7 @@ impl Pager {
             let key = (f, pos / ps);
             let in_page = (pos % ps) as usize;
             let n = (data.len() - done).min(self.opts.page_size - in_page);
-            self.journal_page(key)?;
+            self.journal_range(key, in_page, in_page + n)?;
             self.fetch(key)?;
             let page = self
                 .cache
@@ -607,6 +656,9 @@ impl Pager {
                 .expect("fetch() just cached this page");
             page.data[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
             page.dirty = true;
+            let range = self.dirty.entry(key).or_insert((in_page, in_page + n));
+            range.0 = range.0.min(in_page);
+            range.1 = range.1.max(in_page + n);
             done += n;
         }
         Ok(())
@@ -636,11 +688,12 @@ impl Pager {
         let journal_end = cur.min(orig);
         let mut p = len / ps;
         while p * ps < journal_end {
-            self.journal_page((f, p))?;
+            self.journal_range((f, p), 0, self.opts.page_size)?;
             p += 1;
         }
         for key in self.cache.keys_from(f, len.div_ceil(ps)) {
             self.cache.remove(key);
+            self.dirty.remove(&key);
         }
         if !len.is_multiple_of(ps) {
             if let Some(page) = self.cache.get_mut((f, len / ps)) {
@@ -680,11 +733,11 @@ impl Pager {
                 page_size: self.opts.page_size as u32,
                 salt: txn.salt,
                 files: self
-                    .files
+                    .names
                     .iter()
                     .zip(&txn.orig)
-                    .map(|(s, o)| JournalFile {
-                        name: journal_name(&self.journal_path, &s.spec.path),
+                    .map(|(name, o)| JournalFile {
+                        name: name.clone(),
                         orig_len: *o,
                     })
                     .collect(),
@@ -776,17 +829,17 @@ impl Pager {
         Ok(())
     }
 
-    /// Writes one page to its file (only the part below the logical length).
-    fn write_page(&mut self, key: PageKey, data: &[u8]) -> Result<()> {
+    /// Writes `data`, the bytes of page `key` from in-page offset `at`, to its file (only the
+    /// part below the logical length).
+    fn write_page(&mut self, key: PageKey, at: usize, data: &[u8]) -> Result<()> {
         let (f, p) = key;
-        let ps = self.opts.page_size as u64;
-        let start = p * ps;
-        if start >= self.files[f].len {
+        let start = p * self.opts.page_size as u64 + at as u64;
+        if start >= self.files[f].len || data.is_empty() {
             return Ok(());
         }
         self.ensure_on_disk(f)?;
         self.apply_truncation(f)?;
-        let n = (self.files[f].len - start).min(ps) as usize;
+        let n = (self.files[f].len - start).min(data.len() as u64) as usize;
         self.touch_db();
         let st = &mut self.files[f];
         st.handle
@@ -823,17 +876,19 @@ impl Pager {
             }
             self.files[f].zero_from = u64::MAX;
         }
-        for key in self.cache.dirty_keys() {
-            let data = self
+        while let Some((key, (a, b))) = self.dirty.pop_first() {
+            let page = self
                 .cache
                 .get_mut(key)
-                .expect("dirty_keys() lists cached pages")
-                .data
-                .clone();
-            self.write_page(key, &data)?;
+                .expect("the dirty map lists cached pages only");
+            let data = page.data[a..b].to_vec();
+            if let Err(e) = self.write_page(key, a, &data) {
+                self.dirty.insert(key, (a, b));
+                return Err(e);
+            }
             self.cache
                 .get_mut(key)
-                .expect("dirty_keys() lists cached pages")
+                .expect("the dirty map lists cached pages only")
                 .dirty = false;
         }
         if self
@@ -954,6 +1009,7 @@ impl Pager {
             self.invalidate_journal(self.opts.durability == Durability::Full)?;
         }
         self.cache.clear();
+        self.dirty.clear();
         for st in &mut self.files {
             st.handle = open_handle(&*self.vfs, &st.spec, self.opts.read_only)?;
             st.exists = st.handle.is_some();

@@ -497,3 +497,33 @@ fn recover_reads_a_huge_sparse_journal_in_bounded_memory() {
     assert_eq!(std::fs::read(&db).unwrap(), [5u8; 100]);
     assert!(!jp.exists());
 }
+
+/// Only the bytes a write changes are journaled (once each), not whole pages.
+#[test]
+fn journal_records_only_the_changed_bytes() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let opts = PagerOptions {
+        page_size: 4096,
+        ..PagerOptions::default()
+    };
+    let mut p = Pager::open(vfs, specs(), opts).unwrap();
+    p.write_at(0, 0, &[1; 8192]).unwrap();
+    p.commit().unwrap();
+    p.write_at(0, 100, &[2; 10]).unwrap();
+    p.write_at(0, 105, &[3; 10]).unwrap(); // overlaps: only bytes 110..115 are new
+    p.write_at(0, 100, &[4; 3]).unwrap(); // already journaled: no record
+    p.commit().unwrap();
+    let j = mem.read_file(Path::new("/d/a.dat-journal")).unwrap();
+    let header =
+        crate::journal::JournalHeader::parse(&[&crate::journal::MAGIC[..], &j[8..]].concat())
+            .unwrap()
+            .1;
+    let rec = crate::journal::RECORD_HEADER_LEN;
+    assert_eq!(j.len(), header + 2 * rec + 15, "two records, 10 + 5 bytes");
+    let mut want = vec![1u8; 8192];
+    want[100..103].fill(4);
+    want[103..105].fill(2);
+    want[105..115].fill(3);
+    assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), want);
+}
