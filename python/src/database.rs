@@ -262,7 +262,7 @@ impl Database {
         let k = self.key(py, key)?;
         match self.lookup(py, &k)? {
             Some(v) => Ok(PyBytes::new(py, &v)),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
+            None => Err(PyKeyError::new_err((key.clone().unbind(),))),
         }
     }
 
@@ -286,7 +286,7 @@ impl Database {
         if removed {
             Ok(())
         } else {
-            Err(PyKeyError::new_err(key.clone().unbind()))
+            Err(PyKeyError::new_err((key.clone().unbind(),)))
         }
     }
 
@@ -414,7 +414,7 @@ impl Database {
                 Ok(PyBytes::new(py, &v).into_any())
             }
             None if !default.is_empty() => default.get_item(0),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
+            None => Err(PyKeyError::new_err((key.clone().unbind(),))),
         }
     }
 
