@@ -5,7 +5,8 @@
 # The suites run under the build interpreter and, when installed, under CPython 3.13
 # (PYTHON313, default /root/.pyenv/versions/3.13.0/bin/python3) with the same abi3 wheel.
 # Prints the per-file counts per interpreter and ends with one line `N passed, M failed`
-# summing every suite. Exits non-zero on any failure.
+# summing every suite (the package's pytest files and CPython's suites under each
+# interpreter). Exits non-zero on any failure.
 #
 # Environment: PYTHON (default python3: the interpreter to build for and test with; in CI
 # the pyenv CPython without _gdbm/_dbm), PYTHON313, CI=true makes missing references fail.
@@ -40,9 +41,18 @@ rm -rf "$here/target/wheels"
 echo "== pytest"
 # Run from the tests directory so that `import pydbm` is the installed wheel.
 set +e
-(cd "$here/tests" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider)
-pytest_status=$?
+(cd "$here/tests" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider) | tee "$venv/pytest.log"
+pytest_status=${PIPESTATUS[0]}
 set -e
+# pytest's summary ("2 failed, 103 passed, 1 skipped in 31.10s") counts into the total
+pytest_summary="$(grep -E '^[0-9]+ (passed|failed)|^=* ?[0-9]+ (passed|failed)' "$venv/pytest.log" | tail -n 1 || true)"
+count_of() { echo "$pytest_summary" | grep -oE "[0-9]+ $1" | cut -d' ' -f1 | head -n 1; }
+pytest_pass="$(count_of passed || true)"; pytest_pass="${pytest_pass:-0}"
+pytest_fail=$(( $(count_of failed || true) + $(count_of error || true) + 0 ))
+if [ "$pytest_status" -ne 0 ] && [ "$pytest_fail" -eq 0 ]; then
+  pytest_fail=1  # pytest itself failed (collection, crash): count it
+fi
+echo "pytest subtotal: $pytest_pass passed, $pytest_fail failed"
 
 # CPython's own suites, once per interpreter: the one the wheel was built with, and
 # CPython 3.13 (dbm.sqlite3 and the 3.13 suites) when it is installed. The wheel is abi3
@@ -59,8 +69,8 @@ else
   echo "(CPython 3.13 not found at $PYTHON313: its suites are not run)"
 fi
 
-total_pass=0
-total_fail=0
+total_pass=$pytest_pass
+total_fail=$pytest_fail
 suite_status=0
 for py in "${suite_pythons[@]}"; do
   ver="$("$py" -c 'import sys; print(sys.version.split()[0])')"
@@ -83,6 +93,5 @@ for py in "${suite_pythons[@]}"; do
   total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
   [ "$rc" -eq 0 ] || suite_status=1
 done
-[ "$pytest_status" -eq 0 ] || echo "(pytest failed: exit $pytest_status)"
 echo "$total_pass passed, $total_fail failed"
 [ "$pytest_status" -eq 0 ] && [ "$suite_status" -eq 0 ]
