@@ -746,10 +746,12 @@ impl<S: Storage> GdbmFile<S> {
         let n = self.header.bucket_elems as usize;
         self.each_bucket(|s| {
             let adr = s.current;
-            for i in 0..n {
-                if s.cur().elems[i].hash != -1 {
-                    out.push(s.slot_key(i, adr)?);
-                }
+            let live: Vec<usize> = {
+                let b = s.cur();
+                (0..n).filter(|&i| b.elems[i].hash != -1).collect()
+            };
+            for i in live {
+                out.push(s.slot_key(i, adr)?);
             }
             Ok(())
         })?;
@@ -760,13 +762,14 @@ impl<S: Storage> GdbmFile<S> {
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
-            while slot < n {
-                if self.cur().elems[slot].hash != -1 {
-                    let k = self.slot_key(slot, adr)?;
-                    self.last_iter = Some((k.clone(), idx, slot, adr));
-                    return Ok(Some(k));
-                }
-                slot += 1;
+            let found = {
+                let b = self.cur();
+                (slot.min(n)..n).find(|&s| b.elems[s].hash != -1)
+            };
+            if let Some(s) = found {
+                let k = self.slot_key(s, adr)?;
+                self.last_iter = Some((k.clone(), idx, s, adr));
+                return Ok(Some(k));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
                 idx += 1;
@@ -841,6 +844,51 @@ impl<S: Storage> GdbmFile<S> {
         self.header_changed = false;
         self.dir_changed = false;
         Ok(())
+    }
+
+    /// `gdbm_convert` (spec §4): switches between the standard and the extended (numsync)
+    /// header. The avail table moves (64-bit: offset 40 ⇄ 72) and its capacity changes by
+    /// two; entries that no longer fit are freed from the end (largest first).
+    pub fn convert(&mut self, numsync: bool) -> Result<()> {
+        self.check_writable()?;
+        if self.header.layout.numsync == numsync {
+            return Ok(());
+        }
+        self.update(|s| {
+            let mut layout = s.header.layout;
+            layout.numsync = numsync;
+            layout.omagic = false;
+            let cap = layout.header_avail_capacity(s.header.block_size as usize);
+            let old = s.header.avail.table.clone();
+            let mut extra = Vec::new();
+            while s.header.avail.count as usize > cap {
+                s.header.avail.count -= 1;
+                extra.push(old[s.header.avail.count as usize]);
+            }
+            let mut table: Vec<AvailElem> = old.iter().copied().take(cap).collect();
+            // Growing: libgdbm moves the block down in its header buffer, so the new last
+            // slots keep the bytes that were there (the old table's last entries).
+            let mut k = old.len().saturating_sub(cap - table.len().min(cap));
+            while table.len() < cap {
+                table.push(old.get(k).copied().unwrap_or_default());
+                k += 1;
+            }
+            s.header.layout = layout;
+            s.header.avail.table = table;
+            s.header.avail.size = cap as i32;
+            s.header.ext_version = 0;
+            s.header.numsync = 0;
+            s.header_changed = true;
+            if !extra.is_empty() {
+                if s.current == 0 {
+                    s.get_bucket(0)?;
+                }
+                for e in extra {
+                    s.free(e.adr, e.size)?;
+                }
+            }
+            s.end_update()
+        })
     }
 
     /// Writes back and makes durable, then gives the storage back (gdbm_close: no header

@@ -27,7 +27,7 @@ pub struct HashStore<F: PageFile> {
     pub(super) pagesize: usize,
     pub(super) meta_dirty: bool,
     /// Decoded bucket pages (as committed or as this operation wrote them). Cleared on
-    /// rollback and when it grows past [`HASH_CACHE_PAGES`].
+    /// rollback; past [`HASH_CACHE_PAGES`] an arbitrary page is evicted per insertion.
     pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
 }
 
@@ -218,10 +218,29 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn cache_hash(&mut self, page: Arc<HashPage>) {
-        if self.hash_cache.len() >= HASH_CACHE_PAGES {
-            self.hash_cache.clear();
+        if self.hash_cache.len() >= HASH_CACHE_PAGES && !self.hash_cache.contains_key(&page.pgno) {
+            // Evict one arbitrary page (the map's order is effectively random).
+            if let Some(&victim) = self.hash_cache.keys().next() {
+                self.hash_cache.remove(&victim);
+            }
         }
         self.hash_cache.insert(page.pgno, page);
+    }
+
+    /// Turns a shared page into an owned one to modify, without copying when the cache
+    /// held the only other reference (the entry is dropped; writing the page re-caches it).
+    pub(super) fn take_hash(&mut self, page: Arc<HashPage>) -> HashPage {
+        self.hash_cache.remove(&page.pgno);
+        Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// Writes a bucket page, keeping it (without a copy) as the cached decoded page.
+    pub(super) fn write_hash_owned(&mut self, page: HashPage) -> Result<()> {
+        let bytes = page.encode(self.meta.endian, self.pagesize);
+        self.file
+            .write(page.pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.cache_hash(Arc::new(page));
+        Ok(())
     }
 
     /// Bucket page `pgno`, an owned copy to modify.
@@ -525,7 +544,8 @@ impl<F: PageFile> HashStore<F> {
                 if !replace {
                     return Ok(false);
                 }
-                self.replace((*page).clone(), index, key, value)?;
+                let page = self.take_hash(page);
+                self.replace(page, index, key, value)?;
                 self.flush_meta()?;
                 return Ok(true);
             }
@@ -536,7 +556,7 @@ impl<F: PageFile> HashStore<F> {
         };
         let start = match remembered {
             Some(p) if p != last.pgno => self.read_hash(p)?,
-            _ => (*last).clone(),
+            _ => self.take_hash(last),
         };
         self.add_pair(start, key, value, true)?;
         self.flush_meta()?;
@@ -591,10 +611,11 @@ impl<F: PageFile> HashStore<F> {
                 data: data_item,
             },
         );
-        self.write_hash(&cur)?;
+        let pairs_here = cur.pairs.len();
+        self.write_hash_owned(cur)?;
         self.meta.nelem = self.meta.nelem.wrapping_add(1);
         self.meta_dirty = true;
-        if do_expand || (self.meta.ffactor != 0 && cur.pairs.len() > self.meta.ffactor as usize) {
+        if do_expand || (self.meta.ffactor != 0 && pairs_here > self.meta.ffactor as usize) {
             self.expand()?;
         }
         Ok(())
@@ -640,7 +661,7 @@ impl<F: PageFile> HashStore<F> {
             self.add_pair(page, key, value, false)
         } else {
             page.pairs[index].data = Item::Data(value.to_vec());
-            self.write_hash(&page)
+            self.write_hash_owned(page)
         }
     }
 
@@ -649,8 +670,9 @@ impl<F: PageFile> HashStore<F> {
         match self.lookup(key)? {
             None => Ok(false),
             Some(f) => {
-                let mut page = (*f.page).clone();
-                self.delete_at(&mut page, f.index, true)?;
+                let index = f.index;
+                let mut page = self.take_hash(f.page);
+                self.delete_at(&mut page, index, true)?;
                 self.flush_meta()?;
                 Ok(true)
             }
