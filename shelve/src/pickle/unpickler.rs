@@ -1200,6 +1200,34 @@ mod tests {
         }
     }
 
+    /// The first argument of the root REDUCE instance.
+    fn first_reduce_arg(p: &Pickle) -> &Node {
+        let Node::Instance(inst) = p.node(p.root) else {
+            panic!("root is not an instance: {p:?}")
+        };
+        let Construct::Reduce { args, .. } = inst.construct else {
+            panic!("not a REDUCE instance: {p:?}")
+        };
+        let Node::Tuple(a) = p.node(args) else {
+            panic!("args are not a tuple: {p:?}")
+        };
+        p.node(a[0])
+    }
+
+    #[test]
+    fn py2_date_str_state_becomes_bytes_only_when_it_is_a_valid_state() {
+        // datetime.date(1999, 12, 31) as Python 2 pickled it, its state str loaded as latin1:
+        // PROTO 2, GLOBAL 'datetime date', BINUNICODE '\x07\xcf\x0c\x1f', TUPLE1, REDUCE, STOP
+        let mut data =
+            b"\x80\x02cdatetime\ndate\nX\x05\x00\x00\x00\x07\xc3\x8f\x0c\x1f\x85R.".to_vec();
+        let p = loads(&data, &LoadOptions::default()).unwrap();
+        assert_eq!(first_reduce_arg(&p), &Node::Bytes(vec![7, 0xcf, 12, 31]));
+        // three code points: not a date state, CPython's constructor would not treat it as one
+        data.splice(18..27, b"\x04\x00\x00\x00\x07\xc3\x8f\x0c".iter().copied());
+        let p = loads(&data, &LoadOptions::default()).unwrap();
+        assert!(matches!(first_reduce_arg(&p), Node::Str(_)), "{p:?}");
+    }
+
     #[test]
     fn error_texts_follow_cpython_313_c_unpickler() {
         // spec §1.10, column "C _pickle" (CPython 3.13)
