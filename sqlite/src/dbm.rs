@@ -40,6 +40,8 @@ pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// as BLOBs; `keys()` returns them in the BLOB (memcmp) order of the `Dict` key index.
 pub struct SqliteDbm {
     conn: Option<rusqlite::Connection>,
+    /// Released after `conn` closes (field order): see [`crate::anchor`].
+    anchor: Option<crate::anchor::FcntlAnchor>,
     path: PathBuf,
 }
 
@@ -128,6 +130,7 @@ impl SqliteDbm {
         }
         Ok(SqliteDbm {
             conn: Some(conn),
+            anchor: crate::anchor::FcntlAnchor::take(path),
             path: path.to_path_buf(),
         })
     }
@@ -217,6 +220,7 @@ impl Dbm for SqliteDbm {
             // A read-write close checkpoints the WAL and removes -wal/-shm (spec §5).
             conn.close().map_err(|(_, e)| self.wrap(e))?;
         }
+        self.anchor = None;
         Ok(())
     }
 

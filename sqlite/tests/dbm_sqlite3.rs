@@ -314,3 +314,63 @@ fn check_and_stats_keep_another_connections_posix_locks() {
     );
     drop(holder);
 }
+
+/// Acceptance (sqlite3 spec §3.3), the `whichdb` path: `pydbm_formats::whichdb` opens and
+/// closes the file through the engine's `OsVfs`. A pydbm connection on SQLite's default VFS
+/// anchors its file in the engine's lock table, so that close is parked and the connection's
+/// RESERVED lock survives (the `sqlite3` CLI still cannot write); the same for a
+/// `dbm.sqlite3` handle, whose `whichdb` answer is checked too.
+#[test]
+fn whichdb_keeps_a_pydbm_connections_posix_locks() {
+    use pydbm_sqlite::{connect, ConnectOptions, Value};
+    let cli = Path::new("/usr/bin/sqlite3");
+    if !cli.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/sqlite3 not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("held.db");
+    let vfs = pydbm_engine::OsVfs::new();
+    let c = connect(&p, &ConnectOptions::default()).unwrap();
+    c.execute("create table t(x)", ()).unwrap();
+    // Legacy mode: the INSERT opens a transaction and takes RESERVED until commit.
+    c.execute("insert into t values (?)", vec![Value::Int(1)])
+        .unwrap();
+    assert!(
+        cli_sees_lock(cli, &p),
+        "the connection's RESERVED lock is not visible"
+    );
+    assert_eq!(
+        pydbm_formats::whichdb::whichdb(&vfs, &p).unwrap(),
+        Some("dbm.sqlite3")
+    );
+    assert!(
+        cli_sees_lock(cli, &p),
+        "whichdb dropped the connection's locks"
+    );
+    c.commit().unwrap();
+    assert!(!cli_sees_lock(cli, &p), "the lock outlived the transaction");
+    c.close().unwrap();
+
+    // A dbm.sqlite3 handle, and a plain SQLite connection holding RESERVED beside it.
+    let d = dir.path().join("dbm.sqlite3");
+    let mut db = SqliteDbm::open(&d, &opts("c")).unwrap();
+    db.insert(b"k", b"v").unwrap();
+    let holder = rusqlite::Connection::open(&d).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO Dict VALUES (x'02', x'03');")
+        .unwrap();
+    assert_eq!(
+        pydbm_formats::whichdb::whichdb(&vfs, &d).unwrap(),
+        Some("dbm.sqlite3")
+    );
+    // WAL: a writer's lock is the WAL write lock in -shm; the CLI must still be refused.
+    assert!(cli_sees_lock(cli, &d), "whichdb dropped the writer's locks");
+    holder.execute_batch("COMMIT").unwrap();
+    drop(holder);
+    assert_eq!(db.get(b"\x02").unwrap().unwrap(), b"\x03");
+    db.close().unwrap();
+}
