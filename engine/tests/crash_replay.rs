@@ -8,7 +8,8 @@ use pydbm_engine::crash::{self, CrashConfig};
 use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{
-    CrashReport, Durability, FileSpec, Pager, PagerOptions, PagerTestFault, Result, Vfs,
+    CrashReport, Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions, PagerTestFault,
+    Result, Vfs,
 };
 
 /// Each file's bytes (`None`: absent).
@@ -25,6 +26,8 @@ fn options(durability: Durability, fault: Option<PagerTestFault>) -> PagerOption
         cache_bytes: 4 * 256,
         durability,
         test_fault: fault,
+        // Only a locked pager may roll back a hot journal.
+        lock: Some((LockKind::None, LockMode::Exclusive)),
         ..PagerOptions::default()
     }
 }
@@ -51,6 +54,8 @@ fn workload(
 ) -> impl Fn(Arc<dyn Vfs>, &mut dyn FnMut(State)) -> Result<()> {
     move |vfs, committed| {
         let mut rng = SplitMix64::new(seed);
+        // The disk starts empty; the locked open then creates the primary file.
+        committed(vec![None; specs().len()]);
         let mut p = Pager::open(vfs, specs(), options(durability, fault))?;
         committed(read_all(&mut p)?);
         let mut until_commit = 1 + rng.below(3);
@@ -80,7 +85,14 @@ fn workload(
 }
 
 fn read_state(vfs: Arc<dyn Vfs>) -> Result<State> {
-    let mut p = Pager::open(vfs, specs(), options(Durability::Process, None))?;
+    // Recovery as `pydbm recover` runs it (under the exclusive lock), then an unlocked open
+    // (a locked open would create the primary file to lock it), as engine/tests/crash.rs does.
+    Pager::recover(&*vfs, &specs()[0].path)?;
+    let opts = PagerOptions {
+        lock: None,
+        ..options(Durability::Process, None)
+    };
+    let mut p = Pager::open(vfs, specs(), opts)?;
     read_all(&mut p)
 }
 
