@@ -78,6 +78,9 @@ pub struct GdbmFile<S: Storage> {
     pub(super) coalesce: bool,
     pub(super) sync_writes: bool,
     scratch: Vec<u8>,
+    /// Whether `dir` is known to reference every bucket from one contiguous run (checked
+    /// lazily before the first iteration; splits keep it so).
+    dir_runs_checked: bool,
     /// The key `scan_from` last returned, with its directory index, slot and bucket: lets
     /// `nextkey` skip the lookup libgdbm does, when it would change nothing (the bucket is
     /// still current, so already most recently used).
@@ -159,6 +162,7 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
         })
     }
@@ -203,6 +207,7 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
         })
     }
@@ -518,6 +523,7 @@ impl<S: Storage> GdbmFile<S> {
         let mut db = vec![0u8; h.dir_size as usize];
         self.st.read_at(h.dir as u64, &mut db)?;
         self.dir = directory::parse(h.layout, &db);
+        self.dir_runs_checked = false;
         self.header = h;
         self.cache.clear();
         self.current = 0;
@@ -617,6 +623,15 @@ impl<S: Storage> GdbmFile<S> {
         };
         let n = self.header.bucket_elems as usize;
         let b = self.cur_mut();
+        if b.count <= 0 {
+            let adr = self.current;
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadBucket,
+                adr as u64,
+                "a positive count in a bucket with a live slot",
+            )));
+        }
+        let b = self.cur_mut();
         let saved = b.elems[slot];
         b.elems[slot].hash = -1;
         b.count -= 1;
@@ -689,6 +704,7 @@ impl<S: Storage> GdbmFile<S> {
     /// Visits every distinct bucket in directory order (loading each through the cache)
     /// and calls `f` with the current bucket.
     fn each_bucket(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.check_dir_runs()?;
         let mut idx = 0;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
@@ -758,7 +774,33 @@ impl<S: Storage> GdbmFile<S> {
         Ok(out)
     }
 
+    /// Iteration visits each bucket once by skipping its run of directory entries, which
+    /// is only right when every bucket's entries are contiguous (always so in a file
+    /// libgdbm or pydbm wrote). A directory that references one bucket from two runs
+    /// would list its keys twice: report it as corrupt (like check.rs does).
+    fn check_dir_runs(&mut self) -> Result<()> {
+        if self.dir_runs_checked {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut prev = None;
+        for (i, &adr) in self.dir.iter().enumerate() {
+            if prev != Some(adr) && !seen.insert(adr) {
+                let off = self.header.dir as u64 + (i * self.header.layout.off_size()) as u64;
+                return Err(self.corrupt(Malformed::new(
+                    GdbmCode::BadDirEntry,
+                    off,
+                    format!("each bucket referenced by one run of entries ({adr} appears again)"),
+                )));
+            }
+            prev = Some(adr);
+        }
+        self.dir_runs_checked = true;
+        Ok(())
+    }
+
     fn scan_from(&mut self, mut idx: usize, mut slot: usize) -> Result<Option<Vec<u8>>> {
+        self.check_dir_runs()?;
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
@@ -838,6 +880,7 @@ impl<S: Storage> GdbmFile<S> {
         })?;
         self.header = fresh.header;
         self.dir = fresh.dir;
+        self.dir_runs_checked = false;
         self.cache = fresh.cache;
         self.current = fresh.current;
         self.last_iter = None;

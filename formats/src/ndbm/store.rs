@@ -29,6 +29,9 @@ pub struct HashStore<F: PageFile> {
     /// Decoded bucket pages (as committed or as this operation wrote them). Cleared on
     /// rollback; past [`HASH_CACHE_PAGES`] an arbitrary page is evicted per insertion.
     pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
+    /// One page-sized buffer reused for every page read and bucket-page encode, so the
+    /// read and write paths allocate no page buffer per operation.
+    scratch: Vec<u8>,
 }
 
 /// Most decoded bucket pages kept by a [`HashStore`].
@@ -98,6 +101,7 @@ impl<F: PageFile> HashStore<F> {
             pagesize,
             meta_dirty: false,
             hash_cache: HashMap::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -121,6 +125,7 @@ impl<F: PageFile> HashStore<F> {
             pagesize,
             meta_dirty: false,
             hash_cache: HashMap::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -169,9 +174,10 @@ impl<F: PageFile> HashStore<F> {
         Error::corrupt(self.file.path(), offset, expected)
     }
 
-    /// The raw bytes of page `pgno` (1..=last_pgno). A page past the end of the file reads
-    /// as zeros (a hole); a page number outside the table is [`Error::Corrupt`].
-    pub(super) fn read_raw(&mut self, pgno: u32) -> Result<Vec<u8>> {
+    /// Reads page `pgno` (1..=last_pgno) into `buf` (resized to a page). A page past the
+    /// end of the file reads as zeros (a hole); a page number outside the table is
+    /// [`Error::Corrupt`].
+    fn read_raw_into(&mut self, pgno: u32, buf: &mut Vec<u8>) -> Result<()> {
         if pgno == 0 || pgno > self.meta.last_pgno {
             return Err(self.corrupt(
                 28,
@@ -179,21 +185,30 @@ impl<F: PageFile> HashStore<F> {
             ));
         }
         let off = pgno as u64 * self.pagesize as u64;
-        let mut buf = vec![0u8; self.pagesize];
+        buf.resize(self.pagesize, 0);
         let len = self.file.len();
-        if off < len {
-            let n = ((len - off) as usize).min(self.pagesize);
+        let n = if off < len {
+            ((len - off) as usize).min(self.pagesize)
+        } else {
+            0
+        };
+        if n > 0 {
             self.file.read(off, &mut buf[..n])?;
         }
-        Ok(buf)
+        buf[n..].fill(0);
+        Ok(())
     }
 
     /// Page `pgno`, decoded.
     pub(super) fn read_page(&mut self, pgno: u32) -> Result<Page> {
-        let raw = self.read_raw(pgno)?;
-        let off = pgno as u64 * self.pagesize as u64;
-        Page::parse(&raw, pgno, self.meta.endian)
-            .map_err(|e| self.corrupt(off + e.offset as u64, e.expected))
+        let mut raw = std::mem::take(&mut self.scratch);
+        let res = self.read_raw_into(pgno, &mut raw).and_then(|()| {
+            let off = pgno as u64 * self.pagesize as u64;
+            Page::parse(&raw, pgno, self.meta.endian)
+                .map_err(|e| self.corrupt(off + e.offset as u64, e.expected))
+        });
+        self.scratch = raw;
+        res
     }
 
     /// Bucket page `pgno`, shared from the cache; a hole reads as an empty page
@@ -236,11 +251,21 @@ impl<F: PageFile> HashStore<F> {
 
     /// Writes a bucket page, keeping it (without a copy) as the cached decoded page.
     pub(super) fn write_hash_owned(&mut self, page: HashPage) -> Result<()> {
-        let bytes = page.encode(self.meta.endian, self.pagesize);
-        self.file
-            .write(page.pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.write_hash_bytes(&page)?;
         self.cache_hash(Arc::new(page));
         Ok(())
+    }
+
+    /// Encodes `page` into the scratch buffer and writes it to its place in the file.
+    fn write_hash_bytes(&mut self, page: &HashPage) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(self.pagesize, 0);
+        page.encode_into(self.meta.endian, &mut buf);
+        let res = self
+            .file
+            .write(page.pgno as u64 * self.pagesize as u64, &buf);
+        self.scratch = buf;
+        res
     }
 
     /// Bucket page `pgno`, an owned copy to modify.
@@ -250,9 +275,7 @@ impl<F: PageFile> HashStore<F> {
 
     /// Writes a bucket page.
     pub(super) fn write_hash(&mut self, page: &HashPage) -> Result<()> {
-        let bytes = page.encode(self.meta.endian, self.pagesize);
-        self.file
-            .write(page.pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.write_hash_bytes(page)?;
         self.cache_hash(Arc::new(page.clone()));
         Ok(())
     }
@@ -443,10 +466,11 @@ impl<F: PageFile> HashStore<F> {
     /// The value stored under `key`.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.lookup(key)? {
-            Some(f) => {
-                let item = f.page.pairs[f.index].data.clone();
-                Ok(Some(self.item_bytes(&item)?))
-            }
+            // One copy of an on-page value (no clone of the item first).
+            Some(f) => match &f.page.pairs[f.index].data {
+                Item::Data(d) => Ok(Some(d.clone())),
+                Item::OffPage { pgno, tlen } => Ok(Some(self.read_big(*pgno, *tlen)?)),
+            },
             None => Ok(None),
         }
     }
