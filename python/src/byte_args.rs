@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyType};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString, PyType};
 
 /// The bytes of a key or value argument.
 ///
@@ -50,9 +50,60 @@ pub type SqliteParam<'a> = Option<Cow<'a, [u8]>>;
 /// * `float` → SQLite 3.40's `"%!.15g"` text ([`crate::sqlite_real`]);
 /// * `str` → UTF-8 (a lone surrogate raises `UnicodeEncodeError`, as `sqlite3` does);
 /// * anything with the buffer protocol → its bytes;
+/// * first of all, objects `sqlite3` would adapt are adapted ([`sqlite_adapt`]);
 /// * anything else → `error_cls("Error binding parameter N: type 'T' is not supported")`,
 ///   `position` being 1 for a key, 2 for a value (the statement's parameter number).
 pub fn to_sqlite_param<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    position: usize,
+    error_cls: &Bound<'_, PyType>,
+) -> PyResult<SqliteParam<'a>> {
+    let adapted = sqlite_adapt(obj)?;
+    if !adapted.is(obj) {
+        let owned = to_sqlite_value(&adapted, position, error_cls)?;
+        return Ok(owned.map(|c| Cow::Owned(c.into_owned())));
+    }
+    to_sqlite_value(obj, position, error_cls)
+}
+
+/// `sqlite3`'s adaptation step before binding (PEP 246, as `_sqlite3` runs it): objects
+/// that are not exactly `int`/`float`/`str`/`bytearray` go through the adapter registered
+/// for `(type(obj), sqlite3.PrepareProtocol)` in `sqlite3.adapters` (the default ones turn
+/// `datetime.date`/`datetime.datetime` into ISO text), else `obj.__conform__(PrepareProtocol)`
+/// (a `TypeError` from it is ignored), else stay as they are. Without an importable
+/// `sqlite3` module nothing is adapted. An adapter's exception propagates.
+fn sqlite_adapt<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_exact_instance_of::<PyInt>()
+        || obj.is_exact_instance_of::<PyFloat>()
+        || obj.is_exact_instance_of::<PyString>()
+        || obj.is_exact_instance_of::<PyByteArray>()
+    {
+        return Ok(obj.clone());
+    }
+    let py = obj.py();
+    let Ok(sqlite3) = py.import("sqlite3") else {
+        return Ok(obj.clone());
+    };
+    let proto = sqlite3.getattr("PrepareProtocol")?;
+    let adapters = sqlite3.getattr("adapters")?;
+    if let Ok(adapters) = adapters.downcast::<PyDict>() {
+        if let Some(adapter) = adapters.get_item((obj.get_type(), proto.clone()))? {
+            return adapter.call1((obj,));
+        }
+    }
+    if let Ok(conform) = obj.getattr("__conform__") {
+        match conform.call1((proto,)) {
+            Ok(adapted) if !adapted.is_none() => return Ok(adapted),
+            Ok(_) => {}
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(obj.clone())
+}
+
+/// [`to_sqlite_param`] after adaptation: the binding rules by type.
+fn to_sqlite_value<'a>(
     obj: &'a Bound<'_, PyAny>,
     position: usize,
     error_cls: &Bound<'_, PyType>,

@@ -464,7 +464,8 @@ impl Database {
     /// `clear` do (for gdbm the walk moves the bucket cache, which decides the bytes of
     /// later writes, gdbm spec §12.6). dumb and sqlite3 inherit `MutableMapping.clear`
     /// (`popitem` until empty: delete the first key in iteration order), the same order
-    /// as deleting a snapshot of `keys()` front to back. Errors as `del db[k]`.
+    /// as deleting a snapshot of `keys()` front to back. Errors as `del db[k]`, except a
+    /// gdbm reader: `error("cannot delete item from database")`, 3.13's fixed text.
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
         self.locked(py, |inner| match inner.db.as_mut() {
             Some(Handle::Gnu(db)) => {
@@ -483,7 +484,14 @@ impl Database {
                 path: inner.path.clone(),
             }),
         })
-        .map_err(|e| self.err(py, Op::Delete, e))
+        .map_err(|e| match (self.style, e) {
+            // 3.13's _gdbm clear reports any failed gdbm_delete with this fixed text
+            (Style::Gnu, Error::ReadOnly { .. }) => PyErr::from_type(
+                self.error_cls.bind(py).clone(),
+                ("cannot delete item from database",),
+            ),
+            (_, e) => self.err(py, Op::Delete, e),
+        })
     }
 
     /// `db.__init__(...)` called again on an open object: dbm.sqlite3 refuses with

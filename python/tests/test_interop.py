@@ -246,9 +246,19 @@ PYTHON313 = os.environ.get("PYDBM_PYTHON313", "/root/.pyenv/versions/3.13.0/bin/
 # the stdlib dbm.sqlite3 of CPython 3.13, or pydbm.sqlite3) in a fresh file (argv[2]);
 # prints what happened as JSON: each result, or the exception's type name and message.
 SQLITE_BINDING_PROBE = r"""
-import importlib, json, sys
+import datetime, importlib, json, sqlite3, sys
 mod = importlib.import_module(sys.argv[1])
-values = [1.5, 0.1 + 0.2, 1e15, 1234567890123456.0, -0.0, 2.5e-310, 1e-5, -1.5e300,
+class Point:
+    def __repr__(self): return "Point"
+sqlite3.register_adapter(Point, lambda p: "1;2")
+class Conforms:
+    def __repr__(self): return "Conforms"
+    def __conform__(self, proto): return 7.25 if proto is sqlite3.PrepareProtocol else None
+class ConformsBadly:
+    def __repr__(self): return "ConformsBadly"
+    def __conform__(self, proto): raise TypeError("no")
+values = [datetime.date(2020, 1, 2), datetime.datetime(2020, 1, 2, 3, 4, 5), Point(),
+          Conforms(), ConformsBadly(), 1.5, 0.1 + 0.2, 1e15, 1234567890123456.0, -0.0, 2.5e-310, 1e-5, -1.5e300,
           float("inf"), float("-inf"), float("nan"), None, 42, -7, True, 2**70, "str",
           "\udcff", b"bytes", bytearray(b"ba"), memoryview(b"mv"), [1], (1,), 1j]
 def attempt(f):
@@ -275,7 +285,8 @@ print(json.dumps(out))
 def test_sqlite3_binds_like_cpython_3_13(tmp_path):
     """dbm.sqlite3 keys/values of every type CPython 3.13's module accepts or rejects:
     floats stored as SQLite's text, None/NaN as NULL (store -> error, lookup -> KeyError),
-    unsupported types -> error("Error binding parameter N ..."). Live against 3.13's
+    unsupported types -> error("Error binding parameter N ..."), sqlite3's adapters (the
+    default date/datetime ones, a registered one, __conform__) applied first. Live against 3.13's
     stdlib dbm.sqlite3 (which exists only in 3.13: the 3.11 reference cannot say)."""
     if "dbm.sqlite3" not in IMPLEMENTED:
         pytest.skip("SKIPPED: dbm.sqlite3 not implemented in this build")
