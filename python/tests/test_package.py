@@ -133,10 +133,13 @@ def test_path_types(tmp_path, name):
 @pytest.mark.parametrize("name", module_param())
 def test_bad_key_type(tmp_path, name):
     mod = pymod(name)
+    # dbm.sqlite3 (3.13) reports sqlite3's binding error as its own error, the C modules
+    # and dumb raise TypeError (test_interop checks the sqlite3 wording live against 3.13)
+    expected = mod.error if name == "dbm.sqlite3" else TypeError
     with mod.open(base(tmp_path, name), "c") as db:
-        with pytest.raises(TypeError):
+        with pytest.raises(expected):
             db[[1]] = b"v"
-        with pytest.raises(TypeError):
+        with pytest.raises(expected):
             db[b"k"] = [1]
 
 
