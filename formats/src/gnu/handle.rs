@@ -84,7 +84,10 @@ pub struct GdbmFile<S: Storage> {
     /// The key `scan_from` last returned, with its directory index, slot and bucket: lets
     /// `nextkey` skip the lookup libgdbm does, when it would change nothing (the bucket is
     /// still current, so already most recently used).
-    last_iter: Option<(Vec<u8>, usize, usize, i64)>,
+    /// The key itself lives in `last_key` (a buffer reused across calls: no allocation
+    /// per `nextkey`).
+    last_iter: Option<(usize, usize, i64)>,
+    last_key: Vec<u8>,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -164,6 +167,7 @@ impl<S: Storage> GdbmFile<S> {
             scratch: Vec::new(),
             dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -209,6 +213,7 @@ impl<S: Storage> GdbmFile<S> {
             scratch: Vec::new(),
             dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -810,7 +815,9 @@ impl<S: Storage> GdbmFile<S> {
             };
             if let Some(s) = found {
                 let k = self.slot_key(s, adr)?;
-                self.last_iter = Some((k.clone(), idx, s, adr));
+                self.last_key.clear();
+                self.last_key.extend_from_slice(&k);
+                self.last_iter = Some((idx, s, adr));
                 return Ok(Some(k));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
@@ -834,8 +841,8 @@ impl<S: Storage> GdbmFile<S> {
         if self.need_recovery {
             return Ok(None);
         }
-        if let Some((k, idx, slot, adr)) = self.last_iter.take() {
-            if k == key && self.current == adr && self.cache.contains(adr) {
+        if let Some((idx, slot, adr)) = self.last_iter.take() {
+            if self.last_key == key && self.current == adr && self.cache.contains(adr) {
                 return self.scan_from(idx, slot + 1);
             }
         }
