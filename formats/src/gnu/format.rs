@@ -160,7 +160,8 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
         }
         Ok(s)
     };
-    crash::run(
+    // One recorded run, a disk image rebuilt per crash point (engine crash_replay.rs).
+    pydbm_engine::crash_replay::run_replay(
         crash::CrashConfig {
             seed,
             durability: Durability::Full,
