@@ -42,6 +42,8 @@ pub struct SqliteDbm {
     conn: Option<rusqlite::Connection>,
     /// Released after `conn` closes (field order): see [`crate::anchor`].
     anchor: Option<crate::anchor::FcntlAnchor>,
+    /// Released before `conn` closes, descriptors closed after: see [`crate::ofd_presence`].
+    presence: Option<crate::ofd_presence::OfdPresence>,
     path: PathBuf,
 }
 
@@ -128,11 +130,23 @@ impl SqliteDbm {
             conn.execute(BUILD_TABLE, [])
                 .map_err(|e| crate::error::Error::from(e).to_engine(path))?;
         }
+        // A read makes SQLite open the WAL and `-shm` before the presence locks are taken.
+        // Best effort: an error here is reported by the first real operation, as before.
+        let _ = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
         Ok(SqliteDbm {
             conn: Some(conn),
             anchor: crate::anchor::FcntlAnchor::take(path),
+            presence: Some(crate::ofd_presence::OfdPresence::take(path)),
             path: path.to_path_buf(),
         })
+    }
+
+    /// The presence locks (tests release them for a control run).
+    #[cfg(test)]
+    pub(crate) fn presence_mut(&mut self) -> &mut crate::ofd_presence::OfdPresence {
+        self.presence
+            .as_mut()
+            .expect("invariant: presence is Some until close")
     }
 
     fn conn(&self) -> Result<&rusqlite::Connection> {
@@ -216,10 +230,15 @@ impl Dbm for SqliteDbm {
     }
 
     fn close(&mut self) -> Result<()> {
+        if let Some(p) = self.presence.as_mut() {
+            p.release();
+        }
         if let Some(conn) = self.conn.take() {
             // A read-write close checkpoints the WAL and removes -wal/-shm (spec §5).
             conn.close().map_err(|(_, e)| self.wrap(e))?;
         }
+        // The presence's descriptors close while the anchor still parks them.
+        self.presence = None;
         self.anchor = None;
         Ok(())
     }

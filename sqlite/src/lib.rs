@@ -18,6 +18,7 @@ pub mod datetime;
 pub mod dbm;
 pub mod dump;
 pub mod error;
+mod ofd_presence;
 mod open;
 mod result_codes;
 pub mod row;
