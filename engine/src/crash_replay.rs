@@ -209,7 +209,9 @@ impl Model {
                     image.write_file(path, &self.nodes[node].current);
                 }
             }
-            CrashKind::PowerLoss => {
+            // The replay model keeps directory changes durable at once (as `PowerLoss` does);
+            // lost directory changes are exercised by `crash::run` with `FaultVfs`.
+            CrashKind::PowerLoss | CrashKind::PowerLossUnsyncedDirs => {
                 // fault_vfs.rs: the interrupted write or resize counts as an unsynced op.
                 let interrupted = pending_of(&log[n as usize - 1].op);
                 let mut rng = SplitMix64::new(seed ^ n.wrapping_mul(0x9E37_79B9));

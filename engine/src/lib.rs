@@ -43,7 +43,7 @@ pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]
 pub use pager::PagerTestFault;
-pub use pager::{FileId, FileSpec, Pager, PagerOptions};
+pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
 pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 pub use recovery::{journal_path, recover_in_memory};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -1,14 +1,18 @@
-//! pickle loads/dumps throughput: pydbm against CPython's C pickle on the same bytes.
+//! pickle loads/dumps throughput: pydbm against CPython's C pickle and serde-pickle on the
+//! same bytes.
 //!
-//! CPython (`/usr/bin/python3`) builds a mixed corpus (many small dicts/lists/strings, a few
-//! large bytes), pickles it at protocol 4, times `pickle.loads` and `pickle.dumps` inside
-//! Python (best of 3), and writes the pickle to a temporary file. pydbm then loads and dumps
-//! the same bytes (best of 3), checks its dump is byte-identical to CPython's, and prints
-//! the times and ratios (pydbm time / CPython time; < 1 means pydbm is faster).
+//! CPython (3.13.0 from pyenv, the reference; else `/usr/bin/python3`) builds a mixed corpus
+//! (many small dicts/lists/strings, a few large bytes; ~50 MB at the default size), pickles
+//! it at protocol 4, times `pickle.loads` and `pickle.dumps` inside Python (best of 3), and
+//! writes the pickle to a temporary file. pydbm then loads and dumps the same bytes (best of
+//! 3), checks its dump is byte-identical to CPython's, and prints the times and ratios
+//! (pydbm time / other time; < 1 means pydbm is faster). serde-pickle loads the same bytes
+//! into its `Value` and dumps that `Value` (it writes protocol 3 only, so pydbm's protocol-3
+//! dump of its graph is timed beside it).
 //! Times are process CPU time (Python's `time.process_time`, Linux `/proc/self/stat`), so a
 //! machine shared with other jobs does not distort the ratio; wall time is printed too.
 //!
-//! Usage: `cargo run --release -p pydbm-benches --bin pickle [RECORDS]` (default 300000).
+//! Usage: `cargo run --release -p pydbm-benches --bin pickle [RECORDS]` (default 600000).
 
 use std::time::Instant;
 
@@ -63,10 +67,17 @@ fn main() {
     let records: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(300_000);
+        .unwrap_or(600_000);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("corpus.pickle");
-    let out = match std::process::Command::new("/usr/bin/python3")
+    let py = [
+        "/root/.pyenv/versions/3.13.0/bin/python",
+        "/usr/bin/python3",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .unwrap_or("/usr/bin/python3");
+    let out = match std::process::Command::new(py)
         .args([
             "-c",
             MAKE,
@@ -77,7 +88,7 @@ fn main() {
     {
         Ok(o) if o.status.success() => o,
         _ => {
-            println!("SKIPPED: /usr/bin/python3 (CPython reference) not available");
+            println!("SKIPPED: {py} (CPython reference) not available");
             return;
         }
     };
@@ -92,8 +103,17 @@ fn main() {
     let (rs_load, rs_load_wall, graph) =
         best(|| loads(&data, &opts).expect("pydbm loads CPython's pickle"));
     let (rs_dump, rs_dump_wall, bytes) = best(|| dumps(&graph, 4).expect("pydbm dumps"));
+    let (sp_load, sp_load_wall, value) = best(|| {
+        serde_pickle::value_from_slice(&data, serde_pickle::DeOptions::new())
+            .expect("serde-pickle loads CPython's pickle")
+    });
+    let (sp_dump, sp_dump_wall, _) = best(|| {
+        serde_pickle::value_to_vec(&value, serde_pickle::SerOptions::new())
+            .expect("serde-pickle dumps")
+    });
+    let (rs_dump3, rs_dump3_wall, _) = best(|| dumps(&graph, 3).expect("pydbm dumps"));
     let mb = size / 1e6;
-    println!("pickle protocol 4, {records} records + 5 MB of bytes = {mb:.1} MB");
+    println!("pickle protocol 4, {records} records + 5 MB of bytes = {mb:.1} MB; CPython = {py}");
     for (what, rs, py, rsw, pyw) in [
         ("loads", rs_load, py_load, rs_load_wall, py_load_wall),
         ("dumps", rs_dump, py_dump, rs_dump_wall, py_dump_wall),
@@ -103,6 +123,15 @@ fn main() {
             mb / rs,
             mb / py,
             rs / py
+        );
+    }
+    for (what, rs, sp, rsw, spw) in [
+        ("loads", rs_load, sp_load, rs_load_wall, sp_load_wall),
+        ("dumps p3", rs_dump3, sp_dump, rs_dump3_wall, sp_dump_wall),
+    ] {
+        println!(
+            "{what}: CPU pydbm {rs:.2} s, serde-pickle {sp:.2} s, ratio {:.2}; wall {rsw:.2} s vs {spw:.2} s",
+            rs / sp
         );
     }
     if bytes == data {

@@ -78,10 +78,16 @@ pub struct GdbmFile<S: Storage> {
     pub(super) coalesce: bool,
     pub(super) sync_writes: bool,
     scratch: Vec<u8>,
+    /// Whether `dir` is known to reference every bucket from one contiguous run (checked
+    /// lazily before the first iteration; splits keep it so).
+    dir_runs_checked: bool,
     /// The key `scan_from` last returned, with its directory index, slot and bucket: lets
     /// `nextkey` skip the lookup libgdbm does, when it would change nothing (the bucket is
     /// still current, so already most recently used).
-    last_iter: Option<(Vec<u8>, usize, usize, i64)>,
+    /// The key itself lives in `last_key` (a buffer reused across calls: no allocation
+    /// per `nextkey`).
+    last_iter: Option<(usize, usize, i64)>,
+    last_key: Vec<u8>,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -159,7 +165,9 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -203,7 +211,9 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -518,6 +528,7 @@ impl<S: Storage> GdbmFile<S> {
         let mut db = vec![0u8; h.dir_size as usize];
         self.st.read_at(h.dir as u64, &mut db)?;
         self.dir = directory::parse(h.layout, &db);
+        self.dir_runs_checked = false;
         self.header = h;
         self.cache.clear();
         self.current = 0;
@@ -617,6 +628,15 @@ impl<S: Storage> GdbmFile<S> {
         };
         let n = self.header.bucket_elems as usize;
         let b = self.cur_mut();
+        if b.count <= 0 {
+            let adr = self.current;
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadBucket,
+                adr as u64,
+                "a positive count in a bucket with a live slot",
+            )));
+        }
+        let b = self.cur_mut();
         let saved = b.elems[slot];
         b.elems[slot].hash = -1;
         b.count -= 1;
@@ -689,6 +709,7 @@ impl<S: Storage> GdbmFile<S> {
     /// Visits every distinct bucket in directory order (loading each through the cache)
     /// and calls `f` with the current bucket.
     fn each_bucket(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.check_dir_runs()?;
         let mut idx = 0;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
@@ -758,7 +779,33 @@ impl<S: Storage> GdbmFile<S> {
         Ok(out)
     }
 
+    /// Iteration visits each bucket once by skipping its run of directory entries, which
+    /// is only right when every bucket's entries are contiguous (always so in a file
+    /// libgdbm or pydbm wrote). A directory that references one bucket from two runs
+    /// would list its keys twice: report it as corrupt (like check.rs does).
+    fn check_dir_runs(&mut self) -> Result<()> {
+        if self.dir_runs_checked {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut prev = None;
+        for (i, &adr) in self.dir.iter().enumerate() {
+            if prev != Some(adr) && !seen.insert(adr) {
+                let off = self.header.dir as u64 + (i * self.header.layout.off_size()) as u64;
+                return Err(self.corrupt(Malformed::new(
+                    GdbmCode::BadDirEntry,
+                    off,
+                    format!("each bucket referenced by one run of entries ({adr} appears again)"),
+                )));
+            }
+            prev = Some(adr);
+        }
+        self.dir_runs_checked = true;
+        Ok(())
+    }
+
     fn scan_from(&mut self, mut idx: usize, mut slot: usize) -> Result<Option<Vec<u8>>> {
+        self.check_dir_runs()?;
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
@@ -768,7 +815,9 @@ impl<S: Storage> GdbmFile<S> {
             };
             if let Some(s) = found {
                 let k = self.slot_key(s, adr)?;
-                self.last_iter = Some((k.clone(), idx, s, adr));
+                self.last_key.clear();
+                self.last_key.extend_from_slice(&k);
+                self.last_iter = Some((idx, s, adr));
                 return Ok(Some(k));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
@@ -792,8 +841,8 @@ impl<S: Storage> GdbmFile<S> {
         if self.need_recovery {
             return Ok(None);
         }
-        if let Some((k, idx, slot, adr)) = self.last_iter.take() {
-            if k == key && self.current == adr && self.cache.contains(adr) {
+        if let Some((idx, slot, adr)) = self.last_iter.take() {
+            if self.last_key == key && self.current == adr && self.cache.contains(adr) {
                 return self.scan_from(idx, slot + 1);
             }
         }
@@ -838,6 +887,7 @@ impl<S: Storage> GdbmFile<S> {
         })?;
         self.header = fresh.header;
         self.dir = fresh.dir;
+        self.dir_runs_checked = false;
         self.cache = fresh.cache;
         self.current = fresh.current;
         self.last_iter = None;

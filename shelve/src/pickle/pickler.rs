@@ -314,8 +314,7 @@ impl<'a> Pickler<'a> {
             if idx < 256 {
                 self.write(&[op::BINPUT, idx as u8]);
             } else {
-                let mut b = vec![op::LONG_BINPUT];
-                b.extend_from_slice(&idx.to_le_bytes());
+                let b = op_with_le(op::LONG_BINPUT, &idx.to_le_bytes());
                 self.write(&b);
             }
         } else {
@@ -328,8 +327,7 @@ impl<'a> Pickler<'a> {
             if idx < 256 {
                 self.write(&[op::BINGET, idx as u8]);
             } else {
-                let mut b = vec![op::LONG_BINGET];
-                b.extend_from_slice(&idx.to_le_bytes());
+                let b = op_with_le(op::LONG_BINGET, &idx.to_le_bytes());
                 self.write(&b);
             }
         } else {
@@ -627,12 +625,10 @@ impl<'a> Pickler<'a> {
             if n <= 0xff && self.proto >= 4 {
                 self.write_bytes(&[op::SHORT_BINUNICODE, n as u8], data);
             } else if n as u64 > 0xffff_ffff && self.proto >= 4 {
-                let mut h = vec![op::BINUNICODE8];
-                h.extend_from_slice(&(n as u64).to_le_bytes());
+                let h = op_with_le(op::BINUNICODE8, &(n as u64).to_le_bytes());
                 self.write_bytes(&h, data);
             } else {
-                let mut h = vec![op::BINUNICODE];
-                h.extend_from_slice(&(n as u32).to_le_bytes());
+                let h = op_with_le(op::BINUNICODE, &(n as u32).to_le_bytes());
                 self.write_bytes(&h, data);
             }
         }
@@ -645,12 +641,10 @@ impl<'a> Pickler<'a> {
         if n <= 0xff {
             self.write_bytes(&[op::SHORT_BINBYTES, n as u8], data);
         } else if n as u64 <= 0xffff_ffff {
-            let mut h = vec![op::BINBYTES];
-            h.extend_from_slice(&(n as u32).to_le_bytes());
+            let h = op_with_le(op::BINBYTES, &(n as u32).to_le_bytes());
             self.write_bytes(&h, data);
         } else {
-            let mut h = vec![op::BINBYTES8];
-            h.extend_from_slice(&(n as u64).to_le_bytes());
+            let h = op_with_le(op::BINBYTES8, &(n as u64).to_le_bytes());
             self.write_bytes(&h, data);
         }
     }
@@ -688,8 +682,7 @@ impl<'a> Pickler<'a> {
             };
             return self.save_reduce_vals(Val::Global("builtins", "bytearray"), args, Some(key));
         }
-        let mut h = vec![op::BYTEARRAY8];
-        h.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        let h = op_with_le(op::BYTEARRAY8, &(b.len() as u64).to_le_bytes());
         self.write_bytes(&h, b);
         self.memo_put(key);
         Ok(())
@@ -709,8 +702,7 @@ impl<'a> Pickler<'a> {
             if readonly {
                 self.save_bytes_data(data);
             } else {
-                let mut h = vec![op::BYTEARRAY8];
-                h.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                let h = op_with_le(op::BYTEARRAY8, &(data.len() as u64).to_le_bytes());
                 self.write_bytes(&h, data);
             }
             self.memo_put(key);
@@ -1329,6 +1321,26 @@ impl<'a> Pickler<'a> {
         self.write_empty_tuple();
         self.write(&[op::REDUCE]);
         Ok(())
+    }
+}
+
+/// An opcode followed by its little-endian argument (up to 8 bytes), without a heap
+/// allocation: `.0[..1 + arg.len()]` is the header.
+fn op_with_le(code: u8, arg: &[u8]) -> OpHeader {
+    let mut b = [0u8; 9];
+    b[0] = code;
+    // arguments are u32 or u64 little-endian bytes: at most 8, so the slice fits
+    b[1..1 + arg.len()].copy_from_slice(arg);
+    OpHeader(b, 1 + arg.len())
+}
+
+/// A short opcode header built by [`op_with_le`]; derefs to its bytes.
+struct OpHeader([u8; 9], usize);
+
+impl std::ops::Deref for OpHeader {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[..self.1]
     }
 }
 
