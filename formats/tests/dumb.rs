@@ -417,3 +417,93 @@ dst.close(); src.close()
         );
     }
 }
+
+/// After a crash at any of a workload's write/sync points and recovery, CPython still reads
+/// the triple pydbm leaves, and sees the same mapping as pydbm.
+#[test]
+fn cpython_reads_what_recovery_leaves() {
+    use pydbm_engine::{CrashKind, FaultConfig, FaultVfs, MemVfs, Pager, Vfs};
+    use std::sync::Arc;
+    if !python_available() {
+        return;
+    }
+    let name = Path::new("/c/db");
+    let workload = |vfs: Arc<dyn Vfs>| -> pydbm_engine::Result<()> {
+        let mut o = opts("c");
+        o.no_lock = true;
+        let mut db = DumbDb::open_in(vfs.clone(), name, &o)?;
+        for i in 0..12usize {
+            db.insert(format!("k{}", i % 5).as_bytes(), &value(i * 300, i))?;
+            if i % 4 == 3 {
+                db.remove(format!("k{}", i % 3).as_bytes())?;
+            }
+            if i % 5 == 4 {
+                db.sync()?;
+            }
+        }
+        db.close()
+    };
+    let probe = FaultVfs::new(
+        MemVfs::new(),
+        FaultConfig {
+            seed: 1,
+            crash_at: None,
+            kind: CrashKind::ProcessKill,
+        },
+    );
+    workload(Arc::new(probe.clone())).unwrap();
+    let events = probe.events();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    let mut expected = Vec::new();
+    for n in (1..=events).step_by((events as usize / 25).max(1)) {
+        let fault = FaultVfs::new(
+            MemVfs::new(),
+            FaultConfig {
+                seed: n,
+                crash_at: Some(n),
+                kind: CrashKind::ProcessKill,
+            },
+        );
+        let _ = workload(Arc::new(fault.clone()));
+        let disk = fault.surviving_disk();
+        Pager::recover(&disk, Path::new("/c/db.dat")).unwrap();
+        let Some(_) = disk.read_file(Path::new("/c/db.dir")) else {
+            continue; // crashed before the database existed
+        };
+        let dir = tmp.path().join(format!("crash{n}"));
+        std::fs::create_dir(&dir).unwrap();
+        for ext in ["dat", "dir", "bak"] {
+            if let Some(b) = disk.read_file(Path::new(&format!("/c/db.{ext}"))) {
+                std::fs::write(dir.join(format!("db.{ext}")), b).unwrap();
+            }
+        }
+        let mut db = DumbDb::open(&dir.join("db"), &opts("r")).unwrap();
+        let mut line = dir.display().to_string();
+        for k in db.keys().unwrap() {
+            let v = db.get(&k).unwrap().unwrap();
+            line.push_str(&format!(" {}={}", tohex(&k), tohex(&v)));
+        }
+        expected.push(line);
+        dirs.push(dir);
+    }
+    assert!(dirs.len() >= 10, "{} crash images", dirs.len());
+    let o = Command::new(PYTHON)
+        .arg(fixtures().join("make.py"))
+        .arg("read")
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "CPython failed to read a recovered database: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let expected: Vec<String> = expected.iter().map(|l| l.trim_end().to_string()).collect();
+    assert_eq!(got, expected);
+}
