@@ -344,6 +344,14 @@ fn flags_and_missing_files() {
         assert!(e.is_not_found() && e.to_string().contains("m.dat"), "{e}");
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    for flag in ["cf", "ws"] {
+        let e = DumbDb::open(&name, &opts(flag)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Flag must be one of 'r', 'w', 'c', or 'n'"),
+            "{e}"
+        );
+    }
     let mut db = DumbDb::open(&name, &opts("c")).unwrap();
     db.insert(b"k", b"v").unwrap();
     db.close().unwrap();
