@@ -167,7 +167,7 @@ mod tests {
     fn cpython_reads_pydbm_shelves() {
         let py = Path::new("/usr/bin/python3");
         let ok = Command::new(py)
-            .args(["-c", "import shelve, dbm.gnu, dbm.dumb"])
+            .args(["-c", "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm"])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
@@ -179,7 +179,7 @@ mod tests {
             return;
         }
         let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");
-        for module in ["dbm.dumb", "dbm.gnu"] {
+        for module in ["dbm.dumb", "dbm.gnu", "dbm.ndbm"] {
             let Some(format) = format_for(module) else {
                 eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
                 continue;

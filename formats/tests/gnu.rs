@@ -510,7 +510,7 @@ fn run_on_disk(path: &Path, script: &str, bs: i32) {
         std::sync::Arc::new(pydbm_engine::OsVfs::new());
     let gnu = GnuOptions {
         block_size: bs,
-        numsync: false,
+        ..GnuOptions::default()
     };
     let mut db = open_with(
         vfs.clone(),

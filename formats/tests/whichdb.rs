@@ -214,3 +214,85 @@ fn fuzz_corpus_replays() {
         assert!(answers.contains(&want), "no seed answers {want:?}");
     }
 }
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Live: every fixture file of every format in the workspace (gnu, ndbm, dumb, sqlite,
+/// shelve), queried as itself and without its extension, gets CPython 3.11's answer from
+/// the 3.11 dialect, and the 3.13 and pydbm dialects differ from it only by their rules.
+#[test]
+fn live_every_format_fixture_matches_cpython() {
+    let Some(py) = python() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/python3 with dbm.ndbm and dbm.gnu not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/python3 with dbm.ndbm and dbm.gnu not available");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in [
+        "formats/tests/fixtures/gnu",
+        "formats/tests/fixtures/ndbm",
+        "formats/tests/fixtures/dumb",
+        "sqlite/tests/fixtures",
+        "shelve/tests/fixtures/shelve",
+    ] {
+        walk(&root.join(dir), &mut files);
+    }
+    let mut queries: Vec<PathBuf> = Vec::new();
+    for f in files {
+        if let Some(ext) = f.extension().and_then(|e| e.to_str()) {
+            if ["db", "pag", "dir", "dat"].contains(&ext) {
+                queries.push(f.with_extension(""));
+            }
+        }
+        queries.push(f);
+    }
+    queries.sort();
+    queries.dedup();
+    assert!(queries.len() > 100, "{} queries", queries.len());
+    let script = "import dbm, sys\nfor q in sys.stdin.read().split('\\n'):\n    if q: print(repr(dbm.whichdb(q)))\n";
+    let mut child = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    {
+        use std::io::Write;
+        let list: Vec<String> = queries.iter().map(|q| q.display().to_string()).collect();
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(list.join("\n").as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("python finishes");
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let answers: Vec<&str> = text.lines().collect();
+    assert_eq!(answers.len(), queries.len());
+    let mut known = 0;
+    for (q, a) in queries.iter().zip(answers) {
+        let want = parse_answer(a);
+        assert_eq!(answer(q, Dialect::CPython311), want, "{}", q.display());
+        if want.as_deref().is_some_and(|m| !m.is_empty()) {
+            known += 1;
+        }
+    }
+    assert!(known > 20, "only {known} recognised databases");
+}

@@ -113,7 +113,17 @@ pub fn open(
             }
             _ => format.open(&path, &opts).map(Handle::Other),
         })
-        .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
+        .map_err(|e| {
+            // _dbmmodule.c reports open failures with the name as given (no ".db").
+            let e = match (style, e) {
+                (Style::Ndbm, Error::Io { source, .. }) => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+                (_, e) => e,
+            };
+            error_map::to_py(py, style, &error_cls, Op::Other, e)
+        })?;
     Ok(Database {
         inner: Mutex::new(Inner { db: Some(db), path }),
         style,

@@ -12,6 +12,7 @@
 pub mod byte_args;
 pub mod database;
 pub mod error_map;
+pub mod ndbm_live;
 pub mod pickle_scan;
 
 use pyo3::prelude::*;
@@ -24,6 +25,7 @@ fn _pydbm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(database::implemented_modules, m)?)?;
     m.add_function(wrap_pyfunction!(pickle_scan::pickle_scan, m)?)?;
     m.add_function(wrap_pyfunction!(database::whichdb, m)?)?;
+    m.add_function(wrap_pyfunction!(ndbm_live::ndbm_live_diff, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

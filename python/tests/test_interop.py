@@ -7,6 +7,11 @@ without _gdbm/_dbm, the issue's acceptance scenario); the reference is
 /usr/bin/python3 (override with PYDBM_REFERENCE_PYTHON). A missing reference prints
 "SKIPPED: ... not available" and fails instead under CI=true.
 
+dbm.ndbm: libdb is not reproducible (ndbm spec §4: a per-run uid in the meta page and
+uninitialised memory in dead areas), so two libdb runs differ; the files are compared on
+their live bytes (pydbm._pydbm.ndbm_live_diff, ndbm spec §5: everything but the uid and
+dead areas) and must have the same size.
+
 dbm.dumb: pydbm writes CPython 3.13's algorithm and the live reference is 3.11. The
 .dat and .dir bytes are the same in both versions (python-formats spec §3.4); .bak
 differs (3.13's ``_modified`` reset), so .bak is not compared here — the dumb crate's
@@ -49,6 +54,10 @@ def scripts(name):
             if c < 0.65 or not live:
                 k = ("k%d-%s" % (r.randrange(nkeys), "x" * r.randrange(12))).encode()
                 vlen = r.choice([0, 1, 7, 60, 300, 1000, 5000]) if seed != 4 else r.randrange(40)
+                if name == "dbm.ndbm" and vlen == 0:
+                    # libdb's ndbm reports empty values as missing, depending on the
+                    # handle's history (ndbm spec §1); pydbm returns b'' (docs/python.md).
+                    vlen = 2
                 v = bytes(r.randrange(256) for _ in range(min(vlen, 64))) * (vlen // 64 + 1)
                 ops.append(["set", k.hex(), v[:vlen].hex()])
                 live.append(k)
@@ -59,7 +68,8 @@ def scripts(name):
             elif c < 0.95:
                 ops.append(["get", r.choice(live).hex()])
             elif c < 0.97:
-                ops.append(["sync"])
+                if name != "dbm.ndbm":  # _dbm objects have no sync()
+                    ops.append(["sync"])
             else:
                 ops += [["close"], ["open", "w"]]
         ops.append(["keys"])
@@ -105,7 +115,14 @@ def test_same_bytes_as_reference(tmp_path, reference_python, name):
         for pattern in FORMATS[name][0]:
             a, b = pattern.format(ref_path), pattern.format(our_path)
             assert os.path.getsize(a) == os.path.getsize(b), "script %d: %s size" % (i, pattern)
-            assert filecmp.cmp(a, b, shallow=False), "script %d: %s bytes differ (cmp)" % (i, pattern)
+            if name == "dbm.ndbm":
+                import pydbm._pydbm as native
+
+                with open(a, "rb") as fa, open(b, "rb") as fb:
+                    diff = native.ndbm_live_diff(fa.read(), fb.read())
+                assert diff is None, "script %d: live bytes differ: %s" % (i, diff)
+            else:
+                assert filecmp.cmp(a, b, shallow=False), "script %d: %s bytes differ (cmp)" % (i, pattern)
         # Each side reads the other's file.
         ref_reads_ours = run_dump(reference_python, name, our_path)
         ours_reads_ref = run_dump(sys.executable, ours, ref_path)

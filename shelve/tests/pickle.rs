@@ -695,3 +695,18 @@ for line in sys.stdin:
         failures[..failures.len().min(5)].join("\n")
     );
 }
+
+#[test]
+fn multi_frame_pickles_recode_identically() {
+    // frames.p4/p5.pickle: CPython's dumps of a 6000-record list + 70 KB bytes (make.py)
+    for q in [4u8, 5] {
+        let data = std::fs::read(fixtures().join(format!("frames.p{q}.pickle"))).unwrap();
+        assert!(data.len() > 4 * 65536);
+        let got = pickle::recode(&data, q, &LoadOptions::default()).unwrap();
+        assert!(
+            got == data,
+            "protocol {q}: first difference at {:?}",
+            got.iter().zip(&data).position(|(a, b)| a != b)
+        );
+    }
+}

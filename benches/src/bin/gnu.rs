@@ -114,14 +114,20 @@ fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: 
 fn run_pydbm(
     path: &Path,
     durability: Durability,
+    cache_bytes: usize,
     keys: &[Vec<u8>],
     order: &[usize],
     value: &[u8],
 ) -> Times {
     let mut opts = OpenOptions::from_flag("n").expect("valid flag");
     opts.durability = durability;
+    let gnu = pydbm_formats::gnu::GnuOptions {
+        cache_bytes,
+        ..Default::default()
+    };
+    let vfs = std::sync::Arc::new(pydbm_engine::OsVfs::new());
     let t = Instant::now();
-    let mut db = pydbm_formats::gnu::open(path, &opts).expect("open");
+    let mut db = pydbm_formats::gnu::open_with(vfs, path, &opts, gnu).expect("open");
     for k in keys {
         db.insert(k, value).expect("insert");
     }
@@ -188,17 +194,15 @@ fn main() {
     if let Some(b) = &base {
         show("libgdbm 1.23 (C API)", b);
     }
-    for (name, d) in [
-        ("pydbm durability=None", Durability::None),
-        ("pydbm default (Process)", Durability::Process),
+    for (name, d, cache) in [
+        ("pydbm durability=None", Durability::None, 0),
+        ("pydbm None, 64M cache", Durability::None, 64 << 20),
+        ("pydbm default (Process)", Durability::Process, 0),
     ] {
-        let t = run_pydbm(
-            &dir.path().join(format!("{name}.gdbm").replace(' ', "_")),
-            d,
-            &keys,
-            &order,
-            &value,
-        );
+        let file = dir
+            .path()
+            .join(format!("{name}.gdbm").replace([' ', ','], "_"));
+        let t = run_pydbm(&file, d, cache, &keys, &order, &value);
         show(name, &t);
     }
 }

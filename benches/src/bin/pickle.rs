@@ -93,8 +93,20 @@ fn main() {
         mb / py_dump,
         rs_dump / py_dump
     );
-    println!(
-        "pydbm dump byte-identical to CPython's: {}",
-        if bytes == data { "yes" } else { "NO" }
-    );
+    if bytes == data {
+        println!("pydbm dump byte-identical to CPython's: yes");
+    } else {
+        let at = bytes.iter().zip(&data).position(|(a, b)| a != b);
+        println!(
+            "pydbm dump byte-identical to CPython's: NO (lengths {} vs {}, first difference at {:?})",
+            bytes.len(),
+            data.len(),
+            at
+        );
+        if let Ok(dir) = std::env::var("PICKLE_BENCH_KEEP") {
+            let dir = std::path::Path::new(&dir);
+            let _ = std::fs::write(dir.join("pydbm.pickle"), &bytes);
+            let _ = std::fs::write(dir.join("cpython.pickle"), &data);
+        }
+    }
 }

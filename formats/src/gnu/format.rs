@@ -91,7 +91,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
             &opts,
             GnuOptions {
                 block_size: 512,
-                numsync: false,
+                ..GnuOptions::default()
             },
         )?;
         let mut state = State::new();

@@ -22,6 +22,8 @@ pub struct GnuOptions {
     pub block_size: i32,
     /// Create new files in the extended numsync format (`GDBM_NUMSYNC`).
     pub numsync: bool,
+    /// Page-cache size for the engine pager in bytes (0 = the engine's default).
+    pub cache_bytes: usize,
 }
 
 fn st_blksize(path: &Path) -> u64 {
@@ -78,6 +80,11 @@ pub fn open_with(
             read_only: !writable,
             lock,
             lock_timeout: opts.lock_timeout,
+            cache_bytes: if gnu.cache_bytes == 0 {
+                PagerOptions::default().cache_bytes
+            } else {
+                gnu.cache_bytes
+            },
             ..PagerOptions::default()
         },
     )?;

@@ -53,14 +53,21 @@ fn float_key(value: &Value, id: NodeId, x: f64) -> HashKey {
     }
 }
 
-/// Most nodes visited for one key: refs let a small input describe a tuple DAG whose
-/// expansion is exponential (CPython would hash it forever); pydbm stops instead.
-const MAX_HASH_NODES: usize = 1 << 20;
+/// Node visits allowed for hashing during one load, besides two per input byte (which
+/// covers every input without refs: each node takes at least one byte). Refs let a small
+/// input describe a tuple DAG whose expansion is exponential, or reuse a big key many
+/// times (CPython would hash it forever); pydbm stops instead.
+pub(crate) const HASH_BUDGET: usize = 1 << 20;
 
 /// The equality key of node `id`; `offset` is where the element was read (for the error).
-pub(crate) fn hash_key(value: &Value, id: NodeId, offset: usize) -> Result<HashKey, MarshalError> {
-    let mut budget = MAX_HASH_NODES;
-    key_at_depth(value, id, offset, 0, &mut budget)
+/// Each node visited takes one unit of `budget` (shared by a whole load).
+pub(crate) fn hash_key(
+    value: &Value,
+    id: NodeId,
+    offset: usize,
+    budget: &mut usize,
+) -> Result<HashKey, MarshalError> {
+    key_at_depth(value, id, offset, 0, budget)
 }
 
 fn key_at_depth(
@@ -74,7 +81,7 @@ fn key_at_depth(
         return Err(MarshalError::at(
             offset,
             PyExc::ValueError,
-            "set element or dict key too large to hash (pydbm visits at most 2^20 nodes)",
+            "set elements and dict keys too large to hash (pydbm visits at most 2^20 + 2 per input byte nodes per load)",
         ));
     }
     *budget -= 1;
@@ -166,14 +173,14 @@ mod tests {
         let c = v.push(Node::Complex { re: 1.0, im: 0.0 });
         let nz = v.push(Node::Float(-0.0));
         let z = v.int(0);
-        let k = |id| hash_key(&v, id, 0).expect("hashable");
+        let k = |id| hash_key(&v, id, 0, &mut HASH_BUDGET.clone()).expect("hashable");
         assert_eq!(k(one), k(onef));
         assert_eq!(k(one), k(t));
         assert_eq!(k(one), k(c));
         assert_eq!(k(nz), k(z));
         let nan1 = v.push(Node::Float(f64::NAN));
         let nan2 = v.push(Node::Float(f64::NAN));
-        let k = |id| hash_key(&v, id, 0).expect("hashable");
+        let k = |id| hash_key(&v, id, 0, &mut HASH_BUDGET.clone()).expect("hashable");
         assert_ne!(k(nan1), k(nan2));
         assert_eq!(k(nan1), k(nan1));
     }
@@ -183,7 +190,8 @@ mod tests {
         let mut v = Value::new();
         let l = v.push(Node::List(vec![]));
         let t = v.push(Node::Tuple(vec![l]));
-        let e = hash_key(&v, t, 7).expect_err("a tuple holding a list is unhashable");
+        let e = hash_key(&v, t, 7, &mut HASH_BUDGET.clone())
+            .expect_err("a tuple holding a list is unhashable");
         assert_eq!(e.message, "unhashable type: 'list'");
         assert_eq!(e.offset, Some(7));
     }
@@ -194,7 +202,9 @@ mod tests {
         let t = v.push(Node::Tuple(vec![]));
         v.replace(t, Node::Tuple(vec![t])).expect("t exists");
         assert_eq!(
-            hash_key(&v, t, 0).expect_err("cyclic").exc,
+            hash_key(&v, t, 0, &mut HASH_BUDGET.clone())
+                .expect_err("cyclic")
+                .exc,
             PyExc::RecursionError
         );
     }

@@ -91,6 +91,40 @@ mod tests {
         );
     }
 
+    /// Frozensets nested 300 deep: every level sorts its elements by their own dump, which
+    /// naively re-dumps the whole subtree at each level (2^depth work); keys are memoized.
+    #[test]
+    fn nested_sets_dump_in_polynomial_time() {
+        let mut v = Value::new();
+        let mut s = v.push(Node::FrozenSet(vec![]));
+        for i in 0..300 {
+            let n = v.int(i);
+            s = v.push(Node::FrozenSet(vec![s, n]));
+        }
+        v.set_root(s);
+        let bytes = dumps(&v, 4).expect("dumps");
+        assert_eq!(recode(&bytes, 4).expect("recode"), bytes);
+    }
+
+    /// A set holding one tuple DAG (2^16 leaves) through 300 refs: hashing each ref again
+    /// would visit ~2^24 nodes (CPython would grind through them); the load stops with an
+    /// error at the per-load budget (2^20 + 2 per input byte) instead.
+    #[test]
+    fn hashing_work_per_load_is_bounded() {
+        let mut v = Value::new();
+        let mut t = v.int(7);
+        for _ in 0..16 {
+            t = v.push(Node::Tuple(vec![t, t]));
+        }
+        let s = v.push(Node::Set(vec![t; 300]));
+        v.set_root(s);
+        let bytes = dumps(&v, 4).expect("refs keep the dump small");
+        assert!(bytes.len() < 3000);
+        let e = loads(&bytes).expect_err("budget");
+        assert_eq!(e.exc, PyExc::ValueError);
+        assert!(e.message.contains("too large to hash"), "{}", e.message);
+    }
+
     /// A shared tuple DAG 40 levels deep: v4 writes refs (linear), v2 would be 2^40 nodes.
     #[test]
     fn shared_dag_is_bounded() {

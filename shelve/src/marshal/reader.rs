@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::error::{MarshalError, PyExc};
-use super::hashkey::{hash_key, HashKey};
+use super::hashkey::{hash_key, HashKey, HASH_BUDGET};
 use super::long::PyLong;
 use super::stack::grow;
 use super::value::{CodeObject, Node, NodeId, Value};
@@ -32,6 +32,7 @@ pub fn loads(data: &[u8]) -> Result<Value, MarshalError> {
         depth: 0,
         refs: Vec::new(),
         value: Value::new(),
+        hash_budget: HASH_BUDGET.saturating_add(data.len().saturating_mul(2)),
     };
     match r.object()? {
         Some(id) => {
@@ -53,6 +54,8 @@ struct Reader<'a> {
     /// FLAG_REF slots; `None` = reserved by a frozenset or code object still being read.
     refs: Vec<Option<NodeId>>,
     value: Value,
+    /// Node visits left for hashing dict keys and set elements in this load.
+    hash_budget: usize,
 }
 
 fn too_short(at: usize) -> MarshalError {
@@ -276,7 +279,7 @@ impl<'a> Reader<'a> {
                     // A NULL key or a NULL value ends the dict (CPython breaks on either).
                     let Some(k) = self.object()? else { break };
                     let Some(v) = self.object()? else { break };
-                    let key = hash_key(&self.value, k, key_at)?;
+                    let key = hash_key(&self.value, k, key_at, &mut self.hash_budget)?;
                     match index.get(&key) {
                         // The first key object stays; the last value wins.
                         Some(&i) => pairs[i].1 = v,
@@ -310,7 +313,7 @@ impl<'a> Reader<'a> {
                 for _ in 0..n {
                     let at = self.pos;
                     let item = self.child("set")?;
-                    let key = hash_key(&self.value, item, at)?;
+                    let key = hash_key(&self.value, item, at, &mut self.hash_budget)?;
                     if seen.insert(key, ()).is_none() {
                         items.push(item);
                     }

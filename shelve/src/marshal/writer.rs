@@ -68,6 +68,8 @@ pub fn dumps_with(
         depth: 0,
         max_len: opts.max_len,
         flavor: opts.flavor,
+        sort_keys: HashMap::new(),
+        stack_base: 0,
     };
     w.object(value.root(), opts.root_held)?;
     Ok(w.out)
@@ -87,6 +89,11 @@ struct Writer<'a> {
     depth: usize,
     max_len: usize,
     flavor: Flavor,
+    /// Each set element's own dump (its sort key), computed once per dump: nested sets
+    /// would otherwise re-dump their subtrees at every level, exponentially.
+    sort_keys: HashMap<NodeId, Vec<u8>>,
+    /// Recursion levels of the writers this one runs inside (for stack segments only).
+    stack_base: usize,
 }
 
 /// Ref slots by node id: a vector for a whole dump, a map for the small dumps of single set
@@ -139,7 +146,9 @@ impl Writer<'_> {
                 "object too deeply nested to marshal",
             ))
         } else {
-            let depth = self.depth;
+            // Segment by the real stack depth: a set element's writer runs nested inside
+            // its parent's recursion.
+            let depth = self.stack_base + self.depth;
             grow(depth, || self.object_inner(id, extra_ref)).unwrap_or_else(|| {
                 Err(MarshalError::dump(
                     PyExc::RecursionError,
@@ -334,6 +343,10 @@ impl Writer<'_> {
     fn sorted_elements(&mut self, items: &[NodeId]) -> Result<Vec<NodeId>, MarshalError> {
         let mut keyed = Vec::with_capacity(items.len());
         for &item in items {
+            if let Some(key) = self.sort_keys.get(&item) {
+                keyed.push((key.clone(), item));
+                continue;
+            }
             let mut alone = Writer {
                 value: self.value,
                 version: self.version,
@@ -345,8 +358,13 @@ impl Writer<'_> {
                 depth: 0,
                 max_len: self.max_len,
                 flavor: self.flavor,
+                sort_keys: std::mem::take(&mut self.sort_keys),
+                stack_base: self.stack_base + self.depth,
             };
-            alone.object(item, false)?;
+            let written = alone.object(item, false);
+            self.sort_keys = std::mem::take(&mut alone.sort_keys);
+            written?;
+            self.sort_keys.insert(item, alone.out.clone());
             keyed.push((alone.out, item));
         }
         keyed.sort_by(|a, b| a.0.cmp(&b.0));

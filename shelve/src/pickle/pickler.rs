@@ -367,12 +367,13 @@ impl<'a> Pickler<'a> {
     }
 
     fn save(&mut self, id: NodeId, pers_save: bool) -> Result<()> {
+        // spec §1.3: a frame that reached 64 KiB is committed when the next object's save
+        // starts (so a container's closing opcode stays in the frame of its last item)
+        self.opcode_boundary();
         self.enter()?;
         let r = self.save_inner(id, pers_save);
         self.depth -= 1;
-        r?;
-        self.opcode_boundary();
-        Ok(())
+        r
     }
 
     fn save_inner(&mut self, id: NodeId, pers_save: bool) -> Result<()> {
@@ -450,6 +451,9 @@ impl<'a> Pickler<'a> {
     }
 
     fn save_val(&mut self, v: &Val<'_>) -> Result<()> {
+        if !matches!(v, Val::Node(_)) {
+            self.opcode_boundary();
+        }
         match v {
             Val::Node(id) => self.save(*id, false),
             Val::None => {
@@ -471,16 +475,13 @@ impl<'a> Pickler<'a> {
                     None => self.save_global(m, n),
                 };
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Latin1 => {
                 match self.lookup(&Key::Latin1) {
                     Some(i) => self.memo_get(i),
                     None => self.save_str(&PyStr::from("latin1"), Key::Latin1)?,
                 }
-                self.opcode_boundary();
                 Ok(())
             }
             Val::Str(s) => {
@@ -492,7 +493,6 @@ impl<'a> Pickler<'a> {
                     Some(i) => self.memo_get(i),
                     None => self.save_str(s, key)?,
                 }
-                self.opcode_boundary();
                 Ok(())
             }
             Val::Bytes(b) => {
@@ -509,35 +509,27 @@ impl<'a> Pickler<'a> {
                     None => self.save_bytes(b, key),
                 };
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::List(items) => {
                 self.enter()?;
                 let key = self.fresh_key();
                 let r = self.save_list(items, key);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Dict(items) => {
                 self.enter()?;
                 let key = self.fresh_key();
                 let r = self.save_dict_generic(items, key);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
             Val::Tuple(items) => {
                 self.enter()?;
                 let r = self.save_fresh_tuple(items);
                 self.depth -= 1;
-                r?;
-                self.opcode_boundary();
-                Ok(())
+                r
             }
         }
     }
@@ -1023,11 +1015,11 @@ impl<'a> Pickler<'a> {
         if self.proto >= 4 {
             // a class's __module__ is one (interned) str object per module
             let key = Key::ModuleName(module.to_string());
+            self.opcode_boundary();
             match self.lookup(&key) {
                 Some(i) => self.memo_get(i),
                 None => self.save_str(&PyStr::from(module), key)?,
             }
-            self.opcode_boundary();
             self.save_val(&Val::Str(PyStr::from(name)))?;
             self.write(&[op::STACK_GLOBAL]);
         } else if let Some((parent, last)) = name.rsplit_once('.') {
@@ -1280,6 +1272,7 @@ impl<'a> Pickler<'a> {
         // partial object: REDUCE(partial, (func,)) memoized, BUILD (func, args, kwargs, None)
         self.save_val(&Val::Global("functools", "partial"))?;
         let func_key = Key::Global(module.clone(), new_name.clone());
+        self.opcode_boundary();
         self.enter()?;
         match self.lookup(&func_key) {
             Some(i) => self.memo_get(i),
