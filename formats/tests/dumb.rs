@@ -22,14 +22,21 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb")
 }
 
+/// `shared/corpus/dumb`: `$PYDBM_SHARED`, else the `shared/` beside the repository (CI's
+/// layout), else the one beside the repository's parent (a worktree under `wt/`).
 fn corpus_root() -> PathBuf {
-    PathBuf::from(std::env::var("PYDBM_SHARED").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared")
-            .to_string_lossy()
-            .into_owned()
-    }))
-    .join("corpus/dumb")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("PYDBM_SHARED").map(PathBuf::from),
+        Some(manifest.join("../../shared")),
+        Some(manifest.join("../../../shared")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|s| s.join("corpus/dumb"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| manifest.join("../../shared/corpus/dumb"))
 }
 
 /// Whether the live reference is usable; prints the loud skip line, or panics under CI=true.
