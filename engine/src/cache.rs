@@ -4,9 +4,46 @@
 //! record is on disk, see pager.rs).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A page's key: the pager's file index and the page number (offset / page size).
 pub type PageKey = (usize, u64);
+
+/// FxHash-style hasher for [`PageKey`]s: a rotate-xor-multiply over the key's integers.
+/// The index is looked up on every page read, and SipHash cost more than the lookup it
+/// guards; keys are page numbers of the pager's own files, bounded by the cache size.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PageKeyHasher(u64);
+
+impl PageKeyHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for PageKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.add(x);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.add(x as u64);
+    }
+}
 
 /// A cached page.
 #[derive(Debug, Clone)]
@@ -32,7 +69,7 @@ pub struct PageCache {
     max_pages: usize,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    index: HashMap<PageKey, usize>,
+    index: HashMap<PageKey, usize, BuildHasherDefault<PageKeyHasher>>,
     hand: usize,
 }
 
@@ -44,7 +81,7 @@ impl PageCache {
             max_pages: (capacity_bytes / page_size.max(1)).max(4),
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             hand: 0,
         }
     }

@@ -54,13 +54,26 @@ pub fn run<S: Clone + PartialEq + Debug>(
 ) -> Result<CrashReport> {
     let kind = match cfg.durability {
         Durability::Full => CrashKind::PowerLoss,
-        Durability::Process => CrashKind::ProcessKill,
-        Durability::None => {
-            return Err(Error::BadArgument(
-                "crash testing needs Durability::Process or Durability::Full".into(),
-            ))
-        }
+        _ => CrashKind::ProcessKill,
     };
+    run_with_kind(cfg, kind, workload, read_state, progress)
+}
+
+/// [`run`] with the crash kind chosen by the caller, e.g.
+/// [`CrashKind::PowerLossUnsyncedDirs`] to also lose directory changes not yet synced
+/// (`cfg.durability` must still be `Process` or `Full`, else [`Error::BadArgument`]).
+pub fn run_with_kind<S: Clone + PartialEq + Debug>(
+    cfg: CrashConfig,
+    kind: CrashKind,
+    workload: Workload<'_, S>,
+    read_state: ReadState<'_, S>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CrashReport> {
+    if cfg.durability == Durability::None {
+        return Err(Error::BadArgument(
+            "crash testing needs Durability::Process or Durability::Full".into(),
+        ));
+    }
     // Reference run: count events, note each committed state with the event count at it.
     let reference = FaultVfs::new(
         MemVfs::new(),

@@ -65,6 +65,16 @@ pub enum Error {
         /// The file the handle was opened on.
         path: PathBuf,
     },
+    /// A hot journal (the undo log of an interrupted transaction) is present, and this open
+    /// may not roll it back: it takes no lock, so the journal may belong to a live writer.
+    #[error(
+        "{}: hot journal present; open with a lock or run pydbm recover",
+        path.display()
+    )]
+    HotJournal {
+        /// The journal file.
+        path: PathBuf,
+    },
     /// A caller passed an argument the operation cannot take.
     #[error("bad argument: {0}")]
     BadArgument(String),

@@ -15,6 +15,11 @@
 //!   each `set_len` kept or dropped. The interrupted write `n` counts as one of them.
 //!   Directory changes (create, remove, rename) are modelled as durable at once, as a
 //!   journaling file system's ordered metadata makes them in practice.
+//! - [`CrashKind::PowerLossUnsyncedDirs`]: the same, and besides every directory change made
+//!   after the last `sync_dir` of its directory (a rename counts in the target's directory)
+//!   is independently kept or lost (seeded): a created file may vanish with its bytes, a
+//!   removed or renamed-away file may come back. This is what POSIX promises without
+//!   `fsync` of the directory, and what proves a pager syncs directories where it must.
 //!
 //! The model tracks every file the wrapper touched (opened, tested, removed or renamed);
 //! files never touched are not in the image unless a base image is given to
@@ -37,6 +42,9 @@ pub enum CrashKind {
     PowerLoss,
     /// The process is killed: completed writes survive, the rest of the operation does not.
     ProcessKill,
+    /// Power loss that also loses directory changes made since the last `sync_dir` of their
+    /// directory (see the module docs).
+    PowerLossUnsyncedDirs,
 }
 
 /// When and how a [`FaultVfs`] crashes.
@@ -57,6 +65,35 @@ pub const SECTOR: u64 = 512;
 enum PendingOp {
     Write { offset: u64, data: Vec<u8> },
     SetLen(u64),
+}
+
+/// A directory change not yet made durable by a `sync_dir` of its directory.
+#[derive(Debug, Clone)]
+enum DirOp {
+    Create {
+        path: PathBuf,
+        node: usize,
+    },
+    Remove {
+        path: PathBuf,
+        node: usize,
+    },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        node: usize,
+        replaced: Option<usize>,
+    },
+}
+
+impl DirOp {
+    /// The directory whose `sync_dir` makes this change durable.
+    fn dir(&self) -> Option<&Path> {
+        match self {
+            DirOp::Create { path, .. } | DirOp::Remove { path, .. } => path.parent(),
+            DirOp::Rename { to, .. } => to.parent(),
+        }
+    }
 }
 
 /// The model of one file (an inode: it follows renames).
@@ -156,6 +193,8 @@ struct FaultState {
     /// Paths known to be absent (so they are not read from the inner file system again).
     absent: std::collections::HashSet<PathBuf>,
     nodes: Vec<NodeModel>,
+    /// Directory changes since their directory's last `sync_dir`, oldest first.
+    dir_log: Vec<DirOp>,
 }
 
 impl FaultState {
@@ -178,7 +217,8 @@ impl FaultState {
         self.events += 1;
         if self.cfg.crash_at == Some(self.events) {
             self.crashed = true;
-            if let (CrashKind::PowerLoss, Some((node, op))) = (self.cfg.kind, interrupted) {
+            if let (true, Some((node, op))) = (self.cfg.kind != CrashKind::ProcessKill, interrupted)
+            {
                 self.nodes[node].pending.push(op);
             }
             return Err(Self::crash_error(path));
@@ -215,6 +255,7 @@ impl<V: Vfs> FaultVfs<V> {
                 paths: HashMap::new(),
                 absent: Default::default(),
                 nodes: Vec::new(),
+                dir_log: Vec::new(),
             })),
         }
     }
@@ -246,16 +287,62 @@ impl<V: Vfs> FaultVfs<V> {
         let st = self.state.lock();
         let image = base.snapshot();
         let mut rng = SplitMix64::new(st.cfg.seed ^ st.events.wrapping_mul(0x9E37_79B9));
-        for p in &st.absent {
+        let mut names = st.paths.clone();
+        let mut gone = st.absent.clone();
+        if st.cfg.kind == CrashKind::PowerLossUnsyncedDirs {
+            // Undo, newest first, each unsynced directory change the coin says was lost.
+            for op in st.dir_log.iter().rev() {
+                if !rng.chance(1, 2) {
+                    continue;
+                }
+                match op {
+                    DirOp::Create { path, node } => {
+                        if names.get(path) == Some(node) {
+                            names.remove(path);
+                            gone.insert(path.clone());
+                        }
+                    }
+                    DirOp::Remove { path, node } => {
+                        if !names.contains_key(path) {
+                            names.insert(path.clone(), *node);
+                            gone.remove(path);
+                        }
+                    }
+                    DirOp::Rename {
+                        from,
+                        to,
+                        node,
+                        replaced,
+                    } => {
+                        if names.get(to) == Some(node) && !names.contains_key(from) {
+                            names.insert(from.clone(), *node);
+                            gone.remove(from);
+                            match replaced {
+                                Some(r) => {
+                                    names.insert(to.clone(), *r);
+                                }
+                                None => {
+                                    names.remove(to);
+                                    gone.insert(to.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for p in &gone {
             image.delete_file(p);
         }
-        let mut paths: Vec<(&PathBuf, &usize)> = st.paths.iter().collect();
+        let mut paths: Vec<(&PathBuf, &usize)> = names.iter().collect();
         paths.sort();
         for (path, &node) in paths {
             let m = &st.nodes[node];
             let bytes = match st.cfg.kind {
                 CrashKind::ProcessKill => m.current.clone(),
-                CrashKind::PowerLoss => m.after_power_loss(&mut rng),
+                CrashKind::PowerLoss | CrashKind::PowerLossUnsyncedDirs => {
+                    m.after_power_loss(&mut rng)
+                }
             };
             image.write_file(path, &bytes);
         }
@@ -296,6 +383,10 @@ impl<V: Vfs> Vfs for FaultVfs<V> {
                 let n = st.new_node(Vec::new());
                 st.paths.insert(path.to_path_buf(), n);
                 st.absent.remove(path);
+                st.dir_log.push(DirOp::Create {
+                    path: path.to_path_buf(),
+                    node: n,
+                });
                 n
             }
             None => {
@@ -338,7 +429,12 @@ impl<V: Vfs> Vfs for FaultVfs<V> {
         self.node_of(&mut st, path)?;
         st.event(path, None)?;
         self.inner.remove(path)?;
-        st.paths.remove(path);
+        if let Some(node) = st.paths.remove(path) {
+            st.dir_log.push(DirOp::Remove {
+                path: path.to_path_buf(),
+                node,
+            });
+        }
         st.absent.insert(path.to_path_buf());
         Ok(())
     }
@@ -351,8 +447,14 @@ impl<V: Vfs> Vfs for FaultVfs<V> {
         st.event(from, None)?;
         self.inner.rename(from, to)?;
         if let Some(n) = st.paths.remove(from) {
-            st.paths.insert(to.to_path_buf(), n);
+            let replaced = st.paths.insert(to.to_path_buf(), n);
             st.absent.remove(to);
+            st.dir_log.push(DirOp::Rename {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                node: n,
+                replaced,
+            });
         }
         st.absent.insert(from.to_path_buf());
         Ok(())
@@ -361,7 +463,9 @@ impl<V: Vfs> Vfs for FaultVfs<V> {
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut st = self.state.lock();
         st.event(dir, None)?;
-        self.inner.sync_dir(dir)
+        self.inner.sync_dir(dir)?;
+        st.dir_log.retain(|op| op.dir() != Some(dir));
+        Ok(())
     }
 }
 
@@ -548,5 +652,45 @@ mod tests {
         let over = v.surviving_disk_over(&base);
         assert_eq!(over.read_file(Path::new("/untouched")).unwrap(), b"u");
         assert_eq!(over.read_file(&a), None, "a was renamed away");
+    }
+
+    /// Under `PowerLossUnsyncedDirs` a created or removed file's directory entry survives
+    /// only by luck until its directory is synced; after `sync_dir` always.
+    #[test]
+    fn unsynced_directory_changes_may_be_lost() {
+        let (a, b) = (Path::new("/d/a"), Path::new("/d/b"));
+        let mut outcomes = std::collections::HashSet::new();
+        for seed in 0..64 {
+            for synced in [false, true] {
+                let v = FaultVfs::new(
+                    MemVfs::new(),
+                    FaultConfig {
+                        seed,
+                        crash_at: None,
+                        kind: CrashKind::PowerLossUnsyncedDirs,
+                    },
+                );
+                let f = v.open(b, VfsOpen::CREATE).unwrap();
+                f.write_at(b"old", 0).unwrap();
+                f.sync().unwrap();
+                v.sync_dir(Path::new("/d")).unwrap();
+                let g = v.open(a, VfsOpen::CREATE).unwrap();
+                g.write_at(b"new", 0).unwrap();
+                g.sync().unwrap();
+                v.remove(b).unwrap();
+                if synced {
+                    v.sync_dir(Path::new("/d")).unwrap();
+                }
+                let img = v.surviving_disk();
+                let got = (img.read_file(a), img.read_file(b));
+                if synced {
+                    assert_eq!(got, (Some(b"new".to_vec()), None), "seed {seed}");
+                } else {
+                    outcomes.insert(got);
+                }
+            }
+        }
+        // Unsynced: each of the two changes is independently kept or lost.
+        assert_eq!(outcomes.len(), 4, "{outcomes:?}");
     }
 }

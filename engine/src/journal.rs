@@ -19,6 +19,11 @@
 pub const MAGIC: &[u8; 8] = b"pydbmJNL";
 /// The journal format version this code writes and reads.
 pub const VERSION: u32 = 1;
+/// The largest page size a journal may declare (the pager's own limit): a record's data
+/// buffer is never larger.
+pub const MAX_PAGE_SIZE: u32 = 1 << 24;
+/// The largest header recovery reads (the pager refuses file sets whose header is larger).
+pub const MAX_HEADER_LEN: usize = 1 << 20;
 /// Bytes of a record before its data.
 pub const RECORD_HEADER_LEN: usize = 4 + 8 + 4 + 4;
 
@@ -128,10 +133,10 @@ impl JournalHeader {
             });
         }
         let page_size = u32_at(take(buf, &mut pos, 4, "page size")?);
-        if page_size == 0 {
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
             return Err(BadHeader {
                 offset: 12,
-                expected: "a non-zero page size",
+                expected: "a page size in 1..=16 MiB",
             });
         }
         let salt = u64_at(take(buf, &mut pos, 8, "salt")?);
@@ -205,14 +210,16 @@ impl JournalRecord {
     /// Parses one record at the start of `buf` for a journal whose header is `header`;
     /// returns it and its length. `None` when the bytes are not a whole valid record (a torn
     /// or stale tail): the file index must name a header file that existed, the bytes lie below
-    /// its original length, the length be at most the page size, and the crc match.
+    /// its original length, the length be in 1..=page size, and the crc match.
     pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalRecord, usize)> {
         let head = buf.get(..RECORD_HEADER_LEN)?;
         let file = u32_at(&head[0..4]);
         let offset = u64_at(&head[4..12]);
         let len = u32_at(&head[12..16]);
         let crc = u32_at(&head[16..20]);
-        if file as usize >= header.files.len() || len > header.page_size {
+        // The pager never writes an empty record (it journals at least one byte below the
+        // original length), so one is a stale or forged tail.
+        if file as usize >= header.files.len() || len == 0 || len > header.page_size {
             return None;
         }
         // The pager journals only bytes below a file's original length.
@@ -393,6 +400,9 @@ mod tests {
                     let file = f % h.files.len() as u32;
                     let Some(orig) = h.files[file as usize].orig_len else { continue };
                     let len = len.min(h.page_size as usize).min(orig as usize);
+                    if len == 0 {
+                        continue; // the pager never writes an empty record
+                    }
                     let offset = off % (orig - len as u64 + 1);
                     recs.push(JournalRecord { file, offset, data: vec![byte; len] });
                 }

@@ -8,13 +8,15 @@
 //! - [`LockTable`]: the process-wide lock table over `flock`, `fcntl` or nothing.
 //! - [`Pager`]: transactions through a bounded page cache under a crc32-checked rollback
 //!   journal ([`journal`] has the record format).
-//! - [`crash`]: the crash-recovery harness every format reuses.
+//! - [`crash`]: the crash-recovery harness every format reuses; [`crash_replay`]: the same
+//!   checks in linear time, rebuilding each crash image from one [`RecordingVfs`] run.
 //! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`].
 //! - [`Error`]: the one error type of the workspace.
 #![warn(missing_docs)]
 
 mod cache;
 pub mod crash;
+pub mod crash_replay;
 mod dbm;
 mod error;
 mod fault_vfs;
@@ -27,6 +29,7 @@ mod pager;
 #[cfg(test)]
 mod pager_tests;
 pub mod prng;
+mod recording_vfs;
 mod recovery;
 mod vfs;
 
@@ -40,6 +43,7 @@ pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]
 pub use pager::PagerTestFault;
-pub use pager::{FileId, FileSpec, Pager, PagerOptions};
+pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
+pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 pub use recovery::{journal_path, recover_in_memory};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -11,19 +11,22 @@
 //! A dirty page evicted from a full cache in the middle of a transaction goes through the
 //! same order: the journal up to now is written (and synced under `Full`) before the page.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{PageCache, PageKey};
-use crate::journal::{JournalFile, JournalHeader, JournalRecord};
+use crate::journal::{JournalFile, JournalHeader, JournalRecord, MAX_HEADER_LEN};
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
-use crate::recovery::{journal_name, journal_path, roll_back};
+use crate::recovery::{journal_name, journal_path, probe, roll_back, JournalState};
 use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// Index of a file in the list given to [`Pager::open`].
 pub type FileId = usize;
+
+/// The largest file length a pager handles: `i64::MAX`, the largest `off_t`.
+pub const MAX_FILE_LEN: u64 = i64::MAX as u64;
 
 /// One file managed by a [`Pager`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub enum PagerTestFault {
     SkipJournalSync,
     /// Write the pages before the journal (breaks `Process` under a process kill).
     PagesBeforeJournal,
+    /// Never fsync a database file's directory (breaks `Full` when directory changes can be
+    /// lost, [`crate::CrashKind::PowerLossUnsyncedDirs`]).
+    SkipDirSync,
 }
 
 /// How a [`Pager`] runs.
@@ -112,7 +118,8 @@ struct Txn {
     salt: u64,
     /// Each file's length at the start, or `None` if it did not exist.
     orig: Vec<Option<u64>>,
-    journaled: HashSet<PageKey>,
+    /// Per page, the sorted disjoint in-page byte ranges whose original bytes are recorded.
+    journaled: HashMap<PageKey, Vec<(usize, usize)>>,
     records: Vec<JournalRecord>,
     /// How many of `records` are in the journal file.
     flushed: usize,
@@ -143,6 +150,15 @@ pub struct Pager {
     journal_path: PathBuf,
     journal: Option<Box<dyn VfsFile>>,
     lock: Option<LockGuard>,
+    /// A database file was created or removed since the directories were last fsynced
+    /// (by a commit, an eviction or a rollback): `Full` syncs them before the journal is
+    /// invalidated, or the change could vanish in a power loss after the commit.
+    dir_dirty: bool,
+    /// Every dirty cached page with the in-page byte range changed since it was last
+    /// written (sorted, so write-back order is deterministic; no scan of the whole cache).
+    dirty: BTreeMap<PageKey, (usize, usize)>,
+    /// Each file's name as the journal header spells it (computed once, at open).
+    names: Vec<Vec<u8>>,
 }
 
 fn open_handle(
@@ -162,14 +178,21 @@ fn open_handle(
 }
 
 impl Pager {
-    /// Opens `files` (which may not exist yet) under one journal named `<files[0]>-journal`.
+    /// Opens `files` (which may not exist yet, and must all be in one directory) under one
+    /// journal named `<files[0]>-journal`.
     ///
     /// Takes `opts.lock` on `files[0]` (creating it empty if it is missing and the pager is
     /// writable, since a lock needs a file; a read-only pager with a lock fails with
-    /// [`Error::Io`] of kind `NotFound` instead), then rolls back a hot journal. A read-only pager
-    /// that finds a hot journal briefly takes the lock exclusive to recover; when it cannot,
-    /// it fails with [`Error::Locked`]. Errors: [`Error::BadArgument`] for no files or a page
-    /// size of 0; [`Error::Io`]; [`Error::Corrupt`] when the journal names other files.
+    /// [`Error::Io`] of kind `NotFound` instead), then rolls back a hot journal. A shared-lock
+    /// pager that finds a valid hot journal briefly takes the lock exclusive to recover; when
+    /// it cannot, it fails with [`Error::Locked`] (an invalidated or torn-header journal needs
+    /// no recovery and is left alone). Without a lock the pager never rolls back, since the
+    /// journal may be a live writer's: a hot journal fails the open with
+    /// [`Error::HotJournal`] (open with a lock, or call [`Pager::recover`]).
+    /// Errors: [`Error::BadArgument`] for no files, files in different directories, a page
+    /// size not in 1..=16 MiB or a journal header over [`crate::journal::MAX_HEADER_LEN`];
+    /// [`Error::Io`]; [`Error::Corrupt`] when the journal names other files or is refused as
+    /// hostile (see [`Pager::recover`]).
     pub fn open(vfs: Arc<dyn Vfs>, files: Vec<FileSpec>, opts: PagerOptions) -> Result<Pager> {
         if files.is_empty() {
             return Err(Error::BadArgument("a pager needs at least one file".into()));
@@ -181,16 +204,48 @@ impl Pager {
             )));
         }
         let journal_path = journal_path(&files[0].path);
+        // Recovery only touches plain names beside the journal (journal.md, "Validity
+        // rules"), so every file must live in the primary's directory.
+        for f in &files {
+            if f.path.parent() != journal_path.parent() || f.path.file_name().is_none() {
+                return Err(Error::BadArgument(format!(
+                    "{}: every file of a pager must be in the directory of {}",
+                    f.path.display(),
+                    files[0].path.display()
+                )));
+            }
+        }
         let names: Vec<Vec<u8>> = files
             .iter()
             .map(|f| journal_name(&journal_path, &f.path))
             .collect();
+        let header_len = JournalHeader {
+            page_size: opts.page_size as u32,
+            salt: 0,
+            files: names
+                .iter()
+                .map(|n| JournalFile {
+                    name: n.clone(),
+                    orig_len: None,
+                })
+                .collect(),
+        }
+        .encode()
+        .len();
+        if header_len > MAX_HEADER_LEN {
+            return Err(Error::BadArgument(format!(
+                "{} files with these names need a {header_len}-byte journal header (at most {MAX_HEADER_LEN})",
+                files.len()
+            )));
+        }
         let mut lock = None;
+        let mut primary_created = false;
         if let Some((kind, mode)) = opts.lock {
             let primary = &files[0];
             let handle = if opts.read_only {
                 vfs.open(&primary.path, VfsOpen::READ)?
             } else {
+                primary_created = !vfs.exists(&primary.path)?;
                 vfs.open(
                     &primary.path,
                     VfsOpen {
@@ -201,7 +256,11 @@ impl Pager {
             };
             let table = LockTable::global();
             let guard = table.lock(&*handle, mode, kind, opts.lock_timeout)?;
-            if mode == LockMode::Shared && vfs.exists(&journal_path)? {
+            // Only a valid hot journal needs the exclusive lock: an absent, invalidated or
+            // torn-header one changes nothing, and upgrading for it would make two readers
+            // fail each other with Locked.
+            let hot = matches!(probe(&*vfs, &journal_path)?, JournalState::Hot { .. });
+            if mode == LockMode::Shared && hot {
                 // Recovery writes: trade the shared lock for an exclusive one meanwhile.
                 drop(guard);
                 let x = table.lock(&*handle, LockMode::Exclusive, kind, opts.lock_timeout)?;
@@ -211,9 +270,19 @@ impl Pager {
             } else {
                 lock = Some(guard);
             }
+            if mode == LockMode::Exclusive {
+                roll_back(&*vfs, &journal_path, Some(&names))?;
+            }
+        } else if let JournalState::Hot { .. } = probe(&*vfs, &journal_path)? {
+            // Without a lock the journal may be a live writer's: rolling it back would undo
+            // that writer's transaction under it, so never do it here.
+            return Err(Error::HotJournal { path: journal_path });
         }
-        if lock.is_none() || opts.lock.map(|l| l.1) == Some(LockMode::Exclusive) {
-            roll_back(&*vfs, &journal_path, Some(&names))?;
+        if primary_created && opts.durability == Durability::Full {
+            // The lock needed the file: make its directory entry as durable as a commit's.
+            if let Some(dir) = journal_path.parent() {
+                vfs.sync_dir(dir)?;
+            }
         }
         let mut states = Vec::with_capacity(files.len());
         for spec in files {
@@ -241,13 +310,57 @@ impl Pager {
             journal_path,
             journal: None,
             lock,
+            dir_dirty: false,
+            dirty: BTreeMap::new(),
+            names,
         })
     }
 
     /// Rolls back a hot journal of the pager whose first file is `primary`, without opening
     /// any format. `Ok(None)` when there was no hot journal; otherwise a line per action.
+    ///
+    /// Takes the exclusive lock on `primary` first (whole-file, the namespace every pager and
+    /// libgdbm use; creating `primary` empty for the lock if it is missing, and removing it
+    /// again unless the journal restores it), so it never rolls back a live writer's journal:
+    /// [`Error::Locked`] when another handle holds the file. A hostile journal is refused with
+    /// [`Error::Corrupt`] and left in place: a file name that is not a plain name beside the
+    /// journal (absolute, `..`, a separator), or an original length that neither the file nor
+    /// the journal's records cover.
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
-        roll_back(vfs, &journal_path(primary), None)
+        let journal = journal_path(primary);
+        if matches!(probe(vfs, &journal)?, JournalState::Absent) {
+            return Ok(None);
+        }
+        let created = !vfs.exists(primary)?;
+        let handle = vfs.open(primary, VfsOpen::CREATE)?;
+        let guard =
+            match LockTable::global().lock(&*handle, LockMode::Exclusive, LockKind::Flock, None) {
+                Ok(g) => g,
+                Err(e) => {
+                    if created {
+                        drop(handle);
+                        vfs.remove(primary)?;
+                    }
+                    return Err(e);
+                }
+            };
+        let restores_primary = match probe(vfs, &journal)? {
+            JournalState::Hot { header, .. } => {
+                let name = journal_name(&journal, primary);
+                header
+                    .files
+                    .iter()
+                    .any(|f| f.name == name && f.orig_len.is_some())
+            }
+            _ => false,
+        };
+        let result = roll_back(vfs, &journal, None);
+        if created && !restores_primary && vfs.exists(primary)? && handle.len()? == 0 {
+            // The empty file existed only to carry the lock.
+            vfs.remove(primary)?;
+        }
+        drop(guard);
+        result
     }
 
     /// The file system the pager works on.
@@ -307,6 +420,18 @@ impl Pager {
         }
     }
 
+    /// Rejects a byte range ending past `i64::MAX` (the largest `off_t`), which no file can
+    /// hold and whose page arithmetic would overflow.
+    fn check_range(&self, f: FileId, offset: u64, len: usize) -> Result<()> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= MAX_FILE_LEN => Ok(()),
+            _ => Err(Error::BadArgument(format!(
+                "{}: {len} byte(s) at offset {offset} end past the largest file offset {MAX_FILE_LEN}",
+                self.files[f].spec.path.display()
+            ))),
+        }
+    }
+
     fn check_writable(&self, f: FileId) -> Result<()> {
         self.check_file(f)?;
         if self.opts.read_only {
@@ -328,7 +453,7 @@ impl Pager {
                 .iter()
                 .map(|s| s.exists.then_some(s.len))
                 .collect(),
-            journaled: HashSet::new(),
+            journaled: HashMap::new(),
             records: Vec::new(),
             flushed: 0,
             header_written: false,
@@ -383,52 +508,95 @@ impl Pager {
             .remove(key)
             .expect("cache.victim() returned a key the cache holds");
         if page.dirty {
+            let ps = self.opts.page_size;
+            let range = self.dirty.remove(&key).unwrap_or((0, ps));
             let res = self
                 .flush_journal()
-                .and_then(|()| self.write_page(key, &page.data));
+                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]));
             if let Err(e) = res {
                 self.cache.insert(key, page.data, true);
+                self.dirty.insert(key, range);
                 return Err(e);
             }
         }
         Ok(Some(page.data))
     }
 
-    /// Records page `key`'s original bytes in the transaction, once.
-    fn journal_page(&mut self, key: PageKey) -> Result<()> {
+    /// Records the original bytes of in-page range `from..to` of page `key` in the
+    /// transaction, except those already recorded: only bytes about to change are journaled
+    /// (a 100-byte write journals 100 bytes, not the page), each byte once per transaction.
+    fn journal_range(&mut self, key: PageKey, from: usize, to: usize) -> Result<()> {
         let ps = self.opts.page_size as u64;
         let Some(txn) = &self.txn else { return Ok(()) };
-        if txn.journaled.contains(&key) {
-            return Ok(());
-        }
         let start = key.1 * ps;
         let orig_len = match txn.orig[key.0] {
             Some(l) if start < l => l,
             // Bytes at or past the original end need no record: rollback truncates them.
             _ => return Ok(()),
         };
+        let to = to.min((orig_len - start).min(ps) as usize);
+        if from >= to {
+            return Ok(());
+        }
+        let done = txn.journaled.get(&key).map_or(&[][..], |v| &v[..]);
+        let mut gaps = Vec::new();
+        let mut pos = from;
+        for &(a, b) in done {
+            if b <= pos {
+                continue;
+            }
+            if a >= to {
+                break;
+            }
+            if a > pos {
+                gaps.push((pos, a));
+            }
+            pos = pos.max(b);
+        }
+        if pos < to {
+            gaps.push((pos, to));
+        }
+        if gaps.is_empty() {
+            return Ok(());
+        }
         self.fetch(key)?;
-        let n = (orig_len - start).min(ps) as usize;
-        let data = self
+        let page = &self
             .cache
             .get_mut(key)
             .expect("fetch() just cached this page")
-            .data[..n]
-            .to_vec();
+            .data;
+        // Every byte of the page not yet recorded still holds its original value: a byte is
+        // recorded before its first change.
+        let recs: Vec<JournalRecord> = gaps
+            .iter()
+            .map(|&(a, b)| JournalRecord {
+                file: key.0 as u32,
+                offset: start + a as u64,
+                data: page[a..b].to_vec(),
+            })
+            .collect();
         let txn = self.txn.as_mut().expect("checked above");
-        txn.journaled.insert(key);
-        txn.records.push(JournalRecord {
-            file: key.0 as u32,
-            offset: start,
-            data,
-        });
+        txn.records.extend(recs);
+        let ranges = txn.journaled.entry(key).or_default();
+        ranges.extend(gaps);
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for &(a, b) in ranges.iter() {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        *ranges = merged;
         Ok(())
     }
 
     /// Reads exactly `buf.len()` bytes of file `f` at `offset`, including uncommitted changes.
-    /// Reading past the logical end is [`Error::Corrupt`] naming the file and offset.
+    /// Reading past the logical end is [`Error::Corrupt`] naming the file and offset; a range
+    /// ending past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_file(f)?;
+        self.check_range(f, offset, buf.len())?;
         let st = &self.files[f];
         let end = offset.checked_add(buf.len() as u64);
         if end.is_none_or(|e| e > st.len) || (!st.exists && !buf.is_empty()) {
@@ -458,12 +626,12 @@ impl Pager {
 
     /// Writes `data` into file `f` at `offset` (creating the file if absent), inside the
     /// current transaction (started if none). Nothing reaches the file before
-    /// [`Pager::commit`] or an eviction protected by the journal.
+    /// [`Pager::commit`] or an eviction protected by the journal. A range ending past
+    /// [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn write_at(&mut self, f: FileId, offset: u64, data: &[u8]) -> Result<()> {
         self.check_writable(f)?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| Error::BadArgument("write past 2^64 bytes".into()))?;
+        self.check_range(f, offset, data.len())?;
+        let end = offset + data.len() as u64;
         self.begin();
         // The logical length grows first: an eviction during the loop writes a page only
         // up to the logical length.
@@ -480,7 +648,7 @@ impl Pager {
             let key = (f, pos / ps);
             let in_page = (pos % ps) as usize;
             let n = (data.len() - done).min(self.opts.page_size - in_page);
-            self.journal_page(key)?;
+            self.journal_range(key, in_page, in_page + n)?;
             self.fetch(key)?;
             let page = self
                 .cache
@@ -488,15 +656,19 @@ impl Pager {
                 .expect("fetch() just cached this page");
             page.data[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
             page.dirty = true;
+            let range = self.dirty.entry(key).or_insert((in_page, in_page + n));
+            range.0 = range.0.min(in_page);
+            range.1 = range.1.max(in_page + n);
             done += n;
         }
         Ok(())
     }
 
     /// Truncates or extends (with zeros) file `f` to `len` bytes, creating it if absent,
-    /// inside the current transaction.
+    /// inside the current transaction. A `len` past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn set_len(&mut self, f: FileId, len: u64) -> Result<()> {
         self.check_writable(f)?;
+        self.check_range(f, len, 0)?;
         self.begin();
         self.shrink(f, len)?;
         let st = &mut self.files[f];
@@ -516,11 +688,12 @@ impl Pager {
         let journal_end = cur.min(orig);
         let mut p = len / ps;
         while p * ps < journal_end {
-            self.journal_page((f, p))?;
+            self.journal_range((f, p), 0, self.opts.page_size)?;
             p += 1;
         }
         for key in self.cache.keys_from(f, len.div_ceil(ps)) {
             self.cache.remove(key);
+            self.dirty.remove(&key);
         }
         if !len.is_multiple_of(ps) {
             if let Some(page) = self.cache.get_mut((f, len / ps)) {
@@ -560,11 +733,11 @@ impl Pager {
                 page_size: self.opts.page_size as u32,
                 salt: txn.salt,
                 files: self
-                    .files
+                    .names
                     .iter()
                     .zip(&txn.orig)
-                    .map(|(s, o)| JournalFile {
-                        name: journal_name(&self.journal_path, &s.spec.path),
+                    .map(|(name, o)| JournalFile {
+                        name: name.clone(),
                         orig_len: *o,
                     })
                     .collect(),
@@ -605,11 +778,21 @@ impl Pager {
         Ok(())
     }
 
+    /// Notes that a database file is about to change on disk, so that [`Pager::rollback`]
+    /// restores the files from the transaction's records (set before the change: a change
+    /// that fails half-way must be undone too).
+    fn touch_db(&mut self) {
+        if let Some(t) = &mut self.txn {
+            t.db_touched = true;
+        }
+    }
+
     /// Makes sure file `f` exists on disk, creating it.
     fn ensure_on_disk(&mut self, f: FileId) -> Result<()> {
         if self.files[f].handle.is_some() {
             return Ok(());
         }
+        self.touch_db();
         let spec = &self.files[f].spec;
         let h = self.vfs.open(
             &spec.path,
@@ -623,11 +806,17 @@ impl Pager {
         st.handle = Some(h);
         st.disk_len = 0;
         st.unsynced = true;
+        // journal.md, "dir-sync rule": a file created here (at commit, or by an eviction in
+        // the middle of a transaction) needs its directory synced before the invalidation.
+        self.dir_dirty = true;
         Ok(())
     }
 
     /// Applies file `f`'s pending truncation to disk.
     fn apply_truncation(&mut self, f: FileId) -> Result<()> {
+        if self.files[f].zero_from < self.files[f].disk_len {
+            self.touch_db();
+        }
         let st = &mut self.files[f];
         if st.zero_from < st.disk_len {
             if let Some(h) = &st.handle {
@@ -640,17 +829,18 @@ impl Pager {
         Ok(())
     }
 
-    /// Writes one page to its file (only the part below the logical length).
-    fn write_page(&mut self, key: PageKey, data: &[u8]) -> Result<()> {
+    /// Writes `data`, the bytes of page `key` from in-page offset `at`, to its file (only the
+    /// part below the logical length).
+    fn write_page(&mut self, key: PageKey, at: usize, data: &[u8]) -> Result<()> {
         let (f, p) = key;
-        let ps = self.opts.page_size as u64;
-        let start = p * ps;
-        if start >= self.files[f].len {
+        let start = p * self.opts.page_size as u64 + at as u64;
+        if start >= self.files[f].len || data.is_empty() {
             return Ok(());
         }
         self.ensure_on_disk(f)?;
         self.apply_truncation(f)?;
-        let n = (self.files[f].len - start).min(ps) as usize;
+        let n = (self.files[f].len - start).min(data.len() as u64) as usize;
+        self.touch_db();
         let st = &mut self.files[f];
         st.handle
             .as_ref()
@@ -658,23 +848,20 @@ impl Pager {
             .write_at(&data[..n], start)?;
         st.disk_len = st.disk_len.max(start + n as u64);
         st.unsynced = true;
-        if let Some(t) = &mut self.txn {
-            t.db_touched = true;
-        }
         Ok(())
     }
 
-    /// Writes every pending change to the files; returns whether a file was created or
-    /// removed.
+    /// Writes every pending change to the files (creations and removals set `dir_dirty`).
     // Indexing by file id: the loop body calls `&mut self` methods with it.
     #[allow(clippy::needless_range_loop)]
-    fn write_back(&mut self) -> Result<bool> {
-        let mut dir_changed = false;
+    fn write_back(&mut self) -> Result<()> {
         for f in 0..self.files.len() {
             if !self.files[f].exists {
-                if self.files[f].handle.take().is_some() {
+                if self.files[f].handle.is_some() {
+                    self.touch_db();
+                    self.files[f].handle = None;
+                    self.dir_dirty = true;
                     self.vfs.remove(&self.files[f].spec.path)?;
-                    dir_changed = true;
                 }
                 let st = &mut self.files[f];
                 st.disk_len = 0;
@@ -683,25 +870,33 @@ impl Pager {
             }
             if self.files[f].handle.is_none() {
                 self.ensure_on_disk(f)?;
-                dir_changed = true;
             }
             if self.files[f].zero_from < self.files[f].disk_len {
                 self.apply_truncation(f)?;
             }
             self.files[f].zero_from = u64::MAX;
         }
-        for key in self.cache.dirty_keys() {
-            let data = self
+        while let Some((key, (a, b))) = self.dirty.pop_first() {
+            let page = self
                 .cache
                 .get_mut(key)
-                .expect("dirty_keys() lists cached pages")
-                .data
-                .clone();
-            self.write_page(key, &data)?;
+                .expect("the dirty map lists cached pages only");
+            let data = page.data[a..b].to_vec();
+            if let Err(e) = self.write_page(key, a, &data) {
+                self.dirty.insert(key, (a, b));
+                return Err(e);
+            }
             self.cache
                 .get_mut(key)
-                .expect("dirty_keys() lists cached pages")
+                .expect("the dirty map lists cached pages only")
                 .dirty = false;
+        }
+        if self
+            .files
+            .iter()
+            .any(|st| st.handle.is_some() && st.disk_len != st.len)
+        {
+            self.touch_db();
         }
         for st in &mut self.files {
             if let Some(h) = &st.handle {
@@ -712,29 +907,25 @@ impl Pager {
                 }
             }
         }
-        Ok(dir_changed)
+        Ok(())
     }
 
     /// Fsyncs every file written since its last fsync (or every file when `all`), and the
-    /// directories when a file was created or removed.
-    fn sync_files(&mut self, all: bool, dir_changed: bool) -> Result<()> {
+    /// directory when a file was created or removed since it was last synced.
+    fn sync_files(&mut self, all: bool) -> Result<()> {
         for st in &mut self.files {
             if let (true, Some(h)) = (all || st.unsynced, &st.handle) {
                 h.sync()?;
                 st.unsynced = false;
             }
         }
-        if dir_changed {
-            let mut dirs: Vec<&Path> = self
-                .files
-                .iter()
-                .filter_map(|s| s.spec.path.parent())
-                .collect();
-            dirs.dedup();
-            for d in dirs {
-                self.vfs.sync_dir(d)?;
+        if self.dir_dirty && self.opts.test_fault != Some(PagerTestFault::SkipDirSync) {
+            // Every file is in the journal's directory (checked at open).
+            if let Some(dir) = self.journal_path.parent() {
+                self.vfs.sync_dir(dir)?;
             }
         }
+        self.dir_dirty = false;
         Ok(())
     }
 
@@ -760,17 +951,14 @@ impl Pager {
         }
         let full = self.opts.durability == Durability::Full;
         if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
-            let dir_changed = self.write_back()?;
+            self.write_back()?;
             self.flush_journal()?;
-            if full {
-                self.sync_files(false, dir_changed)?;
-            }
         } else {
             self.flush_journal()?;
-            let dir_changed = self.write_back()?;
-            if full {
-                self.sync_files(false, dir_changed)?;
-            }
+            self.write_back()?;
+        }
+        if full {
+            self.sync_files(false)?;
         }
         self.invalidate_journal(full)?;
         self.txn = None;
@@ -797,26 +985,31 @@ impl Pager {
                     match orig {
                         None => {
                             if self.files[f].handle.take().is_some() {
+                                self.dir_dirty = true;
                                 self.vfs.remove(&self.files[f].spec.path)?;
                             }
                         }
                         Some(len) => {
                             self.ensure_on_disk(f)?;
-                            let h = self.files[f]
-                                .handle
+                            let st = &mut self.files[f];
+                            st.handle
                                 .as_ref()
-                                .expect("ensure_on_disk() opened it");
-                            h.set_len(*len)?;
-                            if self.opts.durability == Durability::Full {
-                                h.sync()?;
-                            }
+                                .expect("ensure_on_disk() opened it")
+                                .set_len(*len)?;
+                            st.unsynced = true;
                         }
                     }
+                }
+                if self.opts.durability == Durability::Full {
+                    // Restored bytes, lengths, and re-created or removed files' directory
+                    // entries are durable before the journal stops describing them.
+                    self.sync_files(false)?;
                 }
             }
             self.invalidate_journal(self.opts.durability == Durability::Full)?;
         }
         self.cache.clear();
+        self.dirty.clear();
         for st in &mut self.files {
             st.handle = open_handle(&*self.vfs, &st.spec, self.opts.read_only)?;
             st.exists = st.handle.is_some();
@@ -837,8 +1030,8 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let dir_changed = self.write_back()?;
-        self.sync_files(true, dir_changed)?;
+        self.write_back()?;
+        self.sync_files(true)?;
         if let Some(j) = &self.journal {
             j.sync()?;
         }
@@ -851,9 +1044,9 @@ impl Pager {
             return Ok(());
         }
         self.commit()?;
-        let dir_changed = self.write_back()?;
+        self.write_back()?;
         if self.opts.durability == Durability::Full {
-            self.sync_files(false, dir_changed)?;
+            self.sync_files(false)?;
         }
         if self.journal.take().is_some() || self.vfs.exists(&self.journal_path)? {
             match self.vfs.remove(&self.journal_path) {

@@ -1,5 +1,5 @@
 //! The engine's crash-recovery suite: a random page-write workload over several files with
-//! random commit points, crashed at every write and sync through `FaultVfs`, then reopened
+//! random commit points and rollbacks, crashed at every write and sync through `FaultVfs`, then reopened
 //! (hot-journal rollback) and compared with the committed states.
 //!
 //! `Full` is checked under power loss (unsynced writes dropped, reordered, torn), `Process`
@@ -10,7 +10,8 @@ use std::sync::Arc;
 use pydbm_engine::crash::{self, CrashConfig};
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{
-    CrashReport, Durability, FileSpec, Pager, PagerOptions, PagerTestFault, Result, Vfs,
+    CrashKind, CrashReport, Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions,
+    PagerTestFault, Result, Vfs,
 };
 
 /// Each file's bytes (`None`: absent); prints as lengths and crc32s.
@@ -45,6 +46,8 @@ fn options(durability: Durability, fault: Option<PagerTestFault>) -> PagerOption
         cache_bytes: 4 * 256,
         durability,
         test_fault: fault,
+        // Only a locked pager may roll back a hot journal.
+        lock: Some((LockKind::None, LockMode::Exclusive)),
         ..PagerOptions::default()
     }
 }
@@ -72,12 +75,14 @@ fn workload(
 ) -> impl Fn(Arc<dyn Vfs>, &mut dyn FnMut(State)) -> Result<()> {
     move |vfs, committed| {
         let mut rng = SplitMix64::new(seed);
+        // The disk starts empty; the locked open then creates the primary file.
+        committed(State(vec![None; 3]));
         let mut p = Pager::open(vfs, specs(), options(durability, fault))?;
         committed(read_all(&mut p)?);
         let mut until_commit = 1 + rng.below(3);
         for _ in 0..ops {
             let f = rng.below(3) as usize;
-            match rng.below(12) {
+            match rng.below(13) {
                 0..=8 => {
                     let off = rng.below(3000);
                     let len = 1 + rng.below(700) as usize;
@@ -86,7 +91,15 @@ fn workload(
                     p.write_at(f, off, &data)?;
                 }
                 9 | 10 => p.set_len(f, rng.below(3000))?,
-                _ => p.remove_file(f)?,
+                11 => p.remove_file(f)?,
+                _ => {
+                    // Abandon the transaction: evicted pages, created and removed files
+                    // are undone; the state is the last committed one again.
+                    p.rollback()?;
+                    committed(read_all(&mut p)?);
+                    until_commit = 1 + rng.below(3);
+                    continue;
+                }
             }
             until_commit -= 1;
             if until_commit == 0 {
@@ -103,14 +116,36 @@ fn workload(
 
 fn read_state(durability: Durability) -> impl Fn(Arc<dyn Vfs>) -> Result<State> {
     move |vfs| {
-        let mut p = Pager::open(vfs, specs(), options(durability, None))?;
+        // Recovery as `pydbm recover` runs it (under the exclusive lock), then an unlocked
+        // open, which would refuse a journal left hot.
+        Pager::recover(&*vfs, &specs()[0].path)?;
+        let opts = PagerOptions {
+            lock: None,
+            ..options(durability, None)
+        };
+        let mut p = Pager::open(vfs, specs(), opts)?;
         read_all(&mut p)
     }
 }
 
-/// Runs workloads from seed 0 up until `min_points` crash points have been simulated.
+/// Runs workloads from seed 0 up until `min_points` crash points have been simulated, with
+/// the crash kind `run` picks for the durability (power loss for `Full`, a kill for `Process`).
 fn suite(
     durability: Durability,
+    fault: Option<PagerTestFault>,
+    ops: usize,
+    min_points: u64,
+) -> CrashReport {
+    let kind = match durability {
+        Durability::Full => CrashKind::PowerLoss,
+        _ => CrashKind::ProcessKill,
+    };
+    suite_with_kind(durability, kind, fault, ops, min_points)
+}
+
+fn suite_with_kind(
+    durability: Durability,
+    kind: CrashKind,
     fault: Option<PagerTestFault>,
     ops: usize,
     min_points: u64,
@@ -125,7 +160,8 @@ fn suite(
             durability,
             max_points: None,
         };
-        let rep = crash::run(cfg, &w, &r, &mut |_, _| {}).expect("workload runs without a crash");
+        let rep = crash::run_with_kind(cfg, kind, &w, &r, &mut |_, _| {})
+            .expect("workload runs without a crash");
         total.crash_points += rep.crash_points;
         total.violations += rep.violations;
         for d in rep.details {
@@ -136,7 +172,7 @@ fn suite(
         seed += 1;
     }
     println!(
-        "{durability:?}{}: crash points: {}, violations: {}",
+        "{durability:?} under {kind:?}{}: crash points: {}, violations: {}",
         fault.map(|f| format!(" with {f:?}")).unwrap_or_default(),
         total.crash_points,
         total.violations
@@ -149,9 +185,42 @@ fn suite(
 
 #[test]
 fn full_durability_survives_power_loss_at_every_point() {
-    let r = suite(Durability::Full, None, 12, 6_000);
-    assert!(r.crash_points >= 6_000);
+    let r = suite(Durability::Full, None, 12, 4_000);
+    assert!(r.crash_points >= 4_000);
     assert_eq!(r.violations, 0, "{:#?}", r.details);
+}
+
+/// Power loss that also drops directory changes not yet synced: files created (also by an
+/// eviction mid-transaction) or removed by a commit or a rollback must be durable before
+/// the journal is invalidated.
+#[test]
+fn full_durability_survives_power_loss_losing_unsynced_directory_changes() {
+    let r = suite_with_kind(
+        Durability::Full,
+        CrashKind::PowerLossUnsyncedDirs,
+        None,
+        12,
+        4_000,
+    );
+    assert!(r.crash_points >= 4_000);
+    assert_eq!(r.violations, 0, "{:#?}", r.details);
+}
+
+/// Proof the directory model can fail: a pager that never syncs directories loses files.
+#[test]
+fn suite_catches_a_skipped_directory_sync() {
+    let r = suite_with_kind(
+        Durability::Full,
+        CrashKind::PowerLossUnsyncedDirs,
+        Some(PagerTestFault::SkipDirSync),
+        12,
+        1_500,
+    );
+    assert!(
+        r.violations > 0,
+        "the broken pager passed {} crash points",
+        r.crash_points
+    );
 }
 
 #[test]
@@ -197,7 +266,13 @@ fn suite_catches_pages_written_before_the_journal() {
 #[test]
 #[ignore]
 fn long_run() {
-    let a = suite(Durability::Full, None, 40, 200_000);
+    let a = suite_with_kind(
+        Durability::Full,
+        CrashKind::PowerLossUnsyncedDirs,
+        None,
+        40,
+        200_000,
+    );
     let b = suite(Durability::Process, None, 40, 200_000);
     assert_eq!(
         a.violations + b.violations,

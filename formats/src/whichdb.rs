@@ -63,7 +63,9 @@ pub fn whichdb_as(vfs: &dyn Vfs, path: &Path, dialect: Dialect) -> Result<Option
         }
     }
     // 2. dumb: NAME.dat exists; NAME.dir is empty or starts with a quote.
-    if vfs.exists(&with_suffix(path, ".dat"))? {
+    // CPython wraps these probes in `except OSError`: a stat that fails (ENOTDIR, EACCES)
+    // means "not a dumb database", not an error.
+    if vfs.exists(&with_suffix(path, ".dat")).unwrap_or(false) {
         if let Ok(dir) = vfs.open(&with_suffix(path, ".dir"), VfsOpen::READ) {
             // CPython stats the size first; a directory is not empty and then fails to
             // open, which the failing read below reproduces.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyInt, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString, PyType};
 
 /// The bytes of a key or value argument.
 ///
@@ -36,14 +36,84 @@ pub fn to_bytes<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [
     Err(PyTypeError::new_err(what.to_owned()))
 }
 
-/// [`to_bytes`] plus `dbm.sqlite3`'s coercion of integers: SQLite binds an `int` as an
-/// INTEGER and `CAST(? AS BLOB)` renders it in decimal, so `db[1]` is `db[b"1"]`
-/// (python-formats spec §5; `True` binds as 1). Floats are not coerced (SQLite's `%!.15g`
-/// rendering is not Python's `repr`): they raise `TypeError`.
-pub fn to_bytes_sqlite<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
+/// A `dbm.sqlite3` key or value as SQLite binds it: the bytes `CAST(? AS BLOB)` yields,
+/// or `None` for SQL NULL (`None`, and a NaN float, which SQLite binds as NULL).
+pub type SqliteParam<'a> = Option<Cow<'a, [u8]>>;
+
+/// A `dbm.sqlite3` argument converted as CPython 3.13's module converts it
+/// (python-formats spec §5: `sqlite3` binds the object, `CAST(? AS BLOB)` renders it):
+///
+/// * `None` and NaN → SQL NULL (`Ok(None)`; the caller raises what the statement would:
+///   `KeyError` for a lookup, `error("NOT NULL constraint failed: Dict.key")` for a store);
+/// * `int` (and `bool`, int subclasses) → decimal; beyond 64 bits `OverflowError` with
+///   `sqlite3`'s message;
+/// * `float` → SQLite 3.40's `"%!.15g"` text ([`crate::sqlite_real`]);
+/// * `str` → UTF-8 (a lone surrogate raises `UnicodeEncodeError`, as `sqlite3` does);
+/// * anything with the buffer protocol → its bytes;
+/// * first of all, objects `sqlite3` would adapt are adapted ([`sqlite_adapt`]);
+/// * anything else → `error_cls("Error binding parameter N: type 'T' is not supported")`,
+///   `position` being 1 for a key, 2 for a value (the statement's parameter number).
+pub fn to_sqlite_param<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    position: usize,
+    error_cls: &Bound<'_, PyType>,
+) -> PyResult<SqliteParam<'a>> {
+    let adapted = sqlite_adapt(obj)?;
+    if !adapted.is(obj) {
+        let owned = to_sqlite_value(&adapted, position, error_cls)?;
+        return Ok(owned.map(|c| Cow::Owned(c.into_owned())));
+    }
+    to_sqlite_value(obj, position, error_cls)
+}
+
+/// `sqlite3`'s adaptation step before binding (PEP 246, as `_sqlite3` runs it): objects
+/// that are not exactly `int`/`float`/`str`/`bytearray` go through the adapter registered
+/// for `(type(obj), sqlite3.PrepareProtocol)` in `sqlite3.adapters` (the default ones turn
+/// `datetime.date`/`datetime.datetime` into ISO text), else `obj.__conform__(PrepareProtocol)`
+/// (a `TypeError` from it is ignored), else stay as they are. Without an importable
+/// `sqlite3` module nothing is adapted. An adapter's exception propagates.
+fn sqlite_adapt<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_exact_instance_of::<PyInt>()
+        || obj.is_exact_instance_of::<PyFloat>()
+        || obj.is_exact_instance_of::<PyString>()
+        || obj.is_exact_instance_of::<PyByteArray>()
+    {
+        return Ok(obj.clone());
+    }
+    let py = obj.py();
+    let Ok(sqlite3) = py.import("sqlite3") else {
+        return Ok(obj.clone());
+    };
+    let proto = sqlite3.getattr("PrepareProtocol")?;
+    let adapters = sqlite3.getattr("adapters")?;
+    if let Ok(adapters) = adapters.downcast::<PyDict>() {
+        if let Some(adapter) = adapters.get_item((obj.get_type(), proto.clone()))? {
+            return adapter.call1((obj,));
+        }
+    }
+    if let Ok(conform) = obj.getattr("__conform__") {
+        match conform.call1((proto,)) {
+            Ok(adapted) if !adapted.is_none() => return Ok(adapted),
+            Ok(_) => {}
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(obj.clone())
+}
+
+/// [`to_sqlite_param`] after adaptation: the binding rules by type.
+fn to_sqlite_value<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    position: usize,
+    error_cls: &Bound<'_, PyType>,
+) -> PyResult<SqliteParam<'a>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
     if let Ok(b) = obj.downcast::<PyBool>() {
         let text: &[u8] = if b.is_true() { b"1" } else { b"0" };
-        return Ok(Cow::Borrowed(text));
+        return Ok(Some(Cow::Borrowed(text)));
     }
     if obj.downcast::<PyInt>().is_ok() {
         let n: i64 = obj.extract().map_err(|_| {
@@ -51,9 +121,32 @@ pub fn to_bytes_sqlite<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Co
                 "Python int too large to convert to SQLite INTEGER",
             )
         })?;
-        return Ok(Cow::Owned(n.to_string().into_bytes()));
+        return Ok(Some(Cow::Owned(n.to_string().into_bytes())));
     }
-    to_bytes(obj, what)
+    if let Ok(f) = obj.downcast::<PyFloat>() {
+        return Ok(crate::sqlite_real::render_real(f.value()).map(|t| Cow::Owned(t.into_bytes())));
+    }
+    if let Ok(b) = to_bytes(obj, "") {
+        return Ok(Some(b));
+    }
+    if obj.downcast::<PyString>().is_ok() {
+        // to_bytes failed on a str: the UnicodeEncodeError of a lone surrogate
+        return to_bytes(obj, "").map(Some);
+    }
+    // any other buffer-protocol object (array.array, ...) binds as a BLOB
+    let py = obj.py();
+    if let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((obj,)) {
+        let b = view.call_method0("tobytes")?;
+        let b = b.downcast_into::<PyBytes>()?;
+        return Ok(Some(Cow::Owned(b.as_bytes().to_vec())));
+    }
+    let type_name = obj.get_type().name()?;
+    Err(PyErr::from_type(
+        error_cls.clone(),
+        (format!(
+            "Error binding parameter {position}: type '{type_name}' is not supported"
+        ),),
+    ))
 }
 
 #[cfg(test)]
@@ -97,16 +190,39 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_coerces_ints_like_sqlite() {
+    fn sqlite_binds_like_sqlite3() {
         with_py(|py| {
-            for (src, want) in [(c"1", &b"1"[..]), (c"-42", b"-42"), (c"True", b"1")] {
+            let err_cls = py.get_type::<pyo3::exceptions::PyOSError>();
+            let conv = |src: &std::ffi::CStr, pos| {
                 let obj = py.eval(src, None, None).unwrap();
-                assert_eq!(&*to_bytes_sqlite(&obj, "x").unwrap(), want);
+                to_sqlite_param(&obj, pos, &err_cls).map(|o| o.map(|c| c.into_owned()))
+            };
+            // what CPython 3.13's dbm.sqlite3 stored for these (probe run with 3.13.0)
+            for (src, want) in [
+                (c"1", &b"1"[..]),
+                (c"-42", b"-42"),
+                (c"True", b"1"),
+                (c"3.14", b"3.14"),
+                (c"1e15", b"1.0e+15"),
+                (c"bytearray(b'ba')", b"ba"),
+                (c"__import__('array').array('B', b'ar')", b"ar"),
+            ] {
+                assert_eq!(conv(src, 1).unwrap().as_deref(), Some(want));
             }
-            let f = py.eval(c"1.5", None, None).unwrap();
-            assert!(to_bytes_sqlite(&f, "x").is_err());
-            let big = py.eval(c"2**70", None, None).unwrap();
-            assert!(to_bytes_sqlite(&big, "x").is_err());
+            assert_eq!(conv(c"None", 1).unwrap(), None);
+            assert_eq!(conv(c"float('nan')", 2).unwrap(), None);
+            assert!(conv(c"2**70", 1)
+                .unwrap_err()
+                .is_instance_of::<pyo3::exceptions::PyOverflowError>(py));
+            assert!(conv(c"'\\udcff'", 1)
+                .unwrap_err()
+                .is_instance_of::<pyo3::exceptions::PyUnicodeEncodeError>(py));
+            let e = conv(c"[1]", 2).unwrap_err();
+            assert!(e.is_instance_of::<pyo3::exceptions::PyOSError>(py));
+            assert_eq!(
+                e.value(py).to_string(),
+                "Error binding parameter 2: type 'list' is not supported"
+            );
         });
     }
 }

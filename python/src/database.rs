@@ -7,7 +7,7 @@
 //! iteration), which the C modules lack; they are harmless extras there.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple, PyType};
 use pydbm_engine::{Dbm, Durability, Error, OpenOptions};
 use pydbm_formats::gnu::GnuDb;
 
-use crate::byte_args::{to_bytes, to_bytes_sqlite};
+use crate::byte_args::{to_bytes, to_sqlite_param, SqliteParam};
 use crate::error_map::{self, Op, Style};
 
 /// An open database: gdbm files keep their concrete type for `firstkey`/`nextkey`,
@@ -132,30 +132,38 @@ pub fn open(
 }
 
 impl Database {
-    /// Locks the handle state. A poisoned lock (a panic mid-operation, which pydbm's
-    /// formats never do) is reported as an `error`, not propagated as a panic.
-    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(|_| {
-            error_map::os_error("pydbm: database handle poisoned by an earlier panic".into())
+    /// Runs `f` on the handle state with the mutex held and the GIL released, both while
+    /// waiting for the mutex and while working: waiting with the GIL held would deadlock
+    /// against a thread that holds the mutex and needs the GIL back. A poisoned mutex (a
+    /// panic mid-operation, which pydbm's formats never do) becomes an error, not a panic.
+    fn locked<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Inner) -> pydbm_engine::Result<T> + Send,
+    ) -> pydbm_engine::Result<T> {
+        let inner = &self.inner;
+        py.allow_threads(|| {
+            let mut guard = inner.lock().map_err(|_| {
+                Error::BadArgument("database handle poisoned by an earlier panic".into())
+            })?;
+            f(&mut guard)
         })
     }
 
-    /// Runs `f` on the open database with the GIL released, mapping errors for `op`.
+    /// Runs `f` on the open database (GIL released), mapping errors for `op`.
     fn with_db<T: Send>(
         &self,
         py: Python<'_>,
         op: Op,
         f: impl FnOnce(&mut dyn Dbm) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db.dbm())),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db.dbm()),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, op, e))
+        })
+        .map_err(|e| self.err(py, op, e))
     }
 
     /// Like [`Database::with_db`], on the concrete handle.
@@ -164,33 +172,67 @@ impl Database {
         py: Python<'_>,
         f: impl FnOnce(&mut Handle) -> pydbm_engine::Result<T> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        let result = match inner.db.as_mut() {
-            Some(db) => py.allow_threads(|| f(db)),
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(db) => f(db),
             None => Err(Error::Closed {
                 path: inner.path.clone(),
             }),
-        };
-        result.map_err(|e| self.err(py, Op::Other, e))
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn err(&self, py: Python<'_>, op: Op, e: Error) -> PyErr {
         error_map::to_py(py, self.style, &self.error_cls, op, e)
     }
 
-    fn key<'a>(&self, key: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
+    /// A key argument as bytes; `None` is SQL NULL (dbm.sqlite3 only: `None`, NaN).
+    ///
+    /// dbm.sqlite3 checks for a closed handle before binding (its `_execute`), so a
+    /// closed sqlite3 handle raises the closed error before any binding error.
+    fn key<'a>(&self, py: Python<'_>, key: &'a Bound<'_, PyAny>) -> PyResult<SqliteParam<'a>> {
         match self.style {
-            Style::Sqlite3 => to_bytes_sqlite(key, self.style.key_type_message()),
-            _ => to_bytes(key, self.style.key_type_message()),
+            Style::Sqlite3 => {
+                self.ensure_open(py)?;
+                to_sqlite_param(key, 1, self.error_cls.bind(py))
+            }
+            _ => to_bytes(key, self.style.key_type_message()).map(Some),
         }
     }
 
-    fn value<'a>(&self, value: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
+    /// A value argument as bytes; `None` is SQL NULL (dbm.sqlite3 only).
+    fn value<'a>(&self, py: Python<'_>, value: &'a Bound<'_, PyAny>) -> PyResult<SqliteParam<'a>> {
         match self.style {
-            Style::Sqlite3 => to_bytes_sqlite(value, self.style.value_type_message()),
-            _ => to_bytes(value, self.style.value_type_message()),
+            Style::Sqlite3 => to_sqlite_param(value, 2, self.error_cls.bind(py)),
+            _ => to_bytes(value, self.style.value_type_message()).map(Some),
         }
+    }
+
+    /// The error dbm.sqlite3 raises for storing NULL (SQLite checks `key`, then `value`).
+    fn not_null(&self, py: Python<'_>, column: &str) -> PyErr {
+        PyErr::from_type(
+            self.error_cls.bind(py).clone(),
+            (format!("NOT NULL constraint failed: Dict.{column}"),),
+        )
+    }
+
+    /// Stores `value` at `key` after binding both (dbm.sqlite3: NULL violates NOT NULL).
+    fn store(&self, py: Python<'_>, k: &SqliteParam<'_>, v: &SqliteParam<'_>) -> PyResult<()> {
+        let k = k.as_deref().ok_or_else(|| self.not_null(py, "key"))?;
+        let v = v.as_deref().ok_or_else(|| self.not_null(py, "value"))?;
+        self.with_db(py, Op::Store, |db| db.insert(k, v))
+    }
+
+    /// The value at `key`; a NULL key matches nothing (`key = NULL` is never true).
+    fn lookup(&self, py: Python<'_>, k: &SqliteParam<'_>) -> PyResult<Option<Vec<u8>>> {
+        match k.as_deref() {
+            Some(k) => self.with_db(py, Op::Other, |db| db.get(k)),
+            None => self.ensure_open(py).map(|_| None),
+        }
+    }
+
+    /// Raises the module's closed error when the handle is closed.
+    fn ensure_open(&self, py: Python<'_>) -> PyResult<()> {
+        self.with_db(py, Op::Other, |_| Ok(()))
     }
 
     fn keys_vec(&self, py: Python<'_>) -> PyResult<Vec<Vec<u8>>> {
@@ -217,10 +259,10 @@ impl Database {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let k = self.key(key)?;
-        match self.with_db(py, Op::Other, |db| db.get(&k))? {
+        let k = self.key(py, key)?;
+        match self.lookup(py, &k)? {
             Some(v) => Ok(PyBytes::new(py, &v)),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
+            None => Err(PyKeyError::new_err((key.clone().unbind(),))),
         }
     }
 
@@ -230,33 +272,55 @@ impl Database {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let k = self.key(key)?;
-        let v = self.value(value)?;
-        self.with_db(py, Op::Store, |db| db.insert(&k, &v))
+        let k = self.key(py, key)?;
+        let v = self.value(py, value)?;
+        self.store(py, &k, &v)
     }
 
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k = self.key(key)?;
-        if self.with_db(py, Op::Delete, |db| db.remove(&k))? {
+        let k = self.key(py, key)?;
+        let removed = match k.as_deref() {
+            Some(k) => self.with_db(py, Op::Delete, |db| db.remove(k))?,
+            None => false,
+        };
+        if removed {
             Ok(())
         } else {
-            Err(PyKeyError::new_err(key.clone().unbind()))
+            Err(PyKeyError::new_err((key.clone().unbind(),)))
         }
     }
 
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let k = self.key(key)?;
-        self.with_db(py, Op::Other, |db| db.contains(&k))
+        match self.key(py, key)?.as_deref() {
+            Some(k) => self.with_db(py, Op::Other, |db| db.contains(k)),
+            None => self.ensure_open(py).map(|_| false),
+        }
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         self.with_db(py, Op::Other, |db| db.len())
     }
 
-    /// Iterates over a snapshot of the keys (as `dbm.dumb` does).
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let keys = self.keys(py)?;
-        keys.try_iter().map(|it| it.into_any())
+    /// Iterates over the keys.
+    ///
+    /// gdbm/ndbm/dumb: a snapshot taken now (as `dbm.dumb` iterates its index).
+    /// dbm.sqlite3: as 3.13's generator, nothing runs until the first `next()`, which
+    /// raises the closed error on a closed handle; once started, closing the handle makes
+    /// the next `next()` raise `error("Cannot operate on a closed database.")` (the
+    /// `sqlite3` cursor's message, which dbm.sqlite3 re-raises as its `error`).
+    fn __iter__(slf: Bound<'_, Self>) -> PyResult<KeyIterator> {
+        let keys = {
+            let this = slf.borrow();
+            if this.style == Style::Sqlite3 {
+                None
+            } else {
+                Some(this.keys_vec(slf.py())?.into_iter())
+            }
+        };
+        Ok(KeyIterator {
+            db: slf.unbind(),
+            keys,
+        })
     }
 
     /// Every key, in the file's own order, as a list of bytes.
@@ -294,31 +358,44 @@ impl Database {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let k = self.key(key)?;
-        match self.with_db(py, Op::Other, |db| db.get(&k))? {
+        let k = self.key(py, key)?;
+        match self.lookup(py, &k)? {
             Some(v) => Ok(PyBytes::new(py, &v).into_any()),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
 
-    /// `db.setdefault(key, default=b'')`: the stored value, storing `default` if absent.
+    /// `db.setdefault(key, default)`: the stored value, storing `default` if absent.
+    ///
+    /// gdbm/ndbm/dumb: `default` defaults to `b''` and the stored bytes are returned.
+    /// dbm.sqlite3 (`MutableMapping.setdefault`): `default` defaults to `None` (storing it
+    /// fails the NOT NULL constraint) and `default` itself is returned.
     #[pyo3(signature = (key, default=None))]
     fn setdefault<'py>(
         &self,
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let k = self.key(key)?;
-        if let Some(v) = self.with_db(py, Op::Other, |db| db.get(&k))? {
-            return Ok(PyBytes::new(py, &v));
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let k = self.key(py, key)?;
+        if let Some(v) = self.lookup(py, &k)? {
+            return Ok(PyBytes::new(py, &v).into_any());
+        }
+        if self.style == Style::Sqlite3 {
+            let default = default.unwrap_or_else(|| py.None().into_bound(py));
+            let d = self.value(py, &default)?;
+            self.store(py, &k, &d)?;
+            return Ok(default);
         }
         let d: Vec<u8> = match &default {
-            Some(d) => self.value(d)?.into_owned(),
+            Some(d) => self
+                .value(py, d)?
+                .map(|c| c.into_owned())
+                .unwrap_or_default(),
             None => Vec::new(),
         };
-        self.with_db(py, Op::Store, |db| db.insert(&k, &d))?;
-        Ok(PyBytes::new(py, &d))
+        self.store(py, &k, &Some(std::borrow::Cow::Borrowed(&d[..])))?;
+        Ok(PyBytes::new(py, &d).into_any())
     }
 
     /// `db.pop(key[, default])`, as `MutableMapping.pop`.
@@ -329,14 +406,15 @@ impl Database {
         key: &Bound<'py, PyAny>,
         default: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let k = self.key(key)?;
-        match self.with_db(py, Op::Other, |db| db.get(&k))? {
+        let k = self.key(py, key)?;
+        match self.lookup(py, &k)? {
             Some(v) => {
-                self.with_db(py, Op::Delete, |db| db.remove(&k))?;
+                let k = k.as_deref().unwrap_or_default();
+                self.with_db(py, Op::Delete, |db| db.remove(k))?;
                 Ok(PyBytes::new(py, &v).into_any())
             }
             None if !default.is_empty() => default.get_item(0),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
+            None => Err(PyKeyError::new_err((key.clone().unbind(),))),
         }
     }
 
@@ -360,7 +438,10 @@ impl Database {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let k = self.key(key)?.into_owned();
+        let k = self
+            .key(py, key)?
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
         let next = self.with_handle(py, |h| match h {
             Handle::Gnu(db) => db.nextkey(&k),
             Handle::Other(db) => {
@@ -373,8 +454,65 @@ impl Database {
     }
 
     /// `iterkeys()`: `dbm.dumb`'s alias of iteration.
-    fn iterkeys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.__iter__(py)
+    fn iterkeys(slf: Bound<'_, Self>) -> PyResult<KeyIterator> {
+        Database::__iter__(slf)
+    }
+
+    /// `db.clear()` (CPython 3.13): removes every key.
+    ///
+    /// gdbm and ndbm delete `firstkey()` until none is left, as 3.13's `_gdbm`/`_dbm`
+    /// `clear` do (for gdbm the walk moves the bucket cache, which decides the bytes of
+    /// later writes, gdbm spec §12.6). dumb and sqlite3 inherit `MutableMapping.clear`
+    /// (`popitem` until empty: delete the first key in iteration order), the same order
+    /// as deleting a snapshot of `keys()` front to back. Errors as `del db[k]`, except a
+    /// gdbm reader: `error("cannot delete item from database")`, 3.13's fixed text.
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        self.locked(py, |inner| match inner.db.as_mut() {
+            Some(Handle::Gnu(db)) => {
+                while let Some(k) = db.firstkey()? {
+                    db.remove(&k)?;
+                }
+                Ok(())
+            }
+            Some(Handle::Other(db)) => {
+                for k in db.keys()? {
+                    db.remove(&k)?;
+                }
+                Ok(())
+            }
+            None => Err(Error::Closed {
+                path: inner.path.clone(),
+            }),
+        })
+        .map_err(|e| match (self.style, e) {
+            // 3.13's _gdbm clear reports any failed gdbm_delete with this fixed text
+            (Style::Gnu, Error::ReadOnly { .. }) => PyErr::from_type(
+                self.error_cls.bind(py).clone(),
+                ("cannot delete item from database",),
+            ),
+            (_, e) => self.err(py, Op::Delete, e),
+        })
+    }
+
+    /// `db.__init__(...)` called again on an open object: dbm.sqlite3 refuses with
+    /// `error("DBM object does not support reinitialization")`; the C modules' objects
+    /// have no `__init__` of their own, so `object.__init__` raises `TypeError`.
+    #[pyo3(name = "__init__", signature = (*_args, **_kwargs))]
+    fn reinit(
+        &self,
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<()> {
+        match self.style {
+            Style::Sqlite3 => Err(PyErr::from_type(
+                self.error_cls.bind(py).clone(),
+                ("DBM object does not support reinitialization",),
+            )),
+            _ => Err(PyTypeError::new_err(
+                "Database.__init__() takes exactly one argument (the instance to initialize)",
+            )),
+        }
     }
 
     /// `db.reorganize()`: compacts the file (gdbm, dumb).
@@ -389,13 +527,11 @@ impl Database {
 
     /// `db.close()`: flushes and releases the file; closing twice is allowed.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let taken = self.lock()?.db.take();
-        match taken {
-            Some(mut db) => py
-                .allow_threads(|| db.dbm().close())
-                .map_err(|e| self.err(py, Op::Other, e)),
+        self.locked(py, |inner| match inner.db.take() {
+            Some(mut db) => db.dbm().close(),
             None => Ok(()),
-        }
+        })
+        .map_err(|e| self.err(py, Op::Other, e))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -414,14 +550,53 @@ impl Database {
         self.style.module()
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        let inner = self.lock()?;
-        let state = if inner.db.is_some() { "open" } else { "closed" };
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (open, path) = self
+            .locked(py, |inner| {
+                Ok((inner.db.is_some(), inner.path.display().to_string()))
+            })
+            .map_err(|e| self.err(py, Op::Other, e))?;
+        let state = if open { "open" } else { "closed" };
         Ok(format!(
-            "<pydbm {} database {:?} ({state})>",
-            self.style.module(),
-            inner.path.display().to_string()
+            "<pydbm {} database {path:?} ({state})>",
+            self.style.module()
         ))
+    }
+}
+
+/// The iterator `iter(db)` returns (see [`Database`]'s `__iter__`).
+#[pyclass(module = "pydbm._pydbm", name = "KeyIterator")]
+pub struct KeyIterator {
+    db: Py<Database>,
+    /// The keys not yet returned; `None` until a dbm.sqlite3 iteration starts.
+    keys: Option<std::vec::IntoIter<Vec<u8>>>,
+}
+
+#[pymethods]
+impl KeyIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let db = self.db.bind(py).borrow();
+        if db.style == Style::Sqlite3 {
+            match &self.keys {
+                None => self.keys = Some(db.keys_vec(py)?.into_iter()),
+                Some(rest) if rest.len() > 0 && db.ensure_open(py).is_err() => {
+                    return Err(PyErr::from_type(
+                        db.error_cls.bind(py).clone(),
+                        ("Cannot operate on a closed database.",),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(self
+            .keys
+            .as_mut()
+            .and_then(|it| it.next())
+            .map(|k| PyBytes::new(py, &k)))
     }
 }
 

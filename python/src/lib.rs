@@ -14,6 +14,7 @@ pub mod database;
 pub mod error_map;
 pub mod ndbm_live;
 pub mod pickle_scan;
+pub mod sqlite_real;
 
 use pyo3::prelude::*;
 
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _pydbm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<database::Database>()?;
+    m.add_class::<database::KeyIterator>()?;
     m.add_function(wrap_pyfunction!(database::open, m)?)?;
     m.add_function(wrap_pyfunction!(database::implemented_modules, m)?)?;
     m.add_function(wrap_pyfunction!(pickle_scan::pickle_scan, m)?)?;

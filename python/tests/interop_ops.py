@@ -8,7 +8,12 @@ usage: python interop_ops.py MODULE PATH OPS.json        (ops: list of lists)
        python interop_ops.py MODULE PATH --dump           (print every record)
 
 Ops: ["open", flag] | ["set", hexkey, hexval] | ["del", hexkey] | ["get", hexkey] |
-["keys"] | ["sync"] | ["reorganize"] | ["close"] | ["firstkey_walk"].
+["keys"] | ["sync"] | ["reorganize"] | ["close"] | ["firstkey_walk"] | ["clear"].
+
+``clear`` is ``db.clear()`` for pydbm's modules (CPython 3.13's semantics); the 3.11
+reference modules have no ``clear`` on gdbm/ndbm objects, so there it runs the loop
+3.13's ``_gdbm``/``_dbm`` ``clear`` run in C: delete the first key until none is left
+(gdbm: ``firstkey()``; ndbm: ``keys()[0]``, which is ``dbm_firstkey``).
 """
 
 import importlib
@@ -51,6 +56,19 @@ def main():
                 keys.append(k.hex())
                 k = db.nextkey(k)
             out.append(keys)
+        elif kind == "clear":
+            if modname.startswith("pydbm.") or modname == "dbm.dumb":
+                db.clear()
+            elif modname == "dbm.gnu":
+                k = db.firstkey()
+                while k is not None:
+                    del db[k]
+                    k = db.firstkey()
+            else:
+                keys = db.keys()
+                while keys:
+                    del db[keys[0]]
+                    keys = db.keys()
         elif kind == "sync":
             db.sync()
         elif kind == "reorganize":

@@ -47,6 +47,16 @@ if sys.version_info < (3, 13):
         "whichdb predates SQLite and answers '' for an SQLite file"
     )
 
+if sys.version_info >= (3, 13):
+    EXPECTED_FAILURES["test_dbm_sqlite3.ReadWrite.test_readwrite_delete"] = (
+        "same-process foreign SQLite: the test reads the file with the interpreter's own "
+        "sqlite3 library while pydbm's connection is open in WAL mode; pydbm's wal-index "
+        "lives in its own heap (sqlite crate, shm.rs) and the DMS-byte fcntl lock that "
+        "keeps other processes out does not exclude a second SQLite library in the same "
+        "process, so that reader keeps the snapshot it indexed first (the deletes become "
+        "visible when pydbm closes)"
+    )
+
 
 def install_pydbm():
     """Point the standard dbm module names at pydbm's modules. Returns {std name: status}."""
@@ -118,6 +128,11 @@ def run(names, verbosity):
             continue
         except unittest.SkipTest as e:
             rows.append((name, 0, 0, 0, 0, "skipped: %s" % e))
+            continue
+        except Exception as e:
+            # the suite cannot even import against pydbm (e.g. a missing name): one error
+            unexpected.append("%s (import: %s: %s)" % (name, type(e).__name__, e))
+            rows.append((name, 0, 0, 1, 0, "import failed"))
             continue
         suite = unittest.defaultTestLoader.loadTestsFromModule(module)
         if hasattr(module, "load_tests") is False and not suite.countTestCases():

@@ -1,5 +1,7 @@
 //! pickle against CPython: the 3.13 corpus (committed fixtures made by the reference, see
-//! tests/fixtures/pickle/make.py) and the live /usr/bin/python3 (3.11) where available.
+//! tests/fixtures/pickle/make.py), the multi-version corpus of CPython 2.7/3.6/3.11/3.13
+//! (tests/fixtures/pickle/multi/make_multi.py, expectations from 3.13), and the live CPython
+//! 3.13.0 (pyenv) where available, else /usr/bin/python3 (3.11).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -385,21 +387,28 @@ impl Gen {
     }
 }
 
+/// The live CPython reference: 3.13.0 (the reference pickler) when installed, else Debian's
+/// /usr/bin/python3 (3.11, whose C pickler makes the same bytes for everything the random
+/// graphs contain: built-in types only, spec §1.7 lists where 3.11 and 3.13 differ).
 fn live_python() -> Option<&'static str> {
-    let py = "/usr/bin/python3";
-    let ok = std::process::Command::new(py)
-        .args(["-c", "import pickle"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
+    let works = |py: &str| {
+        std::process::Command::new(py)
+            .args(["-c", "import pickle"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if let Some(py) = [PY313, "/usr/bin/python3"].into_iter().find(|p| works(p)) {
+        println!("live reference: {py}");
         Some(py)
     } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("/usr/bin/python3 not available and CI=true");
+        panic!("no CPython reference ({PY313} or /usr/bin/python3) and CI=true");
     } else {
-        println!("SKIPPED: /usr/bin/python3 (CPython reference) not available");
+        println!("SKIPPED: CPython reference ({PY313} or /usr/bin/python3) not available");
         None
     }
 }
+
+const PY313: &str = "/root/.pyenv/versions/3.13.0/bin/python";
 
 const REDUMP: &str = r#"
 import sys, pickle
@@ -709,4 +718,110 @@ fn multi_frame_pickles_recode_identically() {
             got.iter().zip(&data).position(|(a, b)| a != b)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// multi-version corpus: CPython 2.7, 3.6, 3.11 and 3.13 pickles of the same values at every
+// protocol they support, and what CPython 3.13 makes of each file (multi/make_multi.py).
+
+/// The copyreg codes `pydbm_multi` registers on import.
+fn multi_registry() -> Arc<ExtensionRegistry> {
+    let mut r = ExtensionRegistry::new();
+    r.add_extension("pydbm_multi", "ExtSmall", 0xF1).unwrap();
+    r.add_extension("pydbm_multi", "ExtMedium", 0x2345).unwrap();
+    r.add_extension("pydbm_multi", "ExtLarge", 0x23456789)
+        .unwrap();
+    Arc::new(r)
+}
+
+#[test]
+fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
+    let dir = fixtures().join("multi");
+    let text = std::fs::read_to_string(dir.join("expect.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let mut failures = Vec::new();
+    let (mut recodes, mut diss, mut reprs) = (0, 0, 0);
+    for row in &rows {
+        assert_eq!(row.len(), 9, "malformed expect.tsv row {}", row[0]);
+        let file = row[0];
+        let data = std::fs::read(dir.join(file)).unwrap();
+        let stem = file.strip_suffix(".pickle").unwrap();
+        let mut buffers = Vec::new();
+        while let Ok(b) = std::fs::read(dir.join(format!("{stem}.buf{}", buffers.len()))) {
+            buffers.push(b);
+        }
+        // make_multi.py: py27 files load with encoding="latin1"; ids stay ids (Pid(pid) in
+        // CPython, dumped back as the same id).
+        let opts = LoadOptions {
+            encoding: if file.starts_with("py27/") {
+                "latin1"
+            } else {
+                "ASCII"
+            }
+            .into(),
+            extensions: multi_registry(),
+            persistent: pickle::Persistent::Keep,
+            buffers: (!buffers.is_empty()).then_some(buffers),
+            ..LoadOptions::default()
+        };
+        if let Err(e) = pickle::loads(&data, &opts) {
+            failures.push(format!("{file}: load failed: {e}"));
+            continue;
+        }
+        match (row[2], pickle::dis(&data)) {
+            ("-", _) => {}
+            (want, Err(_)) if want.starts_with("ERR_") => diss += 1,
+            (want, Ok(got)) if !want.starts_with("ERR_") => {
+                diss += 1;
+                let want = String::from_utf8(unhex_bytes(want)).unwrap();
+                if got != want {
+                    failures.push(format!(
+                        "{file}: dis differs\n{got}\n--- cpython ---\n{want}"
+                    ));
+                }
+            }
+            (want, got) => failures.push(format!("{file}: dis: cpython {want:.40}, pydbm {got:?}")),
+        }
+        if row[1] != "-" {
+            reprs += 1;
+            let want = String::from_utf8_lossy(&unhex_bytes(row[1])).into_owned();
+            match pickle::show(&data, &opts) {
+                Ok(got) if got == want => {}
+                got => failures.push(format!("{file}: show {got:?}, repr {want}")),
+            }
+        }
+        for q in 0..=5u8 {
+            let mut want = row[3 + q as usize];
+            // "@LINE.Q": equal to column Q of an earlier row (make_multi.py dedupe)
+            while let Some(r) = want.strip_prefix('@') {
+                let (line, col) = r.split_once('.').unwrap();
+                want = rows[line.parse::<usize>().unwrap()][3 + col.parse::<usize>().unwrap()];
+            }
+            recodes += 1;
+            let p = pickle::loads(&data, &opts).unwrap();
+            let d = pickle::DumpOptions {
+                extensions: multi_registry(),
+                ..pickle::DumpOptions::new(q)
+            };
+            match (want.strip_prefix("ERR_"), pickle::dumps_with(&p, &d)) {
+                (Some(_), Err(_)) => {}
+                (None, Ok((got, _))) if hex_full(&got) == want => {}
+                (_, got) => failures.push(format!(
+                    "{file} -> p{q}: cpython {want}\npydbm {:?}",
+                    got.map(|g| hex_full(&g.0))
+                )),
+            }
+        }
+    }
+    println!(
+        "{} files, {recodes} recodes, {diss} dis, {reprs} reprs checked",
+        rows.len()
+    );
+    assert!(rows.len() > 1400, "expect.tsv lost rows");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -113,6 +113,9 @@ pub(crate) struct State {
     pub(crate) row_factory: RowFactory,
     pub(crate) text_factory: TextFactory,
     pub(crate) hooks: crate::callbacks::Hooks,
+    /// Keeps engine closes of this file from dropping SQLite's POSIX locks (spec §3.3);
+    /// declared after `db` so it is released after the handle closes.
+    pub(crate) anchor: Option<crate::anchor::FcntlAnchor>,
 }
 
 impl State {
@@ -201,7 +204,14 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         opts.vfs.as_deref(),
     )?;
     let interrupt = db.get_interrupt_handle();
+    // A plain path on SQLite's default VFS (EngineVfs locks through the engine already).
+    let anchor = if opts.uri || opts.vfs.is_some() {
+        None
+    } else {
+        crate::anchor::FcntlAnchor::take(database.as_ref())
+    };
     let state = State {
+        anchor,
         db: Some(db),
         isolation_level: opts.isolation_level.clone(),
         autocommit: opts.autocommit,
@@ -367,6 +377,7 @@ impl Connection {
             st.hooks.clear_raw(&db);
             db.close().map_err(|(_, e)| Error::from(e))?;
         }
+        st.anchor = None;
         Ok(())
     }
 

@@ -1,13 +1,18 @@
 //! Crash testing SQLite through the engine VFS: a deterministic transactional workload over
-//! [`pydbm_engine::FaultVfs`] (via [`crate::vfs::EngineVfs`]), run by the engine's
-//! [`pydbm_engine::crash::run`] harness, which crashes it at every write and sync and checks
-//! that SQLite's recovery (hot-journal rollback on the next open) gives a committed state.
+//! the engine's file layer (via [`crate::vfs::EngineVfs`]), run by the engine's linear-time
+//! [`pydbm_engine::crash_replay::run_replay`] harness: the workload runs once over a recording
+//! file system, and for every write and sync the disk a crash there leaves is rebuilt and
+//! opened, checking that SQLite's recovery (hot-journal rollback, WAL replay on the next
+//! open) gives a committed state. Every byte SQLite stores goes through the engine VFS; the
+//! wal-index lives in process memory keyed by file identity, and each rebuilt image is a new
+//! in-memory disk, so no state leaks from the workload into a check.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pydbm_engine::crash::{run, CrashConfig};
+use pydbm_engine::crash::CrashConfig;
+use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{CrashReport, Durability, Error, Result, Vfs};
 
@@ -133,7 +138,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
         if n == 0 {
             continue;
         }
-        let r = run(
+        let r = run_replay(
             CrashConfig {
                 seed,
                 durability: Durability::Full,
@@ -169,7 +174,7 @@ mod tests {
 
     #[test]
     fn process_kill_also_recovers() {
-        let report = run(
+        let report = run_replay(
             CrashConfig {
                 seed: 3,
                 durability: Durability::Process,

@@ -41,7 +41,8 @@ impl From<Vec<Value>> for Params {
 }
 impl<const N: usize> From<[Value; N]> for Params {
     fn from(v: [Value; N]) -> Self {
-        Params::Seq(v.to_vec())
+        // Moves the values (no clone of their strings and bytes).
+        Params::Seq(Vec::from(v))
     }
 }
 impl From<&[Value]> for Params {

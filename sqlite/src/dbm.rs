@@ -40,6 +40,8 @@ pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// as BLOBs; `keys()` returns them in the BLOB (memcmp) order of the `Dict` key index.
 pub struct SqliteDbm {
     conn: Option<rusqlite::Connection>,
+    /// Released after `conn` closes (field order): see [`crate::anchor`].
+    anchor: Option<crate::anchor::FcntlAnchor>,
     path: PathBuf,
 }
 
@@ -128,6 +130,7 @@ impl SqliteDbm {
         }
         Ok(SqliteDbm {
             conn: Some(conn),
+            anchor: crate::anchor::FcntlAnchor::take(path),
             path: path.to_path_buf(),
         })
     }
@@ -217,6 +220,7 @@ impl Dbm for SqliteDbm {
             // A read-write close checkpoints the WAL and removes -wal/-shm (spec §5).
             conn.close().map_err(|(_, e)| self.wrap(e))?;
         }
+        self.anchor = None;
         Ok(())
     }
 
@@ -311,10 +315,13 @@ impl DbHeader {
 /// Opens `path` for inspection (check, stats). A read-only (`mode=ro`) open of a WAL
 /// database creates `-wal`/`-shm` and leaves them behind (spec §5), so a writable file is
 /// opened `mode=rw` (only read through; the close removes them); others `mode=ro`.
+///
+/// A missing file is an I/O `NotFound` (by `stat`, which opens no descriptor).
 fn open_ro(path: &Path) -> Result<rusqlite::Connection> {
-    let writable = fs::metadata(path)
-        .map(|m| !m.permissions().readonly())
-        .unwrap_or(false);
+    let writable = !fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .permissions()
+        .readonly();
     let uri = dbm_uri(path, if writable { "rw" } else { "ro" }).map_err(|e| Error::io(path, e))?;
     open_like_python(&uri, true, Duration::ZERO, DEFAULT_CACHED_STATEMENTS, None)
         .map_err(|e| e.to_engine(path))
@@ -332,10 +339,10 @@ impl Format for SqliteFormat {
     /// `PRAGMA integrity_check` (each line a [`Problem`]; "Page N" lines get that page's
     /// offset), then the `Dict` table's presence and columns.
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
-        let mut head = [0u8; 100];
-        let n = read_prefix(path, &mut head)?;
-        let header = DbHeader::parse(path, &head[..n])?;
         let conn = open_ro(path)?;
+        let mut head = [0u8; 100];
+        let n = read_prefix(&conn, path, &mut head)?;
+        let header = DbHeader::parse(path, &head[..n])?;
         let wrap = |e: rusqlite::Error| crate::error::Error::from(e).to_engine(path);
         let mut problems = Vec::new();
         let mut st = conn.prepare("PRAGMA integrity_check").map_err(wrap)?;
@@ -388,10 +395,10 @@ impl Format for SqliteFormat {
     }
 
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
-        let mut head = [0u8; 100];
-        let n = read_prefix(path, &mut head)?;
-        let h = DbHeader::parse(path, &head[..n])?;
         let conn = open_ro(path)?;
+        let mut head = [0u8; 100];
+        let n = read_prefix(&conn, path, &mut head)?;
+        let h = DbHeader::parse(path, &head[..n])?;
         let wrap = |e: rusqlite::Error| crate::error::Error::from(e).to_engine(path);
         let records: i64 = conn.query_row(GET_SIZE, [], |r| r.get(0)).map_err(wrap)?;
         let journal: String = conn
@@ -484,21 +491,60 @@ impl Format for SqliteFormat {
     }
 }
 
-/// Reads up to `buf.len()` bytes from the start of `path`; returns how many.
+/// Reads up to `buf.len()` bytes from the start of the main database file of `conn`
+/// (at `path`); returns how many.
 ///
-/// The file is opened and closed here only before any SQLite handle of this call exists;
-/// callers must not hold another connection on `path` in this process (POSIX locks, §3.3).
-fn read_prefix(path: &Path, buf: &mut [u8]) -> Result<usize> {
-    use std::io::Read;
-    let mut f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
+/// The bytes come through the descriptor SQLite already holds (`SQLITE_FCNTL_FILE_POINTER`,
+/// then the file's own `xFileSize`/`xRead`), never through a second descriptor: closing any
+/// descriptor of a file drops every POSIX lock this process holds on it, including those
+/// of another connection (sqlite3 spec §3.3).
+///
+/// Errors: SQLite reports no file handle or a failed read → [`Error::Io`] naming `path`.
+fn read_prefix(conn: &rusqlite::Connection, path: &Path, buf: &mut [u8]) -> Result<usize> {
+    use rusqlite::ffi;
+    let fail = |what: String| Error::io(path, io::Error::other(what));
+    let mut fp: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the handle is open for the lifetime of `conn`; FILE_POINTER writes one
+    // `sqlite3_file*` (owned by SQLite, valid while the connection is open) into `fp`.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&mut fp as *mut *mut ffi::sqlite3_file).cast(),
+        )
+    };
+    // SAFETY: fp is null or points at SQLite's open file; pMethods is null when unopened.
+    let methods = (rc == ffi::SQLITE_OK && !fp.is_null())
+        .then(|| unsafe { (*fp).pMethods })
+        .filter(|m| !m.is_null())
+        // SAFETY: non-null pMethods of an open sqlite3_file points at a static io_methods.
+        .map(|m| unsafe { &*m })
+        .ok_or_else(|| {
+            fail(format!(
+                "SQLite has no open file for the database (rc {rc})"
+            ))
+        })?;
+    let (Some(file_size), Some(read)) = (methods.xFileSize, methods.xRead) else {
+        return Err(fail("the SQLite file has no xFileSize/xRead".into()));
+    };
+    let mut size: ffi::sqlite3_int64 = 0;
+    // SAFETY: fp is the open file these methods belong to; size is a valid out-pointer.
+    let rc = unsafe { file_size(fp, &mut size) };
+    if rc != ffi::SQLITE_OK {
+        return Err(fail(format!("xFileSize failed (rc {rc})")));
+    }
+    let n = usize::try_from(size.max(0))
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
+    if n == 0 {
+        return Ok(0);
+    }
+    let len = std::ffi::c_int::try_from(n).map_err(|_| fail("header buffer too large".into()))?;
+    // SAFETY: buf has at least n bytes; fp is open; offset 0 + n ≤ the file's size.
+    let rc = unsafe { read(fp, buf.as_mut_ptr().cast(), len, 0) };
+    if rc != ffi::SQLITE_OK {
+        return Err(fail(format!("xRead of the header failed (rc {rc})")));
     }
     Ok(n)
 }

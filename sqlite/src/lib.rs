@@ -8,6 +8,7 @@
 //!   [`dbm::FORMAT`] for the CLI.
 #![warn(missing_docs)]
 
+mod anchor;
 pub mod blob;
 pub mod callbacks;
 pub mod connection;

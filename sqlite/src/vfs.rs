@@ -880,4 +880,68 @@ mod tests {
             .unwrap();
         assert_eq!(n.repr(), "(1,)");
     }
+
+    /// Acceptance (spec §3.3, "any close drops all POSIX locks"): while one EngineVfs
+    /// connection holds RESERVED, a second EngineVfs connection opening, reading and closing
+    /// the file, and a plain engine `OsVfs` open+read+close of it (what `whichdb` does),
+    /// leave the holder's fcntl locks in place: the `sqlite3` CLI still cannot write.
+    #[test]
+    fn closing_other_descriptors_keeps_the_engine_vfs_locks() {
+        use std::process::Command;
+        let cli = Path::new("/usr/bin/sqlite3");
+        if !cli.exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("/usr/bin/sqlite3 not available and CI=true");
+            }
+            eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+            return;
+        }
+        let cli_sees_lock = |p: &Path| {
+            let o = Command::new(cli)
+                .arg(p)
+                .arg("BEGIN IMMEDIATE; ROLLBACK;")
+                .output()
+                .unwrap();
+            !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("database is locked")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("held.db");
+        let os: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+        let v = EngineVfs::register("pydbm-test", os.clone()).unwrap();
+        let holder = connect(&p, &opts(&v, 0.0)).unwrap();
+        holder.execute("create table t(x)", ()).unwrap();
+        holder.execute("insert into t values (1)", ()).unwrap();
+        holder.commit().unwrap();
+        // Legacy mode: the INSERT begins a deferred transaction and takes RESERVED.
+        holder.execute("insert into t values (2)", ()).unwrap();
+        assert!(
+            cli_sees_lock(&p),
+            "the holder's RESERVED lock is not visible"
+        );
+
+        let other = connect(&p, &opts(&v, 0.0)).unwrap();
+        let n = other
+            .execute("select count(*) from t", ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.repr(), "(1,)");
+        other.close().unwrap();
+        assert!(
+            cli_sees_lock(&p),
+            "closing a second EngineVfs connection dropped the lock"
+        );
+
+        let f = os.open(&p, pydbm_engine::VfsOpen::READ).unwrap();
+        let mut magic = [0u8; 16];
+        assert_eq!(f.read_at(&mut magic, 0).unwrap(), 16);
+        assert_eq!(&magic, b"SQLite format 3\0");
+        drop(f);
+        assert!(cli_sees_lock(&p), "an OsVfs open+close dropped the lock");
+
+        holder.commit().unwrap();
+        assert!(!cli_sees_lock(&p), "the lock outlived its transaction");
+        holder.close().unwrap();
+    }
 }

@@ -242,3 +242,135 @@ fn live_python_reads_pydbm_files_and_the_other_way_round() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "b'x' 4");
     }
 }
+
+/// Whether `/usr/bin/sqlite3` (another process) fails to take a RESERVED lock on `p`
+/// because of a lock held here ("database is locked"; the CLI's busy timeout is 0).
+fn cli_sees_lock(cli: &Path, p: &Path) -> bool {
+    let o = Command::new(cli)
+        .arg(p)
+        .arg("BEGIN IMMEDIATE; ROLLBACK;")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    !o.status.success() && err.contains("database is locked")
+}
+
+/// Acceptance (sqlite3 spec §3.3, "any close drops all POSIX locks"): `check` and `stats`
+/// run from this process on a database another connection here holds RESERVED
+/// must not open and close a second descriptor of it, or SQLite's fcntl locks vanish and
+/// the `sqlite3` CLI could write under the holder. The control at the end opens and closes
+/// one plain descriptor and shows that this test sees the lock disappear.
+#[test]
+fn check_and_stats_keep_another_connections_posix_locks() {
+    let cli = Path::new("/usr/bin/sqlite3");
+    if !cli.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/sqlite3 not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("held.sqlite3");
+    // A rollback-journal file (locks on the database file itself) with dbm.sqlite3's table.
+    let holder = rusqlite::Connection::open(&p).unwrap();
+    holder
+        .execute_batch(
+            "CREATE TABLE Dict (\n    key BLOB UNIQUE NOT NULL,\n    value BLOB NOT NULL\n  );
+             INSERT INTO Dict VALUES (x'01', x'02');
+             BEGIN IMMEDIATE;
+             INSERT INTO Dict VALUES (x'03', x'04');",
+        )
+        .unwrap();
+    assert!(
+        cli_sees_lock(cli, &p),
+        "the holder's RESERVED lock is not visible"
+    );
+
+    let problems = FORMAT.check(&p).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(cli_sees_lock(cli, &p), "check dropped the holder's locks");
+
+    let stats = FORMAT.stats(&p).unwrap();
+    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("records").as_deref(), Some("1"), "{stats:?}");
+    assert_eq!(get("journal mode").as_deref(), Some("delete"), "{stats:?}");
+    assert!(cli_sees_lock(cli, &p), "stats dropped the holder's locks");
+
+    // The holder still works and commits.
+    holder.execute_batch("COMMIT").unwrap();
+    let n: i64 = holder
+        .query_row("SELECT count(*) FROM Dict", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+
+    // Control: a plain open+close of the file drops the holder's locks.
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(cli_sees_lock(cli, &p));
+    drop(std::fs::File::open(&p).unwrap());
+    assert!(
+        !cli_sees_lock(cli, &p),
+        "a closed second descriptor should have dropped the lock (the test cannot detect loss)"
+    );
+    drop(holder);
+}
+
+/// Acceptance (sqlite3 spec §3.3), the `whichdb` path: `pydbm_formats::whichdb` opens and
+/// closes the file through the engine's `OsVfs`. A pydbm connection on SQLite's default VFS
+/// anchors its file in the engine's lock table, so that close is parked and the connection's
+/// RESERVED lock survives (the `sqlite3` CLI still cannot write); the same for a
+/// `dbm.sqlite3` handle, whose `whichdb` answer is checked too.
+#[test]
+fn whichdb_keeps_a_pydbm_connections_posix_locks() {
+    use pydbm_sqlite::{connect, ConnectOptions, Value};
+    let cli = Path::new("/usr/bin/sqlite3");
+    if !cli.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/sqlite3 not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("held.db");
+    let vfs = pydbm_engine::OsVfs::new();
+    let c = connect(&p, &ConnectOptions::default()).unwrap();
+    c.execute("create table t(x)", ()).unwrap();
+    // Legacy mode: the INSERT opens a transaction and takes RESERVED until commit.
+    c.execute("insert into t values (?)", vec![Value::Int(1)])
+        .unwrap();
+    assert!(
+        cli_sees_lock(cli, &p),
+        "the connection's RESERVED lock is not visible"
+    );
+    assert_eq!(
+        pydbm_formats::whichdb::whichdb(&vfs, &p).unwrap(),
+        Some("dbm.sqlite3")
+    );
+    assert!(
+        cli_sees_lock(cli, &p),
+        "whichdb dropped the connection's locks"
+    );
+    c.commit().unwrap();
+    assert!(!cli_sees_lock(cli, &p), "the lock outlived the transaction");
+    c.close().unwrap();
+
+    // A dbm.sqlite3 handle, and a plain SQLite connection holding RESERVED beside it.
+    let d = dir.path().join("dbm.sqlite3");
+    let mut db = SqliteDbm::open(&d, &opts("c")).unwrap();
+    db.insert(b"k", b"v").unwrap();
+    let holder = rusqlite::Connection::open(&d).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO Dict VALUES (x'02', x'03');")
+        .unwrap();
+    assert_eq!(
+        pydbm_formats::whichdb::whichdb(&vfs, &d).unwrap(),
+        Some("dbm.sqlite3")
+    );
+    // WAL: a writer's lock is the WAL write lock in -shm; the CLI must still be refused.
+    assert!(cli_sees_lock(cli, &d), "whichdb dropped the writer's locks");
+    holder.execute_batch("COMMIT").unwrap();
+    drop(holder);
+    assert_eq!(db.get(b"\x02").unwrap().unwrap(), b"\x03");
+    db.close().unwrap();
+}

@@ -558,6 +558,75 @@ fn fixtures_match_live_python() {
     }
 }
 
+/// The same scenarios run live under CPython 3.13.0: every 3.11 scenario prints the same
+/// body under 3.13 (so the committed 3.11 expectations hold for 3.13 too), and the 3.13-only
+/// fixtures (`autocommit`, the `python -m sqlite3` session) are what 3.13 prints today.
+#[test]
+fn fixtures_match_live_python_3_13() {
+    let py = Path::new("/root/.pyenv/versions/3.13.0/bin/python3");
+    let ok = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import sqlite3, sys; assert sys.version_info[:2] == (3, 13)",
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CPython 3.13 not available and CI=true");
+        }
+        eprintln!("SKIPPED: CPython 3.13 ({}) not available", py.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("make.py");
+    std::fs::copy(fixture_dir().join("make.py"), &script).unwrap();
+    std::fs::copy(
+        fixture_dir().join("shell_session.in"),
+        dir.path().join("shell_session.in"),
+    )
+    .unwrap();
+    for args in [&[][..], &["--autocommit"][..], &["--shell"][..]] {
+        let out = std::process::Command::new(py)
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "make.py {args:?}: {out:?}");
+    }
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    for name in [
+        "datetime_defaults",
+        "blob_backup",
+        "trace_legacy",
+        "cursor_attrs",
+        "errors",
+        "converters",
+        "rows_and_dump",
+        "functions",
+        "autocommit",
+    ] {
+        let live = std::fs::read_to_string(dir.path().join(format!("{name}.txt"))).unwrap();
+        let committed = std::fs::read_to_string(fixture_dir().join(format!("{name}.txt"))).unwrap();
+        assert!(live.starts_with("# Python 3.13."), "{live}");
+        assert_eq!(
+            body(&live),
+            body(&committed),
+            "{name}.txt differs under 3.13"
+        );
+    }
+    for name in [
+        "shell_session.out",
+        "shell_session.err",
+        "shell_session.status",
+    ] {
+        let live = std::fs::read(dir.path().join(name)).unwrap();
+        let committed = std::fs::read(fixture_dir().join(name)).unwrap();
+        assert_eq!(live, committed, "{name} differs under live 3.13");
+    }
+}
+
 #[test]
 fn blob_backup_serialize_match_python() {
     let c = mem();

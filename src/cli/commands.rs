@@ -8,8 +8,10 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use pydbm_engine::{Dbm, Format, Items, OpenOptions};
 
+use pydbm_shelve::pickle;
+
 use super::args::{
-    Command, DbType, DumpFormat, MarshalCommand, PickleCommand, ShelveCommand, Target,
+    Command, DbType, DumpFormat, MarshalCommand, PickleCommand, Py2Options, ShelveCommand, Target,
 };
 use super::script::{self, Op};
 use super::{hex, CliError};
@@ -336,15 +338,28 @@ fn apply(db_type: DbType, flag: &str, path: &Path) -> Result<(), CliError> {
     let ops = script::parse(&text)
         .map_err(|e| CliError::Usage(format!("script line {}: {}", e.line, e.message)))?;
     let format = format_of(db_type)?;
-    let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
     let mut out = String::new();
+    // Whatever `get`/`keys`/`len` printed before a failing line is still printed.
+    let result = run_script(format, flag, path, ops, &mut out);
+    stdout_write(out.as_bytes())?;
+    result
+}
+
+/// Runs `ops` on one handle of `path`, appending what `get`, `keys` and `len` print to `out`.
+fn run_script(
+    format: &dyn Format,
+    flag: &str,
+    path: &Path,
+    ops: Vec<(usize, Op)>,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
     for (line, op) in ops {
         let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
         match op {
             Op::Set(k, v) => db.insert(&k, &v).map_err(at)?,
             Op::Del(k) => {
                 if !db.remove(&k).map_err(at)? {
-                    stdout_write(out.as_bytes())?;
                     return Err(CliError::Failed(format!(
                         "script line {line}: key not found: {}",
                         hex::encode(&k)
@@ -377,7 +392,7 @@ fn apply(db_type: DbType, flag: &str, path: &Path) -> Result<(), CliError> {
         }
     }
     db.close()?;
-    stdout_write(out.as_bytes())
+    Ok(())
 }
 
 fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
@@ -483,8 +498,46 @@ fn crashtest(db_type: DbType, ops: u64, seed: u64) -> Result<(), CliError> {
     Ok(())
 }
 
-fn pickle(_cmd: PickleCommand) -> Result<(), CliError> {
-    Err(not_yet("pickle"))
+fn load_options(py2: &Py2Options) -> pickle::LoadOptions {
+    pickle::LoadOptions {
+        encoding: py2.encoding.clone(),
+        errors: py2.errors.clone(),
+        ..pickle::LoadOptions::default()
+    }
+}
+
+fn pickle(cmd: PickleCommand) -> Result<(), CliError> {
+    match cmd {
+        PickleCommand::Dis { file } => {
+            // pickletools prints what it decoded before the error, then the error.
+            let data = read_input(file.as_deref())?;
+            let (text, err) = pickle::dis_partial(&data);
+            stdout_write(text.as_bytes())?;
+            match err {
+                None => Ok(()),
+                Some(e) => Err(CliError::Failed(format!("ValueError: {e}"))),
+            }
+        }
+        PickleCommand::Show { file, py2 } => {
+            let data = read_input(file.as_deref())?;
+            let text = pickle::show(&data, &load_options(&py2))?;
+            stdout_write(format!("{text}\n").as_bytes())
+        }
+        PickleCommand::Recode {
+            protocol,
+            file,
+            py2,
+        } => {
+            if protocol > pickle::HIGHEST_PROTOCOL {
+                return Err(CliError::Usage(format!(
+                    "--protocol {protocol}: pickle protocols are 0 to {}",
+                    pickle::HIGHEST_PROTOCOL
+                )));
+            }
+            let data = read_input(file.as_deref())?;
+            stdout_write(&pickle::recode(&data, protocol, &load_options(&py2))?)
+        }
+    }
 }
 
 fn marshal(cmd: MarshalCommand) -> Result<(), CliError> {

@@ -18,6 +18,9 @@ pub fn decode(text: &str) -> Result<Vec<u8>, String> {
     if text == "-" {
         return Ok(Vec::new());
     }
+    if text.is_empty() {
+        return Err("empty argument: write the empty byte string as `-`".to_string());
+    }
     if !text.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits in {text:?}"));
     }
@@ -55,5 +58,6 @@ mod tests {
         assert_eq!(decode("00AB7f").unwrap(), vec![0, 0xab, 0x7f]);
         assert!(decode("abc").is_err());
         assert!(decode("zz").is_err());
+        assert!(decode("").is_err());
     }
 }

@@ -1,42 +1,88 @@
-//! pydbm-sqlite vs rusqlite (same bundled SQLite) vs CPython's sqlite3 (/usr/bin/python3,
-//! Debian's SQLite; timed inside Python): N rows `(i, "row<i>")` inserted with
-//! `executemany` in one transaction into a file database, then a full `SELECT` fetched.
+//! pydbm-sqlite vs rusqlite (same bundled SQLite) vs CPython 3.13's sqlite3
+//! (/root/.pyenv/versions/3.13.0/bin/python3, linked to Debian's libsqlite3.so.0; timed inside
+//! Python), plus "raw Debian SQLite": the same C calls as the rusqlite loop made on Debian's
+//! libsqlite3.so.0 (loaded with dlopen), so Python's per-row overhead is measured against the
+//! very library it runs on.
 //!
-//! Usage: `cargo run --release -p pydbm-benches --bin sqlite [N]` (N defaults to 200000).
+//! Workload: N rows `(i, "row<i>")` inserted with `executemany` in one transaction into a
+//! file database (timed until the commit returns), then a full `SELECT` fetched into memory.
+//! Each side runs 3 rounds, interleaved (raw, pydbm, debian, python, raw, …) so a loaded
+//! machine slows all sides alike; the best wall time and the best process CPU time of the
+//! 3 rounds are reported.
+//!
+//! Usage: `cargo run --release -p pydbm-benches --bin sqlite [N] [--only raw|pydbm]`
+//! (N defaults to 200000; `--only` runs one round of one side, for profiling with callgrind).
 
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use pydbm_sqlite::{connect, ConnectOptions, Value};
 
-fn pydbm(path: &Path, n: i64) -> (f64, f64) {
+const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
+
+/// Wall seconds and process CPU seconds.
+#[derive(Clone, Copy, Debug)]
+struct Time {
+    wall: f64,
+    cpu: f64,
+}
+
+fn cpu_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer; CLOCK_PROCESS_CPUTIME_ID always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+struct Timer(Instant, f64);
+impl Timer {
+    fn start() -> Timer {
+        Timer(Instant::now(), cpu_now())
+    }
+    fn stop(&self) -> Time {
+        Time {
+            wall: self.0.elapsed().as_secs_f64(),
+            cpu: cpu_now() - self.1,
+        }
+    }
+}
+
+/// (insert, select) for one run.
+type Run = (Time, Time);
+
+fn pydbm(path: &Path, n: i64) -> Run {
     let c = connect(path, &ConnectOptions::default()).expect("open");
     c.execute("create table t(a integer, b text)", ())
         .expect("create");
-    let t = Instant::now();
+    let t = Timer::start();
     c.executemany(
         "insert into t values (?, ?)",
         (0..n).map(|i| vec![Value::Int(i), Value::Text(format!("row{i}"))]),
     )
     .expect("insert");
     c.commit().expect("commit");
-    let ins = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let ins = t.stop();
+    let t = Timer::start();
     let rows = c
         .execute("select a, b from t", ())
         .expect("select")
         .fetchall()
         .expect("fetch");
+    let sel = t.stop();
     assert_eq!(rows.len() as i64, n);
-    (ins, t.elapsed().as_secs_f64())
+    (ins, sel)
 }
 
-fn raw(path: &Path, n: i64) -> (f64, f64) {
+fn raw(path: &Path, n: i64) -> Run {
     let mut c = rusqlite::Connection::open(path).expect("open");
     c.execute("create table t(a integer, b text)", [])
         .expect("create");
-    let t = Instant::now();
+    let t = Timer::start();
     let tx = c.transaction().expect("begin");
     {
         let mut st = tx.prepare("insert into t values (?, ?)").expect("prepare");
@@ -45,16 +91,183 @@ fn raw(path: &Path, n: i64) -> (f64, f64) {
         }
     }
     tx.commit().expect("commit");
-    let ins = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let ins = t.stop();
+    let t = Timer::start();
     let mut st = c.prepare("select a, b from t").expect("prepare");
     let rows: Vec<(i64, String)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("query")
         .collect::<rusqlite::Result<_>>()
         .expect("rows");
+    let sel = t.stop();
     assert_eq!(rows.len() as i64, n);
-    (ins, t.elapsed().as_secs_f64())
+    (ins, sel)
+}
+
+/// The handful of SQLite C functions the raw loop needs, from Debian's libsqlite3.so.0.
+/// (The bundled SQLite linked into this binary is not exported, so the two do not mix.)
+type FnVersion = unsafe extern "C" fn() -> *const c_char;
+type FnOpen = unsafe extern "C" fn(*const c_char, *mut *mut c_void) -> c_int;
+type FnExec = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    *const c_void,
+    *mut c_void,
+    *mut *mut c_char,
+) -> c_int;
+type FnPrepare = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    c_int,
+    *mut *mut c_void,
+    *mut *const c_char,
+) -> c_int;
+type FnBindInt64 = unsafe extern "C" fn(*mut c_void, c_int, i64) -> c_int;
+type FnBindText = unsafe extern "C" fn(*mut c_void, c_int, *const c_char, c_int, isize) -> c_int;
+type FnStep = unsafe extern "C" fn(*mut c_void) -> c_int;
+type FnReset = unsafe extern "C" fn(*mut c_void) -> c_int;
+type FnColumnInt64 = unsafe extern "C" fn(*mut c_void, c_int) -> i64;
+type FnColumnText = unsafe extern "C" fn(*mut c_void, c_int) -> *const u8;
+type FnColumnBytes = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
+type FnFinalize = unsafe extern "C" fn(*mut c_void) -> c_int;
+type FnClose = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+struct Debian {
+    version: FnVersion,
+    open: FnOpen,
+    exec: FnExec,
+    prepare: FnPrepare,
+    bind_int64: FnBindInt64,
+    bind_text: FnBindText,
+    step: FnStep,
+    reset: FnReset,
+    column_int64: FnColumnInt64,
+    column_text: FnColumnText,
+    column_bytes: FnColumnBytes,
+    finalize: FnFinalize,
+    close: FnClose,
+}
+
+const SQLITE_ROW: c_int = 100;
+const SQLITE_DONE: c_int = 101;
+/// SQLITE_TRANSIENT: SQLite copies bound text (what rusqlite passes for a `String`).
+const SQLITE_TRANSIENT: isize = -1;
+
+impl Debian {
+    fn load() -> Option<Debian> {
+        // SAFETY: dlopen/dlsym with NUL-terminated names; each symbol is cast to the
+        // prototype documented for it in sqlite3.h.
+        unsafe {
+            let h = libc::dlopen(
+                c"libsqlite3.so.0".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_LOCAL,
+            );
+            if h.is_null() {
+                return None;
+            }
+            macro_rules! sym {
+                ($name:literal, $t:ty) => {{
+                    let p = libc::dlsym(h, $name.as_ptr());
+                    if p.is_null() {
+                        return None;
+                    }
+                    std::mem::transmute::<*mut c_void, $t>(p)
+                }};
+            }
+            Some(Debian {
+                version: sym!(c"sqlite3_libversion", FnVersion),
+                open: sym!(c"sqlite3_open", FnOpen),
+                exec: sym!(c"sqlite3_exec", FnExec),
+                prepare: sym!(c"sqlite3_prepare_v2", FnPrepare),
+                bind_int64: sym!(c"sqlite3_bind_int64", FnBindInt64),
+                bind_text: sym!(c"sqlite3_bind_text", FnBindText),
+                step: sym!(c"sqlite3_step", FnStep),
+                reset: sym!(c"sqlite3_reset", FnReset),
+                column_int64: sym!(c"sqlite3_column_int64", FnColumnInt64),
+                column_text: sym!(c"sqlite3_column_text", FnColumnText),
+                column_bytes: sym!(c"sqlite3_column_bytes", FnColumnBytes),
+                finalize: sym!(c"sqlite3_finalize", FnFinalize),
+                close: sym!(c"sqlite3_close", FnClose),
+            })
+        }
+    }
+
+    fn version(&self) -> String {
+        // SAFETY: sqlite3_libversion returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr((self.version)()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The rusqlite loop's C calls (bind, step, reset per row; a `(i64, String)` per row
+    /// read), on Debian's SQLite.
+    fn run(&self, path: &Path, n: i64) -> Run {
+        let cpath =
+            std::ffi::CString::new(path.to_str().expect("utf-8 temp path")).expect("no NUL");
+        // SAFETY: every pointer passed is valid for the call; statements are finalized and
+        // the handle closed before returning; return codes are checked.
+        unsafe {
+            let mut db = std::ptr::null_mut();
+            assert_eq!((self.open)(cpath.as_ptr(), &mut db), 0, "open");
+            let exec = |sql: &CStr| {
+                let rc = (self.exec)(
+                    db,
+                    sql.as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
+                assert_eq!(rc, 0, "{sql:?}");
+            };
+            let prepare = |sql: &CStr| {
+                let mut st = std::ptr::null_mut();
+                let rc = (self.prepare)(db, sql.as_ptr(), -1, &mut st, std::ptr::null_mut());
+                assert_eq!(rc, 0, "{sql:?}");
+                st
+            };
+            exec(c"create table t(a integer, b text)");
+            let t = Timer::start();
+            exec(c"begin");
+            let st = prepare(c"insert into t values (?, ?)");
+            for i in 0..n {
+                let s = format!("row{i}");
+                assert_eq!((self.bind_int64)(st, 1, i), 0);
+                let rc =
+                    (self.bind_text)(st, 2, s.as_ptr().cast(), s.len() as c_int, SQLITE_TRANSIENT);
+                assert_eq!(rc, 0);
+                assert_eq!((self.step)(st), SQLITE_DONE);
+                (self.reset)(st);
+            }
+            (self.finalize)(st);
+            exec(c"commit");
+            let ins = t.stop();
+            let t = Timer::start();
+            let st = prepare(c"select a, b from t");
+            let mut rows: Vec<(i64, String)> = Vec::new();
+            loop {
+                match (self.step)(st) {
+                    SQLITE_ROW => {
+                        let a = (self.column_int64)(st, 0);
+                        let p = (self.column_text)(st, 1);
+                        let len = (self.column_bytes)(st, 1) as usize;
+                        let b = std::str::from_utf8(std::slice::from_raw_parts(p, len))
+                            .expect("utf-8")
+                            .to_string();
+                        rows.push((a, b));
+                    }
+                    rc => {
+                        assert_eq!(rc, SQLITE_DONE);
+                        break;
+                    }
+                }
+            }
+            (self.finalize)(st);
+            let sel = t.stop();
+            assert_eq!(rows.len() as i64, n);
+            (self.close)(db);
+            (ins, sel)
+        }
+    }
 }
 
 const PY: &str = r#"
@@ -62,18 +275,19 @@ import sqlite3, sys, time
 n = int(sys.argv[2])
 c = sqlite3.connect(sys.argv[1])
 c.execute("create table t(a integer, b text)")
-t = time.perf_counter()
-c.executemany("insert into t values (?, ?)", [(i, "row%d" % i) for i in range(n)])
+t, p = time.perf_counter(), time.process_time()
+c.executemany("insert into t values (?, ?)", ((i, "row%d" % i) for i in range(n)))
 c.commit()
-ins = time.perf_counter() - t
-t = time.perf_counter()
+ins, insc = time.perf_counter() - t, time.process_time() - p
+t, p = time.perf_counter(), time.process_time()
 rows = c.execute("select a, b from t").fetchall()
+sel, selc = time.perf_counter() - t, time.process_time() - p
 assert len(rows) == n
-print(ins, time.perf_counter() - t, sqlite3.sqlite_version)
+print(ins, insc, sel, selc, sqlite3.sqlite_version, sys.version.split()[0])
 "#;
 
-fn python(path: &Path, n: i64) -> Option<(f64, f64, String)> {
-    let out = Command::new("/usr/bin/python3")
+fn python(path: &Path, n: i64) -> Option<(Run, String)> {
+    let out = Command::new(PYTHON)
         .args(["-c", PY])
         .arg(path)
         .arg(n.to_string())
@@ -84,68 +298,123 @@ fn python(path: &Path, n: i64) -> Option<(f64, f64, String)> {
     }
     let s = String::from_utf8_lossy(&out.stdout);
     let f: Vec<&str> = s.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
     Some((
-        f.first()?.parse().ok()?,
-        f.get(1)?.parse().ok()?,
-        f.get(2)?.to_string(),
+        (
+            Time {
+                wall: num(0)?,
+                cpu: num(1)?,
+            },
+            Time {
+                wall: num(2)?,
+                cpu: num(3)?,
+            },
+        ),
+        format!("Python {}, SQLite {}", f.get(5)?, f.get(4)?),
     ))
 }
 
+/// Best wall and best CPU (separately) of each phase.
+fn best(runs: &[Run]) -> Option<Run> {
+    let min = |f: &dyn Fn(&Run) -> f64| runs.iter().map(f).fold(f64::MAX, f64::min);
+    (!runs.is_empty()).then(|| {
+        (
+            Time {
+                wall: min(&|r| r.0.wall),
+                cpu: min(&|r| r.0.cpu),
+            },
+            Time {
+                wall: min(&|r| r.1.wall),
+                cpu: min(&|r| r.1.cpu),
+            },
+        )
+    })
+}
+
 fn main() {
-    let n: i64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: i64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let best = |f: &dyn Fn(&Path) -> (f64, f64), tag: &str| {
-        let mut b = (f64::MAX, f64::MAX);
-        for i in 0..3 {
-            let p = dir.path().join(format!("{tag}{i}.db"));
-            let (a, s) = f(&p);
-            b = (b.0.min(a), b.1.min(s));
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
+    if let Some(side) = only {
+        let p = dir.path().join("only.db");
+        let r = match side.as_str() {
+            "raw" => raw(&p, n),
+            "pydbm" => pydbm(&p, n),
+            other => panic!("--only raw|pydbm, not {other}"),
+        };
+        println!("{side}: insert {:?}, select {:?}", r.0, r.1);
+        return;
+    }
+    let debian = Debian::load();
+    let (mut r, mut d, mut deb, mut py) = (vec![], vec![], vec![], vec![]);
+    let mut py_version = None;
+    for round in 0..3 {
+        let p = |tag: &str| dir.path().join(format!("{tag}{round}.db"));
+        r.push(raw(&p("raw"), n));
+        d.push(pydbm(&p("pydbm"), n));
+        if let Some(lib) = &debian {
+            deb.push(lib.run(&p("debian"), n));
         }
-        b
-    };
-    let r = best(&|p| raw(p, n), "raw");
-    let d = best(&|p| pydbm(p, n), "pydbm");
-    println!(
-        "{n} rows, SQLite {} (bundled) for pydbm and rusqlite; best of 3",
-        pydbm_sqlite::sqlite_version()
-    );
-    println!("                 insert(s)  select(s)  insert/rusqlite  select/rusqlite");
-    println!(
-        "rusqlite          {:8.3}  {:9.3}  {:15.2}  {:15.2}",
-        r.0, r.1, 1.0, 1.0
-    );
-    println!(
-        "pydbm-sqlite      {:8.3}  {:9.3}  {:15.2}  {:15.2}",
-        d.0,
-        d.1,
-        d.0 / r.0,
-        d.1 / r.1
-    );
-    let mut py = None;
-    for i in 0..3 {
-        if let Some(x) = python(&dir.path().join(format!("py{i}.db")), n) {
-            py = Some(match py {
-                None => x,
-                Some((a, s, v)) => (f64::min(a, x.0), f64::min(s, x.1), v),
-            });
+        if let Some((x, v)) = python(&p("py"), n) {
+            py.push(x);
+            py_version = Some(v);
         }
     }
-    match py {
-        Some((a, s, v)) => {
+    let r = best(&r).expect("3 rounds");
+    let d = best(&d).expect("3 rounds");
+    println!(
+        "{n} rows; best of 3 interleaved rounds; wall seconds (process CPU seconds)\n\
+         pydbm-sqlite and rusqlite: SQLite {} (bundled)",
+        pydbm_sqlite::sqlite_version()
+    );
+    println!(
+        "                     insert            select            insert/rusqlite  select/rusqlite"
+    );
+    let line = |name: &str, x: Run, base: Run| {
+        println!(
+            "{name:<20} {:6.3} ({:6.3})   {:6.3} ({:6.3})   {:5.2} ({:5.2})    {:5.2} ({:5.2})",
+            x.0.wall,
+            x.0.cpu,
+            x.1.wall,
+            x.1.cpu,
+            x.0.wall / base.0.wall,
+            x.0.cpu / base.0.cpu,
+            x.1.wall / base.1.wall,
+            x.1.cpu / base.1.cpu
+        )
+    };
+    line("rusqlite", r, r);
+    line("pydbm-sqlite", d, r);
+    let per = |a: f64, b: f64| (a - b) / n as f64 * 1e9;
+    println!(
+        "pydbm per-row overhead over rusqlite (ns, wall/cpu): insert {:.0}/{:.0}, select {:.0}/{:.0}",
+        per(d.0.wall, r.0.wall),
+        per(d.0.cpu, r.0.cpu),
+        per(d.1.wall, r.1.wall),
+        per(d.1.cpu, r.1.cpu)
+    );
+    let (Some(deb), Some(lib)) = (best(&deb), debian.as_ref()) else {
+        println!("raw Debian SQLite    SKIPPED: libsqlite3.so.0 not loadable");
+        return;
+    };
+    line(&format!("raw SQLite {}", lib.version()), deb, r);
+    match (best(&py), py_version) {
+        (Some(p), Some(v)) => {
+            line("python3.13 sqlite3", p, r);
+            println!("  ({v}: Debian's libsqlite3.so.0, the library of the raw row above)");
             println!(
-                "python3 sqlite3   {a:8.3}  {s:9.3}  {:15.2}  {:15.2}   (SQLite {v}, Debian build)",
-                a / r.0,
-                s / r.1
-            );
-            let per = |t: f64| t / n as f64 * 1e9;
-            println!(
-                "per-row overhead over rusqlite: pydbm insert {:.0} ns, select {:.0} ns; python insert {:.0} ns, select {:.0} ns (python's includes a different SQLite build)",
-                per(d.0 - r.0), per(d.1 - r.1), per(a - r.0), per(s - r.1)
+                "python per-row overhead over raw SQLite {} (ns, wall/cpu): insert {:.0}/{:.0}, select {:.0}/{:.0}",
+                lib.version(),
+                per(p.0.wall, deb.0.wall),
+                per(p.0.cpu, deb.0.cpu),
+                per(p.1.wall, deb.1.wall),
+                per(p.1.cpu, deb.1.cpu)
             );
         }
-        None => println!("python3 sqlite3   SKIPPED: /usr/bin/python3 not available"),
+        _ => println!("python3.13 sqlite3   SKIPPED: {PYTHON} not available"),
     }
 }

@@ -1,5 +1,7 @@
 //! `pydbm crashtest --type dumb`: random workloads over the engine's fault-injecting file
-//! system, crashed at every write and sync, checked by the engine's crash harness.
+//! system, crashed at every write and sync, checked by the engine's linear-time crash harness
+//! ([`pydbm_engine::crash_replay::run_replay`]: one recorded run per workload, every crash
+//! image rebuilt from the log).
 //!
 //! The state compared is the raw content of `.dat`, `.dir` and `.bak` (a digest of each, with
 //! its existence and length): after any crash and recovery the triple must equal the triple
@@ -12,15 +14,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pydbm_engine::crash::{self, CrashConfig};
+use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{CrashReport, Dbm, Durability, OpenOptions, Pager, Result, Vfs};
 
 use super::db::{file_paths, DumbDb};
 use super::format::read_file;
 
-/// Operations per independent workload. The harness replays a workload up to every crash
-/// point, so cost grows with the square of its length; many short workloads (each from a
-/// fresh database) keep a large run linear in `ops`.
+/// Operations per independent workload (each from a fresh database). The replay harness is
+/// linear in a workload's length; workloads stay short so the files (copied once per crash
+/// point) stay small and every run also crashes during creation.
 pub const OPS_PER_WORKLOAD: u64 = 40;
 
 /// Digest of one file: `None` when absent, else (length, 64-bit SipHash of the bytes).
@@ -126,7 +129,7 @@ fn read_state(vfs: Arc<dyn Vfs>) -> Result<TripleState> {
 }
 
 /// Runs `ceil(ops / OPS_PER_WORKLOAD)` workloads (seeds derived from `seed`) through
-/// [`crash::run`] and sums their reports. `durability` must be `Process` (process kill at each
+/// [`run_replay`] and sums their reports. `durability` must be `Process` (process kill at each
 /// point) or `Full` (power loss); `None` is refused by the harness.
 pub fn run(
     ops: u64,
@@ -145,7 +148,7 @@ pub fn run(
         let w = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(TripleState)| {
             workload(vfs, committed, wseed, wops, durability)
         };
-        let report = crash::run(
+        let report = run_replay(
             CrashConfig {
                 seed: seeds.next_u64(),
                 durability,

@@ -59,14 +59,17 @@ impl<S: Storage> GdbmFile<S> {
 
     /// get_block(n) (spec §11.4): whole blocks at the end of the file.
     fn get_block(&mut self, n: i32) -> Result<AvailElem> {
-        let bs = self.header.block_size as i64;
-        let mut size = bs;
-        while size < n as i64 {
-            size += bs;
-        }
+        let bs = self.header.block_size.max(1) as i64;
+        // Whole blocks covering n (at least one).
+        let size = ((n.max(1) as i64 + bs - 1) / bs) * bs;
+        let size = i32::try_from(size).map_err(|_| {
+            pydbm_engine::Error::BadArgument(format!(
+                "an allocation of {n} bytes rounds up to {size}, past gdbm's 2 GiB limit"
+            ))
+        })?;
         let adr = self.header.next_block;
         let next = adr
-            .checked_add(size)
+            .checked_add(size as i64)
             .filter(|&v| v <= i64::MAX / 2)
             .ok_or_else(|| {
                 Malformed::new(
@@ -78,10 +81,7 @@ impl<S: Storage> GdbmFile<S> {
             })?;
         self.header.next_block = next;
         self.header_changed = true;
-        Ok(AvailElem {
-            size: size as i32,
-            adr,
-        })
+        Ok(AvailElem { size, adr })
     }
 
     /// free(adr, n) (spec §11.2), then `adjust_bucket_avail` when the header changed.
@@ -173,6 +173,39 @@ impl<S: Storage> GdbmFile<S> {
         self.st.write_at(loc.adr as u64, &raw)
     }
 
+    /// A popped stack block must not link to itself, and its own bytes must not overlap
+    /// space the header table or the block itself lists as free: otherwise a later pop
+    /// reads it again (a cycle) and one region is handed out twice.
+    fn check_popped_block(&mut self, block: &AvailBlock, at: i64, len: usize) -> Result<()> {
+        let end = at.saturating_add(len as i64);
+        let overlaps =
+            |e: &AvailElem| e.size > 0 && e.adr < end && at < e.adr.saturating_add(e.size as i64);
+        let hc = (self.header.avail.count.max(0) as usize).min(self.header.avail.table.len());
+        let bc = (block.count.max(0) as usize).min(block.table.len());
+        let bad = if block.next_block == at {
+            Some("an avail-stack block whose next_block is not its own address".to_string())
+        } else {
+            self.header.avail.table[..hc]
+                .iter()
+                .chain(&block.table[..bc])
+                .find(|e| overlaps(e))
+                .map(|e| {
+                    format!(
+                        "an avail-stack block ({len} bytes at {at}) outside the free space it \
+                         lists (overlaps {} bytes at {})",
+                        e.size, e.adr
+                    )
+                })
+        };
+        match bad {
+            Some(expected) => {
+                self.need_recovery = true;
+                Err(Malformed::new(GdbmCode::BadAvail, at as u64, expected).at(self.st.path()))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// pop_avail_block (spec §6.3): the top stack block's entries go back into the header
     /// table (merging), and the block's own space is freed.
     fn pop_avail_block(&mut self) -> Result<()> {
@@ -206,6 +239,7 @@ impl<S: Storage> GdbmFile<S> {
             self.need_recovery = true;
             return Err(m.at(self.st.path()));
         }
+        self.check_popped_block(&block, at, len)?;
         for i in 0..block.count as usize {
             if self.header_full() {
                 self.push_avail_block()?;

@@ -72,6 +72,11 @@ impl GnuDb {
         self.file()?.store(key, value, false)
     }
 
+    /// `gdbm_convert`: switch the file to the extended (numsync) header, or back.
+    pub fn convert(&mut self, numsync: bool) -> Result<()> {
+        self.file()?.convert(numsync)
+    }
+
     /// Whether the file is in gdbm's needs-recovery state (spec §18).
     pub fn needs_recovery(&mut self) -> Result<bool> {
         Ok(self.file()?.needs_recovery())

@@ -33,6 +33,21 @@ fn journal_of(path: &Path) -> std::path::PathBuf {
     pydbm_engine::journal_path(path)
 }
 
+/// Whether `path`'s rollback journal is hot: present and holding a valid header. A
+/// Process-durability writer leaves an invalidated (zeroed-magic) journal behind after
+/// every commit, and a torn header is never rolled back, so neither counts.
+pub fn journal_is_hot(vfs: &dyn Vfs, path: &Path) -> Result<bool> {
+    let j = journal_of(path);
+    if !vfs.exists(&j)? {
+        return Ok(false);
+    }
+    let data = read_all(vfs, &j)?;
+    Ok(matches!(
+        pydbm_engine::journal::parse_journal(&data),
+        Ok(Some(_))
+    ))
+}
+
 /// `(name, value)` statistics of a gdbm file image: variant and space accounting.
 pub fn stats_of(data: &[u8]) -> Vec<(String, String)> {
     let w = walk(data);
@@ -145,7 +160,8 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
         }
         Ok(s)
     };
-    crash::run(
+    // One recorded run, a disk image rebuilt per crash point (engine crash_replay.rs).
+    pydbm_engine::crash_replay::run_replay(
         crash::CrashConfig {
             seed,
             durability: Durability::Full,
@@ -174,7 +190,7 @@ impl Format for GnuFormat {
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
         let vfs = OsVfs::new();
         let mut out = Vec::new();
-        if vfs.exists(&journal_of(path))? {
+        if journal_is_hot(&vfs, path)? {
             out.push(Problem {
                 file: path.to_path_buf(),
                 offset: None,
@@ -282,4 +298,47 @@ pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
         .map_or(0, |d| d.as_secs());
     meta.created = super::dump::ctime_utc(now);
     meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pydbm_engine::journal::{JournalFile, JournalHeader, INVALIDATED_MAGIC};
+
+    fn journal_problems(path: &Path) -> usize {
+        FORMAT
+            .check(path)
+            .unwrap()
+            .iter()
+            .filter(|p| p.message.contains("journal"))
+            .count()
+    }
+
+    /// check: an invalidated journal (what a Process-durability writer leaves after each
+    /// commit) or a torn header is not reported; a journal with a valid header is.
+    #[test]
+    fn check_reports_only_hot_journals() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("j.gdbm");
+        let mut db = super::super::open(&path, &OpenOptions::from_flag("n").unwrap()).unwrap();
+        db.insert(b"k", b"v").unwrap();
+        db.close().unwrap();
+        let jp = journal_of(&path);
+        let mut invalidated = INVALIDATED_MAGIC.to_vec();
+        invalidated.extend_from_slice(&[7u8; 100]);
+        std::fs::write(&jp, &invalidated).unwrap();
+        assert_eq!(journal_problems(&path), 0);
+        std::fs::write(&jp, b"pydbmJNL\x01\x00\x00\x00torn").unwrap();
+        assert_eq!(journal_problems(&path), 0);
+        let hot = JournalHeader {
+            page_size: 4096,
+            salt: 42,
+            files: vec![JournalFile {
+                name: b"j.gdbm".to_vec(),
+                orig_len: Some(0),
+            }],
+        };
+        std::fs::write(&jp, hot.encode()).unwrap();
+        assert_eq!(journal_problems(&path), 1);
+    }
 }

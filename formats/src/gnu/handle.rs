@@ -78,10 +78,16 @@ pub struct GdbmFile<S: Storage> {
     pub(super) coalesce: bool,
     pub(super) sync_writes: bool,
     scratch: Vec<u8>,
+    /// Whether `dir` is known to reference every bucket from one contiguous run (checked
+    /// lazily before the first iteration; splits keep it so).
+    dir_runs_checked: bool,
     /// The key `scan_from` last returned, with its directory index, slot and bucket: lets
     /// `nextkey` skip the lookup libgdbm does, when it would change nothing (the bucket is
     /// still current, so already most recently used).
-    last_iter: Option<(Vec<u8>, usize, usize, i64)>,
+    /// The key itself lives in `last_key` (a buffer reused across calls: no allocation
+    /// per `nextkey`).
+    last_iter: Option<(usize, usize, i64)>,
+    last_key: Vec<u8>,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -159,7 +165,9 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -203,7 +211,9 @@ impl<S: Storage> GdbmFile<S> {
             coalesce: opts.coalesce,
             sync_writes: opts.sync_writes,
             scratch: Vec::new(),
+            dir_runs_checked: false,
             last_iter: None,
+            last_key: Vec::new(),
         })
     }
 
@@ -518,6 +528,7 @@ impl<S: Storage> GdbmFile<S> {
         let mut db = vec![0u8; h.dir_size as usize];
         self.st.read_at(h.dir as u64, &mut db)?;
         self.dir = directory::parse(h.layout, &db);
+        self.dir_runs_checked = false;
         self.header = h;
         self.cache.clear();
         self.current = 0;
@@ -617,6 +628,15 @@ impl<S: Storage> GdbmFile<S> {
         };
         let n = self.header.bucket_elems as usize;
         let b = self.cur_mut();
+        if b.count <= 0 {
+            let adr = self.current;
+            return Err(self.corrupt(Malformed::new(
+                GdbmCode::BadBucket,
+                adr as u64,
+                "a positive count in a bucket with a live slot",
+            )));
+        }
+        let b = self.cur_mut();
         let saved = b.elems[slot];
         b.elems[slot].hash = -1;
         b.count -= 1;
@@ -689,6 +709,7 @@ impl<S: Storage> GdbmFile<S> {
     /// Visits every distinct bucket in directory order (loading each through the cache)
     /// and calls `f` with the current bucket.
     fn each_bucket(&mut self, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.check_dir_runs()?;
         let mut idx = 0;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
@@ -746,27 +767,58 @@ impl<S: Storage> GdbmFile<S> {
         let n = self.header.bucket_elems as usize;
         self.each_bucket(|s| {
             let adr = s.current;
-            for i in 0..n {
-                if s.cur().elems[i].hash != -1 {
-                    out.push(s.slot_key(i, adr)?);
-                }
+            let live: Vec<usize> = {
+                let b = s.cur();
+                (0..n).filter(|&i| b.elems[i].hash != -1).collect()
+            };
+            for i in live {
+                out.push(s.slot_key(i, adr)?);
             }
             Ok(())
         })?;
         Ok(out)
     }
 
+    /// Iteration visits each bucket once by skipping its run of directory entries, which
+    /// is only right when every bucket's entries are contiguous (always so in a file
+    /// libgdbm or pydbm wrote). A directory that references one bucket from two runs
+    /// would list its keys twice: report it as corrupt (like check.rs does).
+    fn check_dir_runs(&mut self) -> Result<()> {
+        if self.dir_runs_checked {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut prev = None;
+        for (i, &adr) in self.dir.iter().enumerate() {
+            if prev != Some(adr) && !seen.insert(adr) {
+                let off = self.header.dir as u64 + (i * self.header.layout.off_size()) as u64;
+                return Err(self.corrupt(Malformed::new(
+                    GdbmCode::BadDirEntry,
+                    off,
+                    format!("each bucket referenced by one run of entries ({adr} appears again)"),
+                )));
+            }
+            prev = Some(adr);
+        }
+        self.dir_runs_checked = true;
+        Ok(())
+    }
+
     fn scan_from(&mut self, mut idx: usize, mut slot: usize) -> Result<Option<Vec<u8>>> {
+        self.check_dir_runs()?;
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
             let adr = self.get_bucket(idx)?;
-            while slot < n {
-                if self.cur().elems[slot].hash != -1 {
-                    let k = self.slot_key(slot, adr)?;
-                    self.last_iter = Some((k.clone(), idx, slot, adr));
-                    return Ok(Some(k));
-                }
-                slot += 1;
+            let found = {
+                let b = self.cur();
+                (slot.min(n)..n).find(|&s| b.elems[s].hash != -1)
+            };
+            if let Some(s) = found {
+                let k = self.slot_key(s, adr)?;
+                self.last_key.clear();
+                self.last_key.extend_from_slice(&k);
+                self.last_iter = Some((idx, s, adr));
+                return Ok(Some(k));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
                 idx += 1;
@@ -789,8 +841,8 @@ impl<S: Storage> GdbmFile<S> {
         if self.need_recovery {
             return Ok(None);
         }
-        if let Some((k, idx, slot, adr)) = self.last_iter.take() {
-            if k == key && self.current == adr && self.cache.contains(adr) {
+        if let Some((idx, slot, adr)) = self.last_iter.take() {
+            if self.last_key == key && self.current == adr && self.cache.contains(adr) {
                 return self.scan_from(idx, slot + 1);
             }
         }
@@ -835,12 +887,58 @@ impl<S: Storage> GdbmFile<S> {
         })?;
         self.header = fresh.header;
         self.dir = fresh.dir;
+        self.dir_runs_checked = false;
         self.cache = fresh.cache;
         self.current = fresh.current;
         self.last_iter = None;
         self.header_changed = false;
         self.dir_changed = false;
         Ok(())
+    }
+
+    /// `gdbm_convert` (spec §4): switches between the standard and the extended (numsync)
+    /// header. The avail table moves (64-bit: offset 40 ⇄ 72) and its capacity changes by
+    /// two; entries that no longer fit are freed from the end (largest first).
+    pub fn convert(&mut self, numsync: bool) -> Result<()> {
+        self.check_writable()?;
+        if self.header.layout.numsync == numsync {
+            return Ok(());
+        }
+        self.update(|s| {
+            let mut layout = s.header.layout;
+            layout.numsync = numsync;
+            layout.omagic = false;
+            let cap = layout.header_avail_capacity(s.header.block_size as usize);
+            let old = s.header.avail.table.clone();
+            let mut extra = Vec::new();
+            while s.header.avail.count as usize > cap {
+                s.header.avail.count -= 1;
+                extra.push(old[s.header.avail.count as usize]);
+            }
+            let mut table: Vec<AvailElem> = old.iter().copied().take(cap).collect();
+            // Growing: libgdbm moves the block down in its header buffer, so the new last
+            // slots keep the bytes that were there (the old table's last entries).
+            let mut k = old.len().saturating_sub(cap - table.len().min(cap));
+            while table.len() < cap {
+                table.push(old.get(k).copied().unwrap_or_default());
+                k += 1;
+            }
+            s.header.layout = layout;
+            s.header.avail.table = table;
+            s.header.avail.size = cap as i32;
+            s.header.ext_version = 0;
+            s.header.numsync = 0;
+            s.header_changed = true;
+            if !extra.is_empty() {
+                if s.current == 0 {
+                    s.get_bucket(0)?;
+                }
+                for e in extra {
+                    s.free(e.adr, e.size)?;
+                }
+            }
+            s.end_update()
+        })
     }
 
     /// Writes back and makes durable, then gives the storage back (gdbm_close: no header

@@ -16,6 +16,8 @@ pub mod layout;
 pub mod storage;
 
 mod alloc;
+#[cfg(test)]
+mod hostile_tests;
 mod split;
 
 pub use handle::{FileOptions, GdbmFile};

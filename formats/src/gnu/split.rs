@@ -9,7 +9,92 @@ use super::hash::dir_index;
 use super::layout::{GdbmCode, Malformed};
 use super::storage::Storage;
 
+/// libgdbm's directory limit: a directory of this many bytes or more is not doubled
+/// (`GDBM_DIR_OVERFLOW`).
+const MAX_DIR_HALF: i32 = 1 << 29;
+
+/// pydbm's own bound (deliberate difference, docs/gdbm.md): a split may grow the
+/// directory to at most `max(SANE_DIR_FLOOR, SANE_DIR_FILE_MULTIPLE × file size)` bytes.
+const SANE_DIR_FLOOR: u64 = 1 << 24;
+/// See [`SANE_DIR_FLOOR`].
+const SANE_DIR_FILE_MULTIPLE: u64 = 64;
+
+/// Number of leading bits (of the 31 hash bits) that all of `hashes` share; 31 when they
+/// are all equal (or there is at most one).
+pub(super) fn common_prefix_bits(hashes: impl Iterator<Item = i32>) -> u32 {
+    let mut first = None;
+    let mut diff = 0u32;
+    for h in hashes {
+        let h = h as u32 & 0x7fff_ffff;
+        match first {
+            None => first = Some(h),
+            Some(f) => diff |= f ^ h,
+        }
+    }
+    if diff == 0 {
+        31
+    } else {
+        diff.leading_zeros() - 1
+    }
+}
+
 impl<S: Storage> GdbmFile<S> {
+    /// Before splitting the full current bucket (depth `b`) for a key hashing to `h`:
+    /// works out how deep the split must go (one bit past the longest prefix the live
+    /// hashes and `h` share) and refuses up front when that can never work or needs a
+    /// directory beyond libgdbm's limit (`DirOverflow`) or pydbm's sanity bound
+    /// (`BadBucket`), instead of doubling the directory step by step first.
+    fn check_splittable(&mut self, old_adr: i64, b: i32, h: i32) -> Result<()> {
+        let dir_bits = self.header.dir_bits;
+        if b < 0 || b > dir_bits {
+            return Err(self.corrupt_at(
+                GdbmCode::BadBucket,
+                old_adr as u64,
+                format!("a bucket depth between 0 and the directory depth {dir_bits} (found {b})"),
+            ));
+        }
+        let live = self.cur().elems.iter().filter(|e| e.hash != -1);
+        let q = common_prefix_bits(live.map(|e| e.hash).chain(std::iter::once(h)));
+        if q >= 31 {
+            // Only a damaged file has a full bucket whose keys all share the new key's hash.
+            return Err(self.corrupt_at(
+                GdbmCode::BadBucket,
+                old_adr as u64,
+                "distinct hash values in a full bucket".into(),
+            ));
+        }
+        let need_bits = (q + 1) as i32;
+        if need_bits <= dir_bits {
+            return Ok(());
+        }
+        let final_size = (self.header.dir_size.max(0) as u64) << (need_bits - dir_bits) as u32;
+        if final_size > MAX_DIR_HALF as u64 {
+            return Err(Malformed::new(
+                GdbmCode::DirOverflow,
+                16,
+                format!("a directory under 2^30 bytes (this split needs {final_size})"),
+            )
+            .at(self.st.path()));
+        }
+        let bound = SANE_DIR_FLOOR.max(self.st.len().saturating_mul(SANE_DIR_FILE_MULTIPLE));
+        if final_size > bound {
+            return Err(self.corrupt_at(
+                GdbmCode::BadBucket,
+                old_adr as u64,
+                format!(
+                    "full-bucket hash values that split within a directory of {bound} bytes \
+                     (they share {q} leading bits: {final_size} bytes needed)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn corrupt_at(&mut self, code: GdbmCode, offset: u64, expected: String) -> pydbm_engine::Error {
+        self.need_recovery = true;
+        Malformed::new(code, offset, expected).at(self.st.path())
+    }
+
     /// Splits the current (full) bucket until the bucket for hash `h` has room; the new
     /// bucket for `h` becomes current. Old directories are freed at the end (step 10).
     pub(super) fn split(&mut self, h: i32) -> Result<()> {
@@ -19,21 +104,7 @@ impl<S: Storage> GdbmFile<S> {
         while self.cur().count as usize >= n {
             let old_adr = self.current;
             let b = self.cur().bucket_bits;
-            {
-                // pydbm: a full bucket whose keys all share one hash can never be split
-                // (only a damaged file has one); refuse instead of doubling the directory
-                // until it overflows.
-                let e = &self.cur().elems;
-                if e.len() > 1 && e.iter().all(|x| x.hash == e[0].hash) {
-                    self.need_recovery = true;
-                    return Err(Malformed::new(
-                        GdbmCode::BadBucket,
-                        old_adr as u64,
-                        "distinct hash values in a full bucket",
-                    )
-                    .at(self.st.path()));
-                }
-            }
+            self.check_splittable(old_adr, b, h)?;
             let new_bits = b + 1;
             let adr0 = self.alloc(bsize)?;
             let mut nb0 = self.cache.take_buffer();
@@ -42,7 +113,7 @@ impl<S: Storage> GdbmFile<S> {
             let mut nb1 = self.cache.take_buffer();
             nb1.reset(new_bits);
             if self.header.dir_bits == b {
-                if self.header.dir_size >= (1 << 29) {
+                if self.header.dir_size >= MAX_DIR_HALF {
                     return Err(Malformed::new(
                         GdbmCode::DirOverflow,
                         16,

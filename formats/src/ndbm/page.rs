@@ -135,7 +135,15 @@ impl HashPage {
     /// (`used() <= pagesize - 26`).
     pub fn encode(&self, e: Endian, pagesize: usize) -> Vec<u8> {
         let mut b = vec![0u8; pagesize];
-        let entries = self.pairs.len() * 2;
+        self.encode_into(e, &mut b);
+        b
+    }
+
+    /// [`Self::encode`] into `b` (a page-sized buffer, any previous contents): every byte
+    /// of `b` is written, so a caller can reuse one buffer for every page without zeroing
+    /// it first. The caller guarantees the pairs fit (`used() <= b.len() - 26`).
+    pub fn encode_into(&self, e: Endian, b: &mut [u8]) {
+        let pagesize = b.len();
         let mut top = pagesize;
         let mut slot = HEADER_SIZE;
         for p in &self.pairs {
@@ -149,6 +157,7 @@ impl HashPage {
                     Item::OffPage { pgno, tlen } => {
                         // The three unused bytes are uninitialised in libdb; pydbm writes zeros.
                         b[top] = H_OFFPAGE;
+                        b[top + 1..top + 4].fill(0);
                         b[top + 4..top + 8].copy_from_slice(&e.bytes32(*pgno));
                         b[top + 8..top + 12].copy_from_slice(&e.bytes32(*tlen));
                     }
@@ -157,20 +166,21 @@ impl HashPage {
                 slot += 2;
             }
         }
+        // The free area between the index array and the items is dead: zero (live mask, §4).
+        b[slot..top].fill(0);
         let ptype = if self.sorted { P_HASH } else { P_HASH_UNSORTED };
         write_header(
-            &mut b,
+            b,
             e,
             Header {
                 pgno: self.pgno,
                 prev: self.prev,
                 next: self.next,
-                entries: entries as u16,
+                entries: (self.pairs.len() * 2) as u16,
                 hf_offset: top as u16,
                 ptype,
             },
         );
-        b
     }
 }
 
@@ -381,4 +391,39 @@ fn write_header(b: &mut [u8], e: Endian, h: Header) {
     b[22..24].copy_from_slice(&e.bytes16(h.hf_offset));
     b[24] = 0;
     b[25] = h.ptype;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `encode_into` over a buffer full of garbage (the reused scratch buffer) produces
+    /// exactly `encode`'s bytes, dead bytes zero included, and the page parses back.
+    #[test]
+    fn encode_into_overwrites_every_byte() {
+        let mut page = HashPage::empty(7);
+        page.prev = 3;
+        page.next = 9;
+        page.pairs.push(Pair {
+            key: Item::Data(b"alpha".to_vec()),
+            data: Item::OffPage {
+                pgno: 12,
+                tlen: 5000,
+            },
+        });
+        page.pairs.push(Pair {
+            key: Item::Data(b"beta".to_vec()),
+            data: Item::Data(vec![0x55; 100]),
+        });
+        for e in [Endian::Little, Endian::Big] {
+            let fresh = page.encode(e, 4096);
+            let mut reused = vec![0xA7u8; 4096];
+            page.encode_into(e, &mut reused);
+            assert_eq!(fresh, reused);
+            match Page::parse(&reused, 7, e) {
+                Ok(Page::Hash(back)) => assert_eq!(back, page),
+                other => panic!("expected the hash page back, got {other:?}"),
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use pydbm_engine::Result;
 
 use super::hash::{ceil_log2, hash};
 use super::meta::NSPARES;
-use super::page::HashPage;
+use super::page::{HashPage, Item};
 use super::pagefile::PageFile;
 use super::store::HashStore;
 
@@ -48,25 +48,35 @@ impl<F: PageFile> HashStore<F> {
     fn split(&mut self, old: u32, new: u32) -> Result<()> {
         let old_pg = self.meta.bucket_page(old);
         let new_pg = self.meta.bucket_page(new);
-        let mut src = self.read_hash(old_pg)?;
+        // The source pages are rewritten or freed below: take them out of the decoded-page
+        // cache and move their pairs instead of copying them.
+        let first_src = self.hash_page(old_pg)?;
+        let mut src = self.take_hash(first_src);
         let mut targets = [HashPage::empty(old_pg), HashPage::empty(new_pg)];
         let mut first = true;
         let mut hops = 0u32;
         loop {
-            for pair in &src.pairs {
-                let k = self.item_bytes(&pair.key)?;
-                let t = usize::from(self.meta.bucket_of(hash(&k)) == new);
+            for pair in std::mem::take(&mut src.pairs) {
+                let big_key;
+                let k: &[u8] = match &pair.key {
+                    Item::Data(d) => d,
+                    Item::OffPage { pgno, tlen } => {
+                        big_key = self.read_big(*pgno, *tlen)?;
+                        &big_key
+                    }
+                };
+                let t = usize::from(self.meta.bucket_of(hash(k)) == new);
                 if targets[t].free_space(self.pagesize) < pair.size() {
                     let n = self.db_new()?;
                     let mut page = HashPage::empty(n);
                     page.prev = targets[t].pgno;
                     targets[t].next = n;
                     let full = std::mem::replace(&mut targets[t], page);
-                    self.write_hash(&full)?;
+                    self.write_hash_owned(full)?;
                 }
-                let off = matches!(pair.key, super::page::Item::OffPage { .. });
-                let (_, idx) = self.search_as(&targets[t], &k, off)?;
-                targets[t].pairs.insert(idx, pair.clone());
+                let off = matches!(pair.key, Item::OffPage { .. });
+                let (_, idx) = self.search_as(&targets[t], k, off)?;
+                targets[t].pairs.insert(idx, pair);
             }
             let next = src.next;
             if !first {
@@ -76,11 +86,12 @@ impl<F: PageFile> HashStore<F> {
                 break;
             }
             let pg = self.next_in_chain(&src, &mut hops)?;
-            src = self.read_hash(pg)?;
+            let page = self.hash_page(pg)?;
+            src = self.take_hash(page);
             first = false;
         }
-        for t in &targets {
-            self.write_hash(t)?;
+        for t in targets {
+            self.write_hash_owned(t)?;
         }
         Ok(())
     }

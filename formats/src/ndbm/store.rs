@@ -27,8 +27,11 @@ pub struct HashStore<F: PageFile> {
     pub(super) pagesize: usize,
     pub(super) meta_dirty: bool,
     /// Decoded bucket pages (as committed or as this operation wrote them). Cleared on
-    /// rollback and when it grows past [`HASH_CACHE_PAGES`].
+    /// rollback; past [`HASH_CACHE_PAGES`] an arbitrary page is evicted per insertion.
     pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
+    /// One page-sized buffer reused for every page read and bucket-page encode, so the
+    /// read and write paths allocate no page buffer per operation.
+    scratch: Vec<u8>,
 }
 
 /// Most decoded bucket pages kept by a [`HashStore`].
@@ -98,6 +101,7 @@ impl<F: PageFile> HashStore<F> {
             pagesize,
             meta_dirty: false,
             hash_cache: HashMap::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -121,6 +125,7 @@ impl<F: PageFile> HashStore<F> {
             pagesize,
             meta_dirty: false,
             hash_cache: HashMap::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -169,9 +174,10 @@ impl<F: PageFile> HashStore<F> {
         Error::corrupt(self.file.path(), offset, expected)
     }
 
-    /// The raw bytes of page `pgno` (1..=last_pgno). A page past the end of the file reads
-    /// as zeros (a hole); a page number outside the table is [`Error::Corrupt`].
-    pub(super) fn read_raw(&mut self, pgno: u32) -> Result<Vec<u8>> {
+    /// Reads page `pgno` (1..=last_pgno) into `buf` (resized to a page). A page past the
+    /// end of the file reads as zeros (a hole); a page number outside the table is
+    /// [`Error::Corrupt`].
+    fn read_raw_into(&mut self, pgno: u32, buf: &mut Vec<u8>) -> Result<()> {
         if pgno == 0 || pgno > self.meta.last_pgno {
             return Err(self.corrupt(
                 28,
@@ -179,21 +185,30 @@ impl<F: PageFile> HashStore<F> {
             ));
         }
         let off = pgno as u64 * self.pagesize as u64;
-        let mut buf = vec![0u8; self.pagesize];
+        buf.resize(self.pagesize, 0);
         let len = self.file.len();
-        if off < len {
-            let n = ((len - off) as usize).min(self.pagesize);
+        let n = if off < len {
+            ((len - off) as usize).min(self.pagesize)
+        } else {
+            0
+        };
+        if n > 0 {
             self.file.read(off, &mut buf[..n])?;
         }
-        Ok(buf)
+        buf[n..].fill(0);
+        Ok(())
     }
 
     /// Page `pgno`, decoded.
     pub(super) fn read_page(&mut self, pgno: u32) -> Result<Page> {
-        let raw = self.read_raw(pgno)?;
-        let off = pgno as u64 * self.pagesize as u64;
-        Page::parse(&raw, pgno, self.meta.endian)
-            .map_err(|e| self.corrupt(off + e.offset as u64, e.expected))
+        let mut raw = std::mem::take(&mut self.scratch);
+        let res = self.read_raw_into(pgno, &mut raw).and_then(|()| {
+            let off = pgno as u64 * self.pagesize as u64;
+            Page::parse(&raw, pgno, self.meta.endian)
+                .map_err(|e| self.corrupt(off + e.offset as u64, e.expected))
+        });
+        self.scratch = raw;
+        res
     }
 
     /// Bucket page `pgno`, shared from the cache; a hole reads as an empty page
@@ -218,10 +233,39 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn cache_hash(&mut self, page: Arc<HashPage>) {
-        if self.hash_cache.len() >= HASH_CACHE_PAGES {
-            self.hash_cache.clear();
+        if self.hash_cache.len() >= HASH_CACHE_PAGES && !self.hash_cache.contains_key(&page.pgno) {
+            // Evict one arbitrary page (the map's order is effectively random).
+            if let Some(&victim) = self.hash_cache.keys().next() {
+                self.hash_cache.remove(&victim);
+            }
         }
         self.hash_cache.insert(page.pgno, page);
+    }
+
+    /// Turns a shared page into an owned one to modify, without copying when the cache
+    /// held the only other reference (the entry is dropped; writing the page re-caches it).
+    pub(super) fn take_hash(&mut self, page: Arc<HashPage>) -> HashPage {
+        self.hash_cache.remove(&page.pgno);
+        Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// Writes a bucket page, keeping it (without a copy) as the cached decoded page.
+    pub(super) fn write_hash_owned(&mut self, page: HashPage) -> Result<()> {
+        self.write_hash_bytes(&page)?;
+        self.cache_hash(Arc::new(page));
+        Ok(())
+    }
+
+    /// Encodes `page` into the scratch buffer and writes it to its place in the file.
+    fn write_hash_bytes(&mut self, page: &HashPage) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(self.pagesize, 0);
+        page.encode_into(self.meta.endian, &mut buf);
+        let res = self
+            .file
+            .write(page.pgno as u64 * self.pagesize as u64, &buf);
+        self.scratch = buf;
+        res
     }
 
     /// Bucket page `pgno`, an owned copy to modify.
@@ -231,9 +275,7 @@ impl<F: PageFile> HashStore<F> {
 
     /// Writes a bucket page.
     pub(super) fn write_hash(&mut self, page: &HashPage) -> Result<()> {
-        let bytes = page.encode(self.meta.endian, self.pagesize);
-        self.file
-            .write(page.pgno as u64 * self.pagesize as u64, &bytes)?;
+        self.write_hash_bytes(page)?;
         self.cache_hash(Arc::new(page.clone()));
         Ok(())
     }
@@ -424,10 +466,11 @@ impl<F: PageFile> HashStore<F> {
     /// The value stored under `key`.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.lookup(key)? {
-            Some(f) => {
-                let item = f.page.pairs[f.index].data.clone();
-                Ok(Some(self.item_bytes(&item)?))
-            }
+            // One copy of an on-page value (no clone of the item first).
+            Some(f) => match &f.page.pairs[f.index].data {
+                Item::Data(d) => Ok(Some(d.clone())),
+                Item::OffPage { pgno, tlen } => Ok(Some(self.read_big(*pgno, *tlen)?)),
+            },
             None => Ok(None),
         }
     }
@@ -525,7 +568,8 @@ impl<F: PageFile> HashStore<F> {
                 if !replace {
                     return Ok(false);
                 }
-                self.replace((*page).clone(), index, key, value)?;
+                let page = self.take_hash(page);
+                self.replace(page, index, key, value)?;
                 self.flush_meta()?;
                 return Ok(true);
             }
@@ -536,7 +580,7 @@ impl<F: PageFile> HashStore<F> {
         };
         let start = match remembered {
             Some(p) if p != last.pgno => self.read_hash(p)?,
-            _ => (*last).clone(),
+            _ => self.take_hash(last),
         };
         self.add_pair(start, key, value, true)?;
         self.flush_meta()?;
@@ -591,10 +635,11 @@ impl<F: PageFile> HashStore<F> {
                 data: data_item,
             },
         );
-        self.write_hash(&cur)?;
+        let pairs_here = cur.pairs.len();
+        self.write_hash_owned(cur)?;
         self.meta.nelem = self.meta.nelem.wrapping_add(1);
         self.meta_dirty = true;
-        if do_expand || (self.meta.ffactor != 0 && cur.pairs.len() > self.meta.ffactor as usize) {
+        if do_expand || (self.meta.ffactor != 0 && pairs_here > self.meta.ffactor as usize) {
             self.expand()?;
         }
         Ok(())
@@ -640,7 +685,7 @@ impl<F: PageFile> HashStore<F> {
             self.add_pair(page, key, value, false)
         } else {
             page.pairs[index].data = Item::Data(value.to_vec());
-            self.write_hash(&page)
+            self.write_hash_owned(page)
         }
     }
 
@@ -649,8 +694,9 @@ impl<F: PageFile> HashStore<F> {
         match self.lookup(key)? {
             None => Ok(false),
             Some(f) => {
-                let mut page = (*f.page).clone();
-                self.delete_at(&mut page, f.index, true)?;
+                let index = f.index;
+                let mut page = self.take_hash(f.page);
+                self.delete_at(&mut page, index, true)?;
                 self.flush_meta()?;
                 Ok(true)
             }

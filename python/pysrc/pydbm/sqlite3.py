@@ -1,6 +1,8 @@
 """pydbm.sqlite3: Python 3.13's ``dbm.sqlite3`` (an SQLite file with one ``Dict`` table),
 available on any Python version."""
 
+import pathlib
+
 from . import _common
 from . import _pydbm
 
@@ -13,6 +15,17 @@ class error(OSError):
     """Raised on dbm.sqlite3 errors (an OSError subclass)."""
 
     __module__ = "pydbm.sqlite3"
+
+
+def _normalize_uri(path):
+    """The ``file:`` URI CPython 3.13's ``dbm.sqlite3`` opens ``path`` with (python-formats
+    spec §5): the absolute path as a percent-quoted file URI, every ``//`` collapsed to
+    ``/``. pydbm opens the path directly; this is kept for code (and CPython's test suite)
+    that imports it from ``dbm.sqlite3``."""
+    uri = pathlib.Path(path).absolute().as_uri()
+    while "//" in uri:
+        uri = uri.replace("//", "/")
+    return uri
 
 
 def open(filename, /, flag="r", mode=0o666, *, durability="process"):

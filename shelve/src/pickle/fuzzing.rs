@@ -32,9 +32,15 @@ pub fn pickle_load(data: &[u8]) {
 }
 
 /// Graphs whose reduce structures the pickler rewrites per protocol (instances, nested
-/// globals) are not expected to be isomorphic after a dump; plain data is.
+/// globals) are not expected to be isomorphic after a dump, nor are PickleBuffers (written
+/// in-band they load back as bytes/bytearray, as in CPython); plain data is.
 fn tree_like(p: &super::Pickle) -> bool {
-    p.nodes
-        .iter()
-        .all(|n| !matches!(n, super::Node::Instance(_) | super::Node::Global { .. }))
+    p.nodes.iter().all(|n| {
+        !matches!(
+            n,
+            super::Node::Instance(_)
+                | super::Node::Global { .. }
+                | super::Node::PickleBuffer { .. }
+        )
+    })
 }

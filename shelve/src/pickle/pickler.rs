@@ -108,6 +108,8 @@ fn dumps_inner(p: &Pickle, opts: &DumpOptions) -> Result<(Vec<u8>, Vec<Vec<u8>>)
         framing: false,
         frame_start: None,
         memo: MemoMap::default(),
+        memo_nodes: vec![NO_MEMO; p.nodes.len()],
+        memo_len: 0,
         fresh: 0,
         depth: 0,
         buffers: Vec::new(),
@@ -177,6 +179,8 @@ impl std::hash::Hasher for MemoHasher {
 
 type MemoMap = HashMap<Key, u32, std::hash::BuildHasherDefault<MemoHasher>>;
 
+const NO_MEMO: u32 = u32::MAX;
+
 /// Identity of a Python object for the memo.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -211,7 +215,12 @@ struct Pickler<'a> {
     out: Vec<u8>,
     framing: bool,
     frame_start: Option<usize>,
+    /// Memo entries of keys that are not graph nodes.
     memo: MemoMap,
+    /// Memo index per node id (`NO_MEMO` when absent): dense, no hashing on the hot path.
+    memo_nodes: Vec<u32>,
+    /// Number of memo entries written so far (the next index).
+    memo_len: u32,
     fresh: u64,
     depth: usize,
     buffers: Vec<Vec<u8>>,
@@ -296,16 +305,16 @@ impl<'a> Pickler<'a> {
         if self.o.fast {
             return;
         }
-        let idx = self.memo.len() as u32;
-        self.memo.insert(key, idx);
+        let idx = self.memo_len;
+        self.memo_len += 1;
+        self.memo_insert(key, idx);
         if self.proto >= 4 {
             self.write(&[op::MEMOIZE]);
         } else if self.proto >= 1 {
             if idx < 256 {
                 self.write(&[op::BINPUT, idx as u8]);
             } else {
-                let mut b = vec![op::LONG_BINPUT];
-                b.extend_from_slice(&idx.to_le_bytes());
+                let b = op_with_le(op::LONG_BINPUT, &idx.to_le_bytes());
                 self.write(&b);
             }
         } else {
@@ -318,8 +327,7 @@ impl<'a> Pickler<'a> {
             if idx < 256 {
                 self.write(&[op::BINGET, idx as u8]);
             } else {
-                let mut b = vec![op::LONG_BINGET];
-                b.extend_from_slice(&idx.to_le_bytes());
+                let b = op_with_le(op::LONG_BINGET, &idx.to_le_bytes());
                 self.write(&b);
             }
         } else {
@@ -327,11 +335,26 @@ impl<'a> Pickler<'a> {
         }
     }
 
+    fn memo_insert(&mut self, key: Key, idx: u32) {
+        match key {
+            Key::Node(id) => self.memo_nodes[id] = idx,
+            // fresh objects are never looked up again
+            Key::Fresh(_) => {}
+            other => {
+                self.memo.insert(other, idx);
+            }
+        }
+    }
+
     fn lookup(&self, key: &Key) -> Option<u32> {
         if self.o.fast {
             return None;
         }
-        self.memo.get(key).copied()
+        match key {
+            Key::Node(id) => Some(self.memo_nodes[*id]).filter(|&i| i != NO_MEMO),
+            Key::Fresh(_) => None,
+            other => self.memo.get(other).copied(),
+        }
     }
 
     fn fresh_key(&mut self) -> Key {
@@ -443,7 +466,7 @@ impl<'a> Pickler<'a> {
         if self.lookup(&key).is_none() {
             if let Some(idx) = self.lookup(&self.node_key(other)) {
                 if !self.o.fast {
-                    self.memo.insert(key, idx);
+                    self.memo_insert(key, idx);
                 }
             }
         }
@@ -602,12 +625,10 @@ impl<'a> Pickler<'a> {
             if n <= 0xff && self.proto >= 4 {
                 self.write_bytes(&[op::SHORT_BINUNICODE, n as u8], data);
             } else if n as u64 > 0xffff_ffff && self.proto >= 4 {
-                let mut h = vec![op::BINUNICODE8];
-                h.extend_from_slice(&(n as u64).to_le_bytes());
+                let h = op_with_le(op::BINUNICODE8, &(n as u64).to_le_bytes());
                 self.write_bytes(&h, data);
             } else {
-                let mut h = vec![op::BINUNICODE];
-                h.extend_from_slice(&(n as u32).to_le_bytes());
+                let h = op_with_le(op::BINUNICODE, &(n as u32).to_le_bytes());
                 self.write_bytes(&h, data);
             }
         }
@@ -620,12 +641,10 @@ impl<'a> Pickler<'a> {
         if n <= 0xff {
             self.write_bytes(&[op::SHORT_BINBYTES, n as u8], data);
         } else if n as u64 <= 0xffff_ffff {
-            let mut h = vec![op::BINBYTES];
-            h.extend_from_slice(&(n as u32).to_le_bytes());
+            let h = op_with_le(op::BINBYTES, &(n as u32).to_le_bytes());
             self.write_bytes(&h, data);
         } else {
-            let mut h = vec![op::BINBYTES8];
-            h.extend_from_slice(&(n as u64).to_le_bytes());
+            let h = op_with_le(op::BINBYTES8, &(n as u64).to_le_bytes());
             self.write_bytes(&h, data);
         }
     }
@@ -663,8 +682,7 @@ impl<'a> Pickler<'a> {
             };
             return self.save_reduce_vals(Val::Global("builtins", "bytearray"), args, Some(key));
         }
-        let mut h = vec![op::BYTEARRAY8];
-        h.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        let h = op_with_le(op::BYTEARRAY8, &(b.len() as u64).to_le_bytes());
         self.write_bytes(&h, b);
         self.memo_put(key);
         Ok(())
@@ -684,8 +702,7 @@ impl<'a> Pickler<'a> {
             if readonly {
                 self.save_bytes_data(data);
             } else {
-                let mut h = vec![op::BYTEARRAY8];
-                h.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                let h = op_with_le(op::BYTEARRAY8, &(data.len() as u64).to_le_bytes());
                 self.write_bytes(&h, data);
             }
             self.memo_put(key);
@@ -1307,6 +1324,26 @@ impl<'a> Pickler<'a> {
     }
 }
 
+/// An opcode followed by its little-endian argument (up to 8 bytes), without a heap
+/// allocation: `.0[..1 + arg.len()]` is the header.
+fn op_with_le(code: u8, arg: &[u8]) -> OpHeader {
+    let mut b = [0u8; 9];
+    b[0] = code;
+    // arguments are u32 or u64 little-endian bytes: at most 8, so the slice fits
+    b[1..1 + arg.len()].copy_from_slice(arg);
+    OpHeader(b, 1 + arg.len())
+}
+
+/// A short opcode header built by [`op_with_le`]; derefs to its bytes.
+struct OpHeader([u8; 9], usize);
+
+impl std::ops::Deref for OpHeader {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1335,5 +1372,83 @@ mod tests {
         let back = super::super::loads(&bytes, &super::super::LoadOptions::default()).unwrap();
         assert!(super::super::repr::repr(&back).is_ok());
         assert!(super::super::repr::repr(&nested(5000)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    fn buffers() -> Pickle {
+        let mut p = Pickle::new();
+        let ro = p.add(Node::PickleBuffer {
+            data: b"ro".to_vec(),
+            readonly: true,
+        });
+        let rw = p.add(Node::PickleBuffer {
+            data: b"rw".to_vec(),
+            readonly: false,
+        });
+        p.root = p.add(Node::List(vec![ro, rw]));
+        p
+    }
+
+    #[test]
+    fn pickle_buffers_in_band_and_out_of_band() {
+        // Expected bytes: CPython 3.11 pickle.dumps([PickleBuffer(b'ro'),
+        // PickleBuffer(bytearray(b'rw'))], 5) with and without buffer_callback=lambda b: False.
+        let p = buffers();
+        assert_eq!(
+            dumps(&p, 5).unwrap(),
+            b"\x80\x05\x95\x16\x00\x00\x00\x00\x00\x00\x00]\x94(C\x02ro\x94\x96\x02\x00\x00\x00\x00\x00\x00\x00rw\x94e.".to_vec()
+        );
+        let opts = DumpOptions {
+            buffer_callback: Some(Arc::new(|_: &[u8], _: bool| false)),
+            ..DumpOptions::new(5)
+        };
+        let (bytes, oob) = dumps_with(&p, &opts).unwrap();
+        assert_eq!(
+            bytes,
+            b"\x80\x05\x95\x08\x00\x00\x00\x00\x00\x00\x00]\x94(\x97\x98\x97e.".to_vec()
+        );
+        assert_eq!(oob, vec![b"ro".to_vec(), b"rw".to_vec()]);
+        // loading with the buffers gives the buffers back, read-only flag included
+        let lo = super::super::LoadOptions {
+            buffers: Some(oob),
+            ..Default::default()
+        };
+        let back = super::super::loads(&bytes, &lo).unwrap();
+        assert!(p.isomorphic(&back));
+        assert!(dumps(&p, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("protocol >= 5"));
+        let four = DumpOptions {
+            buffer_callback: opts.buffer_callback.clone(),
+            ..DumpOptions::new(4)
+        };
+        assert!(dumps_with(&p, &four).is_err());
+    }
+
+    #[test]
+    fn reducer_override_replaces_a_node() {
+        // the override writes node b in place of node a; a later reference to a is a GET
+        let mut p = Pickle::new();
+        let a = p.add(Node::Str(PyStr::from("original")));
+        let b = p.add(Node::Str(PyStr::from("replacement")));
+        p.root = p.add(Node::List(vec![a, a]));
+        let opts = DumpOptions {
+            reducer_override: Some(Arc::new(move |_: &Pickle, id: NodeId| {
+                (id == a).then_some(b)
+            })),
+            ..DumpOptions::new(2)
+        };
+        let (bytes, _) = dumps_with(&p, &opts).unwrap();
+        let back = super::super::loads(&bytes, &Default::default()).unwrap();
+        let Node::List(items) = back.node(back.root) else {
+            panic!("{back:?}")
+        };
+        assert_eq!(items[0], items[1]);
+        assert_eq!(back.node(items[0]), &Node::Str(PyStr::from("replacement")));
     }
 }

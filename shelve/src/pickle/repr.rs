@@ -487,6 +487,35 @@ impl Repr<'_> {
                 self.pairs(&inst.dict_items.clone(), &mut s)?;
                 s.push_str("})");
             }
+            ("collections", "Counter", [d]) if inst.dict_items.is_empty() => {
+                // Counter.__repr__: most_common() order (stable sort by count, descending)
+                // when every count is an int, else insertion order (CPython's TypeError fallback).
+                let Node::Dict(items) = p.node(*d) else {
+                    return Ok(None);
+                };
+                let mut items = items.clone();
+                // (counts beyond i64 also keep insertion order: a known simplification)
+                let counts: Option<Vec<i64>> = items
+                    .iter()
+                    .map(|(_, v)| match p.node(*v) {
+                        Node::Int(i) => i.to_i64(),
+                        Node::Bool(b) => Some(i64::from(*b)),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(counts) = counts {
+                    let mut order: Vec<usize> = (0..items.len()).collect();
+                    order.sort_by(|&x, &y| counts[y].cmp(&counts[x]));
+                    items = order.into_iter().map(|i| items[i]).collect();
+                }
+                if items.is_empty() {
+                    s.push_str("Counter()");
+                } else {
+                    s.push_str("Counter({");
+                    self.pairs(&items, &mut s)?;
+                    s.push_str("})");
+                }
+            }
             ("collections", "deque", []) => {
                 // deque.__reduce__: (deque, ()) or (deque, ((), maxlen)) + list items
                 s.push_str("deque([");

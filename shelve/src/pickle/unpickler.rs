@@ -427,6 +427,86 @@ impl<'a> Unpickler<'a> {
         })))
     }
 
+    /// A `REDUCE` instance; Python 2's reductions of a few standard types are rewritten to
+    /// what the object CPython 3 builds from them reduces to, so a recode matches 3.13:
+    /// - `date`/`datetime`/`time` with a `str` state (py2 `str` decoded as latin1): CPython's
+    ///   datetime constructors take such a str as the state and encode it back to latin1
+    ///   (Lib/datetime.py's pickle-compatibility check), so the state becomes bytes;
+    /// - `deque([items])` / `deque([items], maxlen)`: 3.13's `deque.__reduce__` is
+    ///   `(deque, () | ((), maxlen), None, iter(items))`;
+    /// - `OrderedDict([[k, v], ...])`: 3.13's is `(OrderedDict, (), None, None, iter(items))`.
+    fn reduce_instance(&mut self, callable: NodeId, args: NodeId) -> NodeId {
+        let g = &self.graph;
+        let (Node::Global { module, name }, Node::Tuple(a)) = (g.node(callable), g.node(args))
+        else {
+            return self.instance(Construct::Reduce { callable, args });
+        };
+        let a = a.clone();
+        let mut list_items = Vec::new();
+        let mut dict_items = Vec::new();
+        let mut new_args = None;
+        match (module.as_str(), name.as_str(), a.as_slice()) {
+            ("datetime", kind @ ("date" | "datetime" | "time"), [s, rest @ ..]) => {
+                if let Node::Str(st) = g.node(*s) {
+                    let cps: Vec<u32> = st.code_points().collect();
+                    let ok = cps.iter().all(|&c| c <= 0xff)
+                        && match kind {
+                            "date" | "datetime" => {
+                                cps.len() == if kind == "date" { 4 } else { 10 }
+                                    && (1..=12).contains(&(cps[2] & 0x7f))
+                            }
+                            _ => cps.len() == 6 && (cps[0] & 0x7f) < 24,
+                        };
+                    if ok {
+                        let bytes = cps.iter().map(|&c| c as u8).collect::<Vec<u8>>();
+                        let rest = rest.to_vec();
+                        let b = self.bytes_node(&bytes);
+                        let mut items = vec![b];
+                        items.extend(rest);
+                        new_args = Some(self.graph.add(Node::Tuple(items)));
+                    }
+                }
+            }
+            ("collections", "deque", [l, rest @ ..]) if rest.len() <= 1 => {
+                if let Node::List(items) = g.node(*l) {
+                    list_items = items.clone();
+                    let rest = rest.to_vec();
+                    new_args = Some(if rest.is_empty() {
+                        self.empty_tuple
+                    } else {
+                        let e = self.empty_tuple;
+                        self.graph.add(Node::Tuple(vec![e, rest[0]]))
+                    });
+                }
+            }
+            ("collections", "OrderedDict", [l]) => {
+                if let Node::List(pairs) = g.node(*l) {
+                    let mut items = Vec::new();
+                    for &pair in pairs {
+                        match g.node(pair) {
+                            Node::List(kv) | Node::Tuple(kv) if kv.len() == 2 => {
+                                items.push((kv[0], kv[1]))
+                            }
+                            _ => return self.instance(Construct::Reduce { callable, args }),
+                        }
+                    }
+                    dict_items = items;
+                    new_args = Some(self.empty_tuple);
+                }
+            }
+            _ => {}
+        }
+        self.graph.add(Node::Instance(Box::new(Instance {
+            construct: Construct::Reduce {
+                callable,
+                args: new_args.unwrap_or(args),
+            },
+            list_items,
+            dict_items,
+            state: None,
+        })))
+    }
+
     /// Recognises `partial(cls.__new__, cls, *args, **kwargs)()` — how protocols 2/3 write
     /// `__newobj_ex__` (spec §1.5) — as the NEWOBJ_EX it stands for.
     fn partial_new(&mut self, callable: NodeId, args: NodeId) -> Option<Construct> {
@@ -904,7 +984,7 @@ impl<'a> Unpickler<'a> {
                         Some(n) => self.graph.add(n),
                         None => match self.partial_new(callable, args) {
                             Some(c) => self.instance(c),
-                            None => self.instance(Construct::Reduce { callable, args }),
+                            None => self.reduce_instance(callable, args),
                         },
                     };
                     self.push(id);
@@ -1118,6 +1198,34 @@ mod tests {
             Err(Error::Corrupt { expected, .. }) => expected,
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The first argument of the root REDUCE instance.
+    fn first_reduce_arg(p: &Pickle) -> &Node {
+        let Node::Instance(inst) = p.node(p.root) else {
+            panic!("root is not an instance: {p:?}")
+        };
+        let Construct::Reduce { args, .. } = inst.construct else {
+            panic!("not a REDUCE instance: {p:?}")
+        };
+        let Node::Tuple(a) = p.node(args) else {
+            panic!("args are not a tuple: {p:?}")
+        };
+        p.node(a[0])
+    }
+
+    #[test]
+    fn py2_date_str_state_becomes_bytes_only_when_it_is_a_valid_state() {
+        // datetime.date(1999, 12, 31) as Python 2 pickled it, its state str loaded as latin1:
+        // PROTO 2, GLOBAL 'datetime date', BINUNICODE '\x07\xcf\x0c\x1f', TUPLE1, REDUCE, STOP
+        let mut data =
+            b"\x80\x02cdatetime\ndate\nX\x05\x00\x00\x00\x07\xc3\x8f\x0c\x1f\x85R.".to_vec();
+        let p = loads(&data, &LoadOptions::default()).unwrap();
+        assert_eq!(first_reduce_arg(&p), &Node::Bytes(vec![7, 0xcf, 12, 31]));
+        // three code points: not a date state, CPython's constructor would not treat it as one
+        data.splice(18..27, b"\x04\x00\x00\x00\x07\xc3\x8f\x0c".iter().copied());
+        let p = loads(&data, &LoadOptions::default()).unwrap();
+        assert!(matches!(first_reduce_arg(&p), Node::Str(_)), "{p:?}");
     }
 
     #[test]
