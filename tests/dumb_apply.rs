@@ -1,7 +1,8 @@
 //! `pydbm apply --type dumb` against CPython 3.13's dbm.dumb: the differential scripts of
 //! formats/tests/fixtures/dumb (made by CPython 3.13 with make.py) run through the CLI binary,
 //! and `.dat`, `.dir`, `.bak` and the printed reads must equal 3.13's committed output byte for
-//! byte. Then, when CPython 3.13 is present, it reads every database the CLI wrote.
+//! byte. Then, when CPython 3.13 is present, the same scripts run through it live with the
+//! same result, and it reads every database the CLI wrote.
 //!
 //! Only the first 40 scripts that never delete a missing key are run (a missing-key `del` ends
 //! an `apply` script with an error, while make.py records the KeyError and goes on); the full
@@ -85,6 +86,7 @@ fn apply_matches_cpython_313_files() {
     names.sort();
     let tmp = tempfile::tempdir().unwrap();
     let mut dirs = Vec::new();
+    let mut used = Vec::new();
     for name in names {
         let stem = name.trim_end_matches(".txt").to_string();
         let want = fixtures().join("expected").join(&stem);
@@ -127,6 +129,7 @@ fn apply_matches_cpython_313_files() {
             assert!(got == exp, "{name}: {f} differs from CPython 3.13's");
         }
         dirs.push(dir);
+        used.push(name);
         if dirs.len() == 40 {
             break;
         }
@@ -134,6 +137,27 @@ fn apply_matches_cpython_313_files() {
     assert_eq!(dirs.len(), 40, "40 scripts without a missing-key del");
     if !python_available() {
         return;
+    }
+    // The same 40 scripts through live CPython 3.13: the CLI's files equal its files.
+    let (scripts, live) = (tmp.path().join("live-scripts"), tmp.path().join("live"));
+    std::fs::create_dir(&scripts).unwrap();
+    for name in &used {
+        std::fs::copy(fixtures().join("scripts").join(name), scripts.join(name)).unwrap();
+    }
+    let o = Command::new(PYTHON)
+        .arg(fixtures().join("make.py"))
+        .arg("run")
+        .arg(&scripts)
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (name, dir) in used.iter().zip(&dirs) {
+        for f in ["db.dat", "db.dir", "db.bak"] {
+            let got = std::fs::read(dir.join(f)).ok();
+            let exp = std::fs::read(live.join(name.trim_end_matches(".txt")).join(f)).ok();
+            assert!(got == exp, "{name}: {f} differs from live CPython 3.13's");
+        }
     }
     // CPython 3.13 opens every database the CLI wrote and lists what `pydbm dump` lists.
     let o = Command::new(PYTHON)
