@@ -127,16 +127,19 @@ mod tests {
             .collect()
     }
 
-    /// Shelves CPython 3.11 wrote with dbm.dumb and dbm.gnu (make.py) open through
+    /// Shelves CPython 3.11 wrote with dbm.dumb and dbm.gnu (make.py) and CPython 3.13 wrote
+    /// with dbm.sqlite3 (its `shelve.open` default) and dbm.dumb (make313.py) open through
     /// `open_shelf` (whichdb picks the format) and give the values CPython printed.
     #[test]
     fn reads_cpython_shelves_from_files() {
         let want = fixture_reprs();
-        for (dir, files) in [
-            ("dumb", &["shelf.dat", "shelf.dir"][..]),
-            ("gnu", &["shelf"][..]),
+        for (dir, module, files) in [
+            ("dumb", "dumb", &["shelf.dat", "shelf.dir"][..]),
+            ("gnu", "gnu", &["shelf"][..]),
+            ("py313/sqlite3", "sqlite3", &["shelf"][..]),
+            ("py313/dumb", "dumb", &["shelf.dat", "shelf.dir"][..]),
         ] {
-            let module = format!("dbm.{dir}");
+            let module = format!("dbm.{module}");
             if format_for(&module).is_none() {
                 eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
                 continue;
@@ -152,10 +155,10 @@ mod tests {
             keys.sort();
             let mut want_keys: Vec<String> = want.iter().map(|w| w.0.clone()).collect();
             want_keys.sort();
-            assert_eq!(keys, want_keys, "{module}");
+            assert_eq!(keys, want_keys, "{dir}");
             for (k, r) in &want {
                 let v = sh.get_pickle(k).expect("get").expect("present");
-                assert_eq!(&pickle::repr::repr(&v).expect("repr"), r, "{module} {k}");
+                assert_eq!(&pickle::repr::repr(&v).expect("repr"), r, "{dir} {k}");
             }
             sh.close().expect("close");
         }
@@ -165,21 +168,40 @@ mod tests {
     /// `shelve.open` reads every value back equal to what CPython itself wrote.
     #[test]
     fn cpython_reads_pydbm_shelves() {
-        let py = Path::new("/usr/bin/python3");
+        cpython_reads_pydbm_shelves_with(
+            "/usr/bin/python3",
+            "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm",
+            &["dbm.dumb", "dbm.gnu", "dbm.ndbm"],
+        );
+    }
+
+    /// The same against live CPython 3.13 (issue 7) with the backends its build has:
+    /// dbm.sqlite3 (3.13's default) and dbm.dumb.
+    #[test]
+    fn cpython313_reads_pydbm_shelves() {
+        cpython_reads_pydbm_shelves_with(
+            "/root/.pyenv/versions/3.13.0/bin/python3",
+            "import shelve, dbm.sqlite3, dbm.dumb",
+            &["dbm.sqlite3", "dbm.dumb"],
+        );
+    }
+
+    fn cpython_reads_pydbm_shelves_with(py: &str, probe: &str, modules: &[&str]) {
+        let py = Path::new(py);
         let ok = Command::new(py)
-            .args(["-c", "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm"])
+            .args(["-c", probe])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
         if !ok {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("/usr/bin/python3 with shelve not available and CI=true");
+                panic!("{} with shelve not available and CI=true", py.display());
             }
-            eprintln!("SKIPPED: /usr/bin/python3 with shelve not available");
+            eprintln!("SKIPPED: {} with shelve not available", py.display());
             return;
         }
         let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");
-        for module in ["dbm.dumb", "dbm.gnu", "dbm.ndbm"] {
+        for &module in modules {
             let Some(format) = format_for(module) else {
                 eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
                 continue;

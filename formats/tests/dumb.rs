@@ -1,14 +1,11 @@
-//! dbm.dumb against CPython: committed fixtures (made by CPython with
-//! tests/fixtures/dumb/make.py), the shared corpus (CPython 3.7, 3.12, 3.13), and the live
-//! reference /usr/bin/python3 (CPython 3.11) when present.
+//! dbm.dumb against CPython: committed fixtures (made by CPython 3.13 with
+//! tests/fixtures/dumb/make.py; databases from 2.7, 3.6 and 3.13 by make_versions.py), the
+//! shared corpus (CPython 3.7, 3.12, 3.13), and the live reference CPython 3.13
+//! (/root/.pyenv/versions/3.13.0/bin/python3) when present.
 //!
-//! Version note: pydbm follows CPython 3.13. The live 3.11 writes the same `.dat` and `.dir`
-//! bytes as 3.13 for every script (make.py checks this when it generates the fixtures), but its
-//! `.bak` differs after a sync/close without changes (3.13 resets `_modified`; see
-//! shared/corpus/dumb/version-diffs.txt). So the live test compares `.dat`, `.dir` and read
-//! results with plain 3.11, and `.bak` with 3.11 running make.py's two-line 3.13 emulation,
-//! which make.py checks against the 3.13 corpus at all 12 steps. The committed fixtures are
-//! the emulation's output; the corpus test compares with real 3.13 files.
+//! Version note: pydbm follows CPython 3.13; ≤ 3.12 differ in `.bak` after a sync/close
+//! without changes (shared/corpus/dumb/version-diffs.txt), so every byte comparison here is
+//! against 3.13 itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,20 +13,27 @@ use std::process::Command;
 use pydbm_engine::{Dbm, Durability, Error, OpenMode, OpenOptions};
 use pydbm_formats::dumb::db::DumbDb;
 
-const PYTHON: &str = "/usr/bin/python3";
+const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb")
 }
 
+/// `shared/corpus/dumb`: `$PYDBM_SHARED`, else the `shared/` beside the repository (CI's
+/// layout), else the one beside the repository's parent (a worktree under `wt/`).
 fn corpus_root() -> PathBuf {
-    PathBuf::from(std::env::var("PYDBM_SHARED").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared")
-            .to_string_lossy()
-            .into_owned()
-    }))
-    .join("corpus/dumb")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("PYDBM_SHARED").map(PathBuf::from),
+        Some(manifest.join("../../shared")),
+        Some(manifest.join("../../../shared")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|s| s.join("corpus/dumb"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| manifest.join("../../shared/corpus/dumb"))
 }
 
 /// Whether the live reference is usable; prints the loud skip line, or panics under CI=true.
@@ -184,34 +188,29 @@ fn scripts_match_committed_cpython_fixtures() {
     }
 }
 
-/// The same scripts through the live CPython 3.11 (and its 3.13 emulation for .bak), and
-/// CPython reads back every database pydbm wrote.
+/// The same scripts through the live CPython 3.13: `.dat`, `.dir`, `.bak`, read results and
+/// file modes identical; then CPython 3.13 reads back every database pydbm wrote.
 #[test]
 fn scripts_match_live_cpython() {
     if !python_available() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (py311, py313, ours) = (
-        tmp.path().join("py311"),
-        tmp.path().join("py313"),
-        tmp.path().join("pydbm"),
-    );
+    let (py313, ours) = (tmp.path().join("py313"), tmp.path().join("pydbm"));
     let make = fixtures().join("make.py");
     let scripts = fixtures().join("scripts");
-    for (out, extra) in [(&py311, None), (&py313, Some("313"))] {
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(&make).arg("run").arg(&scripts).arg(out);
-        if let Some(e) = extra {
-            cmd.arg(e);
-        }
-        let o = cmd.output().unwrap();
-        assert!(
-            o.status.success(),
-            "make.py run: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    let o = Command::new(PYTHON)
+        .arg(&make)
+        .arg("run")
+        .arg(&scripts)
+        .arg(&py313)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make.py run: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut dirs = Vec::new();
     for name in script_names() {
         let stem = name.trim_end_matches(".txt");
@@ -219,23 +218,16 @@ fn scripts_match_live_cpython() {
         let dir = ours.join(stem);
         std::fs::create_dir_all(&dir).unwrap();
         let out = run_script(&script, &dir, Durability::Process);
-        // .dat/.dir/reads: identical in 3.11 and 3.13. .bak: 3.13 semantics (emulated).
         compare_files(
-            &format!("{name} vs 3.11"),
-            &dir,
-            &py311.join(stem),
-            &["db.dat", "db.dir"],
-        );
-        compare_files(
-            &format!("{name} vs 3.13 emulation"),
+            &format!("{name} vs 3.13"),
             &dir,
             &py313.join(stem),
             &["db.dat", "db.dir", "db.bak"],
         );
         assert_eq!(
             out,
-            std::fs::read_to_string(py311.join(stem).join("out.txt")).unwrap(),
-            "{name}: reads vs 3.11"
+            std::fs::read_to_string(py313.join(stem).join("out.txt")).unwrap(),
+            "{name}: reads vs 3.13"
         );
         for f in ["db.dat", "db.dir", "db.bak"] {
             use std::os::unix::fs::PermissionsExt;
@@ -333,6 +325,43 @@ fn corpus_files_from_three_versions_read_identically() {
     }
 }
 
+/// Databases written by CPython 2.7 (dumbdbm), 3.6 and 3.13 (committed, made by
+/// fixtures/dumb/make_versions.py): pydbm lists exactly the pairs that version read back.
+/// 3.x lists them in `.dir` order, as pydbm does; 2.7's dict is unordered, so its order is
+/// compared as a set.
+#[test]
+fn files_from_cpython_27_36_313_read_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    for ver in ["py2.7", "py3.6", "py3.13"] {
+        for name in ["plain", "rewritten", "empty"] {
+            let src = fixtures().join("versions").join(ver).join(name);
+            let dir = tmp.path().join(ver).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in ["db.dat", "db.dir", "db.bak"] {
+                if let Ok(b) = std::fs::read(src.join(f)) {
+                    std::fs::write(dir.join(f), b).unwrap();
+                }
+            }
+            let mut db = DumbDb::open(&dir.join("db"), &opts("r")).unwrap();
+            let mut ours: Vec<String> = Vec::new();
+            for k in db.keys().unwrap() {
+                let v = db.get(&k).unwrap().unwrap();
+                ours.push(format!("{} {}", tohex(&k), tohex(&v)));
+            }
+            let text = std::fs::read_to_string(src.join("items.txt")).unwrap();
+            let mut want: Vec<String> = text.lines().map(str::to_string).collect();
+            if name != "empty" {
+                assert!(want.len() >= 8, "{ver}/{name}: {} items", want.len());
+            }
+            if ver == "py2.7" {
+                ours.sort();
+                want.sort();
+            }
+            assert_eq!(ours, want, "{ver}/{name}");
+        }
+    }
+}
+
 /// CPython's behaviour for missing files and read-only handles (spec §3.3), and no files
 /// left behind by a failed open.
 #[test]
@@ -344,6 +373,14 @@ fn flags_and_missing_files() {
         assert!(e.is_not_found() && e.to_string().contains("m.dat"), "{e}");
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    for flag in ["cf", "ws"] {
+        let e = DumbDb::open(&name, &opts(flag)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Flag must be one of 'r', 'w', 'c', or 'n'"),
+            "{e}"
+        );
+    }
     let mut db = DumbDb::open(&name, &opts("c")).unwrap();
     db.insert(b"k", b"v").unwrap();
     db.close().unwrap();
@@ -416,4 +453,94 @@ dst.close(); src.close()
             ".{ext}"
         );
     }
+}
+
+/// After a crash at any of a workload's write/sync points and recovery, CPython still reads
+/// the triple pydbm leaves, and sees the same mapping as pydbm.
+#[test]
+fn cpython_reads_what_recovery_leaves() {
+    use pydbm_engine::{CrashKind, FaultConfig, FaultVfs, MemVfs, Pager, Vfs};
+    use std::sync::Arc;
+    if !python_available() {
+        return;
+    }
+    let name = Path::new("/c/db");
+    let workload = |vfs: Arc<dyn Vfs>| -> pydbm_engine::Result<()> {
+        let mut o = opts("c");
+        o.no_lock = true;
+        let mut db = DumbDb::open_in(vfs.clone(), name, &o)?;
+        for i in 0..12usize {
+            db.insert(format!("k{}", i % 5).as_bytes(), &value(i * 300, i))?;
+            if i % 4 == 3 {
+                db.remove(format!("k{}", i % 3).as_bytes())?;
+            }
+            if i % 5 == 4 {
+                db.sync()?;
+            }
+        }
+        db.close()
+    };
+    let probe = FaultVfs::new(
+        MemVfs::new(),
+        FaultConfig {
+            seed: 1,
+            crash_at: None,
+            kind: CrashKind::ProcessKill,
+        },
+    );
+    workload(Arc::new(probe.clone())).unwrap();
+    let events = probe.events();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    let mut expected = Vec::new();
+    for n in (1..=events).step_by((events as usize / 25).max(1)) {
+        let fault = FaultVfs::new(
+            MemVfs::new(),
+            FaultConfig {
+                seed: n,
+                crash_at: Some(n),
+                kind: CrashKind::ProcessKill,
+            },
+        );
+        let _ = workload(Arc::new(fault.clone()));
+        let disk = fault.surviving_disk();
+        Pager::recover(&disk, Path::new("/c/db.dat")).unwrap();
+        let Some(_) = disk.read_file(Path::new("/c/db.dir")) else {
+            continue; // crashed before the database existed
+        };
+        let dir = tmp.path().join(format!("crash{n}"));
+        std::fs::create_dir(&dir).unwrap();
+        for ext in ["dat", "dir", "bak"] {
+            if let Some(b) = disk.read_file(Path::new(&format!("/c/db.{ext}"))) {
+                std::fs::write(dir.join(format!("db.{ext}")), b).unwrap();
+            }
+        }
+        let mut db = DumbDb::open(&dir.join("db"), &opts("r")).unwrap();
+        let mut line = dir.display().to_string();
+        for k in db.keys().unwrap() {
+            let v = db.get(&k).unwrap().unwrap();
+            line.push_str(&format!(" {}={}", tohex(&k), tohex(&v)));
+        }
+        expected.push(line);
+        dirs.push(dir);
+    }
+    assert!(dirs.len() >= 10, "{} crash images", dirs.len());
+    let o = Command::new(PYTHON)
+        .arg(fixtures().join("make.py"))
+        .arg("read")
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "CPython failed to read a recovered database: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let expected: Vec<String> = expected.iter().map(|l| l.trim_end().to_string()).collect();
+    assert_eq!(got, expected);
 }

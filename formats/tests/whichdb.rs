@@ -296,3 +296,147 @@ fn live_every_format_fixture_matches_cpython() {
     }
     assert!(known > 20, "only {known} recognised databases");
 }
+
+/// CPython 3.13's `dbm.whichdb`, run live by the pyenv 3.13.0 build. That build has no
+/// `_dbm`, so its whichdb would skip the `.db` probe (spec §6 step 2: `ndbm.open` is tried
+/// only when `dbm.ndbm` imports); CLI.md defines the answer of a 3.13 *with* `dbm.ndbm`.
+/// The script therefore gives 3.13's whichdb an `ndbm` whose `open` runs the real
+/// `dbm.ndbm.open` (Berkeley DB 5.3) of /usr/bin/python3 in a child and raises OSError
+/// (as `dbm.ndbm.error` is) when that fails. Everything else is 3.13's own code.
+const CPYTHON313_WHICHDB: &str = r#"
+import dbm, subprocess, sys, types
+def _ndbm_open(name, flag='r', mode=0o666):
+    r = subprocess.run(['/usr/bin/python3', '-c',
+        'import dbm.ndbm, sys\ntry:\n    dbm.ndbm.open(sys.argv[1]).close()\nexcept dbm.ndbm.error:\n    sys.exit(3)',
+        name], capture_output=True)
+    if r.returncode == 3:
+        raise OSError('dbm.ndbm.error')
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.decode())
+    return types.SimpleNamespace(close=lambda: None)
+dbm.whichdb.__globals__['ndbm'] = types.SimpleNamespace(open=_ndbm_open)
+for q in sys.stdin.read().split('\n'):
+    if q: print(repr(dbm.whichdb(q)))
+"#;
+
+/// Runs [`CPYTHON313_WHICHDB`] on `queries`, or None when 3.13 or the 3.11 with
+/// `dbm.ndbm` it borrows is missing.
+fn cpython313_answers(queries: &[PathBuf]) -> Option<Vec<Option<String>>> {
+    let py = Path::new("/root/.pyenv/versions/3.13.0/bin/python3");
+    let ok = Command::new(py)
+        .args([
+            "-c",
+            "import dbm.sqlite3, sys; assert sys.version_info[:2] == (3, 13)",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok || python().is_none() {
+        return None;
+    }
+    let mut child = Command::new(py)
+        .arg("-c")
+        .arg(CPYTHON313_WHICHDB)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python 3.13 runs");
+    {
+        use std::io::Write;
+        let list: Vec<String> = queries.iter().map(|q| q.display().to_string()).collect();
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(list.join("\n").as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("python 3.13 finishes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let answers: Vec<Option<String>> = text.lines().map(parse_answer).collect();
+    assert_eq!(answers.len(), queries.len());
+    Some(answers)
+}
+
+/// Live against CPython 3.13 (issue 7): every edge case and corpus query of expected.tsv
+/// and every fixture file of every format in the workspace (as itself and without its
+/// extension). The CPython313 dialect equals 3.13's answer on every one; the default
+/// (pydbm) dialect differs only where CLI.md says: gdbm variants CPython cannot name
+/// (numsync, byte-swapped) are `dbm.gnu` where 3.13 says ''.
+#[test]
+fn live_cpython313_matches_every_query() {
+    let mut queries: Vec<PathBuf> = expected().iter().map(|(q, _)| fixtures().join(q)).collect();
+    let edge_count = queries.len();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in [
+        "formats/tests/fixtures/gnu",
+        "formats/tests/fixtures/ndbm",
+        "formats/tests/fixtures/dumb",
+        "sqlite/tests/fixtures",
+        "shelve/tests/fixtures/shelve",
+    ] {
+        walk(&root.join(dir), &mut files);
+    }
+    let mut more = Vec::new();
+    for f in files {
+        if let Some(ext) = f.extension().and_then(|e| e.to_str()) {
+            if ["db", "pag", "dir", "dat"].contains(&ext) {
+                more.push(f.with_extension(""));
+            }
+        }
+        more.push(f);
+    }
+    more.sort();
+    more.dedup();
+    queries.extend(more);
+    let Some(answers) = cpython313_answers(&queries) else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CPython 3.13 (/root/.pyenv/versions/3.13.0) or /usr/bin/python3 with dbm.ndbm not available and CI=true");
+        }
+        eprintln!("SKIPPED: CPython 3.13 (/root/.pyenv/versions/3.13.0) or /usr/bin/python3 with dbm.ndbm not available");
+        return;
+    };
+    let (mut sqlite, mut ndbm, mut extras) = (0, 0, 0);
+    for (i, (q, want)) in queries.iter().zip(&answers).enumerate() {
+        assert_eq!(&answer(q, Dialect::CPython313), want, "{}", q.display());
+        let pydbm = whichdb(&OsVfs::new(), q)
+            .expect("no vfs failure")
+            .map(str::to_string);
+        if &pydbm != want {
+            assert_eq!(want.as_deref(), Some(""), "{}", q.display());
+            assert_eq!(pydbm.as_deref(), Some("dbm.gnu"), "{}", q.display());
+            if i < edge_count {
+                let rel = q.strip_prefix(fixtures()).expect("under fixtures");
+                assert!(
+                    PYDBM_GDBM_EXTRAS.contains(&rel.to_str().expect("utf-8")),
+                    "{}",
+                    q.display()
+                );
+            }
+            extras += 1;
+        }
+        match want.as_deref() {
+            Some("dbm.sqlite3") => sqlite += 1,
+            Some("dbm.ndbm") => ndbm += 1,
+            _ => {}
+        }
+    }
+    println!(
+        "whichdb vs live 3.13: {} queries ({edge_count} from expected.tsv), {sqlite} dbm.sqlite3, {ndbm} dbm.ndbm, {extras} gdbm variants only pydbm names",
+        queries.len()
+    );
+    assert!(
+        edge_count >= 70 && queries.len() > 170,
+        "{} queries",
+        queries.len()
+    );
+    assert!(sqlite >= 4 && ndbm >= 4, "sqlite {sqlite}, ndbm {ndbm}");
+    assert!(extras >= PYDBM_GDBM_EXTRAS.len(), "{extras} gdbm variants");
+}

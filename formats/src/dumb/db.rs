@@ -79,10 +79,17 @@ impl DumbDb {
     /// `opts.durability` pydbm's crash-safety level. Takes a `flock` on `NAME.dat` (shared for
     /// `'r'`, else exclusive) unless `opts.no_lock`.
     ///
-    /// Errors: `'r'`/`'w'` with `NAME.dat` or `NAME.dir` missing → [`Error::Io`] of kind
+    /// Errors: gdbm's `f`/`s` modifiers → [`Error::BadArgument`] with CPython's wording
+    /// (`u`, pydbm's `no_lock`, is accepted); `'r'`/`'w'` with `NAME.dat` or `NAME.dir` missing → [`Error::Io`] of kind
     /// `NotFound` naming that file; a malformed `.dir` → [`Error::Corrupt`] naming the line;
     /// a held lock → [`Error::Locked`].
     pub fn open_in(vfs: Arc<dyn Vfs>, name: &Path, opts: &OpenOptions) -> Result<DumbDb> {
+        if opts.fast || opts.sync {
+            // CPython 3.8+: dbm.dumb.open takes only the four letters (spec §3.3).
+            return Err(Error::BadArgument(
+                "Flag must be one of 'r', 'w', 'c', or 'n'".into(),
+            ));
+        }
         let paths = file_paths(name);
         let read_only = opts.mode == OpenMode::Read;
         if !matches!(opts.mode, OpenMode::Create | OpenMode::New) {

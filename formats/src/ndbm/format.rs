@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pydbm_engine::crash::{self, CrashConfig};
+use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{
     CrashReport, Dbm, Durability, Format, OpenMode, OpenOptions, OsVfs, Pager, Problem, Result, Vfs,
@@ -157,11 +158,46 @@ pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Bo
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// Operations per independent workload (each from a fresh database). The replay harness
+/// is linear in a workload's length, but every crash point copies the files once: short
+/// workloads keep the files, and so each point, small, and every run crashes during
+/// creation too.
+pub const OPS_PER_WORKLOAD: u64 = 200;
+
 /// Runs `ops` random operations (inserts of small, 1024/1025-byte and multi-page values,
-/// replaces, deletes, reopens) over the engine's fault-injecting file system at
-/// `durability`, crashing at every write and sync (or `max_points` of them), and checks the
-/// recovered mapping is a committed one.
+/// replaces, deletes, reopens), as `ceil(ops / OPS_PER_WORKLOAD)` workloads from fresh
+/// databases (seeds derived from `seed`), through the engine's linear-time crash harness
+/// ([`run_replay`]: one recorded run per workload, the disk at each crash point rebuilt
+/// from the log) at `durability`, crashing at every write and sync (or, per workload, at
+/// `max_points` of them), and checks the recovered mapping is a committed one and `check`
+/// finds no problem. The reports are summed.
 pub fn crashtest(
+    ops: u64,
+    seed: u64,
+    durability: Durability,
+    max_points: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CrashReport> {
+    let mut total = CrashReport::default();
+    let mut seeds = SplitMix64::new(seed);
+    let mut left = ops;
+    while left > 0 {
+        let n = left.min(OPS_PER_WORKLOAD);
+        left -= n;
+        let r = crashtest_one(n, seeds.next_u64(), durability, max_points, progress)?;
+        total.crash_points += r.crash_points;
+        total.violations += r.violations;
+        for line in r.details {
+            if total.details.len() < crash::MAX_DETAILS {
+                total.details.push(line);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// One workload of [`crashtest`]: `ops` operations from a fresh database.
+fn crashtest_one(
     ops: u64,
     seed: u64,
     durability: Durability,
@@ -231,7 +267,7 @@ pub fn crashtest(
         db.close()?;
         Ok(s)
     };
-    crash::run(
+    run_replay(
         CrashConfig {
             seed,
             durability,

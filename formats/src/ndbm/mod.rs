@@ -21,6 +21,7 @@ pub mod live;
 pub mod meta;
 pub mod page;
 pub mod pagefile;
+mod raw_lookup;
 pub mod store;
 
 mod alloc;

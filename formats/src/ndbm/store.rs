@@ -12,6 +12,7 @@ use super::hash::{cmp_offpage, cmp_onpage, hash};
 use super::meta::HashMeta;
 use super::page::{HashPage, Item, Page, Pair};
 use super::pagefile::PageFile;
+use super::raw_lookup::RawLookup;
 
 /// Largest item kept on a bucket page: `pagesize / 4` (`ISBIG`, ndbm spec §3.3).
 pub fn max_onpage(pagesize: usize) -> usize {
@@ -31,7 +32,7 @@ pub struct HashStore<F: PageFile> {
     pub(super) hash_cache: HashMap<u32, Arc<HashPage>>,
     /// One page-sized buffer reused for every page read and bucket-page encode, so the
     /// read and write paths allocate no page buffer per operation.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
 }
 
 /// Most decoded bucket pages kept by a [`HashStore`].
@@ -177,7 +178,7 @@ impl<F: PageFile> HashStore<F> {
     /// Reads page `pgno` (1..=last_pgno) into `buf` (resized to a page). A page past the
     /// end of the file reads as zeros (a hole); a page number outside the table is
     /// [`Error::Corrupt`].
-    fn read_raw_into(&mut self, pgno: u32, buf: &mut Vec<u8>) -> Result<()> {
+    pub(super) fn read_raw_into(&mut self, pgno: u32, buf: &mut Vec<u8>) -> Result<()> {
         if pgno == 0 || pgno > self.meta.last_pgno {
             return Err(self.corrupt(
                 28,
@@ -465,6 +466,12 @@ impl<F: PageFile> HashStore<F> {
 
     /// The value stored under `key`.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // Pages not in the decoded cache are searched as raw bytes (raw_lookup.rs).
+        match self.raw_lookup(key)? {
+            RawLookup::Found(v) => return Ok(Some(v)),
+            RawLookup::Absent => return Ok(None),
+            RawLookup::Undecided => {}
+        }
         match self.lookup(key)? {
             // One copy of an on-page value (no clone of the item first).
             Some(f) => match &f.page.pairs[f.index].data {
