@@ -128,32 +128,48 @@ pub fn run_with_kind<S: Clone + PartialEq + Debug>(
         }
         let image: Arc<dyn Vfs> = Arc::new(vfs.surviving_disk());
         let before = states.iter().rposition(|(at, _)| *at < n);
-        let after = before.map_or(0, |b| b + 1);
-        let allowed: Vec<&S> = before
-            .into_iter()
-            .chain(Some(after).filter(|&a| a < states.len()))
-            .map(|k| &states[k].1)
-            .collect();
-        report.crash_points += 1;
-        let verdict = match read_state(image) {
-            Ok(s) if allowed.contains(&&s) => None,
-            Ok(s) => Some(format!(
-                "crash at event {n}: recovered state {} is not one of the committed states {}",
-                clip(format!("{s:?}")),
-                clip(format!("{allowed:?}"))
-            )),
-            Err(_) if before.is_none() => None,
-            Err(e) => Some(format!("crash at event {n}: recovery failed: {e}")),
-        };
-        if let Some(line) = verdict {
-            report.violations += 1;
-            if report.details.len() < MAX_DETAILS {
-                report.details.push(line);
-            }
-        }
+        judge_point(&mut report, n, image, &states, before, read_state);
         progress(i as u64 + 1, points.len() as u64);
     }
     Ok(report)
+}
+
+/// Judges one crash point for both harnesses: recovers `image` with `read_state` and counts
+/// a violation in `report` unless the result equals the state committed last before the
+/// crash (`states[before]`) or the one after it (the operation in flight may have committed).
+/// A recovery that fails before any state was committed is not a violation (there was
+/// nothing to keep).
+pub(crate) fn judge_point<S: PartialEq + Debug>(
+    report: &mut CrashReport,
+    n: u64,
+    image: Arc<dyn Vfs>,
+    states: &[(u64, S)],
+    before: Option<usize>,
+    read_state: ReadState<'_, S>,
+) {
+    let after = before.map_or(0, |b| b + 1);
+    let allowed: Vec<&S> = before
+        .into_iter()
+        .chain(Some(after).filter(|&a| a < states.len()))
+        .map(|k| &states[k].1)
+        .collect();
+    report.crash_points += 1;
+    let verdict = match read_state(image) {
+        Ok(s) if allowed.contains(&&s) => None,
+        Ok(s) => Some(format!(
+            "crash at event {n}: recovered state {} is not one of the committed states {}",
+            clip(format!("{s:?}")),
+            clip(format!("{allowed:?}"))
+        )),
+        Err(_) if before.is_none() => None,
+        Err(e) => Some(format!("crash at event {n}: recovery failed: {e}")),
+    };
+    if let Some(line) = verdict {
+        report.violations += 1;
+        if report.details.len() < MAX_DETAILS {
+            report.details.push(line);
+        }
+    }
 }
 
 /// Shortens a debug rendering for a report line.

@@ -34,7 +34,7 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::crash::{CrashConfig, ReadState, Workload, MAX_DETAILS};
+use crate::crash::{judge_point, CrashConfig, ReadState, Workload};
 use crate::prng::SplitMix64;
 use crate::recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 use crate::{CrashKind, CrashReport, Durability, Error, MemVfs, Result, Vfs, SECTOR};
@@ -280,31 +280,8 @@ pub fn run_replay<S: Clone + PartialEq + Debug>(
         model.advance(&log, n as usize - 1);
         let image: Arc<dyn Vfs> = Arc::new(model.image(&log, n, seed));
         // States reported before event n (the log notes the count at each event).
-        let reported = log[n as usize - 1].states_before;
-        let before = reported.checked_sub(1);
-        let after = reported;
-        let allowed: Vec<&S> = before
-            .into_iter()
-            .chain(Some(after).filter(|&a| a < states.len()))
-            .map(|k| &states[k].1)
-            .collect();
-        report.crash_points += 1;
-        let verdict = match read_state(image) {
-            Ok(s) if allowed.contains(&&s) => None,
-            Ok(s) => Some(format!(
-                "crash at event {n}: recovered state {} is not one of the committed states {}",
-                clip(format!("{s:?}")),
-                clip(format!("{allowed:?}"))
-            )),
-            Err(_) if before.is_none() => None,
-            Err(e) => Some(format!("crash at event {n}: recovery failed: {e}")),
-        };
-        if let Some(line) = verdict {
-            report.violations += 1;
-            if report.details.len() < MAX_DETAILS {
-                report.details.push(line);
-            }
-        }
+        let before = log[n as usize - 1].states_before.checked_sub(1);
+        judge_point(&mut report, n, image, &states, before, read_state);
         progress(i as u64 + 1, points.len() as u64);
     }
     Ok(report)
@@ -330,20 +307,6 @@ fn record<S>(workload: Workload<'_, S>, keep_log: bool) -> Result<Recorded<S>> {
         workload(Arc::new(rec.clone()), &mut report)?;
     }
     Ok((rec.take_events(), states, rec.events()))
-}
-
-/// Shortens a debug rendering for a report line.
-fn clip(mut s: String) -> String {
-    const MAX: usize = 300;
-    if s.len() > MAX {
-        let mut cut = MAX;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]
