@@ -5,6 +5,7 @@
 //! Workload (issue 4): insert N random 16-byte keys with 100-byte values into a new file,
 //! fetch every key in a random order, iterate every key (firstkey/nextkey).
 
+use pydbm_benches::SharedLibrary;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -36,22 +37,16 @@ struct Gdbm {
 }
 
 fn load_gdbm() -> Option<Gdbm> {
+    let lib = SharedLibrary::open(c"libgdbm.so.6")?;
+    // SAFETY: each symbol is read as the signature gdbm.h declares for it.
     unsafe {
-        let h = libc::dlopen(c"libgdbm.so.6".as_ptr(), libc::RTLD_NOW);
-        if h.is_null() {
-            return None;
-        }
-        let sym = |n: &std::ffi::CStr| {
-            let p = libc::dlsym(h, n.as_ptr());
-            (!p.is_null()).then_some(p)
-        };
         Some(Gdbm {
-            open: std::mem::transmute::<*mut c_void, OpenFn>(sym(c"gdbm_open")?),
-            store: std::mem::transmute::<*mut c_void, StoreFn>(sym(c"gdbm_store")?),
-            fetch: std::mem::transmute::<*mut c_void, FetchFn>(sym(c"gdbm_fetch")?),
-            first: std::mem::transmute::<*mut c_void, FirstFn>(sym(c"gdbm_firstkey")?),
-            next: std::mem::transmute::<*mut c_void, NextFn>(sym(c"gdbm_nextkey")?),
-            close: std::mem::transmute::<*mut c_void, CloseFn>(sym(c"gdbm_close")?),
+            open: lib.get(c"gdbm_open")?,
+            store: lib.get(c"gdbm_store")?,
+            fetch: lib.get(c"gdbm_fetch")?,
+            first: lib.get(c"gdbm_firstkey")?,
+            next: lib.get(c"gdbm_nextkey")?,
+            close: lib.get(c"gdbm_close")?,
         })
     }
 }

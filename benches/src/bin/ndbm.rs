@@ -10,6 +10,7 @@
 //! database, N random gets, one full iteration (keys and values), close.
 //! `cargo run --release -p pydbm-benches --bin ndbm [N]` (default 100000).
 
+use pydbm_benches::SharedLibrary;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::time::Instant;
@@ -89,24 +90,17 @@ struct LibDb {
 }
 
 fn load_libdb() -> Option<LibDb> {
-    // SAFETY: dlopen/dlsym with NUL-terminated names; each symbol is cast to the signature
-    // db.h declares for it (`__db_ndbm_open(const char *, int, int)` etc.).
+    let lib = SharedLibrary::open(c"libdb-5.3.so")?;
+    // SAFETY: each symbol is read as the signature db.h declares for it
+    // (`__db_ndbm_open(const char *, int, int)` etc.).
     unsafe {
-        let h = libc::dlopen(c"libdb-5.3.so".as_ptr(), libc::RTLD_NOW);
-        if h.is_null() {
-            return None;
-        }
-        let sym = |n: &std::ffi::CStr| {
-            let p = libc::dlsym(h, n.as_ptr());
-            (!p.is_null()).then_some(p)
-        };
         Some(LibDb {
-            open: std::mem::transmute::<*mut c_void, OpenFn>(sym(c"__db_ndbm_open")?),
-            store: std::mem::transmute::<*mut c_void, StoreFn>(sym(c"__db_ndbm_store")?),
-            fetch: std::mem::transmute::<*mut c_void, FetchFn>(sym(c"__db_ndbm_fetch")?),
-            first: std::mem::transmute::<*mut c_void, FirstFn>(sym(c"__db_ndbm_firstkey")?),
-            next: std::mem::transmute::<*mut c_void, NextFn>(sym(c"__db_ndbm_nextkey")?),
-            close: std::mem::transmute::<*mut c_void, CloseFn>(sym(c"__db_ndbm_close")?),
+            open: lib.get(c"__db_ndbm_open")?,
+            store: lib.get(c"__db_ndbm_store")?,
+            fetch: lib.get(c"__db_ndbm_fetch")?,
+            first: lib.get(c"__db_ndbm_firstkey")?,
+            next: lib.get(c"__db_ndbm_nextkey")?,
+            close: lib.get(c"__db_ndbm_close")?,
         })
     }
 }

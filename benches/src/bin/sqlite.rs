@@ -13,6 +13,7 @@
 //! Usage: `cargo run --release -p pydbm-benches --bin sqlite [N] [--only raw|pydbm]`
 //! (N defaults to 200000; `--only` runs one round of one side, for profiling with callgrind).
 
+use pydbm_benches::SharedLibrary;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::Path;
 use std::process::Command;
@@ -155,39 +156,23 @@ const SQLITE_TRANSIENT: isize = -1;
 
 impl Debian {
     fn load() -> Option<Debian> {
-        // SAFETY: dlopen/dlsym with NUL-terminated names; each symbol is cast to the
-        // prototype documented for it in sqlite3.h.
+        let lib = SharedLibrary::open(c"libsqlite3.so.0")?;
+        // SAFETY: each symbol is read as the prototype documented for it in sqlite3.h.
         unsafe {
-            let h = libc::dlopen(
-                c"libsqlite3.so.0".as_ptr(),
-                libc::RTLD_NOW | libc::RTLD_LOCAL,
-            );
-            if h.is_null() {
-                return None;
-            }
-            macro_rules! sym {
-                ($name:literal, $t:ty) => {{
-                    let p = libc::dlsym(h, $name.as_ptr());
-                    if p.is_null() {
-                        return None;
-                    }
-                    std::mem::transmute::<*mut c_void, $t>(p)
-                }};
-            }
             Some(Debian {
-                version: sym!(c"sqlite3_libversion", FnVersion),
-                open: sym!(c"sqlite3_open", FnOpen),
-                exec: sym!(c"sqlite3_exec", FnExec),
-                prepare: sym!(c"sqlite3_prepare_v2", FnPrepare),
-                bind_int64: sym!(c"sqlite3_bind_int64", FnBindInt64),
-                bind_text: sym!(c"sqlite3_bind_text", FnBindText),
-                step: sym!(c"sqlite3_step", FnStep),
-                reset: sym!(c"sqlite3_reset", FnReset),
-                column_int64: sym!(c"sqlite3_column_int64", FnColumnInt64),
-                column_text: sym!(c"sqlite3_column_text", FnColumnText),
-                column_bytes: sym!(c"sqlite3_column_bytes", FnColumnBytes),
-                finalize: sym!(c"sqlite3_finalize", FnFinalize),
-                close: sym!(c"sqlite3_close", FnClose),
+                version: lib.get(c"sqlite3_libversion")?,
+                open: lib.get(c"sqlite3_open")?,
+                exec: lib.get(c"sqlite3_exec")?,
+                prepare: lib.get(c"sqlite3_prepare_v2")?,
+                bind_int64: lib.get(c"sqlite3_bind_int64")?,
+                bind_text: lib.get(c"sqlite3_bind_text")?,
+                step: lib.get(c"sqlite3_step")?,
+                reset: lib.get(c"sqlite3_reset")?,
+                column_int64: lib.get(c"sqlite3_column_int64")?,
+                column_text: lib.get(c"sqlite3_column_text")?,
+                column_bytes: lib.get(c"sqlite3_column_bytes")?,
+                finalize: lib.get(c"sqlite3_finalize")?,
+                close: lib.get(c"sqlite3_close")?,
             })
         }
     }
