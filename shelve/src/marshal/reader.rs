@@ -13,6 +13,7 @@ use super::hashkey::{hash_key, HashKey, HASH_BUDGET};
 use super::long::PyLong;
 use super::stack::grow;
 use super::value::{CodeObject, Node, NodeId, Value};
+use crate::pickle::pystr::validate_utf8_surrogatepass;
 
 /// CPython's `MAX_MARSHAL_STACK_DEPTH` (release builds): deepest nesting read or written.
 pub const MAX_DEPTH: usize = 2000;
@@ -470,44 +471,11 @@ pub(crate) fn parse_python_float(text: &[u8]) -> Option<f64> {
 }
 
 /// Validates UTF-8 as Python's `surrogatepass` decoder does (lone surrogates U+D800–U+DFFF
-/// encoded as three bytes are allowed); the error names the first bad byte.
+/// encoded as three bytes are allowed); the error names the first bad byte, at its offset in
+/// the marshal data (`base` is where `raw` starts).
 fn check_utf8_surrogatepass(raw: &[u8], base: usize) -> Result<(), MarshalError> {
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        let (len, lo, hi) = match b {
-            0x00..=0x7f => {
-                i += 1;
-                continue;
-            }
-            0xc2..=0xdf => (2, 0x80, 0xbf),
-            0xe0 => (3, 0xa0, 0xbf),
-            0xe1..=0xef => (3, 0x80, 0xbf),
-            0xf0 => (4, 0x90, 0xbf),
-            0xf1..=0xf3 => (4, 0x80, 0xbf),
-            0xf4 => (4, 0x80, 0x8f),
-            _ => return Err(utf8_error(b, i, base, "invalid start byte")),
-        };
-        for k in 1..len {
-            let Some(&c) = raw.get(i + k) else {
-                return Err(utf8_error(b, i, base, "unexpected end of data"));
-            };
-            let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
-            if !(l..=h).contains(&c) {
-                return Err(utf8_error(b, i, base, "invalid continuation byte"));
-            }
-        }
-        i += len;
-    }
-    Ok(())
-}
-
-fn utf8_error(byte: u8, pos: usize, base: usize, why: &str) -> MarshalError {
-    MarshalError::at(
-        base + pos,
-        PyExc::UnicodeDecodeError,
-        format!("'utf-8' codec can't decode byte 0x{byte:02x} in position {pos}: {why}"),
-    )
+    validate_utf8_surrogatepass(raw)
+        .map_err(|e| MarshalError::at(base + e.position, PyExc::UnicodeDecodeError, e.to_string()))
 }
 
 #[cfg(test)]

@@ -807,11 +807,7 @@ impl<'a> Pickler<'a> {
                 return Ok(());
             }
             for chunk in items.chunks(BATCHSIZE) {
-                self.write(&[op::MARK]);
-                for &i in chunk {
-                    self.save(i, false)?;
-                }
-                self.write(&[op::APPENDS]);
+                self.save_appends(chunk)?;
             }
             Ok(())
         } else {
@@ -834,13 +830,19 @@ impl<'a> Pickler<'a> {
                 self.save(chunk[0], false)?;
                 self.write(&[op::APPEND]);
             } else {
-                self.write(&[op::MARK]);
-                for &i in chunk {
-                    self.save(i, false)?;
-                }
-                self.write(&[op::APPENDS]);
+                self.save_appends(chunk)?;
             }
         }
+        Ok(())
+    }
+
+    /// One `MARK item… APPENDS` batch.
+    fn save_appends(&mut self, chunk: &[NodeId]) -> Result<()> {
+        self.write(&[op::MARK]);
+        for &i in chunk {
+            self.save(i, false)?;
+        }
+        self.write(&[op::APPENDS]);
         Ok(())
     }
 

@@ -55,55 +55,58 @@ impl fmt::Display for Utf8Error {
     }
 }
 
+/// Checks that `bytes` is UTF-8 as Python's `surrogatepass` decoder accepts it: well-formed
+/// UTF-8 plus lone surrogates U+D800–U+DFFF encoded as three bytes.
+///
+/// # Errors
+/// [`Utf8Error`] at the first bad byte, with CPython's reason ("invalid start byte",
+/// "invalid continuation byte", "unexpected end of data").
+pub fn validate_utf8_surrogatepass(bytes: &[u8]) -> Result<(), Utf8Error> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return Ok(());
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let fail = |reason| Utf8Error {
+            position: i,
+            byte: b,
+            reason,
+        };
+        let (len, lo, hi) = match b {
+            0x00..=0x7f => {
+                i += 1;
+                continue;
+            }
+            0xc2..=0xdf => (2, 0x80, 0xbf),
+            0xe0 => (3, 0xa0, 0xbf),
+            0xe1..=0xef => (3, 0x80, 0xbf),
+            0xf0 => (4, 0x90, 0xbf),
+            0xf1..=0xf3 => (4, 0x80, 0xbf),
+            0xf4 => (4, 0x80, 0x8f),
+            _ => return Err(fail("invalid start byte")),
+        };
+        for k in 1..len {
+            let Some(&c) = bytes.get(i + k) else {
+                return Err(fail("unexpected end of data"));
+            };
+            let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
+            if !(l..=h).contains(&c) {
+                return Err(fail("invalid continuation byte"));
+            }
+        }
+        i += len;
+    }
+    Ok(())
+}
+
 impl PyStr {
     /// Validates UTF-8 allowing encoded surrogates (Python's `'surrogatepass'`).
+    ///
+    /// # Errors
+    /// [`Utf8Error`] naming the first bad byte, worded as CPython's decoder words it.
     pub fn from_utf8_surrogatepass(bytes: &[u8]) -> Result<PyStr, Utf8Error> {
-        if std::str::from_utf8(bytes).is_ok() {
-            return Ok(PyStr {
-                bytes: bytes.to_vec(),
-            });
-        }
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            let (len, lo, hi) = match b {
-                0x00..=0x7f => {
-                    i += 1;
-                    continue;
-                }
-                0xc2..=0xdf => (2, 0x80, 0xbf),
-                0xe0 => (3, 0xa0, 0xbf),
-                0xe1..=0xef => (3, 0x80, 0xbf),
-                0xf0 => (4, 0x90, 0xbf),
-                0xf1..=0xf3 => (4, 0x80, 0xbf),
-                0xf4 => (4, 0x80, 0x8f),
-                _ => {
-                    return Err(Utf8Error {
-                        position: i,
-                        byte: b,
-                        reason: "invalid start byte",
-                    })
-                }
-            };
-            for k in 1..len {
-                let Some(&c) = bytes.get(i + k) else {
-                    return Err(Utf8Error {
-                        position: i,
-                        byte: b,
-                        reason: "unexpected end of data",
-                    });
-                };
-                let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
-                if c < l || c > h {
-                    return Err(Utf8Error {
-                        position: i,
-                        byte: b,
-                        reason: "invalid continuation byte",
-                    });
-                }
-            }
-            i += len;
-        }
+        validate_utf8_surrogatepass(bytes)?;
         Ok(PyStr {
             bytes: bytes.to_vec(),
         })

@@ -272,47 +272,31 @@ impl ser::SerializeSeq for SeqSer<'_> {
     }
 }
 
-impl ser::SerializeTuple for SeqSer<'_> {
-    type Ok = NodeId;
-    type Error = SerError;
-    fn serialize_element<T: Serialize + ?Sized>(
-        &mut self,
-        v: &T,
-    ) -> std::result::Result<(), SerError> {
-        ser::SerializeSeq::serialize_element(self, v)
-    }
-    fn end(self) -> R {
-        self.finish()
-    }
+/// Tuples, tuple structs and tuple variants all become pickled lists/tuples the same way as a
+/// sequence: each forwards its elements to [`ser::SerializeSeq::serialize_element`].
+macro_rules! forward_to_seq {
+    ($($trait:ident :: $method:ident),+ $(,)?) => {$(
+        impl ser::$trait for SeqSer<'_> {
+            type Ok = NodeId;
+            type Error = SerError;
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                v: &T,
+            ) -> std::result::Result<(), SerError> {
+                ser::SerializeSeq::serialize_element(self, v)
+            }
+            fn end(self) -> R {
+                self.finish()
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTupleStruct for SeqSer<'_> {
-    type Ok = NodeId;
-    type Error = SerError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        v: &T,
-    ) -> std::result::Result<(), SerError> {
-        ser::SerializeSeq::serialize_element(self, v)
-    }
-    fn end(self) -> R {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqSer<'_> {
-    type Ok = NodeId;
-    type Error = SerError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        v: &T,
-    ) -> std::result::Result<(), SerError> {
-        ser::SerializeSeq::serialize_element(self, v)
-    }
-    fn end(self) -> R {
-        self.finish()
-    }
-}
+forward_to_seq!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for MapSer<'_> {
     type Ok = NodeId;
