@@ -4,10 +4,16 @@
 //!
 //! `Full` is checked under power loss (unsynced writes dropped, reordered, torn), `Process`
 //! under a process kill. Two deliberately broken pagers prove the suite can fail.
+//!
+//! The same workloads also check the replay harness (`crash_replay::run_replay`) against the
+//! re-running one (`crash::run`): the same crash points with the same verdicts, and the replay
+//! catches the broken pagers as `crash::run` does.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pydbm_engine::crash::{self, CrashConfig};
+use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
 use pydbm_engine::{
     CrashKind, CrashReport, Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions,
@@ -281,4 +287,95 @@ fn long_run() {
         a.details,
         b.details
     );
+}
+
+/// Both harnesses over workloads from seeds `0..seeds`: (rerun totals, replay totals).
+fn both(
+    durability: Durability,
+    fault: Option<PagerTestFault>,
+    seeds: u64,
+    ops: usize,
+) -> (CrashReport, CrashReport) {
+    let mut slow = CrashReport::default();
+    let mut fast = CrashReport::default();
+    let (mut t_slow, mut t_fast) = (Duration::ZERO, Duration::ZERO);
+    for seed in 0..seeds {
+        let w = workload(seed, ops, durability, fault);
+        let read_state = read_state(durability);
+        let cfg = CrashConfig {
+            seed: seed ^ 0x5eed,
+            durability,
+            max_points: None,
+        };
+        let t = Instant::now();
+        let a = crash::run(cfg, &w, &read_state, &mut |_, _| {}).expect("workload runs");
+        t_slow += t.elapsed();
+        let t = Instant::now();
+        let b = run_replay(cfg, &w, &read_state, &mut |_, _| {}).expect("workload runs");
+        t_fast += t.elapsed();
+        assert_eq!(a.crash_points, b.crash_points, "seed {seed}");
+        slow.crash_points += a.crash_points;
+        slow.violations += a.violations;
+        slow.details.extend(a.details);
+        fast.crash_points += b.crash_points;
+        fast.violations += b.violations;
+        fast.details.extend(b.details);
+    }
+    println!(
+        "{durability:?} {fault:?}: crash::run {} points {} violations in {t_slow:?}; run_replay {} points {} violations in {t_fast:?}",
+        slow.crash_points, slow.violations, fast.crash_points, fast.violations
+    );
+    (slow, fast)
+}
+
+#[test]
+fn replay_agrees_with_rerun_under_power_loss() {
+    let (slow, fast) = both(Durability::Full, None, 6, 10);
+    assert!(fast.crash_points > 200, "{fast:?}");
+    assert_eq!(slow.violations, 0, "{:#?}", slow.details);
+    assert_eq!(fast.violations, 0, "{:#?}", fast.details);
+}
+
+#[test]
+fn replay_agrees_with_rerun_under_process_kill() {
+    let (slow, fast) = both(Durability::Process, None, 6, 10);
+    assert!(fast.crash_points > 200, "{fast:?}");
+    assert_eq!(slow.violations, 0, "{:#?}", slow.details);
+    assert_eq!(fast.violations, 0, "{:#?}", fast.details);
+}
+
+/// Without the journal fsync, power loss breaks atomicity: both harnesses must see it.
+#[test]
+fn replay_catches_a_skipped_journal_sync() {
+    let (slow, fast) = both(
+        Durability::Full,
+        Some(PagerTestFault::SkipJournalSync),
+        12,
+        10,
+    );
+    assert!(slow.violations > 0, "crash::run missed it");
+    assert!(fast.violations > 0, "run_replay missed it");
+}
+
+/// Pages written before the journal break atomicity under a kill: both must see it.
+#[test]
+fn replay_catches_pages_written_before_the_journal() {
+    let (slow, fast) = both(
+        Durability::Process,
+        Some(PagerTestFault::PagesBeforeJournal),
+        12,
+        10,
+    );
+    assert!(slow.violations > 0, "crash::run missed it");
+    assert!(fast.violations > 0, "run_replay missed it");
+}
+
+/// The speed-up on one longer workload (prints both times; the replay must agree and win):
+/// `cargo test -p pydbm-engine --test crash -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn replay_is_faster_on_a_long_workload() {
+    let (slow, fast) = both(Durability::Full, None, 1, 200);
+    assert_eq!(slow.crash_points, fast.crash_points);
+    assert_eq!(slow.violations + fast.violations, 0);
 }
