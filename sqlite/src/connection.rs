@@ -141,12 +141,16 @@ pub(crate) struct Inner {
     holder: AtomicU64,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
+    /// Where this connection's warnings go (made current on the thread while it is used).
+    warnings: Arc<crate::warning::WarningSink>,
 }
 
 /// The locked state of a connection; clears the holder mark when dropped.
 pub(crate) struct StateGuard<'a> {
     guard: MutexGuard<'a, State>,
     holder: &'a AtomicU64,
+    /// Routes warnings raised while the state is held to this connection.
+    _warnings: crate::warning::CurrentSink,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -231,6 +235,7 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
             holder: AtomicU64::new(0),
             check_same_thread: opts.check_same_thread,
             interrupt,
+            warnings: Default::default(),
         }),
     })
 }
@@ -281,6 +286,7 @@ impl Connection {
         Ok(StateGuard {
             guard,
             holder: &self.inner.holder,
+            _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
         })
     }
 
@@ -463,6 +469,28 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// The warnings recorded on this connection so far (see [`crate::warning`]).
+    pub fn warnings(&self) -> Vec<crate::warning::Warning> {
+        self.inner.warnings.recorded()
+    }
+
+    /// Removes and returns the warnings recorded on this connection.
+    pub fn take_warnings(&self) -> Vec<crate::warning::Warning> {
+        self.inner.warnings.take()
+    }
+
+    /// Sets what this connection does with warnings (Python's filter action); `None`
+    /// follows [`crate::warning::set_global_warning_action`].
+    pub fn set_warning_action(&self, action: Option<crate::warning::WarningAction>) {
+        self.inner.warnings.set_action(action);
+    }
+
+    /// Sets a function called with each warning this connection records (`None`: the
+    /// process-wide hook, if any).
+    pub fn set_warning_hook(&self, hook: Option<crate::warning::WarningHook>) {
+        self.inner.warnings.set_hook(hook);
     }
 
     /// `Connection.getlimit(category)` (`SQLITE_LIMIT_*` number). Unknown categories:

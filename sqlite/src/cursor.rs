@@ -163,6 +163,7 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &Params) -> Result<()> {
                     v.len()
                 )));
             }
+            crate::warning::named_placeholders_with_sequence(stmt, n)?;
             for (i, val) in v.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, to_sql_output(val, i + 1)?)?;
             }

@@ -44,6 +44,9 @@ pub enum ErrorKind {
     MemoryError,
     /// Python's `IndexError` (`Row` lookups, blob slices).
     IndexError,
+    /// Python's `DeprecationWarning`, raised as an exception: a deprecation
+    /// [`crate::warning::Warning`] under [`crate::warning::WarningAction::Error`].
+    DeprecationWarning,
 }
 
 impl ErrorKind {
@@ -89,6 +92,7 @@ impl ErrorKind {
             OverflowError => "OverflowError",
             MemoryError => "MemoryError",
             IndexError => "IndexError",
+            DeprecationWarning => "DeprecationWarning",
         }
     }
 

@@ -587,7 +587,12 @@ fn fixtures_match_live_python_3_13() {
         dir.path().join("shell_session.in"),
     )
     .unwrap();
-    for args in [&[][..], &["--autocommit"][..], &["--shell"][..]] {
+    for args in [
+        &[][..],
+        &["--autocommit"][..],
+        &["--deprecations"][..],
+        &["--shell"][..],
+    ] {
         let out = std::process::Command::new(py)
             .arg(&script)
             .args(args)
@@ -606,6 +611,7 @@ fn fixtures_match_live_python_3_13() {
         "rows_and_dump",
         "functions",
         "autocommit",
+        "deprecations",
     ] {
         let live = std::fs::read_to_string(dir.path().join(format!("{name}.txt"))).unwrap();
         let committed = std::fs::read_to_string(fixture_dir().join(format!("{name}.txt"))).unwrap();
@@ -995,4 +1001,206 @@ fn default_datetime_support_matches_python() {
         ));
     }
     compare("datetime_defaults", out);
+}
+
+/// Python 3.12+ DeprecationWarnings (expected output made by CPython 3.13.0, `make.py
+/// --deprecations`): the same texts at the same places, in order, under Python's "always"
+/// filter; under "error" the operation fails with the warning and changes nothing; under
+/// "default" a repeated warning is recorded once.
+#[test]
+fn deprecation_warnings_match_python_3_13() {
+    use pydbm_sqlite::datetime::{register_default_datetime, Date, DateTime};
+    use pydbm_sqlite::{Params, WarningAction};
+    register_default_datetime();
+    let c = connect(
+        ":memory:",
+        &ConnectOptions {
+            detect_types: PARSE_DECLTYPES | PARSE_COLNAMES,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.execute("create table t(d date, ts timestamp)", ())
+        .unwrap();
+    c.execute("create table n(a, b)", ()).unwrap();
+    let d = Value::Object(Arc::new(Date::new(2024, 2, 29).unwrap()));
+    let ts = Value::Object(Arc::new(
+        DateTime::new(Date::new(2024, 2, 29).unwrap(), 13, 5, 9, 120).unwrap(),
+    ));
+    fn shown(v: &Value) -> String {
+        let Value::Object(o) = v else {
+            return v.repr();
+        };
+        let any = o.as_ref() as &dyn std::any::Any;
+        if let Some(d) = any.downcast_ref::<Date>() {
+            d.isoformat()
+        } else if let Some(t) = any.downcast_ref::<DateTime>() {
+            t.isoformat()
+        } else {
+            v.repr()
+        }
+    }
+    let first = |c: &Connection, sql: &str| -> pydbm_sqlite::Result<String> {
+        let row = c.execute(sql, ())?.fetchone()?.unwrap();
+        Ok(shown(&row.as_tuple().unwrap()[0]))
+    };
+    let rows = |c: &Connection, sql: &str, p: Params| -> pydbm_sqlite::Result<String> {
+        Ok(list(&c.execute(sql, p)?.fetchall()?))
+    };
+    let seq = |v: &[i64]| Params::Seq(v.iter().map(|&i| Value::Int(i)).collect());
+    let two = || (1..=2).map(|i| seq(&[2 * i - 1, 2 * i]));
+    type Case<'a> = Box<dyn Fn() -> pydbm_sqlite::Result<String> + 'a>;
+    let cases: Vec<(&str, Case)> = vec![
+        (
+            "adapt date",
+            Box::new(|| {
+                c.execute("insert into t values (?, NULL)", vec![d.clone()])
+                    .map(|_| "ok".into())
+            }),
+        ),
+        (
+            "adapt datetime",
+            Box::new(|| {
+                c.execute("insert into t values (NULL, ?)", vec![ts.clone()])
+                    .map(|_| "ok".into())
+            }),
+        ),
+        (
+            "convert date",
+            Box::new(|| first(&c, "select d from t where d is not null")),
+        ),
+        (
+            "convert timestamp",
+            Box::new(|| first(&c, "select ts from t where ts is not null")),
+        ),
+        (
+            "colname date",
+            Box::new(|| first(&c, "select '2024-01-02' as \"x [date]\"")),
+        ),
+        (
+            "named seq",
+            Box::new(|| rows(&c, "select :a, :b", seq(&[1, 2]))),
+        ),
+        (
+            "named seq count",
+            Box::new(|| rows(&c, "select :a, :b", seq(&[1]))),
+        ),
+        (
+            "numbered seq",
+            Box::new(|| rows(&c, "select ?1, ?2", seq(&[1, 2]))),
+        ),
+        (
+            "at dollar seq",
+            Box::new(|| rows(&c, "select @a, $b", seq(&[1, 2]))),
+        ),
+        (
+            "mixed seq",
+            Box::new(|| rows(&c, "select ?, :b", seq(&[1, 2]))),
+        ),
+        (
+            "named dict",
+            Box::new(|| rows(&c, "select :a", vec![("a", Value::Int(1))].into())),
+        ),
+        (
+            "executemany named seq",
+            Box::new(|| {
+                c.executemany("insert into n values (:a, :b)", two())
+                    .map(|cur| cur.rowcount().to_string())
+            }),
+        ),
+    ];
+    let mut out = Vec::new();
+    c.set_warning_action(Some(WarningAction::Always));
+    for (tag, f) in &cases {
+        match f() {
+            Ok(r) => out.push(format!("{tag}: ok {r}")),
+            Err(e) => out.push(format!("{tag}: {}: {}", e.kind.name(), e.message)),
+        }
+        for w in c.take_warnings() {
+            out.push(format!("  {w}"));
+        }
+    }
+    c.set_warning_action(Some(WarningAction::Error));
+    for i in [0, 1, 2, 5, 6, 11] {
+        let (tag, f) = &cases[i];
+        out.push(format!("error {tag}: {}", err(f())));
+    }
+    assert!(c.warnings().is_empty(), "errors are not recorded");
+    out.push(format!(
+        "rows {} {}",
+        first(&c, "select count(*) from t")
+            .map(|s| format!("({s},)"))
+            .unwrap(),
+        first(&c, "select count(*) from n")
+            .map(|s| format!("({s},)"))
+            .unwrap()
+    ));
+    c.set_warning_action(Some(WarningAction::Default));
+    for i in 0..3 {
+        c.executemany(
+            "insert into n values (:a, :b)",
+            [seq(&[i, i]), seq(&[i, i])],
+        )
+        .unwrap();
+    }
+    for w in c.take_warnings() {
+        out.push(format!("default {w}"));
+    }
+    compare("deprecations", out);
+}
+
+/// The warning channel: a connection's hook sees what it records; an adapter that warns
+/// outside any connection (`sqlite3.adapt`) records on the process-wide sink; another
+/// connection's warnings stay its own.
+#[test]
+fn warnings_go_to_the_connection_in_use() {
+    use pydbm_sqlite::datetime::{register_default_datetime, Date};
+    register_default_datetime();
+    let a = mem();
+    let b = mem();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    a.set_warning_hook(Some(Arc::new(move |w: &pydbm_sqlite::Warning| {
+        s2.lock().unwrap().push(w.message.clone())
+    })));
+    a.execute("select :x", vec![Value::Int(1)]).unwrap();
+    assert_eq!(a.warnings().len(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(b.warnings().is_empty());
+    // Named placeholders bound from a mapping, numbered and qmark ones from a sequence:
+    // no warning (3.13.0 no longer warns for `?NNN`).
+    b.execute("select :x", vec![("x", Value::Int(1))]).unwrap();
+    b.execute("select ?1, ?2", vec![Value::Int(1), Value::Int(2)])
+        .unwrap();
+    b.execute("select ?", vec![Value::Int(1)]).unwrap();
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
+    let d = Value::Object(Arc::new(Date::new(2024, 1, 2).unwrap()));
+    assert_eq!(pydbm_sqlite::adapt(&d).unwrap(), Value::from("2024-01-02"));
+    assert!(pydbm_sqlite::warning::take_global_warnings()
+        .iter()
+        .any(|w| w
+            .message
+            .starts_with("The default date adapter is deprecated")));
+    assert!(a.warnings().len() == 1 && b.warnings().is_empty());
+}
+
+/// An adapter's own error comes out of `execute` as it is (CPython 3.11–3.13: the
+/// adapter's exception propagates), not as "type is not supported".
+#[test]
+fn adapter_errors_propagate() {
+    #[derive(Debug)]
+    struct Failing;
+    impl pydbm_sqlite::Object for Failing {
+        fn type_name(&self) -> &str {
+            "Failing"
+        }
+    }
+    pydbm_sqlite::register_adapter(|_: &Failing| {
+        Err(Error::new(pydbm_sqlite::ErrorKind::ValueError, "boom"))
+    });
+    let c = mem();
+    let e = c
+        .execute("select ?", vec![Value::Object(Arc::new(Failing))])
+        .unwrap_err();
+    assert_eq!(err::<()>(Err(e)), "ValueError: boom");
 }
