@@ -208,12 +208,10 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         opts.vfs.as_deref(),
     )?;
     let interrupt = db.get_interrupt_handle();
-    // A plain path on SQLite's default VFS (EngineVfs locks through the engine already).
-    let anchor = if opts.uri || opts.vfs.is_some() {
-        None
-    } else {
-        crate::anchor::FcntlAnchor::take(database.as_ref())
-    };
+    // The file SQLite locks with fcntl: a plain path, or the one a `file:` URI names
+    // (EngineVfs locks through the engine already).
+    let anchor =
+        crate::anchor::FcntlAnchor::for_connect(database.as_ref(), opts.uri, opts.vfs.as_deref());
     let state = State {
         anchor,
         db: Some(db),
