@@ -141,6 +141,9 @@ pub(crate) struct Inner {
     holder: AtomicU64,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
+    /// Set by `close()`: lets cursors refuse to hand out buffered rows without taking the
+    /// state lock.
+    closed: std::sync::atomic::AtomicBool,
     /// Where this connection's warnings go (made current on the thread while it is used).
     warnings: Arc<crate::warning::WarningSink>,
 }
@@ -215,7 +218,7 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
     let state = State {
         anchor,
         db: Some(db),
-        isolation_level: opts.isolation_level.clone(),
+        isolation_level: opts.isolation_level.as_deref().map(str::to_ascii_uppercase),
         autocommit: opts.autocommit,
         detect_types: opts.detect_types,
         row_factory: RowFactory::Tuple,
@@ -233,6 +236,7 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
             holder: AtomicU64::new(0),
             check_same_thread: opts.check_same_thread,
             interrupt,
+            closed: Default::default(),
             warnings: Default::default(),
         }),
     })
@@ -382,6 +386,16 @@ impl Connection {
             db.close().map_err(|(_, e)| Error::from(e))?;
         }
         st.anchor = None;
+        self.inner.closed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Python's check that the connection is open (`Cannot operate on a closed
+    /// database.`), for cursors whose rows are already buffered.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::closed_database());
+        }
         Ok(())
     }
 
@@ -408,7 +422,8 @@ impl Connection {
         if level.is_none() && st.autocommit == Autocommit::Legacy && !st.db()?.is_autocommit() {
             st.exec("COMMIT")?;
         }
-        st.isolation_level = level.map(str::to_string);
+        // CPython stores (and begins with) the level upper-cased: "exclusive" → "EXCLUSIVE".
+        st.isolation_level = level.map(str::to_ascii_uppercase);
         Ok(())
     }
 
@@ -510,12 +525,13 @@ impl Connection {
         self.lock()?.db()?.db_config(c).map_err(Error::from)
     }
 
-    /// `Connection.setconfig(op, enable)`: returns the new setting.
-    pub fn setconfig(&self, op: i32, enable: bool) -> Result<bool> {
+    /// `Connection.setconfig(op, enable)`: returns nothing, like Python's (`None`).
+    pub fn setconfig(&self, op: i32, enable: bool) -> Result<()> {
         let c = dbconfig_of(op)?;
         self.lock()?
             .db()?
             .set_db_config(c, enable)
+            .map(|_| ())
             .map_err(Error::from)
     }
 
@@ -749,8 +765,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(v, Value::Text("k='ABC'".into()));
-        // setconfig returns the new setting; getconfig reads it back (3.12+).
-        assert!(c.setconfig(1002, true).unwrap());
+        // getconfig reads back what setconfig set (3.12+).
+        c.setconfig(1002, true).unwrap();
         assert!(c.getconfig(1002).unwrap());
         assert!(c.getconfig(9999).is_err());
         // Extensions: disabled by default; enabled, a missing library is an OperationalError.

@@ -242,7 +242,8 @@ impl Cursor {
         if self.closed {
             return Err(Error::programming("Cannot operate on a closed cursor."));
         }
-        Ok(())
+        // CPython 3.13: fetching from a cursor whose connection closed fails too.
+        self.conn.check_open()
     }
 
     /// `Cursor.connection`.

@@ -591,6 +591,7 @@ fn fixtures_match_live_python_3_13() {
         &[][..],
         &["--autocommit"][..],
         &["--deprecations"][..],
+        &["--audit"][..],
         &["--shell"][..],
     ] {
         let out = std::process::Command::new(py)
@@ -612,6 +613,7 @@ fn fixtures_match_live_python_3_13() {
         "functions",
         "autocommit",
         "deprecations",
+        "audit",
     ] {
         let live = std::fs::read_to_string(dir.path().join(format!("{name}.txt"))).unwrap();
         let committed = std::fs::read_to_string(fixture_dir().join(format!("{name}.txt"))).unwrap();
@@ -1203,4 +1205,216 @@ fn adapter_errors_propagate() {
         .execute("select ?", vec![Value::Object(Arc::new(Failing))])
         .unwrap_err();
     assert_eq!(err::<()>(Err(e)), "ValueError: boom");
+}
+
+fn py_list_str(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| Value::from(s.as_str()).repr()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+struct StepFails;
+impl Aggregate for StepFails {
+    fn step(&mut self, _: &[Value]) -> pydbm_sqlite::Result<()> {
+        Err(Error::new(pydbm_sqlite::ErrorKind::ValueError, ""))
+    }
+    fn finalize(&mut self) -> pydbm_sqlite::Result<Value> {
+        Ok(Value::Int(0))
+    }
+}
+struct FinalizeFails;
+impl Aggregate for FinalizeFails {
+    fn step(&mut self, _: &[Value]) -> pydbm_sqlite::Result<()> {
+        Ok(())
+    }
+    fn finalize(&mut self) -> pydbm_sqlite::Result<Value> {
+        Err(Error::new(pydbm_sqlite::ErrorKind::ValueError, ""))
+    }
+}
+
+/// The behaviours the acceptance audit (docs/sqlite.md "Acceptance coverage") found
+/// without a test against the reference, replayed against CPython 3.13.0's output
+/// (`make.py --audit`): module constants, `complete_statement`, the deterministic flag,
+/// failing aggregates, collation removal, cursor iteration and per-cursor row factory,
+/// `Row` equality, NaN/bool/NUL binding, `iterdump(filter=)`, isolation level case,
+/// `getconfig`/`setconfig`, a closed connection's methods and cursors, `executescript`'s
+/// commit and per-statement trace, `executemany` over an iterator.
+#[test]
+fn audit_items_match_python_3_13() {
+    let mut out = Vec::new();
+    out.push(format!(
+        "module {} {} {}",
+        pydbm_sqlite::APILEVEL,
+        pydbm_sqlite::PARAMSTYLE,
+        pydbm_sqlite::threadsafety()
+    ));
+    let stmts = [
+        "select 1;",
+        "select 1",
+        "select ';",
+        "create trigger x after insert on t begin select 1;",
+        "",
+    ];
+    let complete: Vec<&str> = stmts
+        .iter()
+        .map(|s| py_bool(pydbm_sqlite::complete_statement(s)))
+        .collect();
+    out.push(format!("complete [{}]", complete.join(", ")));
+    let c = mem();
+    c.execute("create table t(x)", ()).unwrap();
+    c.executemany(
+        "insert into t values (?)",
+        [3, 1, 2].map(|i| vec![Value::Int(i)]),
+    )
+    .unwrap();
+    c.create_function("nd", 1, |a| Ok(a[0].clone()), false)
+        .unwrap();
+    out.push(format!(
+        "nondeterministic index {}",
+        err(c.execute("create index i1 on t(nd(x))", ()))
+    ));
+    c.create_function("det", 1, |a| Ok(a[0].clone()), true)
+        .unwrap();
+    out.push(format!(
+        "deterministic index {}",
+        err(c.execute("create index i2 on t(det(x))", ()))
+    ));
+    c.create_aggregate("stepfails", 1, || Box::new(StepFails))
+        .unwrap();
+    c.create_aggregate("finfails", 1, || Box::new(FinalizeFails))
+        .unwrap();
+    let all = |c: &Connection, sql: &str| c.execute(sql, ()).and_then(|mut cur| cur.fetchall());
+    out.push(err(all(&c, "select stepfails(x) from t")));
+    out.push(err(all(&c, "select finfails(x) from t")));
+    c.create_collation("rev", Some(Box::new(|a: &str, b: &str| b.cmp(a))))
+        .unwrap();
+    let by_rev = "select x from t order by cast(x as text) collate rev";
+    out.push(list(&all(&c, by_rev).unwrap()));
+    c.create_collation("rev", None).unwrap();
+    out.push(err(all(&c, by_rev)));
+    let mut cur = c.cursor().unwrap();
+    // Same connection: a temp table made through cur.connection() is visible through c.
+    cur.connection()
+        .execute("create temp table probe(x)", ())
+        .unwrap();
+    let same = c
+        .execute(
+            "select count(*) from temp.sqlite_master where name = 'probe'",
+            (),
+        )
+        .unwrap()
+        .fetchone()
+        .unwrap()
+        .unwrap()
+        == Value::Tuple(vec![Value::Int(1)]);
+    out.push(format!(
+        "arraysize={} connection_is_c={}",
+        cur.arraysize,
+        py_bool(same)
+    ));
+    cur.execute("select x from t order by x", ()).unwrap();
+    let iterated: Vec<Value> = (&mut cur).map(|r| r.unwrap()).collect();
+    out.push(list(&iterated));
+    cur.row_factory = Some(RowFactory::Custom(Arc::new(
+        |_: &[String], v: Vec<Value>| Ok(Value::Int(v[0].as_int().unwrap_or(0) * 10)),
+    )));
+    cur.execute("select x from t order by x", ()).unwrap();
+    out.push(list(&cur.fetchall().unwrap()));
+    out.push(list(&all(&c, "select x from t order by x").unwrap()));
+    c.set_row_factory(RowFactory::Row).unwrap();
+    let one = |sql: &str| c.execute(sql, ()).unwrap().fetchone().unwrap().unwrap();
+    let a = one("select 1 as a, 2 as b");
+    let b = one("select 1 as a, 2 as b");
+    let d = one("select 1 as a, 3 as b");
+    let e = one("select 1 as x, 2 as b");
+    let Value::Row(ar) = &a else {
+        panic!("not a Row: {a:?}")
+    };
+    out.push(format!(
+        "row eq={} values_ne={} names_ne={} tuple_ne={} keys={} len={}",
+        py_bool(a == b),
+        py_bool(a != d),
+        py_bool(a != e),
+        py_bool(a != Value::Tuple(vec![Value::Int(1), Value::Int(2)])),
+        py_list_str(&ar.keys()),
+        ar.len()
+    ));
+    c.set_row_factory(RowFactory::Tuple).unwrap();
+    out.push(
+        c.execute(
+            "select ?, ?, ?, length(?)",
+            vec![
+                Value::Float(f64::NAN),
+                Value::from(true),
+                Value::from("a\0b"),
+                Value::from("a\0b"),
+            ],
+        )
+        .unwrap()
+        .fetchone()
+        .unwrap()
+        .unwrap()
+        .repr(),
+    );
+    c.execute("create table other(y)", ()).unwrap();
+    c.execute("insert into other values (1)", ()).unwrap();
+    c.commit().unwrap();
+    out.extend(c.iterdump(Some("oth%")).unwrap());
+    let tr = tracer(&c);
+    c.set_isolation_level(Some("exclusive")).unwrap();
+    c.execute("insert into t values (4)", ()).unwrap();
+    c.commit().unwrap();
+    c.set_trace_callback(None).unwrap();
+    c.execute("insert into t values (5)", ()).unwrap();
+    c.commit().unwrap();
+    let level = c.isolation_level().unwrap().unwrap();
+    out.push(format!(
+        "isolation={} trace={}",
+        Value::from(level).repr(),
+        py_list_str(&tr.lock().unwrap())
+    ));
+    let fkey = c.getconfig(1002).unwrap();
+    // setconfig returns `()` (Python: None), so the type states the "set=None" part.
+    let () = c.setconfig(1002, true).unwrap();
+    out.push(format!(
+        "config fkey={} set=None now={} defensive={}",
+        py_bool(fkey),
+        py_bool(c.getconfig(1002).unwrap()),
+        py_bool(c.getconfig(1010).unwrap())
+    ));
+    let mut cur = c.execute("select x from t", ()).unwrap();
+    c.close().unwrap();
+    out.push(format!("fetch after close {}", err(cur.fetchone())));
+    let closed: Vec<(&str, String)> = vec![
+        ("commit", err(c.commit())),
+        ("rollback", err(c.rollback())),
+        ("cursor", err(c.cursor())),
+        ("in_transaction", err(c.in_transaction())),
+        ("total_changes", err(c.total_changes())),
+        ("iterdump", err(c.iterdump(None))),
+        ("serialize", err(c.serialize("main"))),
+        ("getlimit", err(c.getlimit(0))),
+        ("blobopen", err(c.blobopen("t", "x", 1, false, "main"))),
+    ];
+    for (name, e) in closed {
+        out.push(format!("closed {name} {e}"));
+    }
+    let c = mem();
+    let tr = tracer(&c);
+    c.execute("create table t(x)", ()).unwrap();
+    c.execute("insert into t values (1)", ()).unwrap();
+    c.executescript("insert into t values (2); insert into t values (3);")
+        .unwrap();
+    out.push(format!(
+        "executescript in_transaction={} trace={}",
+        py_bool(c.in_transaction().unwrap()),
+        py_list_str(&tr.lock().unwrap())
+    ));
+    let cur = c
+        .executemany(
+            "insert into t values (?)",
+            (0..4).map(|i| vec![Value::Int(i)]),
+        )
+        .unwrap();
+    out.push(format!("generator rowcount={}", cur.rowcount()));
+    compare("audit", out);
 }
