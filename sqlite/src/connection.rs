@@ -148,6 +148,20 @@ pub(crate) struct Inner {
     warnings: Arc<crate::warning::WarningSink>,
 }
 
+impl Drop for Inner {
+    /// The last handle is gone: if nobody called `close()`, warn as CPython 3.13 does
+    /// (the handle then closes as the fields drop).
+    fn drop(&mut self) {
+        let open = match self.state.get_mut() {
+            Ok(st) => st.db.is_some(),
+            Err(poisoned) => poisoned.into_inner().db.is_some(),
+        };
+        if open {
+            crate::warning::unclosed_database(self as *const Inner as *const ());
+        }
+    }
+}
+
 /// The locked state of a connection; clears the holder mark when dropped.
 pub(crate) struct StateGuard<'a> {
     guard: MutexGuard<'a, State>,

@@ -47,6 +47,9 @@ pub enum ErrorKind {
     /// Python's `DeprecationWarning`, raised as an exception: a deprecation
     /// [`crate::warning::Warning`] under [`crate::warning::WarningAction::Error`].
     DeprecationWarning,
+    /// Python's `ResourceWarning`, raised as an exception (a [`crate::warning::Warning`]
+    /// of that category under [`crate::warning::WarningAction::Error`]).
+    ResourceWarning,
 }
 
 impl ErrorKind {
@@ -93,6 +96,7 @@ impl ErrorKind {
             MemoryError => "MemoryError",
             IndexError => "IndexError",
             DeprecationWarning => "DeprecationWarning",
+            ResourceWarning => "ResourceWarning",
         }
     }
 

@@ -23,6 +23,7 @@
 //! | more than one positional argument to `connect` (3.13) | not applicable: [`crate::ConnectOptions`] has named fields only |
 //! | keyword `name=`/`narg=`/`func=` to `create_function`, `*_callback=` to `set_authorizer` & co. (3.13) | not applicable: Rust has no keyword arguments |
 //! | `sqlite3.version` / `version_info` (3.12) | not applicable: pydbm has no module version attribute |
+//! | `ResourceWarning: unclosed database` (3.13) | [`unclosed_database`], when the last handle of an open connection drops |
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,6 +35,8 @@ use crate::error::{Error, ErrorKind, Result};
 pub enum WarningCategory {
     /// Python's `DeprecationWarning`.
     DeprecationWarning,
+    /// Python's `ResourceWarning` (3.13: a connection dropped without `close()`).
+    ResourceWarning,
 }
 
 impl WarningCategory {
@@ -41,6 +44,7 @@ impl WarningCategory {
     pub fn name(self) -> &'static str {
         match self {
             WarningCategory::DeprecationWarning => "DeprecationWarning",
+            WarningCategory::ResourceWarning => "ResourceWarning",
         }
     }
 
@@ -48,6 +52,17 @@ impl WarningCategory {
     pub fn error_kind(self) -> ErrorKind {
         match self {
             WarningCategory::DeprecationWarning => ErrorKind::DeprecationWarning,
+            WarningCategory::ResourceWarning => ErrorKind::ResourceWarning,
+        }
+    }
+
+    /// The action when no sink sets one: deprecations are recorded
+    /// ([`WarningAction::Default`]); `ResourceWarning`s are ignored, as Python's default
+    /// filters ignore them (a dropped connection records one only when asked to).
+    pub fn default_action(self) -> WarningAction {
+        match self {
+            WarningCategory::DeprecationWarning => WarningAction::Default,
+            WarningCategory::ResourceWarning => WarningAction::Ignore,
         }
     }
 }
@@ -110,11 +125,12 @@ impl WarningSink {
         let is_global = std::ptr::eq(self, global().as_ref());
         let action = {
             let own = self.state().action;
-            match own {
-                Some(a) => a,
-                None if is_global => WarningAction::Default,
-                None => global().state().action.unwrap_or_default(),
-            }
+            let set = match own {
+                Some(a) => Some(a),
+                None if is_global => None,
+                None => global().state().action,
+            };
+            set.unwrap_or(w.category.default_action())
         };
         let hook = {
             let mut st = self.state();
@@ -206,9 +222,22 @@ pub fn warn(category: WarningCategory, message: impl Into<String>) -> Result<()>
 }
 
 /// Sets the process-wide action, which is also every connection's unless it sets its own
-/// ([`crate::Connection::set_warning_action`]). Default: [`WarningAction::Default`].
-pub fn set_global_warning_action(action: WarningAction) {
-    global().set_action(Some(action));
+/// ([`crate::Connection::set_warning_action`]). `None` (the initial state): each
+/// category's [`WarningCategory::default_action`].
+pub fn set_global_warning_action(action: Option<WarningAction>) {
+    global().set_action(action);
+}
+
+/// CPython 3.13: a connection finalized while still open warns `ResourceWarning: unclosed
+/// database in <sqlite3.Connection object at 0x…>` (spec §1.2). Delivered to the
+/// process-wide sink (the connection is gone); ignored unless an action is set. Under
+/// [`WarningAction::Error`] nothing can fail (Python prints "Exception ignored"), so the
+/// warning is dropped.
+pub(crate) fn unclosed_database(address: *const ()) {
+    let _ = global().emit(Warning {
+        category: WarningCategory::ResourceWarning,
+        message: format!("unclosed database in <sqlite3.Connection object at {address:p}>"),
+    });
 }
 
 /// Sets the process-wide hook: called for warnings recorded outside a connection, and for

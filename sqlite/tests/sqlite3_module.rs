@@ -613,6 +613,7 @@ fn fixtures_match_live_python_3_13() {
         "functions",
         "autocommit",
         "deprecations",
+        "resource_warnings",
         "audit",
     ] {
         let live = std::fs::read_to_string(dir.path().join(format!("{name}.txt"))).unwrap();
@@ -1417,4 +1418,55 @@ fn audit_items_match_python_3_13() {
         .unwrap();
     out.push(format!("generator rowcount={}", cur.rowcount()));
     compare("audit", out);
+}
+
+/// CPython 3.13's `ResourceWarning` for a connection finalized without `close()` (expected
+/// output made by 3.13.0, `make.py --deprecations`, addresses masked): none for a closed
+/// connection, none while a cursor still holds the connection, one when the last handle
+/// goes. Ignored unless an action is set, as under Python's default filters.
+#[test]
+fn unclosed_connection_warns_like_python_3_13() {
+    use pydbm_sqlite::warning::{set_global_warning_action, set_global_warning_hook};
+    use pydbm_sqlite::WarningAction;
+    let me = std::thread::current().id();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    // Other tests drop connections on their own threads at the same time: keep ours.
+    set_global_warning_hook(Some(Arc::new(move |w: &pydbm_sqlite::Warning| {
+        if std::thread::current().id() == me {
+            s2.lock().unwrap().push(w.clone());
+        }
+    })));
+    let count = || seen.lock().unwrap().len();
+    drop(mem());
+    assert_eq!(count(), 0, "ResourceWarning is ignored by default");
+    set_global_warning_action(Some(WarningAction::Always));
+    let mut out = Vec::new();
+    let c = mem();
+    c.execute("create table t(x)", ()).unwrap();
+    drop(c);
+    out.push(format!("unclosed: {}", count()));
+    let d = mem();
+    d.close().unwrap();
+    drop(d);
+    out.push(format!("closed: {}", count()));
+    let e = mem();
+    let cur = e.cursor().unwrap();
+    drop(e);
+    out.push(format!("cursor alive: {}", count()));
+    drop(cur);
+    out.push(format!("cursor gone: {}", count()));
+    set_global_warning_action(None);
+    set_global_warning_hook(None);
+    for w in seen.lock().unwrap().iter() {
+        let (head, tail) = w.message.split_once(" at 0x").unwrap();
+        let addr = tail.strip_suffix('>').unwrap();
+        assert!(
+            !addr.is_empty() && addr.chars().all(|c| c.is_ascii_hexdigit()),
+            "{}",
+            w.message
+        );
+        out.push(format!("{}: {head} at ADDR>", w.category.name()));
+    }
+    compare("resource_warnings", out);
 }
