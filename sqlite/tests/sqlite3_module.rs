@@ -1417,6 +1417,31 @@ fn audit_items_match_python_3_13() {
         )
         .unwrap();
     out.push(format!("generator rowcount={}", cur.rowcount()));
+    out.push(err(c.execute("select 1", vec![Value::Int(1)])));
+    c.create_function("one", 1, |a| Ok(a[0].clone()), false)
+        .unwrap();
+    out.push(err(c.execute("select one(1, 2)", ())));
+    c.create_function("bad", 0, |_| Ok(Value::Tuple(vec![Value::Int(1)])), false)
+        .unwrap();
+    out.push(err(c.execute("select bad()", ())));
+    out.push(err(
+        c.executemany("create table x(a)", [pydbm_sqlite::Params::None])
+    ));
+    out.push(err(c.blobopen("t", "x", 99, false, "main")));
+    out.push(err(c.blobopen("t", "nope", 1, false, "main")));
+    let mut cur = c.execute("select x from t order by x", ()).unwrap();
+    let zero = list(&cur.fetchmany(Some(0)).unwrap());
+    let next = cur.fetchone().unwrap().map_or("None".into(), |v| v.repr());
+    out.push(format!("fetchmany0={zero} next={next}"));
+    let d = mem();
+    d.close().unwrap();
+    out.push(format!(
+        "backup to closed {}",
+        err(c.backup(&d, -1, None, "main", std::time::Duration::ZERO))
+    ));
+    c.commit().unwrap();
+    c.close().unwrap();
+    out.push(format!("close twice {}", err(c.close())));
     compare("audit", out);
 }
 
