@@ -25,9 +25,40 @@ pub(crate) struct FcntlAnchor {
     file: Option<Box<dyn VfsFile>>,
 }
 
+/// Whether SQLite VFS `vfs` (`None`: the default) is one of SQLite's unix VFSes that lock
+/// with classic `fcntl` locks (what a close elsewhere in the process would drop). pydbm's
+/// engine VFS locks through the engine's table itself; `unix-dotfile`/`unix-none` take no
+/// `fcntl` locks.
+fn locks_with_fcntl(vfs: Option<&str>) -> bool {
+    matches!(vfs, None | Some("unix") | Some("unix-excl"))
+}
+
 impl FcntlAnchor {
+    /// The anchor for a `connect(name, uri=…, vfs=…)` that SQLite has just opened: the
+    /// file a `file:` URI names (percent-decoded, `vfs=` overriding `vfs`; none for
+    /// `:memory:`, `mode=memory` or a temporary database), or `name` itself, when it is
+    /// on a VFS that locks with `fcntl`.
+    pub(crate) fn for_connect(name: &Path, uri: bool, vfs: Option<&str>) -> Option<FcntlAnchor> {
+        let parsed = if uri {
+            name.to_str()
+                .and_then(|n| crate::uri::FileUri::parse(n).ok().flatten())
+        } else {
+            None
+        };
+        match parsed {
+            Some(u) => {
+                if u.is_memory_or_temporary() || !locks_with_fcntl(u.param("vfs").or(vfs)) {
+                    return None;
+                }
+                FcntlAnchor::take(&u.path)
+            }
+            None if locks_with_fcntl(vfs) => FcntlAnchor::take(name),
+            None => None,
+        }
+    }
+
     /// Anchors `path` if it is a plain file this process can open for reading; `None`
-    /// otherwise (`:memory:`, a URI, a temporary database): those have no descriptor for
+    /// otherwise (`:memory:`, a temporary database): those have no descriptor for
     /// anyone else in this process to close. Call it after SQLite has opened the file, and
     /// before SQLite takes any lock (opening a descriptor drops nothing; only a close does).
     pub(crate) fn take(path: &Path) -> Option<FcntlAnchor> {

@@ -269,7 +269,10 @@ impl Connection {
             .map_err(Error::from)
     }
 
-    /// `create_function(name, narg, None)`: removes the function.
+    /// Removes the function `name` taking `narg` arguments (later calls fail with
+    /// `no such function`). Python documents `create_function(name, narg, None)` for
+    /// this, but CPython 3.13.0 registers `None` as the function instead, so its calls
+    /// fail with "user-defined function raised exception" (checked live; make.py --audit).
     pub fn remove_function(&self, name: &str, narg: i32) -> Result<()> {
         self.lock()?
             .db()?

@@ -141,12 +141,33 @@ pub(crate) struct Inner {
     holder: AtomicU64,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
+    /// Set by `close()`: lets cursors refuse to hand out buffered rows without taking the
+    /// state lock.
+    closed: std::sync::atomic::AtomicBool,
+    /// Where this connection's warnings go (made current on the thread while it is used).
+    warnings: Arc<crate::warning::WarningSink>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: if nobody called `close()`, warn as CPython 3.13 does
+    /// (the handle then closes as the fields drop).
+    fn drop(&mut self) {
+        let open = match self.state.get_mut() {
+            Ok(st) => st.db.is_some(),
+            Err(poisoned) => poisoned.into_inner().db.is_some(),
+        };
+        if open {
+            crate::warning::unclosed_database(self as *const Inner as *const ());
+        }
+    }
 }
 
 /// The locked state of a connection; clears the holder mark when dropped.
 pub(crate) struct StateGuard<'a> {
     guard: MutexGuard<'a, State>,
     holder: &'a AtomicU64,
+    /// Routes warnings raised while the state is held to this connection.
+    _warnings: crate::warning::CurrentSink,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -204,16 +225,14 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         opts.vfs.as_deref(),
     )?;
     let interrupt = db.get_interrupt_handle();
-    // A plain path on SQLite's default VFS (EngineVfs locks through the engine already).
-    let anchor = if opts.uri || opts.vfs.is_some() {
-        None
-    } else {
-        crate::anchor::FcntlAnchor::take(database.as_ref())
-    };
+    // The file SQLite locks with fcntl: a plain path, or the one a `file:` URI names
+    // (EngineVfs locks through the engine already).
+    let anchor =
+        crate::anchor::FcntlAnchor::for_connect(database.as_ref(), opts.uri, opts.vfs.as_deref());
     let state = State {
         anchor,
         db: Some(db),
-        isolation_level: opts.isolation_level.clone(),
+        isolation_level: opts.isolation_level.as_deref().map(str::to_ascii_uppercase),
         autocommit: opts.autocommit,
         detect_types: opts.detect_types,
         row_factory: RowFactory::Tuple,
@@ -231,6 +250,8 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
             holder: AtomicU64::new(0),
             check_same_thread: opts.check_same_thread,
             interrupt,
+            closed: Default::default(),
+            warnings: Default::default(),
         }),
     })
 }
@@ -281,6 +302,7 @@ impl Connection {
         Ok(StateGuard {
             guard,
             holder: &self.inner.holder,
+            _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
         })
     }
 
@@ -378,6 +400,16 @@ impl Connection {
             db.close().map_err(|(_, e)| Error::from(e))?;
         }
         st.anchor = None;
+        self.inner.closed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Python's check that the connection is open (`Cannot operate on a closed
+    /// database.`), for cursors whose rows are already buffered.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::closed_database());
+        }
         Ok(())
     }
 
@@ -404,7 +436,8 @@ impl Connection {
         if level.is_none() && st.autocommit == Autocommit::Legacy && !st.db()?.is_autocommit() {
             st.exec("COMMIT")?;
         }
-        st.isolation_level = level.map(str::to_string);
+        // CPython stores (and begins with) the level upper-cased: "exclusive" → "EXCLUSIVE".
+        st.isolation_level = level.map(str::to_ascii_uppercase);
         Ok(())
     }
 
@@ -465,6 +498,28 @@ impl Connection {
         }
     }
 
+    /// The warnings recorded on this connection so far (see [`crate::warning`]).
+    pub fn warnings(&self) -> Vec<crate::warning::Warning> {
+        self.inner.warnings.recorded()
+    }
+
+    /// Removes and returns the warnings recorded on this connection.
+    pub fn take_warnings(&self) -> Vec<crate::warning::Warning> {
+        self.inner.warnings.take()
+    }
+
+    /// Sets what this connection does with warnings (Python's filter action); `None`
+    /// follows [`crate::warning::set_global_warning_action`].
+    pub fn set_warning_action(&self, action: Option<crate::warning::WarningAction>) {
+        self.inner.warnings.set_action(action);
+    }
+
+    /// Sets a function called with each warning this connection records (`None`: the
+    /// process-wide hook, if any).
+    pub fn set_warning_hook(&self, hook: Option<crate::warning::WarningHook>) {
+        self.inner.warnings.set_hook(hook);
+    }
+
     /// `Connection.getlimit(category)` (`SQLITE_LIMIT_*` number). Unknown categories:
     /// `ProgrammingError: 'category' is out of bounds`.
     pub fn getlimit(&self, category: i32) -> Result<i32> {
@@ -484,12 +539,13 @@ impl Connection {
         self.lock()?.db()?.db_config(c).map_err(Error::from)
     }
 
-    /// `Connection.setconfig(op, enable)`: returns the new setting.
-    pub fn setconfig(&self, op: i32, enable: bool) -> Result<bool> {
+    /// `Connection.setconfig(op, enable)`: returns nothing, like Python's (`None`).
+    pub fn setconfig(&self, op: i32, enable: bool) -> Result<()> {
         let c = dbconfig_of(op)?;
         self.lock()?
             .db()?
             .set_db_config(c, enable)
+            .map(|_| ())
             .map_err(Error::from)
     }
 
@@ -723,8 +779,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(v, Value::Text("k='ABC'".into()));
-        // setconfig returns the new setting; getconfig reads it back (3.12+).
-        assert!(c.setconfig(1002, true).unwrap());
+        // getconfig reads back what setconfig set (3.12+).
+        c.setconfig(1002, true).unwrap();
         assert!(c.getconfig(1002).unwrap());
         assert!(c.getconfig(9999).is_err());
         // Extensions: disabled by default; enabled, a missing library is an OperationalError.

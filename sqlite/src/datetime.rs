@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::value::{register_adapter, register_converter, Object, Value};
+use crate::warning::{warn, WarningCategory};
 
 /// `datetime.date` (naive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,14 +189,37 @@ pub fn convert_timestamp(b: &[u8]) -> Result<DateTime> {
     )
 }
 
+/// The DeprecationWarning text CPython 3.12+ emits on each use of the default `what`
+/// (`"date adapter"`, `"datetime adapter"`, `"date converter"`, `"timestamp converter"`).
+fn deprecated(what: &str) -> Result<()> {
+    warn(
+        WarningCategory::DeprecationWarning,
+        format!(
+            "The default {what} is deprecated as of Python 3.12; see the sqlite3 documentation for suggested replacement recipes"
+        ),
+    )
+}
+
 /// Registers what `sqlite3.dbapi2` registers at import: adapters for [`Date`] and
 /// [`DateTime`] (ISO text) and the converters `"date"` and `"timestamp"` (which return
-/// `Value::Object` of those types). Deprecated in Python 3.12+; opt-in here.
+/// `Value::Object` of those types). Deprecated in Python 3.12+; opt-in here. Like
+/// CPython 3.12+, every use emits a DeprecationWarning ([`crate::warning`]) before it
+/// adapts or converts (under [`crate::WarningAction::Error`] it fails instead).
 pub fn register_default_datetime() {
-    register_adapter(|d: &Date| Ok(Value::Text(d.isoformat())));
-    register_adapter(|d: &DateTime| Ok(Value::Text(d.isoformat())));
-    register_converter("date", |b| Ok(Value::Object(Arc::new(convert_date(b)?))));
+    register_adapter(|d: &Date| {
+        deprecated("date adapter")?;
+        Ok(Value::Text(d.isoformat()))
+    });
+    register_adapter(|d: &DateTime| {
+        deprecated("datetime adapter")?;
+        Ok(Value::Text(d.isoformat()))
+    });
+    register_converter("date", |b| {
+        deprecated("date converter")?;
+        Ok(Value::Object(Arc::new(convert_date(b)?)))
+    });
     register_converter("timestamp", |b| {
+        deprecated("timestamp converter")?;
         Ok(Value::Object(Arc::new(convert_timestamp(b)?)))
     });
 }

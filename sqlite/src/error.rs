@@ -44,6 +44,12 @@ pub enum ErrorKind {
     MemoryError,
     /// Python's `IndexError` (`Row` lookups, blob slices).
     IndexError,
+    /// Python's `DeprecationWarning`, raised as an exception: a deprecation
+    /// [`crate::warning::Warning`] under [`crate::warning::WarningAction::Error`].
+    DeprecationWarning,
+    /// Python's `ResourceWarning`, raised as an exception (a [`crate::warning::Warning`]
+    /// of that category under [`crate::warning::WarningAction::Error`]).
+    ResourceWarning,
 }
 
 impl ErrorKind {
@@ -89,6 +95,8 @@ impl ErrorKind {
             OverflowError => "OverflowError",
             MemoryError => "MemoryError",
             IndexError => "IndexError",
+            DeprecationWarning => "DeprecationWarning",
+            ResourceWarning => "ResourceWarning",
         }
     }
 

@@ -27,6 +27,7 @@ mod shm;
 pub mod uri;
 pub mod value;
 pub mod vfs;
+pub mod warning;
 
 pub use blob::Blob;
 pub use callbacks::{Aggregate, WindowAggregate};
@@ -43,6 +44,7 @@ pub use value::{
     adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Value,
 };
 pub use vfs::EngineVfs;
+pub use warning::{Warning, WarningAction, WarningCategory, WarningHook};
 
 /// `sqlite3.apilevel`.
 pub const APILEVEL: &str = "2.0";

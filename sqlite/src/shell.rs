@@ -52,7 +52,8 @@ fn execute(
 /// `python3 -m sqlite3 PATH [SQL]` over `input`/`out`/`err`.
 ///
 /// The connection is opened with `isolation_level=None` (autocommit), as Python's CLI does.
-/// With `sql`, runs it and returns exit status 1 if it failed, else 0. Without, prints the
+/// With a non-empty `sql`, runs it and returns exit status 1 if it failed, else 0. Without
+/// (or with `""`, as Python's `if args.sql:` reads it), prints the
 /// banner to `err`, then reads lines: prompt `sqlite> ` (`    ... ` while a statement is
 /// incomplete, by `sqlite3_complete`), `.help`, `.version`, `.quit` (status 0); errors are
 /// printed and the loop goes on; end of input prints a newline to `err` and returns 0.
@@ -82,7 +83,8 @@ fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> pydbm_engine::Result<i32> {
-    if let Some(sql) = sql {
+    // `if args.sql:` in Python's CLI: an empty SQL argument starts the interactive shell.
+    if let Some(sql) = sql.filter(|s| !s.is_empty()) {
         return Ok(if execute(con, sql, out, err)? { 0 } else { 1 });
     }
     let name = path.to_string_lossy();

@@ -317,21 +317,24 @@ pub fn converter(name: &str) -> Option<ConverterFn> {
 pub fn adapt(v: &Value) -> Result<Value> {
     match v {
         Value::Object(o) => {
-            let any: &dyn Any = o.as_ref();
-            let f = adapters()
-                .read()
-                .ok()
-                .and_then(|m| m.get(&any.type_id()).cloned());
-            if let Some(f) = f {
-                return f(any);
-            }
-            if let Some(v) = o.conform(&PrepareProtocol) {
-                return Ok(v);
-            }
-            Err(Error::programming("can't adapt"))
+            adapt_object(o.as_ref())?.ok_or_else(|| Error::programming("can't adapt"))
         }
         other => Ok(other.clone()),
     }
+}
+
+/// The adapter's or `conform`'s value for `o`, `None` when neither applies. An adapter's
+/// error is returned as it is (CPython 3.11–3.13 let the adapter's exception through).
+fn adapt_object(o: &dyn Object) -> Result<Option<Value>> {
+    let any: &dyn Any = o;
+    let f = adapters()
+        .read()
+        .ok()
+        .and_then(|m| m.get(&any.type_id()).cloned());
+    if let Some(f) = f {
+        return f(any).map(Some);
+    }
+    Ok(o.conform(&PrepareProtocol))
 }
 
 /// Turns a parameter into what SQLite binds, adapting objects; `index` (1-based) is for
@@ -350,12 +353,12 @@ pub(crate) fn to_sql_output(v: &Value, index: usize) -> Result<ToSqlOutput<'_>> 
         Value::Float(f) => ToSqlOutput::Owned(S::Real(*f)),
         Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-        Value::Object(_) => match adapt(v) {
-            Ok(Value::Null) => ToSqlOutput::Owned(S::Null),
-            Ok(Value::Int(i)) => ToSqlOutput::Owned(S::Integer(i)),
-            Ok(Value::Float(f)) => ToSqlOutput::Owned(S::Real(f)),
-            Ok(Value::Text(s)) => ToSqlOutput::Owned(S::Text(s)),
-            Ok(Value::Bytes(b)) => ToSqlOutput::Owned(S::Blob(b)),
+        Value::Object(o) => match adapt_object(o.as_ref())? {
+            Some(Value::Null) => ToSqlOutput::Owned(S::Null),
+            Some(Value::Int(i)) => ToSqlOutput::Owned(S::Integer(i)),
+            Some(Value::Float(f)) => ToSqlOutput::Owned(S::Real(f)),
+            Some(Value::Text(s)) => ToSqlOutput::Owned(S::Text(s)),
+            Some(Value::Bytes(b)) => ToSqlOutput::Owned(S::Blob(b)),
             _ => return Err(unsupported(v.type_name())),
         },
         other => return Err(unsupported(other.type_name())),

@@ -374,3 +374,78 @@ fn whichdb_keeps_a_pydbm_connections_posix_locks() {
     assert_eq!(db.get(b"\x02").unwrap().unwrap(), b"\x03");
     db.close().unwrap();
 }
+
+/// `uri=True` connections hold the same anchor as plain paths (docs/sqlite.md): for
+/// several spellings of a `file:` URI (percent-encoded bytes, `//localhost`, query
+/// parameters, a fragment), a connection holding RESERVED keeps it visible to the `sqlite3`
+/// CLI across `whichdb`'s open+close of the file. The path pydbm reads out of each URI is
+/// the one SQLite itself opened (`sqlite3_db_filename`).
+#[test]
+fn uri_connections_keep_their_posix_locks() {
+    use pydbm_sqlite::uri::FileUri;
+    use pydbm_sqlite::{connect, ConnectOptions, Value};
+    let cli = Path::new("/usr/bin/sqlite3");
+    if !cli.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/usr/bin/sqlite3 not available and CI=true");
+        }
+        eprintln!("SKIPPED: /usr/bin/sqlite3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let vfs = pydbm_engine::OsVfs::new();
+    let cases = [
+        (format!("file:{d}/a%20b%3Fc.db"), "a b?c.db"),
+        (
+            format!("file://localhost{d}/plain.db?mode=rwc&cache=private"),
+            "plain.db",
+        ),
+        (format!("file:{d}/p%zz.db%00ignored#frag"), "p%zz.db"),
+        (format!("file://{d}/x.db?vfs=unix-excl&mode=rwc"), "x.db"),
+    ];
+    let uri = ConnectOptions {
+        uri: true,
+        ..Default::default()
+    };
+    for (u, file) in &cases {
+        let p = dir.path().join(file);
+        assert_eq!(
+            FileUri::parse(u).unwrap().unwrap().path,
+            p,
+            "pydbm's reading of {u}"
+        );
+        let raw = rusqlite::Connection::open_with_flags(
+            u,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        assert_eq!(
+            raw.path(),
+            Some(p.to_str().unwrap()),
+            "SQLite's reading of {u}"
+        );
+        drop(raw);
+        let c = connect(u, &uri).unwrap();
+        c.execute("create table t(x)", ()).unwrap();
+        c.execute("insert into t values (?)", vec![Value::Int(1)])
+            .unwrap();
+        assert!(cli_sees_lock(cli, &p), "{u}: RESERVED is not visible");
+        assert_eq!(
+            pydbm_formats::whichdb::whichdb(&vfs, &p).unwrap(),
+            Some("dbm.sqlite3")
+        );
+        assert!(cli_sees_lock(cli, &p), "{u}: whichdb dropped the locks");
+        c.commit().unwrap();
+        c.close().unwrap();
+    }
+    // In-memory and temporary URIs name no file: they open, and nothing is created.
+    for u in ["file::memory:", "file:mem.db?mode=memory", "file:?mode=rwc"] {
+        let c = connect(u, &uri).unwrap();
+        c.execute("create table t(x)", ()).unwrap();
+        c.close().unwrap();
+    }
+    assert!(!Path::new("mem.db").exists() && !Path::new(":memory:").exists());
+}
