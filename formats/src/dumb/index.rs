@@ -69,9 +69,19 @@ impl Hasher for KeyHasher {
 }
 
 /// A table cell: no entry (probing stops here).
-const EMPTY: usize = 0;
+const EMPTY: u64 = 0;
 /// A table cell whose entry was removed (probing goes on past it).
-const TOMBSTONE: usize = usize::MAX;
+const TOMBSTONE: u64 = u64::MAX;
+/// A live cell holds entry number + 1 in its low [`ENTRY_BITS`] bits (no process can hold
+/// 2^48 entries: each takes more than one byte of a 2^48-byte address space) and the top 16
+/// bits of the key's hash above them, so most non-matching cells are passed without reading
+/// their entry.
+const ENTRY_BITS: u32 = 48;
+const ENTRY_MASK: u64 = (1 << ENTRY_BITS) - 1;
+
+fn cell_of(n: usize, hash: u64) -> u64 {
+    (hash >> ENTRY_BITS << ENTRY_BITS) | (n as u64 + 1)
+}
 
 /// One key of the index, in insertion order.
 #[derive(Debug, Clone)]
@@ -95,8 +105,8 @@ struct Entry {
 pub struct Index {
     arena: Vec<u8>,
     entries: Vec<Entry>,
-    /// Power-of-two length; cells hold [`EMPTY`], [`TOMBSTONE`] or entry number + 1.
-    table: Vec<usize>,
+    /// Power-of-two length; cells hold [`EMPTY`], [`TOMBSTONE`] or a [`cell_of`].
+    table: Vec<u64>,
     live: usize,
     tombstones: usize,
     hasher: KeyHasherBuilder,
@@ -154,27 +164,34 @@ impl Index {
         let mut free = None;
         // The table is at most half full of entries and tombstones, so an empty cell ends
         // every probe.
+        let tag = hash >> ENTRY_BITS;
         loop {
             match self.table[i] {
                 EMPTY => return Err(free.unwrap_or(i)),
                 TOMBSTONE => {
                     free.get_or_insert(i);
                 }
-                n => {
-                    let e = &self.entries[n - 1];
+                c if c >> ENTRY_BITS == tag => {
+                    let e = &self.entries[(c & ENTRY_MASK) as usize - 1];
                     if e.hash == hash && self.key_of(e) == key {
                         return Ok(i);
                     }
                 }
+                _ => {}
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// The entry number a live cell holds.
+    fn entry_at(&self, cell: usize) -> usize {
+        (self.table[cell] & ENTRY_MASK) as usize - 1
+    }
+
     /// The slot of `key`.
     pub fn get(&self, key: &[u8]) -> Option<Slot> {
         let cell = self.find(key, self.hash(key)).ok()?;
-        Some(self.entries[self.table[cell] - 1].slot)
+        Some(self.entries[self.entry_at(cell)].slot)
     }
 
     /// Sets `key`'s slot; a new key goes to the end. Returns whether the key was new.
@@ -182,7 +199,7 @@ impl Index {
         let hash = self.hash(key);
         let cell = match self.find(key, hash) {
             Ok(cell) => {
-                let n = self.table[cell] - 1;
+                let n = self.entry_at(cell);
                 self.entries[n].slot = slot;
                 return false;
             }
@@ -199,7 +216,7 @@ impl Index {
             live: true,
         });
         self.arena.extend_from_slice(key);
-        self.table[cell] = self.entries.len();
+        self.table[cell] = cell_of(self.entries.len() - 1, hash);
         self.live += 1;
         if (self.live + self.tombstones) * 2 > self.table.len() {
             self.rebuild_table();
@@ -210,7 +227,7 @@ impl Index {
     /// Removes `key`; returns its slot if it was present.
     pub fn remove(&mut self, key: &[u8]) -> Option<Slot> {
         let cell = self.find(key, self.hash(key)).ok()?;
-        let n = self.table[cell] - 1;
+        let n = self.entry_at(cell);
         self.table[cell] = TOMBSTONE;
         self.tombstones += 1;
         self.live -= 1;
@@ -249,7 +266,7 @@ impl Index {
             while self.table[i] != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.table[i] = n + 1;
+            self.table[i] = cell_of(n, e.hash);
         }
         self.tombstones = 0;
     }
