@@ -806,8 +806,13 @@ mod tests {
                 deferred.insert(&key, &value).unwrap();
             } else if r < 70 {
                 assert_eq!(direct.remove(&key).unwrap(), deferred.remove(&key).unwrap());
-            } else if r < 99 {
+            } else if r < 98 {
                 assert_eq!(direct.get(&key).unwrap(), deferred.get(&key).unwrap());
+            } else if r < 99 {
+                direct.reorganize().unwrap();
+                deferred.reorganize().unwrap();
+                assert_eq!(direct.files().now, deferred.files().now, "step {step}");
+                continue;
             } else {
                 direct.sync().unwrap();
                 deferred.sync().unwrap();
