@@ -664,6 +664,50 @@ impl Pager {
         Ok(())
     }
 
+    /// Like [`Pager::write_at`], but under [`Durability::None`] (no journal, nothing to keep
+    /// atomic) the bytes go straight to the file in one positional write instead of through
+    /// the page cache; cached pages the range overlaps are updated too, so reads and later
+    /// write-backs see the new bytes. For large appends (dbm.dumb's `.dat`) this saves copying
+    /// every byte into cache pages and writing them back a page at a time. Under the other
+    /// durabilities, or when the file is not on disk as it logically is (pending creation or
+    /// removal), it is exactly [`Pager::write_at`].
+    pub fn write_direct(&mut self, f: FileId, offset: u64, data: &[u8]) -> Result<()> {
+        self.check_writable(f)?;
+        self.check_range(f, offset, data.len())?;
+        let st = &self.files[f];
+        if self.opts.durability != Durability::None
+            || self.txn.is_some()
+            || !st.exists
+            || st.handle.is_none()
+            || data.is_empty()
+        {
+            return self.write_at(f, offset, data);
+        }
+        // A pending truncation must reach the file first, or it would cut these bytes later.
+        self.apply_truncation(f)?;
+        let end = offset + data.len() as u64;
+        let st = &mut self.files[f];
+        st.handle
+            .as_ref()
+            .expect("checked above: the file is on disk")
+            .write_at(data, offset)?;
+        st.disk_len = st.disk_len.max(end);
+        st.len = st.len.max(end);
+        st.unsynced = true;
+        // Cached copies of the range (clean or dirty) take the new bytes; a dirty page's
+        // later write-back then rewrites them unchanged.
+        let ps = self.opts.page_size as u64;
+        for p in offset / ps..=(end - 1) / ps {
+            if let Some(page) = self.cache.get_mut((f, p)) {
+                let (page_start, page_end) = (p * ps, (p + 1) * ps);
+                let (from, to) = (offset.max(page_start), end.min(page_end));
+                page.data[(from - page_start) as usize..(to - page_start) as usize]
+                    .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+            }
+        }
+        Ok(())
+    }
+
     /// Truncates or extends (with zeros) file `f` to `len` bytes, creating it if absent,
     /// inside the current transaction. A `len` past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn set_len(&mut self, f: FileId, len: u64) -> Result<()> {

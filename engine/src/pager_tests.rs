@@ -185,7 +185,12 @@ fn random_operations_match_model() {
                 0..=4 => {
                     let off = rng.below(700);
                     let data: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
-                    p.write_at(f, off, &data).unwrap();
+                    // write_direct: straight to the file under None, write_at otherwise.
+                    if rng.below(3) == 0 {
+                        p.write_direct(f, off, &data).unwrap();
+                    } else {
+                        p.write_at(f, off, &data).unwrap();
+                    }
                     let m = model[f].get_or_insert_with(Vec::new);
                     let end = off as usize + data.len();
                     if m.len() < end {

@@ -159,12 +159,13 @@ fn compare_files(label: &str, got: &Path, want: &Path, files: &[&str]) {
     }
 }
 
-/// ≥ 200 random scripts: pydbm's files and reads equal the committed CPython fixtures
-/// byte for byte (.dat, .dir, .bak, out.txt), under each durability level.
+/// All 400 scripts (make.py's random family 000-219 and apply family 220-399): pydbm's files
+/// and reads equal the committed CPython fixtures byte for byte (.dat, .dir, .bak, out.txt),
+/// under each durability level.
 #[test]
 fn scripts_match_committed_cpython_fixtures() {
     let names = script_names();
-    assert!(names.len() >= 200, "{} scripts", names.len());
+    assert!(names.len() >= 400, "{} scripts", names.len());
     let tmp = tempfile::tempdir().unwrap();
     for (i, name) in names.iter().enumerate() {
         let script = std::fs::read_to_string(fixtures().join("scripts").join(name)).unwrap();

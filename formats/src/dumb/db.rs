@@ -26,6 +26,10 @@ impl DumbFiles for Pager {
     fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
         Pager::write_at(self, f, offset, data)
     }
+    /// One write straight to the file under `Durability::None`, through the journal otherwise.
+    fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
+        Pager::write_direct(self, f, offset, data)
+    }
     fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
         Pager::set_len(self, f, len)
     }
@@ -43,6 +47,11 @@ impl DumbFiles for Pager {
     }
     fn path(&self, f: usize) -> &Path {
         Pager::path(self, f)
+    }
+    /// Under `Durability::None` the pager only writes at sync/close (or eviction), so the
+    /// store may hold appends across operations too.
+    fn defers_writes(&self) -> bool {
+        Pager::durability(self) == Durability::None
     }
 }
 

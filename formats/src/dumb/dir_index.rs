@@ -71,6 +71,16 @@ pub fn encode_key_repr(key: &[u8], out: &mut Vec<u8>) {
         b'\''
     };
     out.push(quote);
+    // Fast path: bytes repr() writes as they are (printable, not a quote, not a backslash,
+    // which covers \t \n \r too) are copied in one go.
+    if key
+        .iter()
+        .all(|&c| c != b'\\' && c != quote && !latin1_unprintable(c))
+    {
+        out.extend_from_slice(key);
+        out.push(quote);
+        return;
+    }
     for &c in key {
         match c {
             b'\\' => out.extend_from_slice(b"\\\\"),

@@ -4,7 +4,6 @@
 //! Lookup is a hash probe; order is the order keys were first inserted (an updated key keeps
 //! its place, a deleted and re-added key moves to the end), as for a Python dict.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
 use super::dir_index::Slot;
@@ -69,13 +68,61 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// A table cell: no entry (probing stops here).
+const EMPTY: u64 = 0;
+/// A table cell whose entry was removed (probing goes on past it).
+const TOMBSTONE: u64 = u64::MAX;
+/// A live cell holds entry number + 1 in its low [`ENTRY_BITS`] bits (no process can hold
+/// 2^48 entries: each takes more than one byte of a 2^48-byte address space) and the top 16
+/// bits of the key's hash above them, so most non-matching cells are passed without reading
+/// their entry.
+const ENTRY_BITS: u32 = 48;
+const ENTRY_MASK: u64 = (1 << ENTRY_BITS) - 1;
+
+fn cell_of(n: usize, hash: u64) -> u64 {
+    (hash >> ENTRY_BITS << ENTRY_BITS) | (n as u64 + 1)
+}
+
+/// One key of the index, in insertion order.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Where the key's bytes start in `Index::arena`.
+    key_at: usize,
+    key_len: usize,
+    hash: u64,
+    slot: Slot,
+    /// False once removed (until the next compaction drops it).
+    live: bool,
+}
+
 /// Insertion-ordered map from key bytes to [`Slot`].
-#[derive(Debug, Default, Clone)]
+///
+/// Layout, chosen so that lookups in (or near) insertion order touch memory in order: the
+/// key bytes of all entries back to back in one arena (no allocation per key), the entries
+/// in insertion order, and an open-addressing table (linear probing, at most half full) of
+/// entry numbers, the only part a lookup reaches at a random place.
+#[derive(Debug, Clone)]
 pub struct Index {
-    /// Entries in insertion order; `None` marks a removed entry until the next compaction.
-    entries: Vec<Option<(Box<[u8]>, Slot)>>,
-    /// Key → position in `entries`.
-    positions: HashMap<Box<[u8]>, usize, KeyHasherBuilder>,
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Power-of-two length; cells hold [`EMPTY`], [`TOMBSTONE`] or a [`cell_of`].
+    table: Vec<u64>,
+    live: usize,
+    tombstones: usize,
+    hasher: KeyHasherBuilder,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            arena: Vec::new(),
+            entries: Vec::new(),
+            table: vec![EMPTY; 16],
+            live: 0,
+            tombstones: 0,
+            hasher: KeyHasherBuilder::default(),
+        }
+    }
 }
 
 impl Index {
@@ -89,68 +136,158 @@ impl Index {
     pub fn from_entries(entries: Vec<(Vec<u8>, Slot)>) -> Self {
         let mut index = Index::new();
         index.entries.reserve(entries.len());
-        index.positions.reserve(entries.len());
+        index
+            .arena
+            .reserve(entries.iter().map(|(k, _)| k.len()).sum());
         for (k, s) in entries {
             index.set(&k, s);
         }
         index
     }
 
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key);
+        h.write_usize(key.len());
+        h.finish()
+    }
+
+    fn key_of(&self, e: &Entry) -> &[u8] {
+        &self.arena[e.key_at..e.key_at + e.key_len]
+    }
+
+    /// Probes for `key`: `Ok(cell)` holding its entry, or `Err(cell)` where it would go (the
+    /// first tombstone passed, else the empty cell that ended the probe).
+    fn find(&self, key: &[u8], hash: u64) -> std::result::Result<usize, usize> {
+        let mask = self.table.len() - 1;
+        let mut i = hash as usize & mask;
+        let mut free = None;
+        // The table is at most half full of entries and tombstones, so an empty cell ends
+        // every probe.
+        let tag = hash >> ENTRY_BITS;
+        loop {
+            match self.table[i] {
+                EMPTY => return Err(free.unwrap_or(i)),
+                TOMBSTONE => {
+                    free.get_or_insert(i);
+                }
+                c if c >> ENTRY_BITS == tag => {
+                    let e = &self.entries[(c & ENTRY_MASK) as usize - 1];
+                    if e.hash == hash && self.key_of(e) == key {
+                        return Ok(i);
+                    }
+                }
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The entry number a live cell holds.
+    fn entry_at(&self, cell: usize) -> usize {
+        (self.table[cell] & ENTRY_MASK) as usize - 1
+    }
+
     /// The slot of `key`.
     pub fn get(&self, key: &[u8]) -> Option<Slot> {
-        let &i = self.positions.get(key)?;
-        self.entries[i].as_ref().map(|(_, s)| *s)
+        let cell = self.find(key, self.hash(key)).ok()?;
+        Some(self.entries[self.entry_at(cell)].slot)
     }
 
     /// Sets `key`'s slot; a new key goes to the end. Returns whether the key was new.
     pub fn set(&mut self, key: &[u8], slot: Slot) -> bool {
-        if let Some(&i) = self.positions.get(key) {
-            if let Some((_, s)) = self.entries[i].as_mut() {
-                *s = slot;
+        let hash = self.hash(key);
+        let cell = match self.find(key, hash) {
+            Ok(cell) => {
+                let n = self.entry_at(cell);
+                self.entries[n].slot = slot;
+                return false;
             }
-            false
-        } else {
-            let owned: Box<[u8]> = key.into();
-            self.positions.insert(owned.clone(), self.entries.len());
-            self.entries.push(Some((owned, slot)));
-            true
+            Err(cell) => cell,
+        };
+        if self.table[cell] == TOMBSTONE {
+            self.tombstones -= 1;
         }
+        self.entries.push(Entry {
+            key_at: self.arena.len(),
+            key_len: key.len(),
+            hash,
+            slot,
+            live: true,
+        });
+        self.arena.extend_from_slice(key);
+        self.table[cell] = cell_of(self.entries.len() - 1, hash);
+        self.live += 1;
+        if (self.live + self.tombstones) * 2 > self.table.len() {
+            self.rebuild_table();
+        }
+        true
     }
 
     /// Removes `key`; returns its slot if it was present.
     pub fn remove(&mut self, key: &[u8]) -> Option<Slot> {
-        let i = self.positions.remove(key)?;
-        let slot = self.entries[i].take().map(|(_, s)| s);
-        if self.entries.len() > 32 && self.positions.len() < self.entries.len() / 2 {
+        let cell = self.find(key, self.hash(key)).ok()?;
+        let n = self.entry_at(cell);
+        self.table[cell] = TOMBSTONE;
+        self.tombstones += 1;
+        self.live -= 1;
+        self.entries[n].live = false;
+        let slot = self.entries[n].slot;
+        if self.entries.len() > 32 && self.live < self.entries.len() / 2 {
             self.compact();
         }
-        slot
+        Some(slot)
     }
 
+    /// Drops removed entries and their key bytes, keeping the order of the others.
     fn compact(&mut self) {
-        self.entries.retain(Option::is_some);
-        for (i, e) in self.entries.iter().enumerate() {
-            if let Some((k, _)) = e {
-                if let Some(p) = self.positions.get_mut(k) {
-                    *p = i;
-                }
-            }
+        let mut arena = Vec::with_capacity(self.arena.len());
+        let mut entries = Vec::with_capacity(self.live);
+        for e in self.entries.iter().filter(|e| e.live) {
+            entries.push(Entry {
+                key_at: arena.len(),
+                ..e.clone()
+            });
+            arena.extend_from_slice(self.key_of(e));
         }
+        self.arena = arena;
+        self.entries = entries;
+        self.rebuild_table();
+    }
+
+    /// Re-creates the table without tombstones, less than half full (so a growing index
+    /// doubles its table; smaller tables keep more of it in the CPU caches).
+    fn rebuild_table(&mut self) {
+        let len = (self.live * 2 + 2).next_power_of_two().max(16);
+        self.table.clear();
+        self.table.resize(len, EMPTY);
+        let mask = len - 1;
+        for (n, e) in self.entries.iter().enumerate().filter(|(_, e)| e.live) {
+            let mut i = e.hash as usize & mask;
+            while self.table[i] != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.table[i] = cell_of(n, e.hash);
+        }
+        self.tombstones = 0;
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.positions.len()
+        self.live
     }
 
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.live == 0
     }
 
     /// Entries in iteration order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Slot)> {
-        self.entries.iter().flatten().map(|(k, s)| (&**k, *s))
+        self.entries
+            .iter()
+            .filter(|e| e.live)
+            .map(|e| (self.key_of(e), e.slot))
     }
 }
 
@@ -181,6 +318,7 @@ mod tests {
         assert_eq!(ix.get(b"k5"), Some(s(999)));
         assert_eq!(ix.get(b"k50"), None);
         assert_eq!(ix.len(), 21);
+        assert!(ix.remove(b"k50").is_none());
         let dup = Index::from_entries(vec![
             (b"a".to_vec(), s(1)),
             (b"b".to_vec(), s(2)),
@@ -190,5 +328,52 @@ mod tests {
             dup.iter().collect::<Vec<_>>(),
             vec![(&b"a"[..], s(3)), (&b"b"[..], s(2))]
         );
+    }
+
+    /// Random sets, updates and removals (with compactions and table rebuilds) against a
+    /// plain ordered list with Python dict semantics.
+    #[test]
+    fn matches_a_dict_model() {
+        let mut rng = pydbm_engine::prng::SplitMix64::new(11);
+        let mut ix = Index::new();
+        let mut model: Vec<(Vec<u8>, Slot)> = Vec::new();
+        for step in 0..20_000u64 {
+            let key: Vec<u8> = match rng.below(4) {
+                0 => Vec::new(),
+                _ => format!("k{}", rng.below(300)).into_bytes(),
+            };
+            let slot = Slot {
+                pos: step,
+                siz: rng.below(9),
+            };
+            if rng.below(3) == 0 {
+                let want = model
+                    .iter()
+                    .position(|(k, _)| *k == key)
+                    .map(|i| model.remove(i).1);
+                assert_eq!(ix.remove(&key), want, "step {step}");
+            } else {
+                let new = match model.iter_mut().find(|(k, _)| *k == key) {
+                    Some(e) => {
+                        e.1 = slot;
+                        false
+                    }
+                    None => {
+                        model.push((key.clone(), slot));
+                        true
+                    }
+                };
+                assert_eq!(ix.set(&key, slot), new, "step {step}");
+            }
+            assert_eq!(ix.len(), model.len());
+            if step % 97 == 0 {
+                let got: Vec<(Vec<u8>, Slot)> = ix.iter().map(|(k, s)| (k.to_vec(), s)).collect();
+                assert_eq!(got, model, "step {step}");
+                for (k, s) in &model {
+                    assert_eq!(ix.get(k), Some(*s));
+                }
+                assert_eq!(ix.get(b"absent"), None);
+            }
+        }
     }
 }

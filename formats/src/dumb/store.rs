@@ -5,6 +5,12 @@
 //! The in-memory state mirrors CPython's: the [`Index`] (its `_index` dict), `modified` (its
 //! `_modified` flag), plus the length of `.dat` and the bytes of `.dir`, kept so that the
 //! `.dir`→`.bak` rename of `_commit` can be replayed as a journaled copy.
+//!
+//! Appends (a value with its NUL padding to `.dat`, a line to `.dir`) are collected in memory
+//! and handed to the files in one write per file: at the end of every operation when the
+//! files commit each operation ([`DumbFiles::defers_writes`] false), else only at sync, close,
+//! `_commit`, reorganize or when [`APPEND_FLUSH_BYTES`] have accumulated. Reads of values
+//! still in memory are served from there.
 
 use std::path::Path;
 
@@ -36,6 +42,11 @@ pub trait DumbFiles {
     /// Writes `data` at `offset`, creating the file when absent; a gap before `offset` reads
     /// as NULs.
     fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()>;
+    /// Like [`DumbFiles::write_at`], for a large run of bytes: an implementation may write it
+    /// straight through when nothing needs to stay atomic (the default is `write_at`).
+    fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
+        self.write_at(f, offset, data)
+    }
     /// Truncates or extends (with NULs) file `f`, creating it when absent.
     fn set_len(&mut self, f: usize, len: u64) -> Result<()>;
     /// Removes file `f` (no error when it does not exist).
@@ -48,7 +59,18 @@ pub trait DumbFiles {
     fn sync(&mut self) -> Result<()>;
     /// The path of file `f`, for error messages.
     fn path(&self, f: usize) -> &Path;
+    /// Whether a commit only needs to reach the files at [`DumbFiles::sync`] or close (the
+    /// engine's `Durability::None`): the store then keeps appends in memory across
+    /// operations. False (the default): every operation's bytes go to the files before its
+    /// commit.
+    fn defers_writes(&self) -> bool {
+        false
+    }
 }
+
+/// When writes are deferred, appended `.dat` bytes (or `.dir` lines) held in memory are
+/// written once this many have accumulated.
+pub const APPEND_FLUSH_BYTES: usize = 1 << 20;
 
 /// A dumb database's state over a [`DumbFiles`] implementation.
 #[derive(Debug)]
@@ -62,6 +84,19 @@ pub struct Store<F: DumbFiles> {
     /// CPython's `_modified`.
     modified: bool,
     read_only: bool,
+    /// Appended `.dat` bytes not yet handed to the files: the file's bytes from
+    /// `dat_written` to `dat_len` (so `dat_tail.len() == dat_len - dat_written`).
+    dat_tail: Vec<u8>,
+    /// Length of `.dat` as handed to the files.
+    dat_written: u64,
+    /// How many bytes of `dir_bytes` have been handed to the files (the rest are appended
+    /// lines still in memory).
+    dir_written: usize,
+    /// Whether `dir_bytes` is exactly `dir_index::encode(index)`: then `_commit`'s new `.dir`
+    /// is the current one and need not be encoded again.
+    dir_is_index: bool,
+    /// [`DumbFiles::defers_writes`] of the files.
+    defer: bool,
 }
 
 impl<F: DumbFiles> Store<F> {
@@ -71,6 +106,7 @@ impl<F: DumbFiles> Store<F> {
     /// `.dat` or `.dir`. A malformed `.dir` fails with [`Error::Corrupt`] naming the line.
     /// The setup writes are one commit.
     pub fn open(files: F, mode: OpenMode) -> Result<Self> {
+        let defer = files.defers_writes();
         let mut store = Store {
             files,
             index: Index::new(),
@@ -78,6 +114,11 @@ impl<F: DumbFiles> Store<F> {
             dir_bytes: None,
             modified: false,
             read_only: mode == OpenMode::Read,
+            dat_tail: Vec::new(),
+            dat_written: 0,
+            dir_written: 0,
+            dir_is_index: false,
+            defer,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -106,6 +147,7 @@ impl<F: DumbFiles> Store<F> {
             self.files.set_len(DAT, 0)?;
         }
         self.dat_len = self.files.len(DAT);
+        self.dat_written = self.dat_len;
         if self.files.exists(DIR) {
             let len = self.files.len(DIR);
             let len = usize::try_from(len).map_err(|_| {
@@ -115,6 +157,8 @@ impl<F: DumbFiles> Store<F> {
             self.files.read_at(DIR, 0, &mut text)?;
             let entries = dir_index::parse(self.files.path(DIR), &text)?;
             self.index = Index::from_entries(entries);
+            self.dir_written = text.len();
+            self.dir_is_index = text.is_empty();
             self.dir_bytes = Some(text);
         } else {
             if !creating {
@@ -123,6 +167,8 @@ impl<F: DumbFiles> Store<F> {
             // CPython 3.13 creates the empty .dir at open and starts unmodified (spec §3.3).
             self.files.set_len(DIR, 0)?;
             self.dir_bytes = Some(Vec::new());
+            self.dir_written = 0;
+            self.dir_is_index = self.index.is_empty();
         }
         if creating {
             self.files.commit()?;
@@ -174,14 +220,89 @@ impl<F: DumbFiles> Store<F> {
         }
         // Bounded by dat_len, checked above.
         let mut buf = vec![0u8; slot.siz as usize];
-        self.files.read_at(DAT, slot.pos, &mut buf)?;
+        self.read_dat(slot.pos, &mut buf)?;
         Ok(Some(buf))
+    }
+
+    /// Reads `.dat` bytes at `pos` (inside `dat_len`): the part below `dat_written` from the
+    /// files, the rest from the appends held in memory.
+    fn read_dat(&mut self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let split = self.dat_written.saturating_sub(pos).min(buf.len() as u64) as usize;
+        let (on_file, in_tail) = buf.split_at_mut(split);
+        if !on_file.is_empty() {
+            self.files.read_at(DAT, pos, on_file)?;
+        }
+        if !in_tail.is_empty() {
+            // pos + split >= dat_written here, and the range ends inside dat_len.
+            let at = (pos + split as u64 - self.dat_written) as usize;
+            in_tail.copy_from_slice(&self.dat_tail[at..at + in_tail.len()]);
+        }
+        Ok(())
+    }
+
+    /// Writes `data` over `.dat` at `pos` (at most `dat_len`): the part below `dat_written`
+    /// to the files, the rest into the appends held in memory (extending them, and
+    /// `dat_len`, when it ends past `dat_len`).
+    fn write_dat(&mut self, pos: u64, data: &[u8]) -> Result<()> {
+        let end = pos.checked_add(data.len() as u64).ok_or_else(|| {
+            Error::corrupt(self.files.path(DAT), pos, "a value offset below 2**64")
+        })?;
+        let split = self.dat_written.saturating_sub(pos).min(data.len() as u64) as usize;
+        if split > 0 {
+            self.files.write_at(DAT, pos, &data[..split])?;
+        }
+        let rest = &data[split..];
+        if !rest.is_empty() {
+            let at = (pos + split as u64 - self.dat_written) as usize;
+            if self.dat_tail.len() < at + rest.len() {
+                self.dat_tail.resize(at + rest.len(), 0);
+            }
+            self.dat_tail[at..at + rest.len()].copy_from_slice(rest);
+        }
+        self.dat_len = self.dat_len.max(end);
+        Ok(())
+    }
+
+    /// Hands the appends held in memory to the files: one write to `.dat`, one to `.dir`.
+    fn flush_appends(&mut self) -> Result<()> {
+        if !self.dat_tail.is_empty() {
+            self.files
+                .write_bulk(DAT, self.dat_written, &self.dat_tail)?;
+            self.dat_tail.clear();
+        }
+        self.dat_written = self.dat_len;
+        if let Some(dir) = &self.dir_bytes {
+            if self.dir_written < dir.len() {
+                self.files
+                    .write_at(DIR, self.dir_written as u64, &dir[self.dir_written..])?;
+                self.dir_written = dir.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of an operation's writes: appends go to the files now unless writes are
+    /// deferred and less than [`APPEND_FLUSH_BYTES`] are held.
+    fn settle_appends(&mut self) -> Result<()> {
+        let dir_held = self
+            .dir_bytes
+            .as_ref()
+            .map_or(0, |d| d.len() - self.dir_written);
+        if !self.defer
+            || self.dat_tail.len() >= APPEND_FLUSH_BYTES
+            || dir_held >= APPEND_FLUSH_BYTES
+        {
+            self.flush_appends()?;
+        }
+        Ok(())
     }
 
     /// CPython's `db[key] = value` followed by one commit of the journal.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_writable()?;
-        let result = self.insert_writes(key, value);
+        let result = self
+            .insert_writes(key, value)
+            .and_then(|()| self.settle_appends());
         self.finish(result)
     }
 
@@ -189,13 +310,11 @@ impl<F: DumbFiles> Store<F> {
         let len = value.len() as u64;
         match self.index.get(key) {
             None => {
-                // _addval then _addkey: append the value, then one line to .dir.
+                // _addval then _addkey: append the value, then one line to .dir (written with
+                // the next flush; the index order and the line order stay the same).
                 let slot = self.append_value(value)?;
-                let mut line = Vec::new();
-                dir_index::encode_line(key, slot, &mut line);
                 let dir = self.dir_bytes.get_or_insert_with(Vec::new);
-                self.files.write_at(DIR, dir.len() as u64, &line)?;
-                dir.extend_from_slice(&line);
+                dir_index::encode_line(key, slot, dir);
                 self.index.set(key, slot);
             }
             Some(old)
@@ -217,24 +336,22 @@ impl<F: DumbFiles> Store<F> {
             }
             Some(old) if layout::fits_in_place(old.siz, len) => {
                 // _setval: overwrite in place; the old tail beyond len stays (spec §3.2).
-                let end = old.pos.checked_add(len).ok_or_else(|| {
-                    Error::corrupt(self.files.path(DAT), old.pos, "a value offset below 2**64")
-                })?;
-                self.files.write_at(DAT, old.pos, value)?;
-                self.dat_len = self.dat_len.max(end);
-                self.index.set(
-                    key,
-                    Slot {
-                        pos: old.pos,
-                        siz: len,
-                    },
-                );
+                self.write_dat(old.pos, value)?;
+                let slot = Slot {
+                    pos: old.pos,
+                    siz: len,
+                };
+                if slot != old {
+                    self.dir_is_index = false;
+                }
+                self.index.set(key, slot);
             }
             Some(_) => {
                 // Needs more blocks: append; the old blocks are leaked. .dir is untouched
                 // until the next _commit.
                 let slot = self.append_value(value)?;
                 self.index.set(key, slot);
+                self.dir_is_index = false;
             }
         }
         self.modified = true;
@@ -250,14 +367,14 @@ impl<F: DumbFiles> Store<F> {
                 "a .dat length below 2**64",
             )
         })?;
-        let pad = (pos - self.dat_len) as usize;
-        let mut buf = Vec::with_capacity(pad + value.len());
-        buf.resize(pad, 0);
-        buf.extend_from_slice(value);
-        if !buf.is_empty() {
-            self.files.write_at(DAT, self.dat_len, &buf)?;
-        }
-        self.dat_len = pos + value.len() as u64;
+        let end = pos.checked_add(value.len() as u64).ok_or_else(|| {
+            Error::corrupt(self.files.path(DAT), pos, "a .dat length below 2**64")
+        })?;
+        // The NUL padding, then the value, after the appends already held.
+        let at = (pos - self.dat_written) as usize;
+        self.dat_tail.resize(at, 0);
+        self.dat_tail.extend_from_slice(value);
+        self.dat_len = end;
         Ok(Slot {
             pos,
             siz: value.len() as u64,
@@ -274,6 +391,7 @@ impl<F: DumbFiles> Store<F> {
             return Ok(false);
         }
         let slot = self.index.remove(key);
+        self.dir_is_index = false;
         let result = self.commit_index();
         if let (Err(_), Some(slot)) = (&result, slot) {
             // Put the key back; its position moves to the end (rare failure path).
@@ -286,7 +404,7 @@ impl<F: DumbFiles> Store<F> {
     /// CPython's `sync()` (`_commit`): when modified, `.dir` → `.bak` and a fresh `.dir`; then
     /// everything is written back and made durable.
     pub fn sync(&mut self) -> Result<()> {
-        let result = self.commit_index();
+        let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)?;
         self.files.sync()
     }
@@ -294,7 +412,7 @@ impl<F: DumbFiles> Store<F> {
     /// The commit part of `close()`: like [`Store::sync`] without forcing durability beyond
     /// the journal's commit (the caller then closes the files).
     pub fn close_commit(&mut self) -> Result<()> {
-        let result = self.commit_index();
+        let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)
     }
 
@@ -305,6 +423,8 @@ impl<F: DumbFiles> Store<F> {
     /// when there are no items). Holds every value in memory while it runs.
     pub fn reorganize(&mut self) -> Result<()> {
         self.check_writable()?;
+        let flushed = self.flush_appends();
+        self.finish(flushed)?;
         let keys: Vec<Vec<u8>> = self.index.iter().map(|(k, _)| k.to_vec()).collect();
         let mut dat = Vec::new();
         let mut index = Index::new();
@@ -340,7 +460,10 @@ impl<F: DumbFiles> Store<F> {
         self.finish(result)?;
         self.index = index;
         self.dat_len = dat.len() as u64;
+        self.dat_written = self.dat_len;
+        self.dir_written = text.len();
         self.dir_bytes = Some(text);
+        self.dir_is_index = true;
         self.modified = false;
         Ok(())
     }
@@ -363,10 +486,21 @@ impl<F: DumbFiles> Store<F> {
                 }
             }
         }
-        let text = dir_index::encode(self.index.iter());
-        self.files.set_len(DIR, text.len() as u64)?;
-        self.files.write_at(DIR, 0, &text)?;
-        self.dir_bytes = Some(text);
+        if let (true, Some(dir)) = (self.dir_is_index, &self.dir_bytes) {
+            // The new .dir is the current one: only the lines still in memory need writing.
+            if self.dir_written < dir.len() {
+                self.files
+                    .write_at(DIR, self.dir_written as u64, &dir[self.dir_written..])?;
+                self.dir_written = dir.len();
+            }
+        } else {
+            let text = dir_index::encode(self.index.iter());
+            self.files.set_len(DIR, text.len() as u64)?;
+            self.files.write_at(DIR, 0, &text)?;
+            self.dir_written = text.len();
+            self.dir_bytes = Some(text);
+            self.dir_is_index = true;
+        }
         self.modified = false;
         Ok(())
     }
@@ -412,6 +546,8 @@ pub(crate) mod model {
         pub now: [Option<Vec<u8>>; 3],
         pub txn_start: Option<[Option<Vec<u8>>; 3]>,
         pub paths: [PathBuf; 3],
+        /// What [`DumbFiles::defers_writes`] answers.
+        pub defer: bool,
     }
 
     impl MemFiles {
@@ -488,6 +624,9 @@ pub(crate) mod model {
         }
         fn path(&self, f: usize) -> &Path {
             &self.paths[f]
+        }
+        fn defers_writes(&self) -> bool {
+            self.defer
         }
     }
 }
@@ -640,6 +779,59 @@ mod tests {
         assert_eq!(s.files().now[BAK], dir);
     }
 
+    /// Appends held in memory across operations (deferred writes) leave the same files and
+    /// give the same reads as writing every operation through: a random workload that
+    /// crosses the flush threshold several times, with in-place rewrites that straddle the
+    /// written end of `.dat` and reads of values partly on file, partly in memory.
+    #[test]
+    fn deferred_appends_equal_written_through() {
+        let mut rng = pydbm_engine::prng::SplitMix64::new(7);
+        let mut direct = Store::open(MemFiles::new("w"), OpenMode::New).unwrap();
+        let mut files = MemFiles::new("w");
+        files.defer = true;
+        let mut deferred = Store::open(files, OpenMode::New).unwrap();
+        let mut flushed_mid_run = false;
+        for step in 0..600u64 {
+            let key = [b'k', rng.below(12) as u8];
+            let r = rng.below(100);
+            let len = match rng.below(10) {
+                0 => 0,
+                1..=6 => rng.below(600) as usize,
+                _ => rng.below(200_000) as usize,
+            };
+            let value: Vec<u8> = (0..len).map(|i| (i as u64 * 7 + step) as u8).collect();
+            let written_before = deferred.dat_written;
+            if r < 60 {
+                direct.insert(&key, &value).unwrap();
+                deferred.insert(&key, &value).unwrap();
+            } else if r < 70 {
+                assert_eq!(direct.remove(&key).unwrap(), deferred.remove(&key).unwrap());
+            } else if r < 98 {
+                assert_eq!(direct.get(&key).unwrap(), deferred.get(&key).unwrap());
+            } else if r < 99 {
+                direct.reorganize().unwrap();
+                deferred.reorganize().unwrap();
+                assert_eq!(direct.files().now, deferred.files().now, "step {step}");
+                continue;
+            } else {
+                direct.sync().unwrap();
+                deferred.sync().unwrap();
+                assert_eq!(direct.files().now, deferred.files().now, "step {step}");
+                continue;
+            }
+            // A flush by the threshold, not by sync.
+            flushed_mid_run |= deferred.dat_written > written_before;
+            assert_eq!(direct.dat_len(), deferred.dat_len());
+        }
+        assert!(
+            flushed_mid_run,
+            "the workload never crossed the flush threshold"
+        );
+        direct.close_commit().unwrap();
+        deferred.close_commit().unwrap();
+        assert_eq!(direct.files().now, deferred.files().now);
+    }
+
     #[test]
     fn corrupt_dir_names_the_line_and_slots_past_dat_are_errors() {
         let mut files = MemFiles::new("c");
@@ -711,10 +903,12 @@ mod fixture_tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert!(names.len() >= 200);
-        for name in names {
-            let script = std::fs::read_to_string(dir.join("scripts").join(&name)).unwrap();
+        assert!(names.len() >= 400);
+        for (i, name) in names.iter().enumerate() {
+            let script = std::fs::read_to_string(dir.join("scripts").join(name)).unwrap();
             let mut files = MemFiles::new("db");
+            // Every other script with appends held in memory across operations.
+            files.defer = i % 2 == 1;
             let mut store: Option<Store<MemFiles>> = None;
             let mut out = String::new();
             for line in script.lines() {
