@@ -3,14 +3,14 @@
 //! and the connection-level API.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::cursor::{Cursor, Params};
+use crate::cursor::{BindParams, Cursor, QuerySlots};
 use crate::error::{Error, ErrorKind, Result};
 use crate::open::{open_like_python, DEFAULT_CACHED_STATEMENTS};
-use crate::row::Row;
+use crate::statement::StatementCache;
 use crate::value::{TextFactory, Value};
 
 /// `sqlite3.PARSE_DECLTYPES`: pick converters by declared column type.
@@ -94,18 +94,15 @@ impl std::fmt::Debug for RowFactory {
     }
 }
 
-impl RowFactory {
-    pub(crate) fn make(&self, cols: &Arc<[String]>, values: Vec<Value>) -> Result<Value> {
-        match self {
-            RowFactory::Tuple => Ok(Value::Tuple(values)),
-            RowFactory::Row => Ok(Value::Row(Box::new(Row::new(cols.clone(), values)))),
-            RowFactory::Custom(f) => f(cols, values),
-        }
-    }
-}
-
 /// Mutable state of a connection, behind its mutex.
+///
+/// Field order matters: the statements (`queries`, `statements`) are dropped, so
+/// finalized, before `db` closes the handle.
 pub(crate) struct State {
+    /// Statements cursors are in the middle of (lazy rows), one slot per cursor.
+    pub(crate) queries: QuerySlots,
+    /// Python's statement cache (`cached_statements`).
+    pub(crate) statements: StatementCache,
     pub(crate) db: Option<rusqlite::Connection>,
     pub(crate) isolation_level: Option<String>,
     pub(crate) autocommit: Autocommit,
@@ -139,6 +136,10 @@ pub(crate) struct Inner {
     /// Thread ident of the thread holding `state` (0: none), to refuse re-entry from a
     /// callback instead of deadlocking.
     holder: AtomicU64,
+    /// Query slots of cursors dropped while this thread held `state` (inside a callback),
+    /// freed at the next lock.
+    orphans: Mutex<Vec<usize>>,
+    has_orphans: AtomicBool,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
 }
@@ -211,6 +212,8 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
         crate::anchor::FcntlAnchor::take(database.as_ref())
     };
     let state = State {
+        queries: QuerySlots::default(),
+        statements: StatementCache::new(opts.cached_statements),
         anchor,
         db: Some(db),
         isolation_level: opts.isolation_level.clone(),
@@ -229,6 +232,8 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
             state: Mutex::new(state),
             owner: thread_ident(),
             holder: AtomicU64::new(0),
+            orphans: Mutex::new(Vec::new()),
+            has_orphans: AtomicBool::new(false),
             check_same_thread: opts.check_same_thread,
             interrupt,
         }),
@@ -278,10 +283,50 @@ impl Connection {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.inner.holder.store(me, Ordering::SeqCst);
-        Ok(StateGuard {
+        let mut st = StateGuard {
             guard,
             holder: &self.inner.holder,
-        })
+        };
+        if self.inner.has_orphans.swap(false, Ordering::SeqCst) {
+            let orphans = std::mem::take(
+                &mut *self
+                    .inner
+                    .orphans
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            for slot in orphans {
+                crate::cursor::free_slot(&mut st, slot);
+            }
+        }
+        Ok(st)
+    }
+
+    /// A dropped cursor gives its query slot back (its statement is reset and returned
+    /// to the cache). No thread check: Python frees a cursor from any thread. Inside a
+    /// callback on this thread (state already held) the slot is freed at the next lock.
+    pub(crate) fn free_query_slot(&self, slot: usize) {
+        let me = thread_ident();
+        if self.inner.holder.load(Ordering::SeqCst) == me {
+            self.inner
+                .orphans
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(slot);
+            self.inner.has_orphans.store(true, Ordering::SeqCst);
+            return;
+        }
+        let guard = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.inner.holder.store(me, Ordering::SeqCst);
+        let mut st = StateGuard {
+            guard,
+            holder: &self.inner.holder,
+        };
+        crate::cursor::free_slot(&mut st, slot);
     }
 
     pub(crate) fn check_thread(&self) -> Result<()> {
@@ -302,7 +347,7 @@ impl Connection {
     }
 
     /// `Connection.execute(sql, parameters)`: a new cursor that ran `sql`.
-    pub fn execute(&self, sql: &str, params: impl Into<Params>) -> Result<Cursor> {
+    pub fn execute(&self, sql: &str, params: impl BindParams) -> Result<Cursor> {
         let mut c = self.cursor()?;
         c.execute(sql, params)?;
         Ok(c)
@@ -312,7 +357,7 @@ impl Connection {
     pub fn executemany<I, P>(&self, sql: &str, params: I) -> Result<Cursor>
     where
         I: IntoIterator<Item = P>,
-        P: Into<Params>,
+        P: BindParams,
     {
         let mut c = self.cursor()?;
         c.executemany(sql, params)?;
@@ -373,6 +418,10 @@ impl Connection {
         if st.autocommit == Autocommit::Off && !st.db()?.is_autocommit() {
             st.exec("ROLLBACK")?;
         }
+        // Cursors' pending statements and the cache are finalized first: their later
+        // fetches fail with "Cannot operate on a closed database.".
+        st.queries.finalize_all();
+        st.statements.clear();
         if let Some(db) = st.db.take() {
             st.hooks.clear_raw(&db);
             db.close().map_err(|(_, e)| Error::from(e))?;

@@ -1,11 +1,14 @@
 //! `sqlite3.Cursor` (spec §1.4, §1.5): statement execution with Python's parameter
 //! binding, implicit transactions, converters, `rowcount`/`lastrowid`/`description`.
 //!
-//! Difference from CPython: a query's rows are all stepped when `execute` runs and then
-//! handed out by the fetch methods (Python steps lazily). Results are the same except
-//! for `rowcount` of a DML statement with `RETURNING`, which is final at once here.
+//! Rows are stepped lazily, as CPython does: `execute` of a query steps its first row; each
+//! row handed out (fetchone/fetchmany/fetchall/iteration) is read and then the next one is
+//! stepped, so an error of a later step surfaces on the fetch that steps it (and the row
+//! read before it is lost, as in Python). DML and DDL run to completion in `execute`. The
+//! pending statement lives in the connection's state (a [`QuerySlots`] slot owned by the
+//! cursor), so `Connection::close` finalizes it and later fetches fail with Python's
+//! "Cannot operate on a closed database.".
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
@@ -14,62 +17,83 @@ use crate::connection::{
     Autocommit, Connection, RowFactory, State, PARSE_COLNAMES, PARSE_DECLTYPES,
 };
 use crate::error::{Error, Result};
-use crate::value::{converter, from_sql, to_sql_output, ConverterFn, Value};
+use crate::row::Row;
+use crate::statement::{CacheToken, Statement};
+use crate::value::{converter, from_sql, ConverterFn, TextFactory, Tuple, Value};
 
-/// The parameters of one statement: a sequence (qmark `?`, `?NNN`) or a mapping
-/// (named `:name`, `@name`, `$name`).
-#[derive(Debug, Clone, Default)]
-pub enum Params {
-    /// No parameters (`()`).
-    #[default]
-    None,
-    /// A sequence, bound by position.
-    Seq(Vec<Value>),
-    /// A mapping from names (without the `:`/`@`/`$`) to values.
-    Named(HashMap<String, Value>),
-}
+pub use crate::params::{BindParams, Params, ToBind};
 
-impl From<()> for Params {
-    fn from(_: ()) -> Self {
-        Params::None
-    }
-}
-impl From<Vec<Value>> for Params {
-    fn from(v: Vec<Value>) -> Self {
-        Params::Seq(v)
-    }
-}
-impl<const N: usize> From<[Value; N]> for Params {
-    fn from(v: [Value; N]) -> Self {
-        // Moves the values (no clone of their strings and bytes).
-        Params::Seq(Vec::from(v))
-    }
-}
-impl From<&[Value]> for Params {
-    fn from(v: &[Value]) -> Self {
-        Params::Seq(v.to_vec())
-    }
-}
-impl From<HashMap<String, Value>> for Params {
-    fn from(m: HashMap<String, Value>) -> Self {
-        Params::Named(m)
-    }
-}
-impl From<Vec<(&str, Value)>> for Params {
-    fn from(v: Vec<(&str, Value)>) -> Self {
-        Params::Named(v.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-    }
+/// Values per block that fetched rows share (see [`Tuple`]): 1024 values, so 512 rows of two
+/// columns cost one allocation besides their text.
+const BLOCK_VALUES: usize = 1024;
+
+/// A statement a cursor is in the middle of (a query with rows left).
+pub(crate) struct Query {
+    stmt: Statement,
+    token: Option<CacheToken>,
+    /// A row has been stepped and not handed out yet.
+    has_row: bool,
+    /// Python's `is_dml`: `rowcount` adds `changes()` when the statement completes.
+    dml: bool,
+    /// Column names as `description` shows them (shared by every `sqlite3.Row`).
+    shown: Arc<[String]>,
+    /// Converters by column (`detect_types`), `None` when there are none.
+    convs: Option<Box<[Option<ConverterFn>]>>,
+    /// Values of rows read but not yet cut into tuples (reused between fetches).
+    scratch: Vec<Value>,
 }
 
-/// A cursor: runs statements and holds their results.
+/// Per connection: the statements its cursors are in the middle of, one slot per cursor
+/// that has executed something. Only touched with the connection's state locked.
+#[derive(Default)]
+pub(crate) struct QuerySlots {
+    slots: Vec<Option<Query>>,
+    free: Vec<usize>,
+}
+
+impl QuerySlots {
+    fn alloc(&mut self) -> usize {
+        match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Query> {
+        self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Finalizes every pending statement (the connection is closing). Slots stay allocated
+    /// to their cursors.
+    pub(crate) fn finalize_all(&mut self) {
+        for s in &mut self.slots {
+            *s = None;
+        }
+    }
+}
+
+/// Ends the statement in `slot` (if any): reset and back to the statement cache.
+fn release(st: &mut State, slot: usize) {
+    if let Some(q) = st.queries.slots.get_mut(slot).and_then(Option::take) {
+        st.statements.give_back(q.stmt, q.token);
+    }
+}
+
+/// Releases `slot` for good (its cursor is gone).
+pub(crate) fn free_slot(st: &mut State, slot: usize) {
+    release(st, slot);
+    if slot < st.queries.slots.len() {
+        st.queries.free.push(slot);
+    }
+}
+
+/// A cursor: runs statements and hands out their rows.
 pub struct Cursor {
     conn: Connection,
-    /// Result rows; `rows[next..]` are not fetched yet.
-    rows: Vec<Value>,
-    next: usize,
-    description: Option<Vec<String>>,
-    rowcount: i64,
-    lastrowid: Option<i64>,
+    run: RunState,
     closed: bool,
     /// `Cursor.arraysize`: rows `fetchmany()` returns by default (1).
     pub arraysize: usize,
@@ -77,12 +101,21 @@ pub struct Cursor {
     pub row_factory: Option<RowFactory>,
 }
 
+/// What the last execution left in the cursor.
+struct RunState {
+    /// This cursor's slot in the connection's [`QuerySlots`].
+    slot: Option<usize>,
+    description: Option<Arc<[String]>>,
+    rowcount: i64,
+    lastrowid: Option<i64>,
+}
+
 impl std::fmt::Debug for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cursor")
-            .field("rowcount", &self.rowcount)
-            .field("lastrowid", &self.lastrowid)
-            .field("description", &self.description)
+            .field("rowcount", &self.run.rowcount)
+            .field("lastrowid", &self.run.lastrowid)
+            .field("description", &self.run.description)
             .finish()
     }
 }
@@ -148,47 +181,6 @@ fn converter_for(name: &str, decl: Option<&str>, detect: i32) -> Option<Converte
     None
 }
 
-fn bind(stmt: &mut rusqlite::Statement<'_>, params: &Params) -> Result<()> {
-    let n = stmt.parameter_count();
-    match params {
-        Params::None | Params::Seq(_) => {
-            let empty = Vec::new();
-            let v = match params {
-                Params::Seq(v) => v,
-                _ => &empty,
-            };
-            if v.len() != n {
-                return Err(Error::programming(format!(
-                    "Incorrect number of bindings supplied. The current statement uses {n}, and there are {} supplied.",
-                    v.len()
-                )));
-            }
-            for (i, val) in v.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, to_sql_output(val, i + 1)?)?;
-            }
-        }
-        Params::Named(m) => {
-            for i in 1..=n {
-                let name = match stmt.parameter_name(i) {
-                    Some(name) => name.to_string(),
-                    None => {
-                        return Err(Error::programming(format!(
-                            "Binding {i} has no name, but you supplied a dictionary (which has only names)."
-                        )))
-                    }
-                };
-                let val = m.get(&name[1..]).ok_or_else(|| {
-                    Error::programming(format!(
-                        "You did not supply a value for binding parameter {name}."
-                    ))
-                })?;
-                stmt.raw_bind_parameter(i, to_sql_output(val, i)?)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `sqlite3.complete_statement(sql)`: whether `sql` holds one or more complete statements
 /// (ends with a `;` outside strings, comments and triggers), by `sqlite3_complete`.
 pub fn complete_statement(sql: &str) -> bool {
@@ -221,15 +213,306 @@ fn prepare_error(db: &rusqlite::Connection, sql: &str, e: rusqlite::Error) -> Er
     Error::from(e)
 }
 
+/// Binds one parameter set, with Python's errors for a count or shape mismatch.
+fn bind<P: BindParams + ?Sized>(stmt: &mut Statement, params: &P) -> Result<()> {
+    let n = stmt.parameter_count();
+    match params.positional_len() {
+        Some(len) => {
+            if len != n {
+                return Err(Error::programming(format!(
+                    "Incorrect number of bindings supplied. The current statement uses {n}, and there are {len} supplied."
+                )));
+            }
+            for i in 0..n {
+                // positional(i) exists for every i < len by the trait's contract; a
+                // missing one binds NULL rather than panicking.
+                match params.positional(i) {
+                    Some(v) => {
+                        let out = v.to_bind(i + 1)?;
+                        stmt.bind(i + 1, &out)?;
+                    }
+                    None => stmt.bind(
+                        i + 1,
+                        &rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Null),
+                    )?,
+                }
+            }
+        }
+        None => {
+            for i in 1..=n {
+                let Some(name) = stmt.parameter_name(i) else {
+                    return Err(Error::programming(format!(
+                        "Binding {i} has no name, but you supplied a dictionary (which has only names)."
+                    )));
+                };
+                let Some(v) = params.named(&name[1..]) else {
+                    return Err(Error::programming(format!(
+                        "You did not supply a value for binding parameter {name}."
+                    )));
+                };
+                let out = v.to_bind(i)?;
+                stmt.bind(i, &out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RunState {
+    /// Runs `sql` once per parameter set with the connection locked; a query run once
+    /// (`execute`) is left in `slot` with its first row stepped.
+    fn run<P: BindParams>(
+        &mut self,
+        st: &mut State,
+        sql: &str,
+        param_sets: impl Iterator<Item = P>,
+        multiple: bool,
+    ) -> Result<()> {
+        let slot = match self.slot {
+            Some(s) => s,
+            None => {
+                let s = st.queries.alloc();
+                self.slot = Some(s);
+                s
+            }
+        };
+        // A new execute resets the statement the cursor was in the middle of.
+        release(st, slot);
+        self.description = None;
+        let r = self.run_in(st, slot, sql, param_sets, multiple);
+        if r.is_err() {
+            self.rowcount = -1;
+            release(st, slot);
+        }
+        r
+    }
+
+    fn run_in<P: BindParams>(
+        &mut self,
+        st: &mut State,
+        slot: usize,
+        sql: &str,
+        param_sets: impl Iterator<Item = P>,
+        multiple: bool,
+    ) -> Result<()> {
+        let Some(db) = st.db.as_ref() else {
+            return Err(Error::closed_database());
+        };
+        if only_space_and_comments(sql) {
+            // An empty statement (or only comments) does nothing (CPython 3.11).
+            self.rowcount = -1;
+            return Ok(());
+        }
+        let (stmt, token) = match st.statements.checkout(db, sql) {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                self.rowcount = -1;
+                return Ok(());
+            }
+            Err(e) => return Err(prepare_error(db, sql, e)),
+        };
+        let readonly = stmt.readonly();
+        let detect = st.detect_types;
+        let ncols = stmt.column_count();
+        let shown: Arc<[String]> = (0..ncols)
+            .map(|i| display_name(stmt.column_name(i), detect))
+            .collect();
+        let convs = (detect != 0 && ncols > 0).then(|| {
+            (0..ncols)
+                .map(|i| converter_for(stmt.column_name(i), stmt.column_decltype(i), detect))
+                .collect::<Box<[_]>>()
+        });
+        let dml = is_dml(sql);
+        // From here on the statement sits in the slot, so an error path gives it back.
+        st.queries.slots[slot] = Some(Query {
+            stmt,
+            token,
+            has_row: false,
+            dml,
+            shown: shown.clone(),
+            convs,
+            scratch: Vec::new(),
+        });
+        if multiple && readonly {
+            return Err(Error::programming(
+                "executemany() can only execute DML statements.",
+            ));
+        }
+        // spec §1.3: legacy mode begins a transaction before DML outside one.
+        if st.autocommit == Autocommit::Legacy && dml && db.is_autocommit() {
+            if let Some(level) = &st.isolation_level {
+                db.execute_batch(&format!("BEGIN {level}"))
+                    .map_err(Error::from)?;
+            }
+        }
+        let Some(q) = st.queries.get_mut(slot) else {
+            return Err(Error::programming("statement slot lost"));
+        };
+        self.rowcount = if dml { 0 } else { -1 };
+        let mut first = true;
+        for params in param_sets {
+            if !first {
+                q.stmt.reset();
+            }
+            first = false;
+            bind(&mut q.stmt, &params)?;
+            if multiple {
+                // Rows of a DML statement with RETURNING are stepped through and dropped.
+                while q.stmt.step()? {}
+                if dml {
+                    self.rowcount += db.changes() as i64;
+                }
+            } else if q.stmt.step()? {
+                q.has_row = true;
+            } else if dml {
+                self.rowcount += db.changes() as i64;
+            }
+        }
+        if !multiple {
+            self.lastrowid = Some(db.last_insert_rowid());
+        }
+        if ncols > 0 {
+            self.description = Some(shown);
+        }
+        if !q.has_row {
+            release(st, slot);
+        }
+        Ok(())
+    }
+
+    /// Hands out up to `limit` rows to `sink`: each is read, then the next one stepped.
+    fn fetch(
+        &mut self,
+        st: &mut State,
+        row_factory: Option<&RowFactory>,
+        limit: usize,
+        sink: &mut dyn FnMut(Value),
+    ) -> Result<()> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let State {
+            db,
+            queries,
+            row_factory: conn_factory,
+            text_factory,
+            ..
+        } = &mut *st;
+        let Some(db) = db.as_ref() else {
+            return Err(Error::closed_database());
+        };
+        let Some(q) = queries.get_mut(slot) else {
+            return Ok(());
+        };
+        let factory = row_factory.unwrap_or(conn_factory);
+        let ncols = q.shown.len().max(1);
+        let block_rows = (BLOCK_VALUES / ncols).clamp(1, limit.max(1));
+        let mut pending = 0usize;
+        let mut handed = 0usize;
+        let mut failure = None;
+        q.scratch.clear();
+        while handed + pending < limit && q.has_row {
+            if let Err(e) = read_row(q, db, text_factory) {
+                q.scratch.truncate(pending * q.shown.len());
+                failure = Some(e);
+                break;
+            }
+            match q.stmt.step() {
+                Ok(true) => {}
+                Ok(false) => {
+                    q.has_row = false;
+                    if q.dml {
+                        self.rowcount += db.changes() as i64;
+                    }
+                }
+                Err(e) => {
+                    // Python drops the row it read, resets and forgets the statement.
+                    q.has_row = false;
+                    q.scratch.clear();
+                    pending = 0;
+                    failure = Some(e);
+                    break;
+                }
+            }
+            pending += 1;
+            if let RowFactory::Custom(f) = factory {
+                let vals: Vec<Value> = q.scratch.drain(..).collect();
+                pending = 0;
+                handed += 1;
+                match f(&q.shown, vals) {
+                    Ok(v) => sink(v),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            } else if pending == block_rows {
+                handed += pending;
+                cut_block(q, pending, factory, sink);
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            cut_block(q, pending, factory, sink);
+        }
+        if !q.has_row {
+            release(st, slot);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads the current row's columns into `q.scratch`, converting as Python does.
+fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Result<()> {
+    let n = q.shown.len();
+    for i in 0..n {
+        let v = q.stmt.value_ref(i);
+        let conv = q.convs.as_ref().and_then(|c| c[i].as_ref());
+        let value = match (conv, v) {
+            (Some(_), ValueRef::Null) => Value::Null,
+            (Some(c), v) => c(&raw_bytes(db, v)?)?,
+            (None, ValueRef::Integer(x)) => Value::Int(x),
+            (None, ValueRef::Real(x)) => Value::Float(x),
+            // The common case, decoded and copied once.
+            (None, ValueRef::Text(t)) if matches!(tf, TextFactory::Str) => {
+                match std::str::from_utf8(t) {
+                    Ok(s) => Value::Text(s.to_owned()),
+                    Err(_) => return Err(from_sql(v, tf, q.stmt.column_name(i)).unwrap_err()),
+                }
+            }
+            (None, v) => from_sql(v, tf, q.stmt.column_name(i))?,
+        };
+        q.scratch.push(value);
+    }
+    Ok(())
+}
+
+/// Turns the `rows` rows read into `q.scratch` into row objects sharing one block.
+fn cut_block(q: &mut Query, rows: usize, factory: &RowFactory, sink: &mut dyn FnMut(Value)) {
+    let n = q.shown.len();
+    let block: Arc<[Value]> = q.scratch.drain(..).collect();
+    for r in 0..rows {
+        let t = Tuple::in_block(&block, r * n, n);
+        sink(match factory {
+            RowFactory::Row => Value::Row(Box::new(Row::new(q.shown.clone(), t))),
+            _ => Value::Tuple(t),
+        });
+    }
+}
+
 impl Cursor {
     pub(crate) fn new(conn: Connection) -> Cursor {
         Cursor {
             conn,
-            rows: Vec::new(),
-            next: 0,
-            description: None,
-            rowcount: -1,
-            lastrowid: None,
+            run: RunState {
+                slot: None,
+                description: None,
+                rowcount: -1,
+                lastrowid: None,
+            },
             closed: false,
             arraysize: 1,
             row_factory: None,
@@ -249,22 +532,23 @@ impl Cursor {
         &self.conn
     }
 
-    /// `Cursor.execute(sql, parameters=())`: exactly one statement.
-    pub fn execute(&mut self, sql: &str, params: impl Into<Params>) -> Result<&mut Cursor> {
-        let p = params.into();
-        self.run(sql, std::iter::once(p), false)?;
+    /// `Cursor.execute(sql, parameters=())`: exactly one statement. A query steps its
+    /// first row here; the rest are stepped as they are fetched.
+    pub fn execute(&mut self, sql: &str, params: impl BindParams) -> Result<&mut Cursor> {
+        self.run(sql, std::iter::once(params), false)?;
         Ok(self)
     }
 
     /// `Cursor.executemany(sql, seq_of_parameters)`: DML only
     /// (`ProgrammingError: executemany() can only execute DML statements.`); `rowcount`
-    /// is the sum over all parameter sets; `lastrowid` is left unchanged.
+    /// is the sum over all parameter sets; `lastrowid` is left unchanged. Each parameter
+    /// set (a tuple, array, `Vec`, map…) is bound from a borrow, without copying it.
     pub fn executemany<I, P>(&mut self, sql: &str, params: I) -> Result<&mut Cursor>
     where
         I: IntoIterator<Item = P>,
-        P: Into<Params>,
+        P: BindParams,
     {
-        self.run(sql, params.into_iter().map(Into::into), true)?;
+        self.run(sql, params.into_iter(), true)?;
         Ok(self)
     }
 
@@ -272,175 +556,87 @@ impl Cursor {
     /// then runs every statement with no implicit transaction handling.
     pub fn executescript(&mut self, script: &str) -> Result<&mut Cursor> {
         self.check()?;
-        let conn = self.conn.clone();
-        let st = conn.lock()?;
-        self.clear_rows();
-        self.description = None;
-        if st.autocommit == Autocommit::Legacy && !st.db()?.is_autocommit() {
-            st.exec("COMMIT")?;
+        {
+            let mut guard = self.conn.lock()?;
+            let st: &mut State = &mut guard;
+            if let Some(slot) = self.run.slot {
+                release(st, slot);
+            }
+            self.run.description = None;
+            if st.autocommit == Autocommit::Legacy && !st.db()?.is_autocommit() {
+                st.exec("COMMIT")?;
+            }
+            st.db()?.execute_batch(script).map_err(Error::from)?;
         }
-        st.db()?.execute_batch(script).map_err(Error::from)?;
-        drop(st);
         Ok(self)
     }
 
-    fn run(
+    fn run<P: BindParams>(
         &mut self,
         sql: &str,
-        param_sets: impl Iterator<Item = Params>,
+        param_sets: impl Iterator<Item = P>,
         multiple: bool,
     ) -> Result<()> {
         self.check()?;
-        let conn = self.conn.clone();
-        let st = conn.lock()?;
-        self.clear_rows();
-        self.description = None;
-        let r = self.run_locked(&st, sql, param_sets, multiple);
-        if r.is_err() {
-            self.rowcount = -1;
-            self.clear_rows();
-        }
-        r
+        let mut guard = self.conn.lock()?;
+        self.run.run(&mut guard, sql, param_sets, multiple)
     }
 
-    fn run_locked(
-        &mut self,
-        st: &State,
-        sql: &str,
-        param_sets: impl Iterator<Item = Params>,
-        multiple: bool,
-    ) -> Result<()> {
-        let db = st.db()?;
-        if only_space_and_comments(sql) {
-            // An empty statement (or only comments) does nothing (CPython 3.11).
-            self.rowcount = -1;
-            return Ok(());
-        }
-        let mut stmt = db
-            .prepare_cached(sql)
-            .map_err(|e| prepare_error(db, sql, e))?;
-        let dml = is_dml(sql);
-        if multiple && stmt.readonly() {
-            return Err(Error::programming(
-                "executemany() can only execute DML statements.",
-            ));
-        }
-        // spec §1.3: legacy mode begins a transaction before DML outside one.
-        if st.autocommit == Autocommit::Legacy && dml && db.is_autocommit() {
-            if let Some(level) = &st.isolation_level {
-                st.exec(&format!("BEGIN {level}"))?;
-            }
-        }
-        let ncols = stmt.column_count();
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let detect = st.detect_types;
-        let convs: Vec<Option<ConverterFn>> = if detect != 0 {
-            stmt.columns()
-                .iter()
-                .map(|c| converter_for(c.name(), c.decl_type(), detect))
-                .collect()
-        } else {
-            vec![None; ncols]
-        };
-        let shown: Arc<[String]> = names.iter().map(|n| display_name(n, detect)).collect();
-        let factory = self
-            .row_factory
-            .clone()
-            .unwrap_or_else(|| st.row_factory.clone());
-        self.rowcount = if dml { 0 } else { -1 };
-        for params in param_sets {
-            bind(&mut stmt, &params)?;
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next()? {
-                if multiple {
-                    continue;
-                }
-                let mut vals = Vec::with_capacity(ncols);
-                for i in 0..ncols {
-                    let v = row.get_ref(i)?;
-                    vals.push(match (&convs[i], v) {
-                        (Some(_), ValueRef::Null) => Value::Null,
-                        (Some(c), v) => c(&raw_bytes(db, v)?)?,
-                        (None, v) => from_sql(v, &st.text_factory, &names[i])?,
-                    });
-                }
-                self.rows.push(factory.make(&shown, vals)?);
-            }
-            drop(rows);
-            if dml {
-                self.rowcount += db.changes() as i64;
-            }
-        }
-        if !multiple {
-            self.lastrowid = Some(db.last_insert_rowid());
-        }
-        if ncols > 0 {
-            self.description = Some(shown.to_vec());
-        }
-        Ok(())
+    fn fetch(&mut self, limit: usize, sink: &mut dyn FnMut(Value)) -> Result<()> {
+        self.check()?;
+        let mut guard = self.conn.lock()?;
+        self.run
+            .fetch(&mut guard, self.row_factory.as_ref(), limit, sink)
     }
 
     /// `Cursor.fetchone()`: the next row, or `None`.
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
-        self.check()?;
-        Ok(self.pop())
-    }
-
-    fn pop(&mut self) -> Option<Value> {
-        let v = self.rows.get_mut(self.next)?;
-        self.next += 1;
-        Some(std::mem::replace(v, Value::Null))
-    }
-
-    fn clear_rows(&mut self) {
-        self.rows.clear();
-        self.next = 0;
+        let mut row = None;
+        self.fetch(1, &mut |v| row = Some(v))?;
+        Ok(row)
     }
 
     /// `Cursor.fetchmany(size=arraysize)`.
     pub fn fetchmany(&mut self, size: Option<usize>) -> Result<Vec<Value>> {
-        self.check()?;
-        let n = size
-            .unwrap_or(self.arraysize)
-            .min(self.rows.len() - self.next);
-        Ok((0..n).filter_map(|_| self.pop()).collect())
+        let n = size.unwrap_or(self.arraysize);
+        let mut rows = Vec::with_capacity(n.min(BLOCK_VALUES));
+        self.fetch(n, &mut |v| rows.push(v))?;
+        Ok(rows)
     }
 
     /// `Cursor.fetchall()`: every remaining row.
     pub fn fetchall(&mut self) -> Result<Vec<Value>> {
-        self.check()?;
-        let mut rows = std::mem::take(&mut self.rows);
-        let rest = if self.next == 0 {
-            rows
-        } else {
-            rows.split_off(self.next)
-        };
-        self.next = 0;
-        Ok(rest)
+        let mut rows = Vec::new();
+        self.fetch(usize::MAX, &mut |v| rows.push(v))?;
+        Ok(rows)
     }
 
     /// `Cursor.description`: one column name per result column (Python's 7-tuples have
     /// six `None`s after it); `None` for statements without result columns.
     pub fn description(&self) -> Option<&[String]> {
-        self.description.as_deref()
+        self.run.description.as_deref()
     }
 
     /// `Cursor.rowcount`: -1 before any DML and for non-DML statements; the number of
-    /// changed rows for INSERT/UPDATE/DELETE/REPLACE (summed over `executemany`).
+    /// changed rows for INSERT/UPDATE/DELETE/REPLACE (summed over `executemany`). With
+    /// `RETURNING` it is final once the last row has been fetched (as in Python).
     pub fn rowcount(&self) -> i64 {
-        self.rowcount
+        self.run.rowcount
     }
 
     /// `Cursor.lastrowid`: `None` before the first `execute`, then SQLite's
     /// `last_insert_rowid()` after each successful `execute` (not `executemany`).
     pub fn lastrowid(&self) -> Option<i64> {
-        self.lastrowid
+        self.run.lastrowid
     }
 
-    /// `Cursor.close()`; later use fails with "Cannot operate on a closed cursor.".
+    /// `Cursor.close()`: resets the pending statement; later use fails with "Cannot
+    /// operate on a closed cursor.".
     pub fn close(&mut self) {
         self.closed = true;
-        self.clear_rows();
+        if let (Some(slot), Ok(mut guard)) = (self.run.slot, self.conn.lock()) {
+            release(&mut guard, slot);
+        }
     }
 
     /// `Cursor.setinputsizes(sizes)`: a no-op (DB-API).
@@ -450,15 +646,20 @@ impl Cursor {
     pub fn setoutputsize(&self) {}
 }
 
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        if let Some(slot) = self.run.slot.take() {
+            self.conn.free_query_slot(slot);
+        }
+    }
+}
+
 impl Iterator for Cursor {
     type Item = Result<Value>;
 
-    /// `for row in cursor`.
+    /// `for row in cursor`: one step per row.
     fn next(&mut self) -> Option<Result<Value>> {
-        match self.check() {
-            Err(e) => Some(Err(e)),
-            Ok(()) => self.pop().map(Ok),
-        }
+        self.fetchone().transpose()
     }
 }
 

@@ -404,7 +404,7 @@ fn rows_and_iterdump_match_python() {
             .map(|k| format!("'{k}'"))
             .collect::<Vec<_>>()
             .join(", "),
-        Value::Tuple(r.slice(0, 2)).repr(),
+        Value::Tuple(r.slice(0, 2).into()).repr(),
         r.len()
     ));
     out.push(err(r.by_name("nope")));
