@@ -711,6 +711,41 @@ mod tests {
         assert!(c.execute("select 1", ()).is_ok());
     }
 
+    /// A cursor's pending query holds a read on its table (SQLite refuses DROP TABLE);
+    /// dropping the cursor resets the statement, also when it is dropped inside a callback
+    /// running on this connection (the slot is freed at the next lock).
+    #[test]
+    fn dropped_cursors_release_their_statements() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        c.execute("create table t(a)", ()).unwrap();
+        c.executemany("insert into t values (?)", (0..5).map(|i| [i]))
+            .unwrap();
+        c.commit().unwrap();
+        let mut cur = c.execute("select a from t", ()).unwrap();
+        assert!(cur.fetchone().unwrap().is_some());
+        let e = c.execute("drop table t", ()).unwrap_err();
+        assert_eq!(e.message, "database table is locked");
+        drop(cur);
+        c.execute("create table u(a)", ()).unwrap();
+        c.execute("insert into u values (1)", ()).unwrap();
+        c.commit().unwrap();
+        let pending = Arc::new(Mutex::new(Some(c.execute("select a from t", ()).unwrap())));
+        let inside = pending.clone();
+        c.create_function(
+            "drop_cursor",
+            0,
+            move |_| {
+                drop(inside.lock().unwrap().take());
+                Ok(Value::Int(1))
+            },
+            false,
+        )
+        .unwrap();
+        c.execute("select drop_cursor()", ()).unwrap();
+        assert!(pending.lock().unwrap().is_none());
+        c.execute("drop table t", ()).unwrap();
+    }
+
     #[test]
     fn isolation_level_and_autocommit_setters() {
         let c = connect(":memory:", &ConnectOptions::default()).unwrap();
