@@ -135,6 +135,9 @@ pub(crate) struct Inner {
     owner: u64,
     /// Thread ident of the thread holding `state` (0: none), to refuse re-entry from a
     /// callback instead of deadlocking.
+    /// Relaxed ordering suffices: a thread only compares it with its own ident, which
+    /// only that thread ever stores, and its own later store of 0 (before unlocking) is
+    /// always visible to itself.
     holder: AtomicU64,
     /// Query slots of cursors dropped while this thread held `state` (inside a callback),
     /// freed at the next lock.
@@ -165,7 +168,7 @@ impl std::ops::DerefMut for StateGuard<'_> {
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        self.holder.store(0, Ordering::SeqCst);
+        self.holder.store(0, Ordering::Relaxed);
     }
 }
 
@@ -274,7 +277,7 @@ impl Connection {
     pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>> {
         self.check_thread()?;
         let me = thread_ident();
-        if self.inner.holder.load(Ordering::SeqCst) == me {
+        if self.inner.holder.load(Ordering::Relaxed) == me {
             return Err(Error::programming("Recursive use of cursors not allowed."));
         }
         let guard = self
@@ -282,12 +285,15 @@ impl Connection {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.inner.holder.store(me, Ordering::SeqCst);
+        self.inner.holder.store(me, Ordering::Relaxed);
         let mut st = StateGuard {
             guard,
             holder: &self.inner.holder,
         };
-        if self.inner.has_orphans.swap(false, Ordering::SeqCst) {
+        // A plain load first: the swap (a read-modify-write) only when there are orphans.
+        if self.inner.has_orphans.load(Ordering::SeqCst)
+            && self.inner.has_orphans.swap(false, Ordering::SeqCst)
+        {
             let orphans = std::mem::take(
                 &mut *self
                     .inner
@@ -307,7 +313,7 @@ impl Connection {
     /// callback on this thread (state already held) the slot is freed at the next lock.
     pub(crate) fn free_query_slot(&self, slot: usize) {
         let me = thread_ident();
-        if self.inner.holder.load(Ordering::SeqCst) == me {
+        if self.inner.holder.load(Ordering::Relaxed) == me {
             self.inner
                 .orphans
                 .lock()
@@ -321,7 +327,7 @@ impl Connection {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.inner.holder.store(me, Ordering::SeqCst);
+        self.inner.holder.store(me, Ordering::Relaxed);
         let mut st = StateGuard {
             guard,
             holder: &self.inner.holder,

@@ -41,6 +41,10 @@ pub(crate) struct Query {
     convs: Option<Box<[Option<ConverterFn>]>>,
     /// Values of rows read but not yet cut into tuples (reused between fetches).
     scratch: Vec<Value>,
+    /// The block of the last row fetched alone (fetchone, iteration): reused in place for
+    /// the next one when the caller has dropped that row, so `for row in cursor` costs no
+    /// allocation per row beyond the values' own.
+    single: Option<Arc<[Value]>>,
 }
 
 /// Per connection: the statements its cursors are in the middle of, one slot per cursor
@@ -332,6 +336,7 @@ impl RunState {
             shown: shown.clone(),
             convs,
             scratch: Vec::new(),
+            single: None,
         });
         if multiple && readonly {
             return Err(Error::programming(
@@ -378,6 +383,63 @@ impl RunState {
             release(st, slot);
         }
         Ok(())
+    }
+
+    /// One row (fetchone, iteration): read it, then step the next.
+    fn fetch_one(
+        &mut self,
+        st: &mut State,
+        row_factory: Option<&RowFactory>,
+    ) -> Result<Option<Value>> {
+        let Some(slot) = self.slot else {
+            return Ok(None);
+        };
+        let State {
+            db,
+            queries,
+            row_factory: conn_factory,
+            text_factory,
+            ..
+        } = &mut *st;
+        let Some(db) = db.as_ref() else {
+            return Err(Error::closed_database());
+        };
+        let Some(q) = queries.get_mut(slot) else {
+            return Ok(None);
+        };
+        if !q.has_row {
+            return Ok(None);
+        }
+        let factory = row_factory.unwrap_or(conn_factory);
+        q.scratch.clear();
+        // A row that cannot be converted stays current (no step), as in Python.
+        read_row(q, db, text_factory)?;
+        let result = match q.stmt.step() {
+            Err(e) => {
+                // Python drops the row it read, resets and forgets the statement.
+                q.has_row = false;
+                Err(e)
+            }
+            Ok(more) => {
+                if !more {
+                    q.has_row = false;
+                    if q.dml {
+                        self.rowcount += db.changes() as i64;
+                    }
+                }
+                match factory {
+                    RowFactory::Custom(f) => {
+                        let vals: Vec<Value> = q.scratch.drain(..).collect();
+                        f(&q.shown, vals).map(Some)
+                    }
+                    _ => Ok(Some(single_row(q, factory))),
+                }
+            }
+        };
+        if !q.has_row {
+            release(st, slot);
+        }
+        result
     }
 
     /// Hands out up to `limit` rows to `sink`: each is read, then the next one stepped.
@@ -490,9 +552,39 @@ fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Resul
     Ok(())
 }
 
+/// Turns the one row read into `q.scratch` into a row object, reusing the block of the
+/// previous single row when the caller has dropped it.
+fn single_row(q: &mut Query, factory: &RowFactory) -> Value {
+    let n = q.shown.len();
+    let block = match q.single.as_mut().and_then(Arc::get_mut) {
+        Some(b) if b.len() == n => {
+            for (dst, src) in b.iter_mut().zip(q.scratch.drain(..)) {
+                *dst = src;
+            }
+            q.single.as_ref()
+        }
+        _ => {
+            q.single = Some(q.scratch.drain(..).collect());
+            q.single.as_ref()
+        }
+    };
+    let t = match block {
+        Some(b) => Tuple::in_block(b, 0, n),
+        None => Tuple::default(),
+    };
+    match factory {
+        RowFactory::Row => Value::Row(Box::new(Row::new(q.shown.clone(), t))),
+        _ => Value::Tuple(t),
+    }
+}
+
 /// Turns the `rows` rows read into `q.scratch` into row objects sharing one block.
 fn cut_block(q: &mut Query, rows: usize, factory: &RowFactory, sink: &mut dyn FnMut(Value)) {
     let n = q.shown.len();
+    if rows == 1 {
+        sink(single_row(q, factory));
+        return;
+    }
     let block: Arc<[Value]> = q.scratch.drain(..).collect();
     for r in 0..rows {
         let t = Tuple::in_block(&block, r * n, n);
@@ -591,9 +683,9 @@ impl Cursor {
 
     /// `Cursor.fetchone()`: the next row, or `None`.
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
-        let mut row = None;
-        self.fetch(1, &mut |v| row = Some(v))?;
-        Ok(row)
+        self.check()?;
+        let mut guard = self.conn.lock()?;
+        self.run.fetch_one(&mut guard, self.row_factory.as_ref())
     }
 
     /// `Cursor.fetchmany(size=arraysize)`.

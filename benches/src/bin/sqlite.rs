@@ -106,6 +106,41 @@ fn raw(path: &Path, n: i64) -> Run {
     (ins, sel)
 }
 
+/// Row-at-a-time scan of the table `pydbm`/`raw` built: every row is stepped, turned into
+/// owned values and consumed (the sum of `a` and of `len(b)`), nothing kept. pydbm: `for row
+/// in cursor` (one lock and one step per row, as Python's lazy cursor).
+fn iterate_pydbm(path: &Path) -> Time {
+    let c = connect(path, &ConnectOptions::default()).expect("open");
+    let t = Timer::start();
+    let mut sum = 0i64;
+    for row in c.execute("select a, b from t", ()).expect("select") {
+        let row = row.expect("row");
+        let v = row.as_tuple().expect("a tuple row");
+        sum += v[0].as_int().expect("int") + v[1].as_text().expect("text").len() as i64;
+    }
+    let time = t.stop();
+    assert!(sum > 0);
+    time
+}
+
+/// The rusqlite side of [`iterate_pydbm`]: `query_map` to `(i64, String)`, consumed.
+fn iterate_raw(path: &Path) -> Time {
+    let c = rusqlite::Connection::open(path).expect("open");
+    let t = Timer::start();
+    let mut st = c.prepare("select a, b from t").expect("prepare");
+    let mut sum = 0i64;
+    for row in st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .expect("query")
+    {
+        let (a, b) = row.expect("row");
+        sum += a + b.len() as i64;
+    }
+    let time = t.stop();
+    assert!(sum > 0);
+    time
+}
+
 /// The handful of SQLite C functions the raw loop needs, from Debian's libsqlite3.so.0.
 /// (The bundled SQLite linked into this binary is not exported, so the two do not mix.)
 type FnVersion = unsafe extern "C" fn() -> *const c_char;
@@ -333,15 +368,23 @@ fn main() {
             other => panic!("--only raw|pydbm, not {other}"),
         };
         println!("{side}: insert {:?}, select {:?}", r.0, r.1);
+        let it = match side.as_str() {
+            "raw" => iterate_raw(&p),
+            _ => iterate_pydbm(&p),
+        };
+        println!("{side}: row-at-a-time scan {it:?}");
         return;
     }
     let debian = Debian::load();
     let (mut r, mut d, mut deb, mut py) = (vec![], vec![], vec![], vec![]);
+    let (mut r_iter, mut d_iter) = (vec![], vec![]);
     let mut py_version = None;
     for round in 0..3 {
         let p = |tag: &str| dir.path().join(format!("{tag}{round}.db"));
         r.push(raw(&p("raw"), n));
         d.push(pydbm(&p("pydbm"), n));
+        r_iter.push(iterate_raw(&p("raw")));
+        d_iter.push(iterate_pydbm(&p("pydbm")));
         if let Some(lib) = &debian {
             deb.push(lib.run(&p("debian"), n));
         }
@@ -382,6 +425,15 @@ fn main() {
         per(d.0.cpu, r.0.cpu),
         per(d.1.wall, r.1.wall),
         per(d.1.cpu, r.1.cpu)
+    );
+    let min = |v: &[Time], f: fn(&Time) -> f64| v.iter().map(f).fold(f64::MAX, f64::min);
+    let (ri, di) = (
+        (min(&r_iter, |t| t.wall), min(&r_iter, |t| t.cpu)),
+        (min(&d_iter, |t| t.wall), min(&d_iter, |t| t.cpu)),
+    );
+    println!(
+        "row-at-a-time scan (for row in cursor / query_map), nothing kept: rusqlite {:.3} ({:.3}), pydbm {:.3} ({:.3}), ratio {:.2} ({:.2})",
+        ri.0, ri.1, di.0, di.1, di.0 / ri.0, di.1 / ri.1
     );
     let (Some(deb), Some(lib)) = (best(&deb), debian.as_ref()) else {
         println!("raw Debian SQLite    SKIPPED: libsqlite3.so.0 not loadable");
