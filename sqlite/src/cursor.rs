@@ -411,9 +411,27 @@ impl RunState {
             return Ok(None);
         }
         let factory = row_factory.unwrap_or(conn_factory);
-        q.scratch.clear();
-        // A row that cannot be converted stays current (no step), as in Python.
-        read_row(q, db, text_factory)?;
+        // A row that cannot be converted stays current (no step), as in Python. When the
+        // previous single row's block is ours alone again, the values go straight into it.
+        let n = q.shown.len();
+        let reusable = match (factory, q.single.as_mut().and_then(Arc::get_mut)) {
+            (RowFactory::Custom(_), _) => None,
+            (_, Some(b)) if b.len() == n => Some(b),
+            _ => None,
+        };
+        let in_place = match reusable {
+            Some(b) => {
+                for (i, slot) in b.iter_mut().enumerate() {
+                    *slot = column_value(&q.stmt, q.convs.as_deref(), i, db, text_factory)?;
+                }
+                true
+            }
+            None => {
+                q.scratch.clear();
+                read_row(q, db, text_factory)?;
+                false
+            }
+        };
         let result = match q.stmt.step() {
             Err(e) => {
                 // Python drops the row it read, resets and forgets the statement.
@@ -432,6 +450,7 @@ impl RunState {
                         let vals: Vec<Value> = q.scratch.drain(..).collect();
                         f(&q.shown, vals).map(Some)
                     }
+                    _ if in_place => Ok(Some(row_object(q, factory))),
                     _ => Ok(Some(single_row(q, factory))),
                 }
             }
@@ -529,47 +548,57 @@ impl RunState {
 
 /// Reads the current row's columns into `q.scratch`, converting as Python does.
 fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Result<()> {
-    let n = q.shown.len();
-    for i in 0..n {
-        let v = q.stmt.value_ref(i);
-        let conv = q.convs.as_ref().and_then(|c| c[i].as_ref());
-        let value = match (conv, v) {
-            (Some(_), ValueRef::Null) => Value::Null,
-            (Some(c), v) => c(&raw_bytes(db, v)?)?,
-            (None, ValueRef::Integer(x)) => Value::Int(x),
-            (None, ValueRef::Real(x)) => Value::Float(x),
-            // The common case, decoded and copied once.
-            (None, ValueRef::Text(t)) if matches!(tf, TextFactory::Str) => {
-                match std::str::from_utf8(t) {
-                    Ok(s) => Value::Text(s.to_owned()),
-                    Err(_) => return Err(from_sql(v, tf, q.stmt.column_name(i)).unwrap_err()),
-                }
-            }
-            (None, v) => from_sql(v, tf, q.stmt.column_name(i))?,
-        };
-        q.scratch.push(value);
+    for i in 0..q.shown.len() {
+        let v = column_value(&q.stmt, q.convs.as_deref(), i, db, tf)?;
+        q.scratch.push(v);
     }
     Ok(())
+}
+
+/// Column `i` of the current row as Python's cursor converts it: a converter for non-NULL
+/// values when one applies, else the plain SQLite ↔ Python mapping under `tf`.
+fn column_value(
+    stmt: &Statement,
+    convs: Option<&[Option<ConverterFn>]>,
+    i: usize,
+    db: &rusqlite::Connection,
+    tf: &TextFactory,
+) -> Result<Value> {
+    let v = stmt.value_ref(i);
+    match (convs.and_then(|c| c.get(i)).and_then(Option::as_ref), v) {
+        (Some(_), ValueRef::Null) => Ok(Value::Null),
+        (Some(c), v) => c(&raw_bytes(db, v)?),
+        (None, ValueRef::Integer(x)) => Ok(Value::Int(x)),
+        (None, ValueRef::Real(x)) => Ok(Value::Float(x)),
+        // The common case, decoded and copied once; invalid UTF-8 gets from_sql's error.
+        (None, ValueRef::Text(t)) if matches!(tf, TextFactory::Str) => match std::str::from_utf8(t)
+        {
+            Ok(s) => Ok(Value::Text(s.to_owned())),
+            Err(_) => from_sql(v, tf, stmt.column_name(i)),
+        },
+        (None, v) => from_sql(v, tf, stmt.column_name(i)),
+    }
 }
 
 /// Turns the one row read into `q.scratch` into a row object, reusing the block of the
 /// previous single row when the caller has dropped it.
 fn single_row(q: &mut Query, factory: &RowFactory) -> Value {
     let n = q.shown.len();
-    let block = match q.single.as_mut().and_then(Arc::get_mut) {
+    match q.single.as_mut().and_then(Arc::get_mut) {
         Some(b) if b.len() == n => {
             for (dst, src) in b.iter_mut().zip(q.scratch.drain(..)) {
                 *dst = src;
             }
-            q.single.as_ref()
         }
-        _ => {
-            q.single = Some(q.scratch.drain(..).collect());
-            q.single.as_ref()
-        }
-    };
-    let t = match block {
-        Some(b) => Tuple::in_block(b, 0, n),
+        _ => q.single = Some(q.scratch.drain(..).collect()),
+    }
+    row_object(q, factory)
+}
+
+/// The row object over `q.single` (the tuple, or a `sqlite3.Row` around it).
+fn row_object(q: &Query, factory: &RowFactory) -> Value {
+    let t = match &q.single {
+        Some(b) => Tuple::in_block(b, 0, b.len()),
         None => Tuple::default(),
     };
     match factory {

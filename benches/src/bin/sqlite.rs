@@ -141,6 +141,23 @@ fn iterate_raw(path: &Path) -> Time {
     time
 }
 
+/// A reference, not the goal's baseline: the full `SELECT` on rusqlite with dynamically
+/// typed rows (a `Vec<rusqlite::types::Value>` per row: what a Python-shaped row is, done
+/// the plain rusqlite way), on the table `raw` built.
+fn select_raw_dynamic(path: &Path) -> Time {
+    let c = rusqlite::Connection::open(path).expect("open");
+    let t = Timer::start();
+    let mut st = c.prepare("select a, b from t").expect("prepare");
+    let rows: Vec<Vec<rusqlite::types::Value>> = st
+        .query_map([], |r| (0..2).map(|i| r.get(i)).collect())
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    let time = t.stop();
+    assert!(!rows.is_empty());
+    time
+}
+
 /// The handful of SQLite C functions the raw loop needs, from Debian's libsqlite3.so.0.
 /// (The bundled SQLite linked into this binary is not exported, so the two do not mix.)
 type FnVersion = unsafe extern "C" fn() -> *const c_char;
@@ -377,7 +394,7 @@ fn main() {
     }
     let debian = Debian::load();
     let (mut r, mut d, mut deb, mut py) = (vec![], vec![], vec![], vec![]);
-    let (mut r_iter, mut d_iter) = (vec![], vec![]);
+    let (mut r_iter, mut d_iter, mut r_dyn) = (vec![], vec![], vec![]);
     let mut py_version = None;
     for round in 0..3 {
         let p = |tag: &str| dir.path().join(format!("{tag}{round}.db"));
@@ -385,6 +402,7 @@ fn main() {
         d.push(pydbm(&p("pydbm"), n));
         r_iter.push(iterate_raw(&p("raw")));
         d_iter.push(iterate_pydbm(&p("pydbm")));
+        r_dyn.push(select_raw_dynamic(&p("raw")));
         if let Some(lib) = &debian {
             deb.push(lib.run(&p("debian"), n));
         }
@@ -430,6 +448,11 @@ fn main() {
     let (ri, di) = (
         (min(&r_iter, |t| t.wall), min(&r_iter, |t| t.cpu)),
         (min(&d_iter, |t| t.wall), min(&d_iter, |t| t.cpu)),
+    );
+    let rd = (min(&r_dyn, |t| t.wall), min(&r_dyn, |t| t.cpu));
+    println!(
+        "select with dynamic rows (Vec<types::Value> per row), reference only: rusqlite {:.3} ({:.3}); pydbm/that {:.2} ({:.2})",
+        rd.0, rd.1, d.1.wall / rd.0, d.1.cpu / rd.1
     );
     println!(
         "row-at-a-time scan (for row in cursor / query_map), nothing kept: rusqlite {:.3} ({:.3}), pydbm {:.3} ({:.3}), ratio {:.2} ({:.2})",
