@@ -821,4 +821,164 @@ mod tests {
         assert_eq!(display_name("z  [q]", PARSE_COLNAMES), "z ");
         assert_eq!(display_name("x [foo]", 0), "x [foo]");
     }
+
+    use crate::connection::{connect, ConnectOptions};
+    use std::collections::{BTreeMap, HashMap};
+
+    fn mem(opts: &ConnectOptions) -> Connection {
+        connect(":memory:", opts).unwrap()
+    }
+
+    fn ints(rows: &[Value]) -> Vec<i64> {
+        rows.iter()
+            .map(|r| r.as_tuple().unwrap()[0].as_int().unwrap())
+            .collect()
+    }
+
+    /// Every BindParams shape binds the same values, from borrows; Python's count and
+    /// shape errors are kept.
+    #[test]
+    fn parameter_shapes_bind_alike() {
+        let c = mem(&ConnectOptions::default());
+        let sql = "select ?, ?, ?";
+        let want = "(1, 'a', None)";
+        let none: Option<i64> = None;
+        let got = |cur: Result<Cursor>| cur.unwrap().fetchone().unwrap().unwrap().repr();
+        assert_eq!(got(c.execute(sql, (1, "a", none))), want);
+        assert_eq!(
+            got(c.execute(sql, (1i64, String::from("a"), Value::Null))),
+            want
+        );
+        let vals = [Value::Int(1), Value::from("a"), Value::Null];
+        assert_eq!(got(c.execute(sql, &vals)), want);
+        assert_eq!(got(c.execute(sql, &vals[..])), want);
+        assert_eq!(got(c.execute(sql, vals.to_vec())), want);
+        assert_eq!(got(c.execute(sql, Params::Seq(vals.to_vec()))), want);
+        assert_eq!(
+            got(c.execute("select ?", [&b"\x00\xff"[..]])),
+            "(b'\\x00\\xff',)"
+        );
+        let named = "select :x, @y";
+        let mut h = HashMap::new();
+        h.insert("x".to_string(), Value::Int(1));
+        h.insert("y".to_string(), Value::from("b"));
+        assert_eq!(got(c.execute(named, &h)), "(1, 'b')");
+        let b: BTreeMap<String, i64> = [("x".to_string(), 1), ("y".to_string(), 2)].into();
+        assert_eq!(got(c.execute(named, b)), "(1, 2)");
+        assert_eq!(
+            got(c.execute(named, vec![("x", 1), ("y", 2), ("x", 3)])),
+            "(3, 2)"
+        );
+        let e = c.execute(sql, (1, 2)).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Incorrect number of bindings supplied. The current statement uses 3, and there are 2 supplied."
+        );
+        let e = c.execute(named, vec![("x", 1)]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "You did not supply a value for binding parameter @y."
+        );
+        let e = c.execute("select ?", &h).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Binding 1 has no name, but you supplied a dictionary (which has only names)."
+        );
+    }
+
+    /// Rows handed out keep their values while later rows are fetched: a block is reused
+    /// in place only once the caller has dropped the row made from it.
+    #[test]
+    fn rows_kept_by_the_caller_are_never_overwritten() {
+        let c = mem(&ConnectOptions::default());
+        c.execute("create table t(a, b)", ()).unwrap();
+        c.executemany(
+            "insert into t values (?, ?)",
+            (0..3000).map(|i| (i, format!("row{i}"))),
+        )
+        .unwrap();
+        // Iteration, every row kept.
+        let kept: Vec<Value> = c
+            .execute("select a, b from t", ())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(ints(&kept), (0..3000).collect::<Vec<_>>());
+        assert_eq!(kept[1234].as_tuple().unwrap()[1], Value::from("row1234"));
+        // fetchone with a row held, then dropped (the block is then reused).
+        let mut cur = c.execute("select a from t", ()).unwrap();
+        let first = cur.fetchone().unwrap().unwrap();
+        let second = cur.fetchone().unwrap().unwrap();
+        assert_eq!(ints(&[first.clone(), second]), vec![0, 1]);
+        let third = cur.fetchone().unwrap().unwrap();
+        assert_eq!(ints(&[first, third]), vec![0, 2]);
+        // fetchmany/fetchall blocks: one row outlives the rest of its block.
+        let mut cur = c.execute("select a, b from t", ()).unwrap();
+        let some = cur.fetchmany(Some(700)).unwrap();
+        let one = some[699].clone();
+        drop(some);
+        let rest = cur.fetchall().unwrap();
+        assert_eq!(rest.len(), 2300);
+        assert_eq!(ints(&[one, rest[0].clone()]), vec![699, 700]);
+        // sqlite3.Row rows share the column names and keep their values too.
+        c.set_row_factory(RowFactory::Row).unwrap();
+        let rows: Vec<Value> = c
+            .execute("select a as x from t where a < 3", ())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let xs: Vec<i64> = rows
+            .iter()
+            .map(|r| match r {
+                Value::Row(r) => r.by_name("X").unwrap().as_int().unwrap(),
+                other => panic!("not a Row: {other:?}"),
+            })
+            .collect();
+        assert_eq!(xs, vec![0, 1, 2]);
+    }
+
+    /// A small (or no) statement cache still runs everything; cursors in the middle of the
+    /// same SQL do not disturb each other.
+    #[test]
+    fn statement_cache_sizes() {
+        for cached in [0, 1, 128] {
+            let opts = ConnectOptions {
+                cached_statements: cached,
+                ..Default::default()
+            };
+            let c = mem(&opts);
+            c.execute("create table t(a)", ()).unwrap();
+            c.executemany("insert into t values (?)", (0..10).map(|i| [i]))
+                .unwrap();
+            let mut a = c.execute("select a from t", ()).unwrap();
+            let mut b = c.execute("select a from t", ()).unwrap();
+            for sql in ["select 1", "select 2", "select a from t where a > 5"] {
+                assert!(!c.execute(sql, ()).unwrap().fetchall().unwrap().is_empty());
+            }
+            assert_eq!(ints(&a.fetchmany(Some(3)).unwrap()), vec![0, 1, 2]);
+            assert_eq!(ints(&b.fetchall().unwrap()).len(), 10);
+            assert_eq!(ints(&a.fetchall().unwrap()), (3..10).collect::<Vec<_>>());
+        }
+    }
+
+    /// With check_same_thread off a cursor may move to another thread, fetch and be
+    /// dropped there.
+    #[test]
+    fn cursor_moves_between_threads() {
+        let opts = ConnectOptions {
+            check_same_thread: false,
+            ..Default::default()
+        };
+        let c = mem(&opts);
+        c.execute("create table t(a)", ()).unwrap();
+        c.executemany("insert into t values (?)", (0..100).map(|i| (i,)))
+            .unwrap();
+        let mut cur = c.execute("select a from t", ()).unwrap();
+        assert!(cur.fetchone().unwrap().is_some());
+        let n = std::thread::spawn(move || cur.fetchall().unwrap().len())
+            .join()
+            .unwrap();
+        assert_eq!(n, 99);
+        c.execute("drop table t", ()).unwrap();
+    }
 }
