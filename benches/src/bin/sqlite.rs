@@ -61,6 +61,20 @@ fn pydbm(path: &Path, n: i64) -> Run {
     c.execute("create table t(a integer, b text)", ())
         .expect("create");
     let t = Timer::start();
+    pydbm_insert(&c, n);
+    let ins = t.stop();
+    let t = Timer::start();
+    let rows = pydbm_select(&c);
+    let sel = t.stop();
+    assert_eq!(rows.len() as i64, n);
+    (ins, sel)
+}
+
+// The timed phases are separate functions (never inlined) so that callgrind can count each
+// one alone: `--toggle-collect=sqlite::pydbm_insert` etc.
+
+#[inline(never)]
+fn pydbm_insert(c: &pydbm_sqlite::Connection, n: i64) {
     c.executemany(
         "insert into t values (?, ?)",
         // A tuple per row, bound from a borrow: the same work as rusqlite's `(i, String)`.
@@ -68,16 +82,14 @@ fn pydbm(path: &Path, n: i64) -> Run {
     )
     .expect("insert");
     c.commit().expect("commit");
-    let ins = t.stop();
-    let t = Timer::start();
-    let rows = c
-        .execute("select a, b from t", ())
+}
+
+#[inline(never)]
+fn pydbm_select(c: &pydbm_sqlite::Connection) -> Vec<pydbm_sqlite::Value> {
+    c.execute("select a, b from t", ())
         .expect("select")
         .fetchall()
-        .expect("fetch");
-    let sel = t.stop();
-    assert_eq!(rows.len() as i64, n);
-    (ins, sel)
+        .expect("fetch")
 }
 
 fn raw(path: &Path, n: i64) -> Run {
@@ -85,6 +97,17 @@ fn raw(path: &Path, n: i64) -> Run {
     c.execute("create table t(a integer, b text)", [])
         .expect("create");
     let t = Timer::start();
+    raw_insert(&mut c, n);
+    let ins = t.stop();
+    let t = Timer::start();
+    let rows = raw_select(&c);
+    let sel = t.stop();
+    assert_eq!(rows.len() as i64, n);
+    (ins, sel)
+}
+
+#[inline(never)]
+fn raw_insert(c: &mut rusqlite::Connection, n: i64) {
     let tx = c.transaction().expect("begin");
     {
         let mut st = tx.prepare("insert into t values (?, ?)").expect("prepare");
@@ -93,22 +116,21 @@ fn raw(path: &Path, n: i64) -> Run {
         }
     }
     tx.commit().expect("commit");
-    let ins = t.stop();
-    let t = Timer::start();
+}
+
+#[inline(never)]
+fn raw_select(c: &rusqlite::Connection) -> Vec<(i64, String)> {
     let mut st = c.prepare("select a, b from t").expect("prepare");
-    let rows: Vec<(i64, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("query")
         .collect::<rusqlite::Result<_>>()
-        .expect("rows");
-    let sel = t.stop();
-    assert_eq!(rows.len() as i64, n);
-    (ins, sel)
+        .expect("rows")
 }
 
 /// Row-at-a-time scan of the table `pydbm`/`raw` built: every row is stepped, turned into
 /// owned values and consumed (the sum of `a` and of `len(b)`), nothing kept. pydbm: `for row
 /// in cursor` (one lock and one step per row, as Python's lazy cursor).
+#[inline(never)]
 fn iterate_pydbm(path: &Path) -> Time {
     let c = connect(path, &ConnectOptions::default()).expect("open");
     let t = Timer::start();
@@ -124,6 +146,7 @@ fn iterate_pydbm(path: &Path) -> Time {
 }
 
 /// The rusqlite side of [`iterate_pydbm`]: `query_map` to `(i64, String)`, consumed.
+#[inline(never)]
 fn iterate_raw(path: &Path) -> Time {
     let c = rusqlite::Connection::open(path).expect("open");
     let t = Timer::start();
