@@ -39,12 +39,13 @@ pub(crate) struct Query {
     shown: Arc<[String]>,
     /// Converters by column (`detect_types`), `None` when there are none.
     convs: Option<Box<[Option<ConverterFn>]>>,
-    /// Values of rows read but not yet cut into tuples (reused between fetches).
+    /// Values of rows read but not yet cut into tuples: the block being filled, which
+    /// becomes the rows' shared storage as it is (no copy).
     scratch: Vec<Value>,
     /// The block of the last row fetched alone (fetchone, iteration): reused in place for
     /// the next one when the caller has dropped that row, so `for row in cursor` costs no
     /// allocation per row beyond the values' own.
-    single: Option<Arc<[Value]>>,
+    single: Option<Arc<Vec<Value>>>,
 }
 
 /// Per connection: the statements its cursors are in the middle of, one slot per cursor
@@ -493,6 +494,9 @@ impl RunState {
         let mut failure = None;
         q.scratch.clear();
         while handed + pending < limit && q.has_row {
+            if q.scratch.capacity() == 0 {
+                q.scratch.reserve_exact(block_rows * q.shown.len());
+            }
             if let Err(e) = read_row(q, db, text_factory) {
                 q.scratch.truncate(pending * q.shown.len());
                 failure = Some(e);
@@ -548,6 +552,24 @@ impl RunState {
 
 /// Reads the current row's columns into `q.scratch`, converting as Python does.
 fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Result<()> {
+    if q.convs.is_none() && matches!(tf, TextFactory::Str) {
+        // No converters, text as `str`: the plain mapping, one match per column.
+        for i in 0..q.shown.len() {
+            let v = match q.stmt.value_ref(i) {
+                ValueRef::Integer(x) => Value::Int(x),
+                ValueRef::Real(x) => Value::Float(x),
+                ValueRef::Null => Value::Null,
+                ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+                ValueRef::Text(t) => match std::str::from_utf8(t) {
+                    Ok(s) => Value::Text(s.to_owned()),
+                    // Invalid UTF-8: from_sql's OperationalError.
+                    Err(_) => from_sql(ValueRef::Text(t), tf, q.stmt.column_name(i))?,
+                },
+            };
+            q.scratch.push(v);
+        }
+        return Ok(());
+    }
     for i in 0..q.shown.len() {
         let v = column_value(&q.stmt, q.convs.as_deref(), i, db, tf)?;
         q.scratch.push(v);
@@ -590,7 +612,7 @@ fn single_row(q: &mut Query, factory: &RowFactory) -> Value {
                 *dst = src;
             }
         }
-        _ => q.single = Some(q.scratch.drain(..).collect()),
+        _ => q.single = Some(Arc::new(q.scratch.drain(..).collect())),
     }
     row_object(q, factory)
 }
@@ -614,7 +636,7 @@ fn cut_block(q: &mut Query, rows: usize, factory: &RowFactory, sink: &mut dyn Fn
         sink(single_row(q, factory));
         return;
     }
-    let block: Arc<[Value]> = q.scratch.drain(..).collect();
+    let block = Arc::new(std::mem::take(&mut q.scratch));
     for r in 0..rows {
         let t = Tuple::in_block(&block, r * n, n);
         sink(match factory {

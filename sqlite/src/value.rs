@@ -41,7 +41,7 @@ pub enum Value {
 /// text and bytes do). A row keeps its whole block alive. Derefs to `[Value]`.
 #[derive(Clone)]
 pub struct Tuple {
-    block: Arc<[Value]>,
+    block: Arc<Vec<Value>>,
     start: u32,
     len: u32,
 }
@@ -51,14 +51,14 @@ impl Tuple {
     pub fn new(values: Vec<Value>) -> Tuple {
         let len = values.len() as u32;
         Tuple {
-            block: values.into(),
+            block: Arc::new(values),
             start: 0,
             len,
         }
     }
 
     /// `block[start..start + len]`; callers keep the range inside the block.
-    pub(crate) fn in_block(block: &Arc<[Value]>, start: usize, len: usize) -> Tuple {
+    pub(crate) fn in_block(block: &Arc<Vec<Value>>, start: usize, len: usize) -> Tuple {
         debug_assert!(start + len <= block.len());
         Tuple {
             block: block.clone(),
