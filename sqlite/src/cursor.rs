@@ -662,8 +662,10 @@ impl Cursor {
         }
     }
 
+    /// Python's first check on a cursor: a closed cursor fails before anything else (even
+    /// from another thread, CPython 3.13); the thread and a closed connection are checked
+    /// next, by `Connection::lock`, which every caller takes right after.
     fn check(&self) -> Result<()> {
-        self.conn.check_thread()?;
         if self.closed {
             return Err(Error::programming("Cannot operate on a closed cursor."));
         }
@@ -1002,5 +1004,38 @@ mod tests {
             .unwrap();
         assert_eq!(n, 99);
         c.execute("drop table t", ()).unwrap();
+    }
+
+    /// CPython 3.13 checks a closed cursor before the thread and the connection:
+    /// "Cannot operate on a closed cursor." from another thread and after `close()` of the
+    /// connection (observed live); an open cursor from another thread gets the thread error.
+    #[test]
+    fn closed_cursor_is_checked_first() {
+        let c = mem(&ConnectOptions::default());
+        let mut closed = c.execute("select 1", ()).unwrap();
+        closed.close();
+        let open = c.cursor().unwrap();
+        let (e1, e2) = std::thread::spawn(move || {
+            let mut closed = closed;
+            let mut open = open;
+            (
+                closed.fetchone().unwrap_err().message,
+                open.fetchone().unwrap_err().message,
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(e1, "Cannot operate on a closed cursor.");
+        assert!(
+            e2.starts_with("SQLite objects created in a thread can only be used"),
+            "{e2}"
+        );
+        let mut closed = c.execute("select 1", ()).unwrap();
+        closed.close();
+        c.close().unwrap();
+        assert_eq!(
+            closed.execute("select 1", ()).unwrap_err().message,
+            "Cannot operate on a closed cursor."
+        );
     }
 }
