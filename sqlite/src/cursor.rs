@@ -422,8 +422,14 @@ impl RunState {
         };
         let in_place = match reusable {
             Some(b) => {
-                for (i, slot) in b.iter_mut().enumerate() {
-                    *slot = column_value(&q.stmt, q.convs.as_deref(), i, db, text_factory)?;
+                if q.convs.is_none() && matches!(text_factory, TextFactory::Str) {
+                    for (i, slot) in b.iter_mut().enumerate() {
+                        *slot = plain_value(&q.stmt, i)?;
+                    }
+                } else {
+                    for (i, slot) in b.iter_mut().enumerate() {
+                        *slot = column_value(&q.stmt, q.convs.as_deref(), i, db, text_factory)?;
+                    }
                 }
                 true
             }
@@ -555,17 +561,7 @@ fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Resul
     if q.convs.is_none() && matches!(tf, TextFactory::Str) {
         // No converters, text as `str`: the plain mapping, one match per column.
         for i in 0..q.shown.len() {
-            let v = match q.stmt.value_ref(i) {
-                ValueRef::Integer(x) => Value::Int(x),
-                ValueRef::Real(x) => Value::Float(x),
-                ValueRef::Null => Value::Null,
-                ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
-                ValueRef::Text(t) => match std::str::from_utf8(t) {
-                    Ok(s) => Value::Text(s.to_owned()),
-                    // Invalid UTF-8: from_sql's OperationalError.
-                    Err(_) => from_sql(ValueRef::Text(t), tf, q.stmt.column_name(i))?,
-                },
-            };
+            let v = plain_value(&q.stmt, i)?;
             q.scratch.push(v);
         }
         return Ok(());
@@ -575,6 +571,22 @@ fn read_row(q: &mut Query, db: &rusqlite::Connection, tf: &TextFactory) -> Resul
         q.scratch.push(v);
     }
     Ok(())
+}
+
+/// Column `i` of the current row under the plain mapping (no converter, text as `str`).
+#[inline(always)]
+fn plain_value(stmt: &Statement, i: usize) -> Result<Value> {
+    Ok(match stmt.value_ref(i) {
+        ValueRef::Integer(x) => Value::Int(x),
+        ValueRef::Real(x) => Value::Float(x),
+        ValueRef::Null => Value::Null,
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_owned()),
+            // Invalid UTF-8: from_sql's OperationalError.
+            Err(_) => from_sql(ValueRef::Text(t), &TextFactory::Str, stmt.column_name(i))?,
+        },
+    })
 }
 
 /// Column `i` of the current row as Python's cursor converts it: a converter for non-NULL
