@@ -1050,4 +1050,27 @@ mod tests {
             "Cannot operate on a closed cursor."
         );
     }
+
+    /// A row that cannot be decoded fails its fetch and stays current, so every later
+    /// fetchone fails the same way (CPython 3.13, observed live: ('a',) then the
+    /// OperationalError three times). The second fetch reuses the first row's block.
+    #[test]
+    fn undecodable_row_fails_every_fetch() {
+        let c = mem(&ConnectOptions::default());
+        c.execute("create table t(a)", ()).unwrap();
+        c.execute(
+            "insert into t values ('a'), (cast(x'ff41' as text)), ('b')",
+            (),
+        )
+        .unwrap();
+        let mut cur = c.execute("select a from t", ()).unwrap();
+        assert_eq!(cur.fetchone().unwrap().unwrap().repr(), "('a',)");
+        for _ in 0..3 {
+            let e = cur.fetchone().unwrap_err();
+            assert_eq!(
+                e.message,
+                "Could not decode to UTF-8 column 'a' with text '\u{fffd}A'"
+            );
+        }
+    }
 }
