@@ -3,14 +3,14 @@
 //! and the connection-level API.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::cursor::{Cursor, Params};
+use crate::cursor::{BindParams, Cursor, QuerySlots};
 use crate::error::{Error, ErrorKind, Result};
 use crate::open::{open_like_python, DEFAULT_CACHED_STATEMENTS};
-use crate::row::Row;
+use crate::statement::StatementCache;
 use crate::value::{TextFactory, Value};
 
 /// `sqlite3.PARSE_DECLTYPES`: pick converters by declared column type.
@@ -94,18 +94,15 @@ impl std::fmt::Debug for RowFactory {
     }
 }
 
-impl RowFactory {
-    pub(crate) fn make(&self, cols: &Arc<[String]>, values: Vec<Value>) -> Result<Value> {
-        match self {
-            RowFactory::Tuple => Ok(Value::Tuple(values)),
-            RowFactory::Row => Ok(Value::Row(Box::new(Row::new(cols.clone(), values)))),
-            RowFactory::Custom(f) => f(cols, values),
-        }
-    }
-}
-
 /// Mutable state of a connection, behind its mutex.
+///
+/// Field order matters: the statements (`queries`, `statements`) are dropped, so
+/// finalized, before `db` closes the handle.
 pub(crate) struct State {
+    /// Statements cursors are in the middle of (lazy rows), one slot per cursor.
+    pub(crate) queries: QuerySlots,
+    /// Python's statement cache (`cached_statements`).
+    pub(crate) statements: StatementCache,
     pub(crate) db: Option<rusqlite::Connection>,
     pub(crate) isolation_level: Option<String>,
     pub(crate) autocommit: Autocommit,
@@ -138,7 +135,14 @@ pub(crate) struct Inner {
     owner: u64,
     /// Thread ident of the thread holding `state` (0: none), to refuse re-entry from a
     /// callback instead of deadlocking.
+    /// Relaxed ordering suffices: a thread only compares it with its own ident, which
+    /// only that thread ever stores, and its own later store of 0 (before unlocking) is
+    /// always visible to itself.
     holder: AtomicU64,
+    /// Query slots of cursors dropped while this thread held `state` (inside a callback),
+    /// freed at the next lock.
+    orphans: Mutex<Vec<usize>>,
+    has_orphans: AtomicBool,
     check_same_thread: bool,
     interrupt: rusqlite::InterruptHandle,
     /// Set by `close()`: lets cursors refuse to hand out buffered rows without taking the
@@ -185,7 +189,7 @@ impl std::ops::DerefMut for StateGuard<'_> {
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        self.holder.store(0, Ordering::SeqCst);
+        self.holder.store(0, Ordering::Relaxed);
     }
 }
 
@@ -230,6 +234,8 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
     let anchor =
         crate::anchor::FcntlAnchor::for_connect(database.as_ref(), opts.uri, opts.vfs.as_deref());
     let state = State {
+        queries: QuerySlots::default(),
+        statements: StatementCache::new(opts.cached_statements),
         anchor,
         db: Some(db),
         isolation_level: opts.isolation_level.as_deref().map(str::to_ascii_uppercase),
@@ -248,6 +254,8 @@ pub fn connect(database: impl AsRef<Path>, opts: &ConnectOptions) -> Result<Conn
             state: Mutex::new(state),
             owner: thread_ident(),
             holder: AtomicU64::new(0),
+            orphans: Mutex::new(Vec::new()),
+            has_orphans: AtomicBool::new(false),
             check_same_thread: opts.check_same_thread,
             interrupt,
             closed: Default::default(),
@@ -290,7 +298,7 @@ impl Connection {
     pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>> {
         self.check_thread()?;
         let me = thread_ident();
-        if self.inner.holder.load(Ordering::SeqCst) == me {
+        if self.inner.holder.load(Ordering::Relaxed) == me {
             return Err(Error::programming("Recursive use of cursors not allowed."));
         }
         let guard = self
@@ -298,12 +306,56 @@ impl Connection {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.inner.holder.store(me, Ordering::SeqCst);
-        Ok(StateGuard {
+        self.inner.holder.store(me, Ordering::Relaxed);
+        let mut st = StateGuard {
             guard,
             holder: &self.inner.holder,
             _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
-        })
+        };
+        // A plain load first: the swap (a read-modify-write) only when there are orphans.
+        if self.inner.has_orphans.load(Ordering::SeqCst)
+            && self.inner.has_orphans.swap(false, Ordering::SeqCst)
+        {
+            let orphans = std::mem::take(
+                &mut *self
+                    .inner
+                    .orphans
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            for slot in orphans {
+                crate::cursor::free_slot(&mut st, slot);
+            }
+        }
+        Ok(st)
+    }
+
+    /// A dropped cursor gives its query slot back (its statement is reset and returned
+    /// to the cache). No thread check: Python frees a cursor from any thread. Inside a
+    /// callback on this thread (state already held) the slot is freed at the next lock.
+    pub(crate) fn free_query_slot(&self, slot: usize) {
+        let me = thread_ident();
+        if self.inner.holder.load(Ordering::Relaxed) == me {
+            self.inner
+                .orphans
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(slot);
+            self.inner.has_orphans.store(true, Ordering::SeqCst);
+            return;
+        }
+        let guard = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.inner.holder.store(me, Ordering::Relaxed);
+        let mut st = StateGuard {
+            guard,
+            holder: &self.inner.holder,
+            _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
+        };
+        crate::cursor::free_slot(&mut st, slot);
     }
 
     pub(crate) fn check_thread(&self) -> Result<()> {
@@ -324,7 +376,7 @@ impl Connection {
     }
 
     /// `Connection.execute(sql, parameters)`: a new cursor that ran `sql`.
-    pub fn execute(&self, sql: &str, params: impl Into<Params>) -> Result<Cursor> {
+    pub fn execute(&self, sql: &str, params: impl BindParams) -> Result<Cursor> {
         let mut c = self.cursor()?;
         c.execute(sql, params)?;
         Ok(c)
@@ -334,7 +386,7 @@ impl Connection {
     pub fn executemany<I, P>(&self, sql: &str, params: I) -> Result<Cursor>
     where
         I: IntoIterator<Item = P>,
-        P: Into<Params>,
+        P: BindParams,
     {
         let mut c = self.cursor()?;
         c.executemany(sql, params)?;
@@ -395,6 +447,10 @@ impl Connection {
         if st.autocommit == Autocommit::Off && !st.db()?.is_autocommit() {
             st.exec("ROLLBACK")?;
         }
+        // Cursors' pending statements and the cache are finalized first: their later
+        // fetches fail with "Cannot operate on a closed database.".
+        st.queries.finalize_all();
+        st.statements.clear();
         if let Some(db) = st.db.take() {
             st.hooks.clear_raw(&db);
             db.close().map_err(|(_, e)| Error::from(e))?;
@@ -716,6 +772,41 @@ mod tests {
         assert_eq!(e.message, "user-defined function raised exception");
         // The connection is usable afterwards.
         assert!(c.execute("select 1", ()).is_ok());
+    }
+
+    /// A cursor's pending query holds a read on its table (SQLite refuses DROP TABLE);
+    /// dropping the cursor resets the statement, also when it is dropped inside a callback
+    /// running on this connection (the slot is freed at the next lock).
+    #[test]
+    fn dropped_cursors_release_their_statements() {
+        let c = connect(":memory:", &ConnectOptions::default()).unwrap();
+        c.execute("create table t(a)", ()).unwrap();
+        c.executemany("insert into t values (?)", (0..5).map(|i| [i]))
+            .unwrap();
+        c.commit().unwrap();
+        let mut cur = c.execute("select a from t", ()).unwrap();
+        assert!(cur.fetchone().unwrap().is_some());
+        let e = c.execute("drop table t", ()).unwrap_err();
+        assert_eq!(e.message, "database table is locked");
+        drop(cur);
+        c.execute("create table u(a)", ()).unwrap();
+        c.execute("insert into u values (1)", ()).unwrap();
+        c.commit().unwrap();
+        let pending = Arc::new(Mutex::new(Some(c.execute("select a from t", ()).unwrap())));
+        let inside = pending.clone();
+        c.create_function(
+            "drop_cursor",
+            0,
+            move |_| {
+                drop(inside.lock().unwrap().take());
+                Ok(Value::Int(1))
+            },
+            false,
+        )
+        .unwrap();
+        c.execute("select drop_cursor()", ()).unwrap();
+        assert!(pending.lock().unwrap().is_none());
+        c.execute("drop table t", ()).unwrap();
     }
 
     #[test]

@@ -20,10 +20,12 @@ pub mod dump;
 pub mod error;
 mod ofd_presence;
 mod open;
+pub mod params;
 mod result_codes;
 pub mod row;
 pub mod shell;
 mod shm;
+mod statement;
 pub mod uri;
 pub mod value;
 pub mod vfs;
@@ -34,14 +36,15 @@ pub use callbacks::{Aggregate, WindowAggregate};
 pub use connection::{
     connect, Autocommit, ConnectOptions, Connection, RowFactory, PARSE_COLNAMES, PARSE_DECLTYPES,
 };
-pub use cursor::{complete_statement, Cursor, Params};
+pub use cursor::{complete_statement, Cursor};
 pub use dbm::{SqliteDbm, SqliteFormat, FORMAT};
 pub use error::{Error, ErrorKind, Result};
+pub use params::{BindParams, Params, ToBind};
 pub use result_codes::result_code_name;
 pub use row::Row;
 pub use shell::shell;
 pub use value::{
-    adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Value,
+    adapt, register_adapter, register_converter, Object, PrepareProtocol, TextFactory, Tuple, Value,
 };
 pub use vfs::EngineVfs;
 pub use warning::{Warning, WarningAction, WarningCategory, WarningHook};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::value::Value;
+use crate::value::{Tuple, Value};
 
 /// A result row with its column names.
 ///
@@ -13,13 +13,16 @@ use crate::value::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     columns: Arc<[String]>,
-    values: Vec<Value>,
+    values: Tuple,
 }
 
 impl Row {
     /// A row over `columns` (shared by every row of one result) and `values`.
-    pub fn new(columns: Arc<[String]>, values: Vec<Value>) -> Row {
-        Row { columns, values }
+    pub fn new(columns: Arc<[String]>, values: impl Into<Tuple>) -> Row {
+        Row {
+            columns,
+            values: values.into(),
+        }
     }
 
     /// `row[i]`; negative `i` counts from the end. Out of range: Python's
@@ -79,6 +82,11 @@ impl Row {
     /// `tuple(row)`.
     pub fn values(&self) -> &[Value] {
         &self.values
+    }
+
+    /// `tuple(row)` as a [`Tuple`] sharing this row's values.
+    pub fn to_tuple(&self) -> Tuple {
+        self.values.clone()
     }
 }
 

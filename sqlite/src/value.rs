@@ -26,12 +26,83 @@ pub enum Value {
     /// `bytes`/`bytearray`/`memoryview` ↔ BLOB. A TEXT column also reads as this under
     /// `TextFactory::Bytes`.
     Bytes(Vec<u8>),
-    /// A tuple: the default row type.
-    Tuple(Vec<Value>),
+    /// A tuple: the default row type (see [`Tuple`]: rows of one fetch share storage).
+    Tuple(Tuple),
     /// A `sqlite3.Row` (boxed, so every value stays 32 bytes).
     Row(Box<Row>),
     /// Any other object: binds through an adapter or its own [`Object::conform`].
     Object(Arc<dyn Object>),
+}
+
+/// An immutable tuple of values (Python's `tuple`), cheap to clone.
+///
+/// The values live in a shared block: the rows of one `fetchall`/`fetchmany` are cut from
+/// blocks of several rows each, so a fetched row costs no allocation of its own (only its
+/// text and bytes do). A row keeps its whole block alive. Derefs to `[Value]`.
+#[derive(Clone)]
+pub struct Tuple {
+    block: Arc<Vec<Value>>,
+    start: u32,
+    len: u32,
+}
+
+impl Tuple {
+    /// A tuple of `values`.
+    pub fn new(values: Vec<Value>) -> Tuple {
+        let len = values.len() as u32;
+        Tuple {
+            block: Arc::new(values),
+            start: 0,
+            len,
+        }
+    }
+
+    /// `block[start..start + len]`; callers keep the range inside the block.
+    pub(crate) fn in_block(block: &Arc<Vec<Value>>, start: usize, len: usize) -> Tuple {
+        debug_assert!(start + len <= block.len());
+        Tuple {
+            block: block.clone(),
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[Value] {
+        let a = self.start as usize;
+        &self.block[a..a + self.len as usize]
+    }
+}
+
+impl std::ops::Deref for Tuple {
+    type Target = [Value];
+    fn deref(&self) -> &[Value] {
+        self.as_slice()
+    }
+}
+
+impl Debug for Tuple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
+
+impl PartialEq for Tuple {
+    fn eq(&self, other: &Tuple) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl From<Vec<Value>> for Tuple {
+    fn from(v: Vec<Value>) -> Tuple {
+        Tuple::new(v)
+    }
+}
+
+impl Default for Tuple {
+    fn default() -> Tuple {
+        Tuple::new(Vec::new())
+    }
 }
 
 impl PartialEq for Value {
@@ -424,7 +495,7 @@ mod tests {
         assert_eq!(str_repr("it's"), "\"it's\"");
         assert_eq!(str_repr("a\nb"), "'a\\nb'");
         assert_eq!(bytes_repr(b"\xff'a"), "b\"\\xff'a\"");
-        assert_eq!(Value::Tuple(vec![Value::Int(1)]).repr(), "(1,)");
+        assert_eq!(Value::Tuple(vec![Value::Int(1)].into()).repr(), "(1,)");
     }
 
     #[derive(Debug)]

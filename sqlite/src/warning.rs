@@ -254,8 +254,8 @@ pub fn take_global_warnings() -> Vec<Warning> {
 /// CPython 3.12+: binding a sequence to a statement with named placeholders (`:a`, `@a`,
 /// `$a`; numbered `?NNN` are fine since 3.13) warns once per such placeholder, after the
 /// count check passed (spec §1.4 "Parameter binding"). Python 3.14 makes it an error.
-pub fn named_placeholders_with_sequence(
-    stmt: &rusqlite::Statement<'_>,
+pub(crate) fn named_placeholders_with_sequence(
+    stmt: &crate::statement::Statement,
     count: usize,
 ) -> Result<()> {
     for i in 1..=count {

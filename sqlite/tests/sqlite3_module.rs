@@ -404,7 +404,7 @@ fn rows_and_iterdump_match_python() {
             .map(|k| format!("'{k}'"))
             .collect::<Vec<_>>()
             .join(", "),
-        Value::Tuple(r.slice(0, 2)).repr(),
+        Value::Tuple(r.slice(0, 2).into()).repr(),
         r.len()
     ));
     out.push(err(r.by_name("nope")));
@@ -517,6 +517,134 @@ fn user_functions_and_hooks_match_python() {
 
 /// Re-runs make.py with the live interpreters and checks the committed expectations are
 /// exactly what they print (so the fixtures come from the reference, not from pydbm).
+/// Lazy rows (make.py `lazy_rows`): execute steps a query's first row, each fetch reads a
+/// row and steps the next, errors of later steps surface on that fetch, RETURNING's
+/// rowcount is final at the last step, commit/rollback leave a pending query alone, and
+/// closing the connection finalizes pending statements.
+#[test]
+fn lazy_rows_match_python() {
+    let c = mem();
+    let calls = Arc::new(Mutex::new(0i64));
+    let counter = calls.clone();
+    c.create_function(
+        "f",
+        1,
+        move |args: &[Value]| {
+            *counter.lock().unwrap() += 1;
+            if args[0] == Value::Int(99) {
+                return Err(Error::new(pydbm_sqlite::ErrorKind::ValueError, "boom"));
+            }
+            Ok(args[0].clone())
+        },
+        false,
+    )
+    .unwrap();
+    let n = |calls: &Arc<Mutex<i64>>| *calls.lock().unwrap();
+    let one = |r: Option<Value>| r.map_or("None".into(), |v| v.repr());
+    let mut out = Vec::new();
+    c.execute("create table t(a)", ()).unwrap();
+    c.executemany("insert into t values (?)", (0..10).map(|i| (i,)))
+        .unwrap();
+    c.commit().unwrap();
+    let mut cur = c.execute("select f(a) from t", ()).unwrap();
+    out.push(format!(
+        "execute calls={} rowcount={}",
+        n(&calls),
+        cur.rowcount()
+    ));
+    let r = one(cur.fetchone().unwrap());
+    out.push(format!("fetchone={r} calls={}", n(&calls)));
+    let r = list(&cur.fetchmany(Some(2)).unwrap());
+    out.push(format!("fetchmany2={r} calls={}", n(&calls)));
+    cur.close();
+    out.push(format!(
+        "close calls={} rowcount={}",
+        n(&calls),
+        cur.rowcount()
+    ));
+    c.execute("insert into t values (99)", ()).unwrap();
+    c.commit().unwrap();
+    *calls.lock().unwrap() = 0;
+    let mut cur = c.execute("select f(a) from t where a >= 8", ()).unwrap();
+    out.push(format!("execute calls={}", n(&calls)));
+    for i in 0..3 {
+        match cur.fetchone() {
+            Ok(r) => {
+                out.push(format!("row={} calls={}", one(r), n(&calls)));
+                out.push(format!("fetch{i} no error"));
+            }
+            Err(e) => out.push(format!("fetch{i} {}", err::<()>(Err(e)))),
+        }
+    }
+    out.push(format!(
+        "first step fails: {}",
+        err(c.execute("select f(a) from t where a = 99", ()))
+    ));
+    c.execute("delete from t where a = 99", ()).unwrap();
+    c.commit().unwrap();
+    c.execute("create table r(a integer primary key)", ())
+        .unwrap();
+    let mut cur = c
+        .execute("insert into r values (1), (2), (3) returning a", ())
+        .unwrap();
+    out.push(format!(
+        "returning execute rowcount={} lastrowid={}",
+        cur.rowcount(),
+        cur.lastrowid().unwrap()
+    ));
+    let r = one(cur.fetchone().unwrap());
+    out.push(format!("fetchone={r} rowcount={}", cur.rowcount()));
+    let r = list(&cur.fetchall().unwrap());
+    out.push(format!("fetchall={r} rowcount={}", cur.rowcount()));
+    c.commit().unwrap();
+    let mut seen = Vec::new();
+    for row in c.execute("select a from t", ()).unwrap() {
+        let a = row.unwrap().as_tuple().unwrap()[0].as_int().unwrap();
+        seen.push(a.to_string());
+        if a < 3 {
+            c.execute("insert into t values (?)", (100 + a,)).unwrap();
+        }
+    }
+    out.push(format!("iterated=[{}]", seen.join(", ")));
+    c.rollback().unwrap();
+    let mut cur = c.execute("select a from t", ()).unwrap();
+    let first = one(cur.fetchone().unwrap());
+    c.commit().unwrap();
+    out.push(format!(
+        "commit: {first} then {}",
+        one(cur.fetchone().unwrap())
+    ));
+    c.execute("insert into t values (50)", ()).unwrap();
+    let mut cur = c.execute("select a from t", ()).unwrap();
+    let first = one(cur.fetchone().unwrap());
+    c.rollback().unwrap();
+    out.push(format!(
+        "rollback: {first} then {}",
+        one(cur.fetchone().unwrap())
+    ));
+    cur.execute("select 42", ()).unwrap();
+    out.push(format!("re-execute={}", list(&cur.fetchall().unwrap())));
+    let mut a = c.execute("select a from t where a < 3", ()).unwrap();
+    let mut b = c.execute("select a from t where a < 3", ()).unwrap();
+    let (a1, b1, a2) = (
+        one(a.fetchone().unwrap()),
+        one(b.fetchone().unwrap()),
+        one(a.fetchone().unwrap()),
+    );
+    let (b_rest, a_rest) = (list(&b.fetchall().unwrap()), list(&a.fetchall().unwrap()));
+    out.push(format!("two cursors: {a1} {b1} {a2} {b_rest} {a_rest}"));
+    let mut cur = c.execute("select a from t", ()).unwrap();
+    cur.fetchone().unwrap();
+    c.close().unwrap();
+    out.push(format!("closed fetchone: {}", err(cur.fetchone())));
+    out.push(format!(
+        "closed next: {}",
+        err(cur.next().expect("an error, not the end"))
+    ));
+    out.push(format!("closed fetchall: {}", err(cur.fetchall())));
+    compare("lazy_rows", out);
+}
+
 #[test]
 fn fixtures_match_live_python() {
     let py = Path::new("/usr/bin/python3");
@@ -549,6 +677,7 @@ fn fixtures_match_live_python() {
         "converters",
         "rows_and_dump",
         "functions",
+        "lazy_rows",
     ] {
         let live = std::fs::read_to_string(dir.path().join(format!("{name}.txt"))).unwrap();
         let committed = std::fs::read_to_string(fixture_dir().join(format!("{name}.txt"))).unwrap();
@@ -611,6 +740,7 @@ fn fixtures_match_live_python_3_13() {
         "converters",
         "rows_and_dump",
         "functions",
+        "lazy_rows",
         "autocommit",
         "deprecations",
         "resource_warnings",
@@ -1306,7 +1436,7 @@ fn audit_items_match_python_3_13() {
         .fetchone()
         .unwrap()
         .unwrap()
-        == Value::Tuple(vec![Value::Int(1)]);
+        == Value::Tuple(vec![Value::Int(1)].into());
     out.push(format!(
         "arraysize={} connection_is_c={}",
         cur.arraysize,
@@ -1335,7 +1465,7 @@ fn audit_items_match_python_3_13() {
         py_bool(a == b),
         py_bool(a != d),
         py_bool(a != e),
-        py_bool(a != Value::Tuple(vec![Value::Int(1), Value::Int(2)])),
+        py_bool(a != Value::Tuple(vec![Value::Int(1), Value::Int(2)].into())),
         py_list_str(&ar.keys()),
         ar.len()
     ));
@@ -1421,8 +1551,13 @@ fn audit_items_match_python_3_13() {
     c.create_function("one", 1, |a| Ok(a[0].clone()), false)
         .unwrap();
     out.push(err(c.execute("select one(1, 2)", ())));
-    c.create_function("bad", 0, |_| Ok(Value::Tuple(vec![Value::Int(1)])), false)
-        .unwrap();
+    c.create_function(
+        "bad",
+        0,
+        |_| Ok(Value::Tuple(vec![Value::Int(1)].into())),
+        false,
+    )
+    .unwrap();
     out.push(err(c.execute("select bad()", ())));
     out.push(err(
         c.executemany("create table x(a)", [pydbm_sqlite::Params::None])

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use pydbm_sqlite::{connect, ConnectOptions, Value};
+use pydbm_sqlite::{connect, ConnectOptions};
 
 const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
 
@@ -61,22 +61,35 @@ fn pydbm(path: &Path, n: i64) -> Run {
     c.execute("create table t(a integer, b text)", ())
         .expect("create");
     let t = Timer::start();
-    c.executemany(
-        "insert into t values (?, ?)",
-        (0..n).map(|i| vec![Value::Int(i), Value::Text(format!("row{i}"))]),
-    )
-    .expect("insert");
-    c.commit().expect("commit");
+    pydbm_insert(&c, n);
     let ins = t.stop();
     let t = Timer::start();
-    let rows = c
-        .execute("select a, b from t", ())
-        .expect("select")
-        .fetchall()
-        .expect("fetch");
+    let rows = pydbm_select(&c);
     let sel = t.stop();
     assert_eq!(rows.len() as i64, n);
     (ins, sel)
+}
+
+// The timed phases are separate functions (never inlined) so that callgrind can count each
+// one alone: `--toggle-collect=sqlite::pydbm_insert` etc.
+
+#[inline(never)]
+fn pydbm_insert(c: &pydbm_sqlite::Connection, n: i64) {
+    c.executemany(
+        "insert into t values (?, ?)",
+        // A tuple per row, bound from a borrow: the same work as rusqlite's `(i, String)`.
+        (0..n).map(|i| (i, format!("row{i}"))),
+    )
+    .expect("insert");
+    c.commit().expect("commit");
+}
+
+#[inline(never)]
+fn pydbm_select(c: &pydbm_sqlite::Connection) -> Vec<pydbm_sqlite::Value> {
+    c.execute("select a, b from t", ())
+        .expect("select")
+        .fetchall()
+        .expect("fetch")
 }
 
 fn raw(path: &Path, n: i64) -> Run {
@@ -84,6 +97,17 @@ fn raw(path: &Path, n: i64) -> Run {
     c.execute("create table t(a integer, b text)", [])
         .expect("create");
     let t = Timer::start();
+    raw_insert(&mut c, n);
+    let ins = t.stop();
+    let t = Timer::start();
+    let rows = raw_select(&c);
+    let sel = t.stop();
+    assert_eq!(rows.len() as i64, n);
+    (ins, sel)
+}
+
+#[inline(never)]
+fn raw_insert(c: &mut rusqlite::Connection, n: i64) {
     let tx = c.transaction().expect("begin");
     {
         let mut st = tx.prepare("insert into t values (?, ?)").expect("prepare");
@@ -92,17 +116,69 @@ fn raw(path: &Path, n: i64) -> Run {
         }
     }
     tx.commit().expect("commit");
-    let ins = t.stop();
+}
+
+#[inline(never)]
+fn raw_select(c: &rusqlite::Connection) -> Vec<(i64, String)> {
+    let mut st = c.prepare("select a, b from t").expect("prepare");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
+}
+
+/// Row-at-a-time scan of the table `pydbm`/`raw` built: every row is stepped, turned into
+/// owned values and consumed (the sum of `a` and of `len(b)`), nothing kept. pydbm: `for row
+/// in cursor` (one lock and one step per row, as Python's lazy cursor).
+#[inline(never)]
+fn iterate_pydbm(path: &Path) -> Time {
+    let c = connect(path, &ConnectOptions::default()).expect("open");
+    let t = Timer::start();
+    let mut sum = 0i64;
+    for row in c.execute("select a, b from t", ()).expect("select") {
+        let row = row.expect("row");
+        let v = row.as_tuple().expect("a tuple row");
+        sum += v[0].as_int().expect("int") + v[1].as_text().expect("text").len() as i64;
+    }
+    let time = t.stop();
+    assert!(sum > 0);
+    time
+}
+
+/// The rusqlite side of [`iterate_pydbm`]: `query_map` to `(i64, String)`, consumed.
+#[inline(never)]
+fn iterate_raw(path: &Path) -> Time {
+    let c = rusqlite::Connection::open(path).expect("open");
     let t = Timer::start();
     let mut st = c.prepare("select a, b from t").expect("prepare");
-    let rows: Vec<(i64, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    let mut sum = 0i64;
+    for row in st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .expect("query")
+    {
+        let (a, b) = row.expect("row");
+        sum += a + b.len() as i64;
+    }
+    let time = t.stop();
+    assert!(sum > 0);
+    time
+}
+
+/// A reference, not the goal's baseline: the full `SELECT` on rusqlite with dynamically
+/// typed rows (a `Vec<rusqlite::types::Value>` per row: what a Python-shaped row is, done
+/// the plain rusqlite way), on the table `raw` built.
+fn select_raw_dynamic(path: &Path) -> Time {
+    let c = rusqlite::Connection::open(path).expect("open");
+    let t = Timer::start();
+    let mut st = c.prepare("select a, b from t").expect("prepare");
+    let rows: Vec<Vec<rusqlite::types::Value>> = st
+        .query_map([], |r| (0..2).map(|i| r.get(i)).collect())
         .expect("query")
         .collect::<rusqlite::Result<_>>()
         .expect("rows");
-    let sel = t.stop();
-    assert_eq!(rows.len() as i64, n);
-    (ins, sel)
+    let time = t.stop();
+    assert!(!rows.is_empty());
+    time
 }
 
 /// The handful of SQLite C functions the raw loop needs, from Debian's libsqlite3.so.0.
@@ -332,15 +408,24 @@ fn main() {
             other => panic!("--only raw|pydbm, not {other}"),
         };
         println!("{side}: insert {:?}, select {:?}", r.0, r.1);
+        let it = match side.as_str() {
+            "raw" => iterate_raw(&p),
+            _ => iterate_pydbm(&p),
+        };
+        println!("{side}: row-at-a-time scan {it:?}");
         return;
     }
     let debian = Debian::load();
     let (mut r, mut d, mut deb, mut py) = (vec![], vec![], vec![], vec![]);
+    let (mut r_iter, mut d_iter, mut r_dyn) = (vec![], vec![], vec![]);
     let mut py_version = None;
     for round in 0..3 {
         let p = |tag: &str| dir.path().join(format!("{tag}{round}.db"));
         r.push(raw(&p("raw"), n));
         d.push(pydbm(&p("pydbm"), n));
+        r_iter.push(iterate_raw(&p("raw")));
+        d_iter.push(iterate_pydbm(&p("pydbm")));
+        r_dyn.push(select_raw_dynamic(&p("raw")));
         if let Some(lib) = &debian {
             deb.push(lib.run(&p("debian"), n));
         }
@@ -381,6 +466,20 @@ fn main() {
         per(d.0.cpu, r.0.cpu),
         per(d.1.wall, r.1.wall),
         per(d.1.cpu, r.1.cpu)
+    );
+    let min = |v: &[Time], f: fn(&Time) -> f64| v.iter().map(f).fold(f64::MAX, f64::min);
+    let (ri, di) = (
+        (min(&r_iter, |t| t.wall), min(&r_iter, |t| t.cpu)),
+        (min(&d_iter, |t| t.wall), min(&d_iter, |t| t.cpu)),
+    );
+    let rd = (min(&r_dyn, |t| t.wall), min(&r_dyn, |t| t.cpu));
+    println!(
+        "select with dynamic rows (Vec<types::Value> per row), reference only: rusqlite {:.3} ({:.3}); pydbm/that {:.2} ({:.2})",
+        rd.0, rd.1, d.1.wall / rd.0, d.1.cpu / rd.1
+    );
+    println!(
+        "row-at-a-time scan (for row in cursor / query_map), nothing kept: rusqlite {:.3} ({:.3}), pydbm {:.3} ({:.3}), ratio {:.2} ({:.2})",
+        ri.0, ri.1, di.0, di.1, di.0 / ri.0, di.1 / ri.1
     );
     let (Some(deb), Some(lib)) = (best(&deb), debian.as_ref()) else {
         println!("raw Debian SQLite    SKIPPED: libsqlite3.so.0 not loadable");
