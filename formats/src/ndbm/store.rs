@@ -33,7 +33,20 @@ pub struct HashStore<F: PageFile> {
     /// One page-sized buffer reused for every page read and bucket-page encode, so the
     /// read and write paths allocate no page buffer per operation.
     pub(super) scratch: Vec<u8>,
+    /// The bucket page being edited in place (`inplace.rs`), reused across operations.
+    pub(super) edit: Vec<u8>,
+    /// The edited page is new (a hole, a new chain page): write it whole.
+    pub(super) edit_whole: bool,
+    /// Whether inserts, replaces and deletes may take the in-place fast path (`false`
+    /// only in tests comparing it with the decoding path).
+    pub(super) in_place: bool,
+    /// The meta page image being encoded, compared with `meta_page` to write only changes.
+    pub(super) meta_next: Vec<u8>,
 }
+
+/// Bytes of the meta page that [`HashMeta::encode_into`] writes (ndbm spec §3.1: only the
+/// first 512 bytes are meaningful).
+const META_BYTES: usize = 512;
 
 /// Most decoded bucket pages kept by a [`HashStore`].
 pub const HASH_CACHE_PAGES: usize = 4096;
@@ -103,6 +116,10 @@ impl<F: PageFile> HashStore<F> {
             meta_dirty: false,
             hash_cache: HashMap::new(),
             scratch: Vec::new(),
+            edit: Vec::new(),
+            edit_whole: false,
+            in_place: true,
+            meta_next: Vec::new(),
         })
     }
 
@@ -127,6 +144,10 @@ impl<F: PageFile> HashStore<F> {
             meta_dirty: false,
             hash_cache: HashMap::new(),
             scratch: Vec::new(),
+            edit: Vec::new(),
+            edit_whole: false,
+            in_place: true,
+            meta_next: Vec::new(),
         })
     }
 
@@ -293,11 +314,27 @@ impl<F: PageFile> HashStore<F> {
         self.file.set_len(pages as u64 * self.pagesize as u64)
     }
 
-    /// Writes the meta page if it changed.
+    /// Writes the meta page if it changed: only the blocks whose bytes changed (usually
+    /// just `nelem`), or the whole page while the file is shorter than one page.
     pub(super) fn flush_meta(&mut self) -> Result<()> {
         if self.meta_dirty {
-            self.meta.encode_into(&mut self.meta_page);
-            self.file.write(0, &self.meta_page)?;
+            let mut next = std::mem::take(&mut self.meta_next);
+            next.clear();
+            next.extend_from_slice(&self.meta_page);
+            self.meta.encode_into(&mut next);
+            // `encode_into` writes only the first 512 bytes (ndbm spec §3.1): compare those.
+            let res = if self.file.len() < self.pagesize as u64 || next.len() < META_BYTES {
+                self.file.write(0, &next)
+            } else {
+                super::inplace::write_changed(
+                    &mut self.file,
+                    0,
+                    &self.meta_page[..META_BYTES],
+                    &next[..META_BYTES],
+                )
+            };
+            self.meta_next = std::mem::replace(&mut self.meta_page, next);
+            res?;
             self.meta_dirty = false;
         }
         Ok(())
@@ -558,6 +595,10 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn put_with(&mut self, key: &[u8], value: &[u8], replace: bool) -> Result<bool> {
+        if let Some(done) = self.put_in_place(key, value, replace)? {
+            self.flush_meta()?;
+            return Ok(done);
+        }
         let need = self.isz(key.len()) + self.isz(value.len());
         let bucket = self.bucket_of_key(key);
         let mut pgno = self.meta.bucket_page(bucket);
@@ -698,6 +739,10 @@ impl<F: PageFile> HashStore<F> {
 
     /// `del db[key]`: returns whether the key was there.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        if let Some(done) = self.delete_in_place(key)? {
+            self.flush_meta()?;
+            return Ok(done);
+        }
         match self.lookup(key)? {
             None => Ok(false),
             Some(f) => {
