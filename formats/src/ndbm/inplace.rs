@@ -30,7 +30,7 @@ const DIFF_BLOCK: usize = 64;
 /// [`page_edit::check_hash_page`], comparing the key as an on-page item: whether the key is
 /// there and its index or insertion index. `None` when a probed key is off-page (the
 /// decoding path compares those).
-fn search_sorted(b: &[u8], e: Endian, key: &[u8]) -> Option<(bool, usize)> {
+pub(super) fn search_sorted(b: &[u8], e: Endian, key: &[u8]) -> Option<(bool, usize)> {
     let mut base = 0usize;
     let mut lim = page_edit::header(b, e).entries / 2;
     while lim != 0 {

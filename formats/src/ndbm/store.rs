@@ -40,6 +40,8 @@ pub struct HashStore<F: PageFile> {
     /// Whether inserts, replaces and deletes may take the in-place fast path (`false`
     /// only in tests comparing it with the decoding path).
     pub(super) in_place: bool,
+    /// Page buffers of the raw split (`split.rs`): source page, the two targets.
+    pub(super) split_bufs: [Vec<u8>; 3],
     /// The meta page image being encoded, compared with `meta_page` to write only changes.
     pub(super) meta_next: Vec<u8>,
 }
@@ -120,6 +122,7 @@ impl<F: PageFile> HashStore<F> {
             edit_whole: false,
             in_place: true,
             meta_next: Vec::new(),
+            split_bufs: Default::default(),
         })
     }
 
@@ -148,6 +151,7 @@ impl<F: PageFile> HashStore<F> {
             edit_whole: false,
             in_place: true,
             meta_next: Vec::new(),
+            split_bufs: Default::default(),
         })
     }
 
