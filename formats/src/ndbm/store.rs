@@ -40,6 +40,8 @@ pub struct HashStore<F: PageFile> {
     /// Whether inserts, replaces and deletes may take the in-place fast path (`false`
     /// only in tests comparing it with the decoding path).
     pub(super) in_place: bool,
+    /// Page buffer of the raw key walk (`raw_lookup.rs`).
+    pub(super) iter_buf: Vec<u8>,
     /// Page buffers of the raw split (`split.rs`): source page, the two targets.
     pub(super) split_bufs: [Vec<u8>; 3],
     /// The meta page image being encoded, compared with `meta_page` to write only changes.
@@ -123,6 +125,7 @@ impl<F: PageFile> HashStore<F> {
             in_place: true,
             meta_next: Vec::new(),
             split_bufs: Default::default(),
+            iter_buf: Vec::new(),
         })
     }
 
@@ -152,6 +155,7 @@ impl<F: PageFile> HashStore<F> {
             in_place: true,
             meta_next: Vec::new(),
             split_bufs: Default::default(),
+            iter_buf: Vec::new(),
         })
     }
 
@@ -549,10 +553,7 @@ impl<F: PageFile> HashStore<F> {
     /// Every key in iteration order.
     pub fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        self.for_each_pair(&mut |s, p| {
-            out.push(s.item_bytes(&p.key)?);
-            Ok(())
-        })?;
+        self.walk_keys(Some(&mut out))?;
         Ok(out)
     }
 
@@ -570,12 +571,7 @@ impl<F: PageFile> HashStore<F> {
 
     /// Number of pairs, counted by walking the buckets (`nelem` is not exact, §6).
     pub fn count(&mut self) -> Result<usize> {
-        let mut n = 0usize;
-        self.for_each_pair(&mut |_, _| {
-            n += 1;
-            Ok(())
-        })?;
-        Ok(n)
+        self.walk_keys(None)
     }
 
     /// Size a pair of an item of `n` bytes takes in the `need` sum: `n + 3` on-page, 14 off-page.
