@@ -117,15 +117,23 @@ impl<F: PageFile> HashStore<F> {
         }
     }
 
+    /// Zeroes stale dead bytes of the page in the edit buffer before an edit (libdb's pages
+    /// hold stale data there); the page is then written whole.
+    fn prepare_edit(&mut self) {
+        if page_edit::zero_dead(&mut self.edit, self.meta.endian) {
+            self.edit_whole = true;
+        }
+    }
+
     /// Writes what an edit of the edit buffer changed to page `pgno`: the header and index
     /// area and the changed items, or the whole page when it is new (a hole, a new chain
-    /// page, not yet entirely inside the file) or the edit zeroed stale dead bytes. Drops
-    /// any decoded copy of the page.
+    /// page, not yet entirely inside the file) or [`Self::prepare_edit`] zeroed stale dead
+    /// bytes. Drops any decoded copy of the page.
     fn commit_edit(&mut self, pgno: u32, changed: Changed) -> Result<()> {
         self.hash_cache.remove(&pgno);
         let ps = self.pagesize as u64;
         let base = pgno as u64 * ps;
-        if self.edit_whole || changed.whole || self.file.len() < base + ps {
+        if self.edit_whole || self.file.len() < base + ps {
             self.edit_whole = false;
             return self.file.write(base, &self.edit);
         }
@@ -165,6 +173,7 @@ impl<F: PageFile> HashStore<F> {
                     // Delete and re-add (possibly on another page): the decoding path.
                     return Ok(None);
                 }
+                self.prepare_edit();
                 let changed = page_edit::replace_data(&mut self.edit, e, index, value);
                 self.commit_edit(pgno, changed)?;
                 return Ok(Some(true));
@@ -187,6 +196,7 @@ impl<F: PageFile> HashStore<F> {
             // The last page is full (no page had room): link a new chain page after it and
             // expand afterwards (`__ham_add_ovflpage`, ndbm spec §3.3/§3.4).
             let n = self.db_new()?;
+            self.prepare_edit();
             let changed = page_edit::set_next(&mut self.edit, e, n);
             self.commit_edit(target, changed)?;
             page_edit::init_empty(&mut self.edit, e, n, target, 0);
@@ -195,6 +205,7 @@ impl<F: PageFile> HashStore<F> {
             do_expand = true;
             0
         };
+        self.prepare_edit();
         let changed = page_edit::insert_pair(
             &mut self.edit,
             e,
@@ -232,6 +243,7 @@ impl<F: PageFile> HashStore<F> {
         if !on_page || !keeps_page {
             return Ok(None);
         }
+        self.prepare_edit();
         let changed = page_edit::delete_pair(&mut self.edit, e, index);
         self.commit_edit(pgno, changed)?;
         self.meta.nelem = self.meta.nelem.wrapping_sub(1);

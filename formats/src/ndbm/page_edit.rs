@@ -3,11 +3,13 @@
 //! by the new pair's size and opens two index slots; `__ham_dpair` shifts the later items
 //! up over the removed pair; a same-page value replacement resizes one data item in place.
 //!
-//! Pure functions over a page-sized `&mut [u8]`: no I/O, no allocation. They produce exactly
-//! the bytes [`super::page::HashPage::encode`] writes for the edited pair list, provided the
-//! page was accepted by [`check_hash_page`] first: live bytes as libdb lays them out, and
-//! every dead byte (the free area between the index array and the items, the unused bytes
-//! of `H_OFFPAGE` items) zero — libdb leaves stale memory there, pydbm does not.
+//! Pure functions over a page-sized `&mut [u8]`: no I/O, no allocation. Given a page
+//! accepted by [`check_hash_page`] whose dead bytes are zero ([`zero_dead`] makes them so
+//! on a page read from a file), they produce exactly the bytes
+//! [`super::page::HashPage::encode`] writes for the edited pair list: live bytes as libdb
+//! lays them out, and every dead byte (the free area between the index array and the
+//! items, the unused bytes of `H_OFFPAGE` items) zero — libdb leaves stale memory there,
+//! pydbm does not. Each edit zeroes the bytes it vacates and reports what it changed.
 //!
 //! Layout reminder (ndbm spec §3.2/§3.3): header (26 bytes), `inp[entries]` u16 offsets
 //! growing up, items packed downward from the end of the page in index order: item `j`
@@ -57,16 +59,13 @@ impl NewItem<'_> {
 }
 
 /// What an edit changed on the page, so the caller writes only that: the header and index
-/// array `0..head`, and the item bytes `items`; or, when dead bytes holding stale data
-/// (libdb's pages) had to be zeroed, the whole page.
+/// array `0..head`, and the item bytes `items`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
     /// End of the changed header and index area (from offset 0).
     pub head: usize,
     /// The changed item bytes (possibly empty).
     pub items: std::ops::Range<usize>,
-    /// Other bytes changed too: write the whole page.
-    pub whole: bool,
 }
 
 /// The header fields of a bucket page that the edits read.
@@ -191,8 +190,8 @@ pub fn init_empty(b: &mut [u8], e: Endian, pgno: u32, prev: u32, next: u32) {
     );
 }
 
-/// Sets the `next` link of a page accepted by [`check_hash_page`] (and normalises it as
-/// every edit does).
+/// Sets the `next` link of a page accepted by [`check_hash_page`] (rewriting the header
+/// canonically, as every edit does).
 pub fn set_next(b: &mut [u8], e: Endian, next: u32) -> Changed {
     let mut h = header(b, e);
     h.next = next;
@@ -201,16 +200,16 @@ pub fn set_next(b: &mut [u8], e: Endian, next: u32) -> Changed {
     Changed {
         head: HEADER_SIZE,
         items: 0..0,
-        whole: zero_dead(b, e),
     }
 }
 
-/// Zeroes the dead bytes of a page accepted by [`check_hash_page`]: the free area between
+/// Zeroes the dead bytes of a page accepted by [`check_hash_page`], before editing a page
+/// read from a file: the free area between
 /// the index array and the items, and the three unused bytes of each `H_OFFPAGE` item
 /// (what [`super::page::HashPage::encode`] writes as zeros). Bytes already zero are not
 /// written. Returns whether any byte changed: only on pages whose dead bytes hold stale
 /// data, which pydbm's edits never leave.
-fn zero_dead(b: &mut [u8], e: Endian) -> bool {
+pub fn zero_dead(b: &mut [u8], e: Endian) -> bool {
     let n = header(b, e).entries;
     let free = HEADER_SIZE + 2 * n..items_start(b, e, n);
     let mut changed = false;
@@ -266,7 +265,6 @@ pub fn insert_pair(b: &mut [u8], e: Endian, index: usize, key: NewItem, data: Ne
     Changed {
         head: HEADER_SIZE + 2 * (n + 2),
         items: hf - total..at,
-        whole: zero_dead(b, e),
     }
 }
 
@@ -297,7 +295,6 @@ pub fn delete_pair(b: &mut [u8], e: Endian, index: usize) -> Changed {
     Changed {
         head: HEADER_SIZE + 2 * n,
         items: hf..at,
-        whole: zero_dead(b, e),
     }
 }
 
@@ -333,7 +330,6 @@ pub fn replace_data(b: &mut [u8], e: Endian, index: usize, value: &[u8]) -> Chan
     Changed {
         head: HEADER_SIZE + 2 * n,
         items: hf.min(new_hf)..at,
-        whole: zero_dead(b, e),
     }
 }
 
@@ -382,8 +378,9 @@ mod tests {
     proptest! {
         /// Random insert/delete/replace/relink sequences: the page edited in place stays
         /// byte-identical to the decoded page model encoded from scratch (dead bytes zero
-        /// included), in both byte orders, starting from an empty page or from one whose
-        /// dead bytes hold garbage (as libdb's pages do).
+        /// included), in both byte orders, also when every dead byte holds stale data
+        /// before each edit (as libdb's pages do), and the reported ranges cover every
+        /// changed byte.
         #[test]
         fn in_place_edits_equal_decode_and_encode(
             ops in proptest::collection::vec(op_strategy(), 1..120),
@@ -395,14 +392,25 @@ mod tests {
             let mut model = HashPage::empty(5);
             model.prev = 3;
             let mut raw = model.encode(e, ps);
-            if garbage {
-                for (i, x) in raw.iter_mut().enumerate().skip(HEADER_SIZE) {
-                    *x = (i * 7 + 1) as u8;
+            for (step, op) in ops.into_iter().enumerate() {
+                if garbage {
+                    // Stale bytes in every dead byte, as libdb leaves them.
+                    let n = header(&raw, e).entries;
+                    let free = HEADER_SIZE + 2 * n..items_start(&raw, e, n);
+                    for i in free {
+                        raw[i] = (i * 7 + step) as u8 | 1;
+                    }
+                    for j in 0..n {
+                        let off = slot(&raw, e, j);
+                        if raw[off] == H_OFFPAGE {
+                            raw[off + 1..off + 4].copy_from_slice(&[0xAA, 0xBB, step as u8]);
+                        }
+                    }
                 }
-            }
-            for op in ops {
                 prop_assert!(check_hash_page(&raw, 5, e));
                 let before = raw.clone();
+                // What the store does to a page it read before editing it.
+                let stale = zero_dead(&mut raw, e);
                 let changed = match op {
                     Op::Insert(i, pair) => {
                         if free_space(&raw, e) < pair.size() {
@@ -440,9 +448,10 @@ mod tests {
                         set_next(&mut raw, e, n)
                     }
                 };
-                // Writing only the reported ranges over the old bytes gives the new page.
+                // Writing only the reported ranges over the old bytes gives the new page
+                // (all of it when stale dead bytes were zeroed).
                 let mut applied = before;
-                if changed.whole {
+                if stale {
                     applied.copy_from_slice(&raw);
                 } else {
                     applied[..changed.head].copy_from_slice(&raw[..changed.head]);

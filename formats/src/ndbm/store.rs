@@ -325,26 +325,30 @@ impl<F: PageFile> HashStore<F> {
     /// Writes the meta page if it changed: only the blocks whose bytes changed (usually
     /// just `nelem`), or the whole page while the file is shorter than one page.
     pub(super) fn flush_meta(&mut self) -> Result<()> {
-        if self.meta_dirty {
+        if !self.meta_dirty {
+            return Ok(());
+        }
+        if self.file.len() < self.pagesize as u64 || self.meta_page.len() < META_BYTES {
+            self.meta.encode_into(&mut self.meta_page);
+            self.file.write(0, &self.meta_page)?;
+        } else {
+            // `encode_into` writes only the first 512 bytes (ndbm spec §3.1): encode into a
+            // copy of those and write the 64-byte blocks that changed.
             let mut next = std::mem::take(&mut self.meta_next);
             next.clear();
-            next.extend_from_slice(&self.meta_page);
+            next.extend_from_slice(&self.meta_page[..META_BYTES]);
             self.meta.encode_into(&mut next);
-            // `encode_into` writes only the first 512 bytes (ndbm spec §3.1): compare those.
-            let res = if self.file.len() < self.pagesize as u64 || next.len() < META_BYTES {
-                self.file.write(0, &next)
-            } else {
-                super::inplace::write_changed(
-                    &mut self.file,
-                    0,
-                    &self.meta_page[..META_BYTES],
-                    &next[..META_BYTES],
-                )
-            };
-            self.meta_next = std::mem::replace(&mut self.meta_page, next);
+            let res = super::inplace::write_changed(
+                &mut self.file,
+                0,
+                &self.meta_page[..META_BYTES],
+                &next,
+            );
+            self.meta_page[..META_BYTES].copy_from_slice(&next);
+            self.meta_next = next;
             res?;
-            self.meta_dirty = false;
         }
+        self.meta_dirty = false;
         Ok(())
     }
 
