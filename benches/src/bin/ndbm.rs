@@ -9,6 +9,10 @@
 //! Workload (issue 8): N inserts of random 16-byte keys with 100-byte values into a new
 //! database, N random gets, one full iteration (keys and values), close.
 //! `cargo run --release -p pydbm-benches --bin ndbm [N]` (default 100000).
+//!
+//! Each phase is timed twice: wall clock, and the process's CPU time (user + system, from
+//! `getrusage`), which other load on a shared machine disturbs much less. Ratios are
+//! printed for both. `NDBM_BENCH_ONLY=None` (or `Process`) runs one pydbm durability only.
 
 use pydbm_benches::SharedLibrary;
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -37,31 +41,111 @@ fn workload(n: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<usize>) {
     (keys, vals, order)
 }
 
+/// A point in time: wall clock, this process's CPU time (user + system, and system alone),
+/// and its read and write system calls so far (`syscr`/`syscw` of `/proc/self/io`; 0 where
+/// unavailable).
+#[derive(Clone, Copy)]
+struct Stamp {
+    wall: Instant,
+    cpu: f64,
+    sys: f64,
+    io: [u64; 2],
+}
+
+fn io_calls() -> [u64; 2] {
+    let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    [field("syscr:"), field("syscw:")]
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        // SAFETY: getrusage writes one `rusage` into the zeroed struct we own.
+        let (user, sys) = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            (secs(ru.ru_utime), secs(ru.ru_stime))
+        };
+        Stamp {
+            wall: Instant::now(),
+            cpu: user + sys,
+            sys,
+            io: io_calls(),
+        }
+    }
+}
+
+/// Wall-clock and CPU seconds, and read/write system calls, of each of the four phases
+/// (insert, get, iterate, close).
+#[derive(Clone, Copy)]
+struct Phases {
+    wall: [f64; 4],
+    cpu: [f64; 4],
+    sys: [f64; 4],
+    io: [[u64; 2]; 4],
+}
+
+fn phases(t: [Stamp; 5]) -> Phases {
+    let mut p = Phases {
+        wall: [0.0; 4],
+        cpu: [0.0; 4],
+        sys: [0.0; 4],
+        io: [[0; 2]; 4],
+    };
+    for i in 0..4 {
+        p.wall[i] = (t[i + 1].wall - t[i].wall).as_secs_f64();
+        p.cpu[i] = t[i + 1].cpu - t[i].cpu;
+        p.sys[i] = t[i + 1].sys - t[i].sys;
+        p.io[i] = [0, 1].map(|k| t[i + 1].io[k] - t[i].io[k]);
+    }
+    p
+}
+
+/// The system CPU time and read/write system-call counts of the phases, as one line.
+fn show_io(label: &str, p: &Phases) -> String {
+    let names = ["insert", "get", "iterate", "close"];
+    let parts: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "{} {:.3}s {}r/{}w",
+                names[i], p.sys[i], p.io[i][0], p.io[i][1]
+            )
+        })
+        .collect();
+    format!("  {label:<34} system time, syscalls: {}", parts.join("  "))
+}
+
 /// Seconds for (inserts, gets, iteration, close) through pydbm.
-fn run_pydbm(name: &Path, n: usize, durability: Durability) -> [f64; 4] {
+fn run_pydbm(name: &Path, n: usize, durability: Durability) -> Phases {
     let (keys, vals, order) = workload(n);
     let mut opts = OpenOptions::from_flag("n").expect("'n' is a valid flag");
     opts.durability = durability;
-    let t0 = Instant::now();
+    let t0 = Stamp::now();
     let mut db = NdbmDb::open(name, &opts).expect("open");
     for (k, v) in keys.iter().zip(&vals) {
         db.insert(k, v).expect("insert");
     }
-    let t1 = Instant::now();
+    let t1 = Stamp::now();
     for &i in &order {
         assert_eq!(db.get(&keys[i]).expect("get").map(|v| v.len()), Some(100));
     }
-    let t2 = Instant::now();
+    let t2 = Stamp::now();
     let mut count = 0usize;
     for item in pydbm_engine::Items::of(&mut db).expect("items") {
         item.expect("item");
         count += 1;
     }
     assert_eq!(count, n);
-    let t3 = Instant::now();
+    let t3 = Stamp::now();
     db.close().expect("close");
-    let t4 = Instant::now();
-    [t1 - t0, t2 - t1, t3 - t2, t4 - t3].map(|d| d.as_secs_f64())
+    let t4 = Stamp::now();
+    phases([t0, t1, t2, t3, t4])
 }
 
 /// libdb's ndbm `datum` (db.h without `_XPG4_2`: `int dsize`).
@@ -114,13 +198,13 @@ fn datum(b: &[u8]) -> Datum {
 
 /// Seconds for (inserts, gets, iteration, close) through libdb's ndbm API. Iteration is
 /// `dbm_firstkey`/`dbm_nextkey` plus `dbm_fetch` of each key (what `for k in db: db[k]` does).
-fn run_libdb(l: &LibDb, name: &Path, n: usize) -> [f64; 4] {
+fn run_libdb(l: &LibDb, name: &Path, n: usize) -> Phases {
     let (keys, vals, order) = workload(n);
     let p = CString::new(name.to_str().expect("utf-8 temp path")).expect("no NUL in path");
     // SAFETY: every datum points into a live Vec for the duration of the call; returned
     // datums are only read (length) before the next call on the handle.
     unsafe {
-        let t0 = Instant::now();
+        let t0 = Stamp::now();
         let db = (l.open)(
             p.as_ptr(),
             libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
@@ -130,11 +214,11 @@ fn run_libdb(l: &LibDb, name: &Path, n: usize) -> [f64; 4] {
         for (k, v) in keys.iter().zip(&vals) {
             assert_eq!((l.store)(db, datum(k), datum(v), 1 /* DBM_REPLACE */), 0);
         }
-        let t1 = Instant::now();
+        let t1 = Stamp::now();
         for &i in &order {
             assert_eq!((l.fetch)(db, datum(&keys[i])).dsize, 100);
         }
-        let t2 = Instant::now();
+        let t2 = Stamp::now();
         let mut count = 0usize;
         let mut k = (l.first)(db);
         while !k.dptr.is_null() {
@@ -144,10 +228,10 @@ fn run_libdb(l: &LibDb, name: &Path, n: usize) -> [f64; 4] {
             k = (l.next)(db);
         }
         assert_eq!(count, n);
-        let t3 = Instant::now();
+        let t3 = Stamp::now();
         (l.close)(db);
-        let t4 = Instant::now();
-        [t1 - t0, t2 - t1, t3 - t2, t4 - t3].map(|d| d.as_secs_f64())
+        let t4 = Stamp::now();
+        phases([t0, t1, t2, t3, t4])
     }
 }
 
@@ -158,7 +242,7 @@ fn main() {
         .unwrap_or(100_000);
     let tmp = tempfile::tempdir().expect("tempdir");
     let lib_name = tmp.path().join("libdb");
-    let lib: Option<[f64; 4]> = match load_libdb() {
+    let lib: Option<Phases> = match load_libdb() {
         Some(l) => Some(run_libdb(&l, &lib_name, n)),
         None => {
             eprintln!("SKIPPED: libdb-5.3.so (Berkeley DB 5.3) not available; pydbm timings only");
@@ -168,7 +252,7 @@ fn main() {
     println!("dbm.ndbm: {n} inserts (random 16-byte keys, 100-byte values), {n} random gets, iteration, close");
     let show = |label: &str, t: [f64; 4]| {
         format!(
-            "  {label:<28} insert {:7.3}s  get {:7.3}s  iterate {:7.3}s  close {:6.3}s  total {:7.3}s",
+            "  {label:<34} insert {:7.3}s  get {:7.3}s  iterate {:7.3}s  close {:6.3}s  total {:7.3}s",
             t[0],
             t[1],
             t[2],
@@ -176,8 +260,18 @@ fn main() {
             t.iter().sum::<f64>()
         )
     };
+    let ratios = |t: [f64; 4], p: [f64; 4]| {
+        let r: Vec<String> = (0..4).map(|i| format!("{:.2}", t[i] / p[i])).collect();
+        format!(
+            "  ratio insert/get/iterate/close {}  total {:.2}",
+            r.join("/"),
+            t.iter().sum::<f64>() / p.iter().sum::<f64>()
+        )
+    };
     if let Some(p) = lib {
-        println!("{}", show("libdb 5.3 C API (dbm_*)", p));
+        println!("{}", show("libdb 5.3 C API (dbm_*), wall", p.wall));
+        println!("{}", show("libdb 5.3 C API (dbm_*), cpu", p.cpu));
+        println!("{}", show_io("libdb 5.3 C API (dbm_*)", &p));
     }
     let only = std::env::var("NDBM_BENCH_ONLY").ok();
     for (label, d) in [
@@ -189,21 +283,24 @@ fn main() {
         }
         let name = tmp.path().join(label.replace([' ', '='], "_"));
         let t = run_pydbm(&name, n, d);
-        print!("{}", show(label, t));
-        if let Some(p) = lib {
-            let ratios: Vec<String> = (0..4).map(|i| format!("{:.2}", t[i] / p[i])).collect();
-            print!(
-                "  ratio insert/get/iterate/close {}  total {:.2}",
-                ratios.join("/"),
-                t.iter().sum::<f64>() / p.iter().sum::<f64>()
-            );
+        for (kind, mine, theirs) in [
+            ("wall", t.wall, lib.map(|p| p.wall)),
+            ("cpu", t.cpu, lib.map(|p| p.cpu)),
+        ] {
+            print!("{}", show(&format!("{label}, {kind}"), mine));
+            if let Some(p) = theirs {
+                print!("{}", ratios(mine, p));
+            }
+            println!();
+        }
+        println!("{}", show_io(label, &t));
+        if lib.is_some() {
             let a = std::fs::read(db_path(&name)).expect("pydbm file");
             let b = std::fs::read(db_path(&lib_name)).expect("libdb file");
             match live_diff(&b, &a) {
-                None => print!("  live bytes identical"),
-                Some(d) => print!("  LIVE BYTES DIFFER: {d}"),
+                None => println!("  live bytes identical"),
+                Some(d) => println!("  LIVE BYTES DIFFER: {d}"),
             }
         }
-        println!();
     }
 }

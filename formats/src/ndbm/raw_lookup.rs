@@ -1,5 +1,5 @@
-//! Lookup over the raw bytes of bucket pages, without decoding them (the get path on a
-//! miss in the decoded-page cache). Only the common shape is handled here: a sorted
+//! Lookup and key listing over the raw bytes of bucket pages, without decoding them (the
+//! get path on a miss in the decoded-page cache; `keys` and `count`). Only the common shape is handled here: a sorted
 //! `P_HASH` chain whose probed keys are all `H_KEYDATA`. Anything else (an unsorted page,
 //! an off-page key, an offset out of place, an unknown item type) answers
 //! [`RawLookup::Undecided`], and the caller takes the decoding path, which gives the exact
@@ -11,6 +11,7 @@ use pydbm_engine::Result;
 
 use super::hash::cmp_onpage;
 use super::page::{HEADER_SIZE, H_KEYDATA, H_OFFPAGE, OFFPAGE_SIZE, P_HASH};
+use super::page_edit;
 use super::pagefile::PageFile;
 use super::store::HashStore;
 use super::Endian;
@@ -132,6 +133,77 @@ impl<F: PageFile> HashStore<F> {
     }
 }
 
+impl<F: PageFile> HashStore<F> {
+    /// Walks every bucket chain in iteration order (bucket 0..=max_bucket, chain order,
+    /// index order) and pushes each key to `out` when given; returns the number of pairs.
+    /// Sorted pages are read as raw bytes; a page already decoded in the cache, an unsorted
+    /// page, or one [`page_edit::check_hash_page`] refuses goes through the decoding path
+    /// (which reports corruption precisely).
+    pub(super) fn walk_keys(&mut self, mut out: Option<&mut Vec<Vec<u8>>>) -> Result<usize> {
+        let mut buf = std::mem::take(&mut self.iter_buf);
+        let mut count = 0usize;
+        let res = (|| {
+            let e = self.meta.endian;
+            for bucket in 0..=self.meta.max_bucket {
+                let mut pgno = self.meta.bucket_page(bucket);
+                let mut hops = 0u32;
+                loop {
+                    let raw = !self.hash_cache.contains_key(&pgno) && {
+                        self.read_raw_into(pgno, &mut buf)?;
+                        let hdr = page_edit::header(&buf, e);
+                        hdr.pgno == 0 || page_edit::check_hash_page(&buf, pgno, e)
+                    };
+                    let next = if raw {
+                        let hdr = page_edit::header(&buf, e);
+                        // ndbm spec §5.1: a hole (pgno field 0) is an empty bucket page.
+                        let n = if hdr.pgno == 0 { 0 } else { hdr.entries };
+                        count += n / 2;
+                        if let Some(out) = out.as_deref_mut() {
+                            for j in (0..n).step_by(2) {
+                                let k = page_edit::item(&buf, e, j);
+                                if k[0] == H_KEYDATA {
+                                    out.push(k[1..].to_vec());
+                                } else {
+                                    let (p, t) = (e.u32(&k[4..8]), e.u32(&k[8..12]));
+                                    out.push(self.read_big(p, t)?);
+                                }
+                            }
+                        }
+                        if hdr.pgno == 0 {
+                            0
+                        } else {
+                            hdr.next
+                        }
+                    } else {
+                        let page = self.hash_page(pgno)?;
+                        count += page.pairs.len();
+                        if let Some(out) = out.as_deref_mut() {
+                            for p in &page.pairs {
+                                out.push(self.item_bytes(&p.key)?);
+                            }
+                        }
+                        page.next
+                    };
+                    if next == 0 {
+                        break;
+                    }
+                    hops += 1;
+                    if hops > self.meta.last_pgno {
+                        return Err(self.corrupt(
+                            pgno as u64 * self.pagesize as u64 + 16,
+                            "a bucket chain without a loop",
+                        ));
+                    }
+                    pgno = next;
+                }
+            }
+            Ok(())
+        })();
+        self.iter_buf = buf;
+        res.map(|()| count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +239,11 @@ mod tests {
         st.file_mut().commit().unwrap();
         let bytes = st.into_file().into_bytes();
         let mut fresh = HashStore::open(MemFile::new("raw.db", bytes)).unwrap();
+        // The raw key walk lists what the decoding walk lists, in the same order.
+        let decoded: Vec<Vec<u8>> = fresh.items().unwrap().into_iter().map(|(k, _)| k).collect();
+        fresh.hash_cache.clear();
+        assert_eq!(fresh.keys().unwrap(), decoded);
+        assert_eq!(fresh.count().unwrap(), pairs.len());
         let mut decided = 0;
         for (k, v) in &pairs {
             match fresh.raw_lookup(k).unwrap() {
@@ -190,6 +267,28 @@ mod tests {
                 RawLookup::Absent | RawLookup::Undecided
             ));
             assert_eq!(fresh.get(&k).unwrap(), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod corpus_key_tests {
+    use super::*;
+    use crate::ndbm::corpus_tests::corpus_files;
+    use crate::ndbm::pagefile::MemFile;
+
+    /// On every libdb corpus file (both byte orders, unsorted pages, big keys, chains),
+    /// the raw key walk lists exactly the keys of the decoding walk.
+    #[test]
+    fn raw_key_walk_lists_what_the_decoding_walk_lists() {
+        for (name, bytes) in corpus_files() {
+            let Ok(mut st) = HashStore::open(MemFile::new(&name, bytes)) else {
+                continue;
+            };
+            let raw = st.keys().unwrap();
+            assert_eq!(st.count().unwrap(), raw.len(), "{name}");
+            let decoded: Vec<Vec<u8>> = st.items().unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(raw, decoded, "{name}");
         }
     }
 }

@@ -33,7 +33,24 @@ pub struct HashStore<F: PageFile> {
     /// One page-sized buffer reused for every page read and bucket-page encode, so the
     /// read and write paths allocate no page buffer per operation.
     pub(super) scratch: Vec<u8>,
+    /// The bucket page being edited in place (`inplace.rs`), reused across operations.
+    pub(super) edit: Vec<u8>,
+    /// The edited page is new (a hole, a new chain page): write it whole.
+    pub(super) edit_whole: bool,
+    /// Whether inserts, replaces and deletes may take the in-place fast path (`false`
+    /// only in tests comparing it with the decoding path).
+    pub(super) in_place: bool,
+    /// Page buffer of the raw key walk (`raw_lookup.rs`).
+    pub(super) iter_buf: Vec<u8>,
+    /// Page buffers of the raw split (`split.rs`): source page, the two targets.
+    pub(super) split_bufs: [Vec<u8>; 3],
+    /// The meta page image being encoded, compared with `meta_page` to write only changes.
+    pub(super) meta_next: Vec<u8>,
 }
+
+/// Bytes of the meta page that [`HashMeta::encode_into`] writes (ndbm spec §3.1: only the
+/// first 512 bytes are meaningful).
+const META_BYTES: usize = 512;
 
 /// Most decoded bucket pages kept by a [`HashStore`].
 pub const HASH_CACHE_PAGES: usize = 4096;
@@ -103,6 +120,12 @@ impl<F: PageFile> HashStore<F> {
             meta_dirty: false,
             hash_cache: HashMap::new(),
             scratch: Vec::new(),
+            edit: Vec::new(),
+            edit_whole: false,
+            in_place: true,
+            meta_next: Vec::new(),
+            split_bufs: Default::default(),
+            iter_buf: Vec::new(),
         })
     }
 
@@ -127,6 +150,12 @@ impl<F: PageFile> HashStore<F> {
             meta_dirty: false,
             hash_cache: HashMap::new(),
             scratch: Vec::new(),
+            edit: Vec::new(),
+            edit_whole: false,
+            in_place: true,
+            meta_next: Vec::new(),
+            split_bufs: Default::default(),
+            iter_buf: Vec::new(),
         })
     }
 
@@ -293,13 +322,33 @@ impl<F: PageFile> HashStore<F> {
         self.file.set_len(pages as u64 * self.pagesize as u64)
     }
 
-    /// Writes the meta page if it changed.
+    /// Writes the meta page if it changed: only the blocks whose bytes changed (usually
+    /// just `nelem`), or the whole page while the file is shorter than one page.
     pub(super) fn flush_meta(&mut self) -> Result<()> {
-        if self.meta_dirty {
+        if !self.meta_dirty {
+            return Ok(());
+        }
+        if self.file.len() < self.pagesize as u64 || self.meta_page.len() < META_BYTES {
             self.meta.encode_into(&mut self.meta_page);
             self.file.write(0, &self.meta_page)?;
-            self.meta_dirty = false;
+        } else {
+            // `encode_into` writes only the first 512 bytes (ndbm spec §3.1): encode into a
+            // copy of those and write the 64-byte blocks that changed.
+            let mut next = std::mem::take(&mut self.meta_next);
+            next.clear();
+            next.extend_from_slice(&self.meta_page[..META_BYTES]);
+            self.meta.encode_into(&mut next);
+            let res = super::inplace::write_changed(
+                &mut self.file,
+                0,
+                &self.meta_page[..META_BYTES],
+                &next,
+            );
+            self.meta_page[..META_BYTES].copy_from_slice(&next);
+            self.meta_next = next;
+            res?;
         }
+        self.meta_dirty = false;
         Ok(())
     }
 
@@ -508,10 +557,7 @@ impl<F: PageFile> HashStore<F> {
     /// Every key in iteration order.
     pub fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        self.for_each_pair(&mut |s, p| {
-            out.push(s.item_bytes(&p.key)?);
-            Ok(())
-        })?;
+        self.walk_keys(Some(&mut out))?;
         Ok(out)
     }
 
@@ -529,12 +575,7 @@ impl<F: PageFile> HashStore<F> {
 
     /// Number of pairs, counted by walking the buckets (`nelem` is not exact, §6).
     pub fn count(&mut self) -> Result<usize> {
-        let mut n = 0usize;
-        self.for_each_pair(&mut |_, _| {
-            n += 1;
-            Ok(())
-        })?;
-        Ok(n)
+        self.walk_keys(None)
     }
 
     /// Size a pair of an item of `n` bytes takes in the `need` sum: `n + 3` on-page, 14 off-page.
@@ -558,6 +599,10 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn put_with(&mut self, key: &[u8], value: &[u8], replace: bool) -> Result<bool> {
+        if let Some(done) = self.put_in_place(key, value, replace)? {
+            self.flush_meta()?;
+            return Ok(done);
+        }
         let need = self.isz(key.len()) + self.isz(value.len());
         let bucket = self.bucket_of_key(key);
         let mut pgno = self.meta.bucket_page(bucket);
@@ -698,6 +743,10 @@ impl<F: PageFile> HashStore<F> {
 
     /// `del db[key]`: returns whether the key was there.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        if let Some(done) = self.delete_in_place(key)? {
+            self.flush_meta()?;
+            return Ok(done);
+        }
         match self.lookup(key)? {
             None => Ok(false),
             Some(f) => {
