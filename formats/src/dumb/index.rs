@@ -115,6 +115,13 @@ pub struct Index {
     version: u64,
 }
 
+/// A key's hash from [`Index::prefetch`], for [`Index::lookup_hashed`] of the same key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHash {
+    hash: u64,
+    key_len: usize,
+}
+
 /// The result of [`Index::lookup`]: the key's slot if present, and where its cell is (or
 /// would go), valid until the index next changes.
 #[derive(Debug, Clone, Copy)]
@@ -215,10 +222,46 @@ impl Index {
         Some(self.entries[self.entry_at(cell)].slot)
     }
 
+    /// Hashes `key` and asks the CPU to start loading the table cell where its probe begins,
+    /// without waiting for it: the caller can do other work while that (usually cache-missing)
+    /// load is in flight, then call [`Index::lookup_hashed`] with the result.
+    pub fn prefetch(&self, key: &[u8]) -> KeyHash {
+        let hash = self.hash(key);
+        let cell = &self.table[hash as usize & (self.table.len() - 1)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is only a hint: it never faults, reads nothing into the program
+        // and changes no memory, whatever the address (here a valid, live element of
+        // `self.table`); SSE, which `_mm_prefetch` requires, is part of every x86_64 CPU
+        // (the target's baseline features).
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(cell).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = cell;
+        KeyHash {
+            hash,
+            key_len: key.len(),
+        }
+    }
+
     /// Looks `key` up once, for a following [`Index::set_found`]: a set after a get then
     /// costs no second hash and probe.
     pub fn lookup(&self, key: &[u8]) -> Lookup {
         let hash = self.hash(key);
+        self.lookup_at(key, hash)
+    }
+
+    /// [`Index::lookup`] with the hash [`Index::prefetch`] computed for the same `key`. A
+    /// `hashed` computed for a key of another length is ignored (the key is hashed again).
+    pub fn lookup_hashed(&self, key: &[u8], hashed: KeyHash) -> Lookup {
+        if hashed.key_len != key.len() {
+            return self.lookup(key);
+        }
+        self.lookup_at(key, hashed.hash)
+    }
+
+    fn lookup_at(&self, key: &[u8], hash: u64) -> Lookup {
         let cell = self.find(key, hash);
         Lookup {
             hash,

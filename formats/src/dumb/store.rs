@@ -127,6 +127,10 @@ impl ReadAhead {
     }
 }
 
+/// Values up to this size are appended (with their `.dir` line) before the index says
+/// whether the key is new, to overlap that work with the index's memory access.
+const EARLY_APPEND_MAX: usize = 1024;
+
 /// A dumb database's state over a [`DumbFiles`] implementation.
 #[derive(Debug)]
 pub struct Store<F: DumbFiles> {
@@ -402,16 +406,50 @@ impl<F: DumbFiles> Store<F> {
 
     fn insert_writes(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let len = value.len() as u64;
+        // Hiding the index's cache miss: the key's table cell is requested first, and while it
+        // loads, what a new key needs (the value appended, its .dir line) is done ahead; when
+        // the key turns out to exist, that is taken back below (a few truncations). Only for
+        // values small enough that doing the append twice would cost less than the miss.
+        let hashed = self.index.prefetch(key);
+        let before = (
+            self.dat_tail.len(),
+            self.dat_len,
+            self.dir_bytes.as_ref().map(Vec::len),
+        );
+        let mut early = None;
+        if value.len() <= EARLY_APPEND_MAX {
+            // An error (a .dat length overflow) changes nothing; the paths below report it.
+            if let Ok(slot) = self.append_value(value) {
+                let dir = self.dir_bytes.get_or_insert_with(Vec::new);
+                dir_index::encode_line(key, slot, dir);
+                early = Some(slot);
+            }
+        }
         // One hash and probe serves the test and the set below (nothing between them changes
         // the index).
-        let found = self.index.lookup(key);
+        let found = self.index.lookup_hashed(key, hashed);
+        if let (Some(_), Some(_)) = (early, found.slot()) {
+            // Not a new key after all: back to the state before the early append.
+            self.dat_tail.truncate(before.0);
+            self.dat_len = before.1;
+            match (before.2, &mut self.dir_bytes) {
+                (Some(n), Some(dir)) => dir.truncate(n),
+                _ => self.dir_bytes = None,
+            }
+        }
         match found.slot() {
             None => {
                 // _addval then _addkey: append the value, then one line to .dir (written with
                 // the next flush; the index order and the line order stay the same).
-                let slot = self.append_value(value)?;
-                let dir = self.dir_bytes.get_or_insert_with(Vec::new);
-                dir_index::encode_line(key, slot, dir);
+                let slot = match early {
+                    Some(slot) => slot,
+                    None => {
+                        let slot = self.append_value(value)?;
+                        let dir = self.dir_bytes.get_or_insert_with(Vec::new);
+                        dir_index::encode_line(key, slot, dir);
+                        slot
+                    }
+                };
                 self.index.set_found(found, key, slot);
             }
             Some(old)
