@@ -708,6 +708,48 @@ impl Pager {
         Ok(())
     }
 
+    /// Like [`Pager::read_at`], for a large run of bytes read once (dbm.dumb's gets in file
+    /// order): under [`Durability::None`] with no transaction open, the bytes on disk come
+    /// straight into `buf` in one positional read instead of through cache pages, and the
+    /// pages the range overlaps that are cached (the newer bytes when dirty) are copied over
+    /// them; bytes past a pending truncation or past the disk's end read as zeros, as
+    /// [`Pager::read_at`] gives them. Otherwise it is exactly [`Pager::read_at`].
+    pub fn read_direct(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_file(f)?;
+        self.check_range(f, offset, buf.len())?;
+        let st = &self.files[f];
+        let end = offset + buf.len() as u64;
+        if self.opts.durability != Durability::None
+            || self.txn.is_some()
+            || !st.exists
+            || st.handle.is_none()
+            || buf.is_empty()
+            || end > st.len
+        {
+            return self.read_at(f, offset, buf);
+        }
+        let on_disk = st.disk_len.min(st.zero_from).clamp(offset, end);
+        let n = (on_disk - offset) as usize;
+        if n > 0 {
+            st.handle
+                .as_ref()
+                .expect("checked above: the file is on disk")
+                .read_exact_at(&mut buf[..n], offset)?;
+        }
+        buf[n..].fill(0);
+        let ps = self.opts.page_size as u64;
+        for p in offset / ps..=(end - 1) / ps {
+            if let Some(page) = self.cache.get_mut((f, p)) {
+                let (page_start, page_end) = (p * ps, (p + 1) * ps);
+                let (from, to) = (offset.max(page_start), end.min(page_end));
+                buf[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
+                    &page.data[(from - page_start) as usize..(to - page_start) as usize],
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Truncates or extends (with zeros) file `f` to `len` bytes, creating it if absent,
     /// inside the current transaction. A `len` past [`MAX_FILE_LEN`] is [`Error::BadArgument`].
     pub fn set_len(&mut self, f: FileId, len: u64) -> Result<()> {

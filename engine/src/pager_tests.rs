@@ -220,6 +220,15 @@ fn random_operations_match_model() {
             }
             for (i, want) in model.iter().enumerate() {
                 assert_eq!(&contents(&mut p, i), want, "seed {seed} file {i}");
+                // read_direct: straight from the file (cached pages over it) under None with
+                // no transaction open, read_at otherwise; the same bytes either way.
+                if let Some(m) = want.as_ref().filter(|m| !m.is_empty()) {
+                    let a = rng.below(m.len() as u64) as usize;
+                    let b = a + 1 + rng.below((m.len() - a) as u64) as usize;
+                    let mut buf = vec![0xee; b - a];
+                    p.read_direct(i, a as u64, &mut buf).unwrap();
+                    assert_eq!(buf, m[a..b], "seed {seed} file {i} read_direct {a}..{b}");
+                }
             }
         }
         p.close().unwrap();

@@ -30,6 +30,9 @@ impl DumbFiles for Pager {
     fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
         Pager::write_direct(self, f, offset, data)
     }
+    fn read_bulk(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
+        Pager::read_direct(self, f, offset, buf)
+    }
     fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
         Pager::set_len(self, f, len)
     }

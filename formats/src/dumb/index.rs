@@ -110,6 +110,33 @@ pub struct Index {
     live: usize,
     tombstones: usize,
     hasher: KeyHasherBuilder,
+    /// Changed whenever a cell of the table may have changed, so a [`Lookup`] taken before
+    /// is known to be stale.
+    version: u64,
+}
+
+/// A key's hash from [`Index::prefetch`], for [`Index::lookup_hashed`] of the same key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHash {
+    hash: u64,
+    key_len: usize,
+}
+
+/// The result of [`Index::lookup`]: the key's slot if present, and where its cell is (or
+/// would go), valid until the index next changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup {
+    hash: u64,
+    cell: std::result::Result<usize, usize>,
+    version: u64,
+    slot: Option<Slot>,
+}
+
+impl Lookup {
+    /// The key's slot when it was looked up; `None` when absent.
+    pub fn slot(&self) -> Option<Slot> {
+        self.slot
+    }
 }
 
 impl Default for Index {
@@ -121,6 +148,7 @@ impl Default for Index {
             live: 0,
             tombstones: 0,
             hasher: KeyHasherBuilder::default(),
+            version: 0,
         }
     }
 }
@@ -194,10 +222,80 @@ impl Index {
         Some(self.entries[self.entry_at(cell)].slot)
     }
 
+    /// Hashes `key` and asks the CPU to start loading the table cell where its probe begins,
+    /// without waiting for it: the caller can do other work while that (usually cache-missing)
+    /// load is in flight, then call [`Index::lookup_hashed`] with the result.
+    pub fn prefetch(&self, key: &[u8]) -> KeyHash {
+        let hash = self.hash(key);
+        let cell = &self.table[hash as usize & (self.table.len() - 1)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is only a hint: it never faults, reads nothing into the program
+        // and changes no memory, whatever the address (here a valid, live element of
+        // `self.table`); SSE, which `_mm_prefetch` requires, is part of every x86_64 CPU
+        // (the target's baseline features).
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(cell).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = cell;
+        KeyHash {
+            hash,
+            key_len: key.len(),
+        }
+    }
+
+    /// Looks `key` up once, for a following [`Index::set_found`]: a set after a get then
+    /// costs no second hash and probe.
+    pub fn lookup(&self, key: &[u8]) -> Lookup {
+        let hash = self.hash(key);
+        self.lookup_at(key, hash)
+    }
+
+    /// [`Index::lookup`] with the hash [`Index::prefetch`] computed for the same `key`. A
+    /// `hashed` computed for a key of another length is ignored (the key is hashed again).
+    pub fn lookup_hashed(&self, key: &[u8], hashed: KeyHash) -> Lookup {
+        if hashed.key_len != key.len() {
+            return self.lookup(key);
+        }
+        self.lookup_at(key, hashed.hash)
+    }
+
+    fn lookup_at(&self, key: &[u8], hash: u64) -> Lookup {
+        let cell = self.find(key, hash);
+        Lookup {
+            hash,
+            cell,
+            version: self.version,
+            slot: cell.ok().map(|c| self.entries[self.entry_at(c)].slot),
+        }
+    }
+
+    /// Sets `key`'s slot, `found` being [`Index::lookup`] of the same `key`; a new key goes
+    /// to the end. Returns whether the key was new. If the index changed since the lookup,
+    /// this probes again (it is then [`Index::set`]).
+    pub fn set_found(&mut self, found: Lookup, key: &[u8], slot: Slot) -> bool {
+        if found.version != self.version {
+            return self.set(key, slot);
+        }
+        self.set_at(found.hash, found.cell, key, slot)
+    }
+
     /// Sets `key`'s slot; a new key goes to the end. Returns whether the key was new.
     pub fn set(&mut self, key: &[u8], slot: Slot) -> bool {
         let hash = self.hash(key);
-        let cell = match self.find(key, hash) {
+        let found = self.find(key, hash);
+        self.set_at(hash, found, key, slot)
+    }
+
+    fn set_at(
+        &mut self,
+        hash: u64,
+        found: std::result::Result<usize, usize>,
+        key: &[u8],
+        slot: Slot,
+    ) -> bool {
+        let cell = match found {
             Ok(cell) => {
                 let n = self.entry_at(cell);
                 self.entries[n].slot = slot;
@@ -205,6 +303,7 @@ impl Index {
             }
             Err(cell) => cell,
         };
+        self.version = self.version.wrapping_add(1);
         if self.table[cell] == TOMBSTONE {
             self.tombstones -= 1;
         }
@@ -218,7 +317,7 @@ impl Index {
         self.arena.extend_from_slice(key);
         self.table[cell] = cell_of(self.entries.len() - 1, hash);
         self.live += 1;
-        if (self.live + self.tombstones) * 2 > self.table.len() {
+        if (self.live + self.tombstones) * 8 > self.table.len() * 7 {
             self.rebuild_table();
         }
         true
@@ -227,6 +326,7 @@ impl Index {
     /// Removes `key`; returns its slot if it was present.
     pub fn remove(&mut self, key: &[u8]) -> Option<Slot> {
         let cell = self.find(key, self.hash(key)).ok()?;
+        self.version = self.version.wrapping_add(1);
         let n = self.entry_at(cell);
         self.table[cell] = TOMBSTONE;
         self.tombstones += 1;
@@ -258,7 +358,7 @@ impl Index {
     /// Re-creates the table without tombstones, less than half full (so a growing index
     /// doubles its table; smaller tables keep more of it in the CPU caches).
     fn rebuild_table(&mut self) {
-        let len = (self.live * 2 + 2).next_power_of_two().max(16);
+        let len = (self.live + self.live / 7 + 2).next_power_of_two().max(16);
         self.table.clear();
         self.table.resize(len, EMPTY);
         let mask = len - 1;
@@ -363,7 +463,21 @@ mod tests {
                         true
                     }
                 };
-                assert_eq!(ix.set(&key, slot), new, "step {step}");
+                if rng.below(2) == 0 {
+                    assert_eq!(ix.set(&key, slot), new, "step {step}");
+                } else {
+                    let found = ix.lookup(&key);
+                    assert_eq!(found.slot().is_none(), new, "step {step}");
+                    if rng.below(8) == 0 {
+                        // A lookup made stale by a change in between must still set right.
+                        let other = format!("k{}", rng.below(300)).into_bytes();
+                        if other != key && ix.remove(&other).is_some() {
+                            let i = model.iter().position(|(k, _)| *k == other);
+                            model.remove(i.expect("the model holds what the index held"));
+                        }
+                    }
+                    assert_eq!(ix.set_found(found, &key, slot), new, "step {step}");
+                }
             }
             assert_eq!(ix.len(), model.len());
             if step % 97 == 0 {

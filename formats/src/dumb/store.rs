@@ -47,6 +47,11 @@ pub trait DumbFiles {
     fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
         self.write_at(f, offset, data)
     }
+    /// Like [`DumbFiles::read_at`], for a large run of bytes: an implementation may read it
+    /// straight from the file when no transaction is open (the default is `read_at`).
+    fn read_bulk(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_at(f, offset, buf)
+    }
     /// Truncates or extends (with NULs) file `f`, creating it when absent.
     fn set_len(&mut self, f: usize, len: u64) -> Result<()>;
     /// Removes file `f` (no error when it does not exist).
@@ -71,6 +76,60 @@ pub trait DumbFiles {
 /// When writes are deferred, appended `.dat` bytes (or `.dir` lines) held in memory are
 /// written once this many have accumulated.
 pub const APPEND_FLUSH_BYTES: usize = 1 << 20;
+
+/// The largest read-ahead window for gets in file order (see [`ReadAhead`]).
+pub const READ_AHEAD_MAX: usize = 256 << 10;
+/// The first read-ahead window once gets are seen to go through `.dat` in order.
+const READ_AHEAD_MIN: usize = 16 << 10;
+
+/// A copy of the `.dat` bytes that gets in file order are about to read, filled with one
+/// [`DumbFiles::read_bulk`] per window instead of one [`DumbFiles::read_at`] per value.
+///
+/// Used only when writes are deferred (then nothing is written between commits but through
+/// the store, which keeps the copy current). A get that starts inside the window or within
+/// one window's length past the previous value read from the file counts as sequential;
+/// after two in a row the window starts at [`READ_AHEAD_MIN`] and doubles on each refill up
+/// to [`READ_AHEAD_MAX`]; any other get drops back to reading just the value.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// The bytes of `.dat` from `pos`.
+    buf: Vec<u8>,
+    pos: u64,
+    /// End of the last value read from the file.
+    last_end: u64,
+    /// Sequential gets in a row.
+    streak: u32,
+}
+
+impl ReadAhead {
+    /// The window's copy of `len` bytes at `pos`, if it holds them all.
+    fn get(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        let at = usize::try_from(pos.checked_sub(self.pos)?).ok()?;
+        self.buf.get(at..at.checked_add(len)?)
+    }
+
+    /// Forgets the window (after a write through the files or a failed operation).
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.streak = 0;
+    }
+
+    /// Brings bytes written at `pos` into the window's copy.
+    fn overwrite(&mut self, pos: u64, data: &[u8]) {
+        let win_end = self.pos + self.buf.len() as u64;
+        let end = pos + data.len() as u64;
+        if pos >= win_end || end <= self.pos {
+            return;
+        }
+        let (from, to) = (pos.max(self.pos), end.min(win_end));
+        self.buf[(from - self.pos) as usize..(to - self.pos) as usize]
+            .copy_from_slice(&data[(from - pos) as usize..(to - pos) as usize]);
+    }
+}
+
+/// Values up to this size are appended (with their `.dir` line) before the index says
+/// whether the key is new, to overlap that work with the index's memory access.
+const EARLY_APPEND_MAX: usize = 1024;
 
 /// A dumb database's state over a [`DumbFiles`] implementation.
 #[derive(Debug)]
@@ -97,6 +156,8 @@ pub struct Store<F: DumbFiles> {
     dir_is_index: bool,
     /// [`DumbFiles::defers_writes`] of the files.
     defer: bool,
+    /// Read-ahead for gets in file order (only when `defer`).
+    ahead: ReadAhead,
 }
 
 impl<F: DumbFiles> Store<F> {
@@ -119,6 +180,7 @@ impl<F: DumbFiles> Store<F> {
             dir_written: 0,
             dir_is_index: false,
             defer,
+            ahead: ReadAhead::default(),
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -230,13 +292,48 @@ impl<F: DumbFiles> Store<F> {
         let split = self.dat_written.saturating_sub(pos).min(buf.len() as u64) as usize;
         let (on_file, in_tail) = buf.split_at_mut(split);
         if !on_file.is_empty() {
-            self.files.read_at(DAT, pos, on_file)?;
+            self.read_file_dat(pos, on_file)?;
         }
         if !in_tail.is_empty() {
             // pos + split >= dat_written here, and the range ends inside dat_len.
             let at = (pos + split as u64 - self.dat_written) as usize;
             in_tail.copy_from_slice(&self.dat_tail[at..at + in_tail.len()]);
         }
+        Ok(())
+    }
+
+    /// Reads `.dat` bytes at `pos` that lie below `dat_written`, through the read-ahead
+    /// window when gets go through the file in order.
+    fn read_file_dat(&mut self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        if !self.defer {
+            return self.files.read_at(DAT, pos, buf);
+        }
+        if let Some(held) = self.ahead.get(pos, buf.len()) {
+            buf.copy_from_slice(held);
+            return Ok(());
+        }
+        let ahead = &mut self.ahead;
+        let reach = (ahead.buf.len() as u64).max(READ_AHEAD_MIN as u64);
+        let sequential = pos >= ahead.last_end && pos - ahead.last_end <= reach;
+        ahead.streak = if sequential { ahead.streak + 1 } else { 0 };
+        ahead.last_end = pos + buf.len() as u64;
+        if ahead.streak < 2 || buf.len() >= READ_AHEAD_MAX {
+            return self.files.read_at(DAT, pos, buf);
+        }
+        // Refill: double the window (from READ_AHEAD_MIN, up to READ_AHEAD_MAX), at least the
+        // value (shorter than READ_AHEAD_MAX here), never past what the files hold (the
+        // caller's range lies below dat_written).
+        let want = (ahead.buf.len() * 2).clamp(READ_AHEAD_MIN, READ_AHEAD_MAX);
+        let len = (self.dat_written - pos).min(want as u64) as usize;
+        let len = len.max(buf.len());
+        ahead.buf.clear();
+        ahead.buf.resize(len, 0);
+        ahead.pos = pos;
+        if let Err(e) = self.files.read_bulk(DAT, pos, &mut self.ahead.buf) {
+            self.ahead.clear();
+            return Err(e);
+        }
+        buf.copy_from_slice(&self.ahead.buf[..buf.len()]);
         Ok(())
     }
 
@@ -250,6 +347,7 @@ impl<F: DumbFiles> Store<F> {
         let split = self.dat_written.saturating_sub(pos).min(data.len() as u64) as usize;
         if split > 0 {
             self.files.write_at(DAT, pos, &data[..split])?;
+            self.ahead.overwrite(pos, &data[..split]);
         }
         let rest = &data[split..];
         if !rest.is_empty() {
@@ -308,14 +406,51 @@ impl<F: DumbFiles> Store<F> {
 
     fn insert_writes(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let len = value.len() as u64;
-        match self.index.get(key) {
+        // Hiding the index's cache miss: the key's table cell is requested first, and while it
+        // loads, what a new key needs (the value appended, its .dir line) is done ahead; when
+        // the key turns out to exist, that is taken back below (a few truncations). Only for
+        // values small enough that doing the append twice would cost less than the miss.
+        let hashed = self.index.prefetch(key);
+        let before = (
+            self.dat_tail.len(),
+            self.dat_len,
+            self.dir_bytes.as_ref().map(Vec::len),
+        );
+        let mut early = None;
+        if value.len() <= EARLY_APPEND_MAX {
+            // An error (a .dat length overflow) changes nothing; the paths below report it.
+            if let Ok(slot) = self.append_value(value) {
+                let dir = self.dir_bytes.get_or_insert_with(Vec::new);
+                dir_index::encode_line(key, slot, dir);
+                early = Some(slot);
+            }
+        }
+        // One hash and probe serves the test and the set below (nothing between them changes
+        // the index).
+        let found = self.index.lookup_hashed(key, hashed);
+        if let (Some(_), Some(_)) = (early, found.slot()) {
+            // Not a new key after all: back to the state before the early append.
+            self.dat_tail.truncate(before.0);
+            self.dat_len = before.1;
+            match (before.2, &mut self.dir_bytes) {
+                (Some(n), Some(dir)) => dir.truncate(n),
+                _ => self.dir_bytes = None,
+            }
+        }
+        match found.slot() {
             None => {
                 // _addval then _addkey: append the value, then one line to .dir (written with
                 // the next flush; the index order and the line order stay the same).
-                let slot = self.append_value(value)?;
-                let dir = self.dir_bytes.get_or_insert_with(Vec::new);
-                dir_index::encode_line(key, slot, dir);
-                self.index.set(key, slot);
+                let slot = match early {
+                    Some(slot) => slot,
+                    None => {
+                        let slot = self.append_value(value)?;
+                        let dir = self.dir_bytes.get_or_insert_with(Vec::new);
+                        dir_index::encode_line(key, slot, dir);
+                        slot
+                    }
+                };
+                self.index.set_found(found, key, slot);
             }
             Some(old)
                 if old
@@ -344,13 +479,13 @@ impl<F: DumbFiles> Store<F> {
                 if slot != old {
                     self.dir_is_index = false;
                 }
-                self.index.set(key, slot);
+                self.index.set_found(found, key, slot);
             }
             Some(_) => {
                 // Needs more blocks: append; the old blocks are leaked. .dir is untouched
                 // until the next _commit.
                 let slot = self.append_value(value)?;
-                self.index.set(key, slot);
+                self.index.set_found(found, key, slot);
                 self.dir_is_index = false;
             }
         }
@@ -444,6 +579,7 @@ impl<F: DumbFiles> Store<F> {
             );
         }
         let text = dir_index::encode(index.iter());
+        self.ahead.clear();
         let result = (|| {
             self.files.set_len(DAT, 0)?;
             self.files.write_at(DAT, 0, &dat)?;
@@ -510,6 +646,8 @@ impl<F: DumbFiles> Store<F> {
         match result {
             Ok(()) => self.files.commit(),
             Err(e) => {
+                // The rollback may restore bytes the window copied after they were written.
+                self.ahead.clear();
                 let _ = self.files.rollback();
                 Err(e)
             }
@@ -830,6 +968,61 @@ mod tests {
         direct.close_commit().unwrap();
         deferred.close_commit().unwrap();
         assert_eq!(direct.files().now, deferred.files().now);
+    }
+
+    /// Gets in file order go through the read-ahead window; in-place rewrites of values the
+    /// window holds, gets out of order and reorganize must never give stale bytes.
+    #[test]
+    fn read_ahead_never_serves_stale_bytes() {
+        let mut rng = pydbm_engine::prng::SplitMix64::new(5);
+        let mut files = MemFiles::new("ra");
+        files.defer = true;
+        let mut s = Store::open(files, OpenMode::New).unwrap();
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        let key = |i: usize| format!("key{i:06}").into_bytes();
+        for i in 0..3000usize {
+            let v: Vec<u8> = (0..rng.below(700) as usize)
+                .map(|j| (i + j) as u8)
+                .collect();
+            s.insert(&key(i), &v).unwrap();
+            model.push(v);
+        }
+        s.sync().unwrap();
+        let mut window_used = false;
+        for round in 0..3u64 {
+            for i in 0..model.len() {
+                if rng.below(10) == 0 {
+                    // Rewrite a value a little ahead (likely inside the window), in place
+                    // when it fits, else appended.
+                    let j = (i + rng.below(40) as usize).min(model.len() - 1);
+                    let v: Vec<u8> = (0..rng.below(700) as usize)
+                        .map(|x| (x as u64 + round * 3 + 1) as u8)
+                        .collect();
+                    s.insert(&key(j), &v).unwrap();
+                    model[j] = v;
+                }
+                let k = if rng.below(50) == 0 {
+                    rng.below(model.len() as u64) as usize
+                } else {
+                    i
+                };
+                assert_eq!(
+                    s.get(&key(k)).unwrap().as_ref(),
+                    Some(&model[k]),
+                    "{round} {k}"
+                );
+                window_used |= !s.ahead.buf.is_empty();
+            }
+            if round == 1 {
+                s.reorganize().unwrap();
+            } else {
+                s.sync().unwrap();
+            }
+        }
+        assert!(
+            window_used,
+            "the gets in order never filled the read-ahead window"
+        );
     }
 
     #[test]
