@@ -607,20 +607,49 @@ impl Pager {
             ));
         }
         let ps = self.opts.page_size as u64;
+        let direct = st.handle.as_ref().is_some_and(|h| h.is_mapped());
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset + done as u64;
             let key = (f, pos / ps);
             let in_page = (pos % ps) as usize;
             let n = (buf.len() - done).min(self.opts.page_size - in_page);
-            self.fetch(key)?;
-            let page = self
-                .cache
-                .get_mut(key)
-                .expect("fetch() just cached this page");
-            buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            if direct && self.dirty.is_empty() {
+                // No page is dirty, so every page's bytes are the disk's (read_uncached's
+                // rule), cached or not: no cache lookup.
+                self.read_uncached(f, pos, &mut buf[done..done + n])?;
+            } else if let Some(page) = self.cache.get_mut(key) {
+                buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            } else if direct {
+                self.read_uncached(f, pos, &mut buf[done..done + n])?;
+            } else {
+                self.fetch(key)?;
+                let page = self
+                    .cache
+                    .get_mut(key)
+                    .expect("fetch() just cached this page");
+                buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            }
             done += n;
         }
+        Ok(())
+    }
+
+    /// Reads bytes of a page that is not dirty straight from file `f` (for mapped files,
+    /// where that is a copy, not a system call), without caching the page. The disk holds
+    /// the logical bytes of every page that is not dirty (a dirty page leaves the cache only
+    /// after it is written; a clean cached page was loaded by this rule or written back),
+    /// except past the disk length or a pending truncation, where the logical bytes are
+    /// zeros: the same rule as `load_page` (`shrink` zeroes a cached page's cut tail).
+    fn read_uncached(&self, f: FileId, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let st = &self.files[f];
+        let end = pos + buf.len() as u64;
+        let valid_end = st.disk_len.min(st.zero_from).clamp(pos, end);
+        let n = (valid_end - pos) as usize;
+        if let (Some(h), true) = (&st.handle, n > 0) {
+            h.read_exact_at(&mut buf[..n], pos)?;
+        }
+        buf[n..].fill(0);
         Ok(())
     }
 
