@@ -741,6 +741,24 @@ impl Pager {
         Ok(())
     }
 
+    /// A hint that `len` bytes of file `f` at `offset` will be read soon: when the file is
+    /// mapped and the bytes lie in one page that is not dirty (so a read would come from
+    /// the map), asks the file to prefetch them. Never fails and changes nothing.
+    pub fn prefetch(&self, f: FileId, offset: u64, len: usize) {
+        let Some(st) = self.files.get(f) else { return };
+        let Some(h) = st.handle.as_ref().filter(|h| h.is_mapped()) else {
+            return;
+        };
+        let ps = self.opts.page_size as u64;
+        let end = offset.saturating_add(len as u64);
+        if len == 0 || end > st.disk_len.min(st.zero_from) || (end - 1) / ps != offset / ps {
+            return;
+        }
+        if !self.dirty.contains((f, offset / ps)) {
+            h.prefetch(offset, len);
+        }
+    }
+
     /// Reads bytes of a page that is not dirty straight from file `f` (for mapped files,
     /// where that is a copy, not a system call), without caching the page. The disk holds
     /// the logical bytes of every page that is not dirty (a dirty page leaves the cache only

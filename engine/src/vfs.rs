@@ -120,6 +120,12 @@ pub trait VfsFile: Send + Sync + Debug {
         false
     }
 
+    /// A hint that `len` bytes at `offset` will be read soon: a mapped file asks the CPU to
+    /// start loading them (a prefetch; never a fault, never an error). Others do nothing.
+    fn prefetch(&self, offset: u64, len: usize) {
+        let _ = (offset, len);
+    }
+
     /// The raw OS descriptor, for OS locks (`flock`/`fcntl`); `None` for files that are not
     /// OS files.
     fn raw_fd(&self) -> Option<i32> {

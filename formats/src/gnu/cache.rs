@@ -22,7 +22,10 @@ impl Hasher for AdrHasher {
         }
     }
     fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Bucket addresses are multiples of the block size, so the product's low bits are
+        // zero; the hash table picks slots by the low bits: fold the high half down.
+        let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
     }
 }
 
@@ -288,6 +291,17 @@ impl BucketCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Block-aligned addresses must spread over the hash table's low bits.
+    #[test]
+    fn adr_hash_spreads_aligned_addresses() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<AdrHasher>::default();
+        let low: std::collections::HashSet<u64> = (1..=4096i64)
+            .map(|i| b.hash_one(i * 4096) & 0xFFF)
+            .collect();
+        assert!(low.len() > 2000, "{} distinct low-12-bit values", low.len());
+    }
 
     #[test]
     fn lru_and_pool() {

@@ -52,6 +52,10 @@ impl Default for FileOptions {
     }
 }
 
+/// How many upcoming keys iteration prefetches (`GdbmFile::prefetch_next_key`): enough
+/// for a key's memory latency to overlap the caller's work on the keys before it.
+const PREFETCH_KEYS: usize = 3;
+
 /// Why an operation could not run: the file needs recovery (spec §18 rule 3).
 fn need_recovery(h: &Header) -> Malformed {
     Malformed::new(
@@ -854,6 +858,7 @@ impl<S: Storage> GdbmFile<S> {
             };
             if let Some(s) = found {
                 self.slot_key(s, adr)?;
+                self.prefetch_next_key(s + 1);
                 self.last_key.clear();
                 self.last_key.extend_from_slice(&self.record_buf);
                 self.last_iter = Some((idx, s, adr));
@@ -865,6 +870,22 @@ impl<S: Storage> GdbmFile<S> {
             slot = 0;
         }
         Ok(None)
+    }
+
+    /// Iteration reads one key per call from a record anywhere in the file: ask the storage
+    /// to start loading the keys of the current bucket's next [`PREFETCH_KEYS`] live slots
+    /// at or after `slot`, so the coming `nextkey` calls do not wait for memory. A hint
+    /// only: nothing is read or checked here (the read itself checks the record's bounds).
+    fn prefetch_next_key(&self, slot: usize) {
+        let b = self.cur();
+        let Some(rest) = b.elems.get(slot..) else {
+            return;
+        };
+        for e in rest.iter().filter(|e| e.hash != -1).take(PREFETCH_KEYS) {
+            if e.ptr >= 0 && e.key_size > 0 {
+                self.st.prefetch(e.ptr as u64, e.key_size as usize);
+            }
+        }
     }
 
     /// `gdbm_firstkey`.
