@@ -742,8 +742,9 @@ impl Pager {
     }
 
     /// A hint that `len` bytes of file `f` at `offset` will be read soon: when the file is
-    /// mapped and the bytes lie in one page that is not dirty (so a read would come from
-    /// the map), asks the file to prefetch them. Never fails and changes nothing.
+    /// mapped and the bytes lie in one page, prefetches them from where a read would take
+    /// them (the map for a page that is not dirty, the cached page for a dirty one). Never
+    /// fails and changes nothing (not even the cache's recently-used bits).
     pub fn prefetch(&self, f: FileId, offset: u64, len: usize) {
         let Some(st) = self.files.get(f) else { return };
         let Some(h) = st.handle.as_ref().filter(|h| h.is_mapped()) else {
@@ -751,10 +752,16 @@ impl Pager {
         };
         let ps = self.opts.page_size as u64;
         let end = offset.saturating_add(len as u64);
-        if len == 0 || end > st.disk_len.min(st.zero_from) || (end - 1) / ps != offset / ps {
+        if len == 0 || end > st.len || (end - 1) / ps != offset / ps {
             return;
         }
-        if !self.dirty.contains((f, offset / ps)) {
+        let key = (f, offset / ps);
+        if self.dirty.contains(key) {
+            if let Some(page) = self.cache.peek(key) {
+                let at = (offset % ps) as usize;
+                crate::os_vfs::prefetch_bytes(&page.data[at..at + len]);
+            }
+        } else if end <= st.disk_len.min(st.zero_from) {
             h.prefetch(offset, len);
         }
     }

@@ -261,6 +261,8 @@ fn random_model_run(
             }
         }
         for (i, want) in model.iter().enumerate() {
+            // Prefetch hints anywhere (dirty or clean pages, past the end) never fail.
+            p.prefetch(i, rng.below(900), rng.below(130) as usize);
             assert_eq!(&contents(&mut p, i), want, "seed {seed} file {i}");
             if let Some(m) = want.as_ref().filter(|m| !m.is_empty()) {
                 let a = rng.below(m.len() as u64) as usize;
