@@ -116,6 +116,12 @@ impl PageCache {
         Some(&mut slot.page)
     }
 
+    /// The page under `key`, without marking it used.
+    pub fn peek(&self, key: PageKey) -> Option<&Page> {
+        let i = *self.index.get(&key)?;
+        self.slots[i].as_ref().map(|slot| &slot.page)
+    }
+
     /// Whether `key` is cached (does not count as a use).
     pub fn contains(&self, key: PageKey) -> bool {
         self.index.contains_key(&key)

@@ -16,10 +16,17 @@ use crate::{Error, Result, Vfs, VfsFile, VfsOpen};
 /// from several threads). Created files get the [`VfsOpen::mode`] bits, reduced by the
 /// process umask as `open(2)` does.
 ///
-/// With [`OsVfs::with_mmap_reads`], handles opened read-only serve reads from a memory map
-/// (memmap2) instead of `pread`. The map is refreshed when a read reaches past it. Only use
-/// it on files no other process truncates while they are open: reading a page of a mapped
-/// file that was truncated underneath kills the process with `SIGBUS`.
+/// With [`OsVfs::with_mmap_reads`], every handle (read-only or writable) serves reads from a
+/// shared memory map (memmap2) instead of `pread`, as libgdbm does (gdbm spec §14): a small
+/// read is a copy, not a system call, and [`VfsFile::is_mapped`] says so, so the pager reads
+/// uncached pages straight from the map. Writes stay `pwrite` (the kernel's page cache makes
+/// them visible through the map at once).
+///
+/// Safety rules of the map (see `OsFile::read_mapped`): reads are bounded by the file length
+/// the handle last saw (`fstat` when a read reaches past it) or set itself (its own writes and
+/// `set_len`), so the handle's own truncations are safe. Only use it on files no other handle
+/// or process truncates while they are open (hold a lock): reading a page of a mapped file
+/// that was truncated underneath kills the process with `SIGBUS`.
 #[derive(Debug, Clone, Default)]
 pub struct OsVfs {
     mmap_reads: bool,
@@ -31,7 +38,7 @@ impl OsVfs {
         OsVfs { mmap_reads: false }
     }
 
-    /// Like [`OsVfs::new`], but read-only handles read through a memory map (see the type docs).
+    /// Like [`OsVfs::new`], but handles read through a memory map (see the type docs).
     pub fn with_mmap_reads() -> OsVfs {
         OsVfs { mmap_reads: true }
     }
@@ -58,8 +65,8 @@ impl Vfs for OsVfs {
             file: Some(file),
             path: path.to_path_buf(),
             identity: (meta.dev(), meta.ino()),
-            map: if self.mmap_reads && !how.write {
-                Some(Mutex::new(None))
+            map: if self.mmap_reads {
+                Some(Mutex::new(MapState::default()))
             } else {
                 None
             },
@@ -93,6 +100,36 @@ impl Vfs for OsVfs {
     }
 }
 
+/// Asks the CPU to start loading `bytes` into its caches (x86-64 `prefetcht0` per cache
+/// line; nothing elsewhere). A hint: it changes no state and never faults.
+pub(crate) fn prefetch_bytes(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has (it is part of the
+        // x86-64 baseline the compiler already targets). A prefetch only hints the CPU: it
+        // never faults and reads nothing into the program, and `line` is borrowed memory.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// The read map of an mmap-reading handle.
+#[derive(Debug, Default)]
+struct MapState {
+    /// The mapping; it may reach past the file's end (pages there are never read: reads stop
+    /// at `len`). `None` until the first read.
+    map: Option<memmap2::Mmap>,
+    /// The file length as this handle last measured (`fstat`) or set it (own writes and
+    /// `set_len`); `None` until first measured.
+    len: Option<u64>,
+}
+
+/// Smallest map: 1 MiB. A map grows to the next power of two past what a read needs, so a
+/// file that grows while it is read is remapped O(log size) times, not once per growth.
+const MIN_MAP_LEN: u64 = 1 << 20;
+
 /// A handle on an OS file.
 #[derive(Debug)]
 struct OsFile {
@@ -100,8 +137,8 @@ struct OsFile {
     file: Option<File>,
     path: PathBuf,
     identity: (u64, u64),
-    /// The read map, for read-only handles of an [`OsVfs::with_mmap_reads`] file system.
-    map: Option<Mutex<Option<memmap2::Mmap>>>,
+    /// The read map, for handles of an [`OsVfs::with_mmap_reads`] file system.
+    map: Option<Mutex<MapState>>,
 }
 
 impl OsFile {
@@ -111,38 +148,47 @@ impl OsFile {
             .expect("OsFile::file is Some until the handle is dropped")
     }
 
-    fn read_mapped(
-        &self,
-        cell: &Mutex<Option<memmap2::Mmap>>,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> Result<usize> {
-        let mut map = cell.lock();
+    /// Reads through the map. Never touches a mapped page at or past the file length the
+    /// handle knows (`MapState::len`), which is refreshed with `fstat` whenever a read reaches
+    /// past it; a shorter file than that can only come from another handle or process
+    /// truncating it, which the type docs rule out.
+    fn read_mapped(&self, cell: &Mutex<MapState>, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let mut st = cell.lock();
         let want_end = offset.saturating_add(buf.len() as u64);
-        let stale = match map.as_ref() {
-            Some(m) => (m.len() as u64) < want_end,
-            None => true,
+        let len = match st.len {
+            Some(l) if l >= want_end => l,
+            _ => {
+                let l = self.len()?;
+                st.len = Some(l);
+                l
+            }
         };
-        if stale {
-            let len = self.len()?;
-            *map = if len == 0 {
-                None
-            } else {
-                // SAFETY: the map is only read; the type docs require that no process
-                // truncates a file opened through an mmap-reading OsVfs.
-                Some(
-                    unsafe { memmap2::Mmap::map(self.file()) }
-                        .map_err(|e| Error::io(&self.path, e))?,
-                )
-            };
-        }
-        let Some(m) = map.as_ref() else { return Ok(0) };
-        let len = m.len() as u64;
-        if offset >= len {
+        if offset >= len || buf.is_empty() {
             return Ok(0);
         }
+        let n = buf.len().min((len - offset) as usize);
+        let end = offset + n as u64;
+        if st.map.as_ref().is_none_or(|m| (m.len() as u64) < end) {
+            let map_len = end.max(len).max(MIN_MAP_LEN).next_power_of_two();
+            let map_len = usize::try_from(map_len).map_err(|_| {
+                Error::BadArgument(format!(
+                    "{}: a {map_len}-byte map does not fit the address space",
+                    self.path.display()
+                ))
+            })?;
+            st.map = None;
+            // SAFETY: the map is only read, and only below `len`, the file length this
+            // handle measured or set itself: those pages are backed by the file unless
+            // another handle or process truncated it, which the type docs forbid (callers
+            // hold a lock). Mapping past the end of the file is allowed by mmap(2); those
+            // pages are never read (SIGBUS). Writes through `pwrite` are visible in a
+            // MAP_SHARED map, so the bytes read are the file's current bytes.
+            let m = unsafe { memmap2::MmapOptions::new().len(map_len).map(self.file()) }
+                .map_err(|e| Error::io(&self.path, e))?;
+            st.map = Some(m);
+        }
+        let m = st.map.as_ref().expect("mapped just above");
         let start = offset as usize;
-        let n = buf.len().min(m.len() - start);
         buf[..n].copy_from_slice(&m[start..start + n]);
         Ok(n)
     }
@@ -175,7 +221,14 @@ impl VfsFile for OsFile {
     fn write_at(&self, data: &[u8], offset: u64) -> Result<()> {
         self.file()
             .write_all_at(data, offset)
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| Error::io(&self.path, e))?;
+        if let Some(cell) = &self.map {
+            let mut st = cell.lock();
+            if let Some(l) = st.len.as_mut() {
+                *l = (*l).max(offset.saturating_add(data.len() as u64));
+            }
+        }
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
@@ -191,9 +244,34 @@ impl VfsFile for OsFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.file()
+        let res = self
+            .file()
             .set_len(len)
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| Error::io(&self.path, e));
+        if let Some(cell) = &self.map {
+            // Reads must stop at the new end at once (a shrunk file's old pages SIGBUS);
+            // after a failure the length is unknown and measured again.
+            cell.lock().len = res.is_ok().then_some(len);
+        }
+        res
+    }
+
+    fn is_mapped(&self) -> bool {
+        self.map.is_some()
+    }
+
+    fn prefetch(&self, offset: u64, len: usize) {
+        let Some(cell) = &self.map else { return };
+        let st = cell.lock();
+        let (Some(m), Some(file_len)) = (st.map.as_ref(), st.len) else {
+            return;
+        };
+        // Only bytes that a read would return (inside the known file length and the map).
+        let end = offset.saturating_add(len as u64);
+        if len == 0 || end > file_len || end > m.len() as u64 {
+            return;
+        }
+        prefetch_bytes(&m[offset as usize..end as usize]);
     }
 
     fn path(&self) -> &Path {
@@ -236,6 +314,17 @@ mod tests {
         f.write_at(b"defg", 4099).unwrap();
         m.read_exact_at(&mut buf, 4099).unwrap();
         assert_eq!(&buf, b"defg");
+        // Prefetch hints outside the file or the map are ignored, never a panic.
+        for (off, len) in [
+            (0, 10),
+            (4096, 7),
+            (4096, 8),
+            (4000, 1 << 30),
+            (u64::MAX, 5),
+        ] {
+            m.prefetch(off, len);
+        }
+        assert!(m.is_mapped() && !f.is_mapped());
         assert!(vfs
             .open(&dir.path().join("missing"), VfsOpen::READ)
             .unwrap_err()

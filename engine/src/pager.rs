@@ -156,9 +156,117 @@ pub struct Pager {
     dir_dirty: bool,
     /// Every dirty cached page with the in-page byte range changed since it was last
     /// written (sorted, so write-back order is deterministic; no scan of the whole cache).
-    dirty: BTreeMap<PageKey, (usize, usize)>,
+    dirty: DirtyPages,
     /// Each file's name as the journal header spells it (computed once, at open).
     names: Vec<Vec<u8>>,
+}
+
+/// The dirty pages: each with its in-page changed range (sorted by key, for a
+/// deterministic write-back order), plus one bit per page number and file so that a read
+/// asks "is this page dirty?" without a tree or hash lookup.
+#[derive(Debug, Default)]
+struct DirtyPages {
+    ranges: BTreeMap<PageKey, (usize, usize)>,
+    /// `bits[file][page / 64] >> (page % 64) & 1`: whether the page is in `ranges`.
+    bits: Vec<Vec<u64>>,
+}
+
+impl DirtyPages {
+    fn set_bit(&mut self, (f, p): PageKey, on: bool) {
+        let w = (p / 64) as usize;
+        if self.bits.len() <= f {
+            self.bits.resize_with(f + 1, Vec::new);
+        }
+        let words = &mut self.bits[f];
+        if words.len() <= w {
+            if !on {
+                return;
+            }
+            words.resize(w + 1, 0);
+        }
+        if on {
+            words[w] |= 1 << (p % 64);
+        } else {
+            words[w] &= !(1 << (p % 64));
+        }
+    }
+
+    /// Whether page `key` is dirty.
+    #[inline]
+    fn contains(&self, (f, p): PageKey) -> bool {
+        self.bits
+            .get(f)
+            .and_then(|w| w.get((p / 64) as usize))
+            .is_some_and(|w| w >> (p % 64) & 1 == 1)
+    }
+
+    /// Marks in-page bytes `a..b` of page `key` changed (widening its range).
+    fn add(&mut self, key: PageKey, a: usize, b: usize) {
+        let range = self.ranges.entry(key).or_insert((a, b));
+        range.0 = range.0.min(a);
+        range.1 = range.1.max(b);
+        self.set_bit(key, true);
+    }
+
+    /// Sets page `key`'s range (putting back one taken out).
+    fn insert(&mut self, key: PageKey, range: (usize, usize)) {
+        self.ranges.insert(key, range);
+        self.set_bit(key, true);
+    }
+
+    fn remove(&mut self, key: &PageKey) -> Option<(usize, usize)> {
+        let r = self.ranges.remove(key);
+        self.set_bit(*key, false);
+        r
+    }
+
+    fn pop_first(&mut self) -> Option<(PageKey, (usize, usize))> {
+        let (key, r) = self.ranges.pop_first()?;
+        self.set_bit(key, false);
+        Some((key, r))
+    }
+
+    fn clear(&mut self) {
+        self.ranges.clear();
+        self.bits.clear();
+    }
+}
+
+/// Bytes compared per step when looking for the changed span of a write (`==` on slices
+/// of this size is one vectorised `memcmp` call).
+const DIFF_BLOCK: usize = 256;
+
+/// The 8 bytes of `s` at `i` as one word (for comparing 8 bytes at a time).
+#[inline]
+fn word(s: &[u8], i: usize) -> u64 {
+    u64::from_ne_bytes(s[i..i + 8].try_into().expect("an 8-byte slice"))
+}
+
+/// The span `a..b` of the smallest range outside which `old` and `new` (equal lengths)
+/// are equal, or `None` when they are equal. Scans in blocks, then words, then bytes,
+/// from each end.
+fn changed_span(old: &[u8], new: &[u8]) -> Option<(usize, usize)> {
+    debug_assert_eq!(old.len(), new.len());
+    let n = old.len();
+    let mut a = 0;
+    while a + DIFF_BLOCK <= n && old[a..a + DIFF_BLOCK] == new[a..a + DIFF_BLOCK] {
+        a += DIFF_BLOCK;
+    }
+    while a + 8 <= n && word(old, a) == word(new, a) {
+        a += 8;
+    }
+    a += old[a..].iter().zip(&new[a..]).position(|(x, y)| x != y)?;
+    let mut b = n;
+    while b >= a + DIFF_BLOCK && old[b - DIFF_BLOCK..b] == new[b - DIFF_BLOCK..b] {
+        b -= DIFF_BLOCK;
+    }
+    while b >= a + 8 && word(old, b - 8) == word(new, b - 8) {
+        b -= 8;
+    }
+    while old[b - 1] == new[b - 1] {
+        b -= 1;
+    }
+    Some((a, b))
 }
 
 fn open_handle(
@@ -311,7 +419,7 @@ impl Pager {
             journal: None,
             lock,
             dir_dirty: false,
-            dirty: BTreeMap::new(),
+            dirty: DirtyPages::default(),
             names,
         })
     }
@@ -607,20 +715,72 @@ impl Pager {
             ));
         }
         let ps = self.opts.page_size as u64;
+        let direct = st.handle.as_ref().is_some_and(|h| h.is_mapped());
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset + done as u64;
             let key = (f, pos / ps);
             let in_page = (pos % ps) as usize;
             let n = (buf.len() - done).min(self.opts.page_size - in_page);
-            self.fetch(key)?;
-            let page = self
-                .cache
-                .get_mut(key)
-                .expect("fetch() just cached this page");
-            buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            if direct && !self.dirty.contains(key) {
+                // A page that is not dirty holds the disk's bytes (read_uncached's rule),
+                // cached or not: no cache lookup.
+                self.read_uncached(f, pos, &mut buf[done..done + n])?;
+            } else if let Some(page) = self.cache.get_mut(key) {
+                buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            } else {
+                self.fetch(key)?;
+                let page = self
+                    .cache
+                    .get_mut(key)
+                    .expect("fetch() just cached this page");
+                buf[done..done + n].copy_from_slice(&page.data[in_page..in_page + n]);
+            }
             done += n;
         }
+        Ok(())
+    }
+
+    /// A hint that `len` bytes of file `f` at `offset` will be read soon: when the file is
+    /// mapped and the bytes lie in one page, prefetches them from where a read would take
+    /// them (the map for a page that is not dirty, the cached page for a dirty one). Never
+    /// fails and changes nothing (not even the cache's recently-used bits).
+    pub fn prefetch(&self, f: FileId, offset: u64, len: usize) {
+        let Some(st) = self.files.get(f) else { return };
+        let Some(h) = st.handle.as_ref().filter(|h| h.is_mapped()) else {
+            return;
+        };
+        let ps = self.opts.page_size as u64;
+        let end = offset.saturating_add(len as u64);
+        if len == 0 || end > st.len || (end - 1) / ps != offset / ps {
+            return;
+        }
+        let key = (f, offset / ps);
+        if self.dirty.contains(key) {
+            if let Some(page) = self.cache.peek(key) {
+                let at = (offset % ps) as usize;
+                crate::os_vfs::prefetch_bytes(&page.data[at..at + len]);
+            }
+        } else if end <= st.disk_len.min(st.zero_from) {
+            h.prefetch(offset, len);
+        }
+    }
+
+    /// Reads bytes of a page that is not dirty straight from file `f` (for mapped files,
+    /// where that is a copy, not a system call), without caching the page. The disk holds
+    /// the logical bytes of every page that is not dirty (a dirty page leaves the cache only
+    /// after it is written; a clean cached page was loaded by this rule or written back),
+    /// except past the disk length or a pending truncation, where the logical bytes are
+    /// zeros: the same rule as `load_page` (`shrink` zeroes a cached page's cut tail).
+    fn read_uncached(&self, f: FileId, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let st = &self.files[f];
+        let end = pos + buf.len() as u64;
+        let valid_end = st.disk_len.min(st.zero_from).clamp(pos, end);
+        let n = (valid_end - pos) as usize;
+        if let (Some(h), true) = (&st.handle, n > 0) {
+            h.read_exact_at(&mut buf[..n], pos)?;
+        }
+        buf[n..].fill(0);
         Ok(())
     }
 
@@ -648,18 +808,30 @@ impl Pager {
             let key = (f, pos / ps);
             let in_page = (pos % ps) as usize;
             let n = (data.len() - done).min(self.opts.page_size - in_page);
-            self.journal_range(key, in_page, in_page + n)?;
+            let chunk = &data[done..done + n];
+            done += n;
             self.fetch(key)?;
+            // Only the bytes that differ change: a format that rewrites a whole structure
+            // (a 4 KiB gdbm bucket for one new slot) journals, dirties and writes back just
+            // the changed span. Bytes left alone already hold the value written.
+            let (a, b) = {
+                let page = self
+                    .cache
+                    .get_mut(key)
+                    .expect("fetch() just cached this page");
+                match changed_span(&page.data[in_page..in_page + n], chunk) {
+                    None => continue,
+                    Some(span) => span,
+                }
+            };
+            self.journal_range(key, in_page + a, in_page + b)?;
             let page = self
                 .cache
                 .get_mut(key)
-                .expect("fetch() just cached this page");
-            page.data[in_page..in_page + n].copy_from_slice(&data[done..done + n]);
+                .expect("journal_range() keeps a cached page cached");
+            page.data[in_page + a..in_page + b].copy_from_slice(&chunk[a..b]);
             page.dirty = true;
-            let range = self.dirty.entry(key).or_insert((in_page, in_page + n));
-            range.0 = range.0.min(in_page);
-            range.1 = range.1.max(in_page + n);
-            done += n;
+            self.dirty.add(key, in_page + a, in_page + b);
         }
         Ok(())
     }
@@ -1142,5 +1314,34 @@ impl Pager {
         }
         drop(self.lock.take());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_span;
+    use crate::prng::SplitMix64;
+
+    #[test]
+    fn changed_span_is_the_smallest_differing_range() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..2000 {
+            let n = 1 + rng.below(1200) as usize;
+            let old: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+            let mut new = old.clone();
+            let want = if rng.below(8) == 0 {
+                None
+            } else {
+                let a = rng.below(n as u64) as usize;
+                let b = a + 1 + rng.below((n - a) as u64) as usize;
+                for (i, byte) in new.iter_mut().enumerate().take(b).skip(a) {
+                    if i == a || i == b - 1 || rng.below(2) == 0 {
+                        *byte = !*byte;
+                    }
+                }
+                Some((a, b))
+            };
+            assert_eq!(changed_span(&old, &new), want, "n {n}");
+        }
     }
 }

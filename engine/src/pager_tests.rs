@@ -173,65 +173,9 @@ fn random_operations_match_model() {
             .into_iter()
             .cycle(),
     ) {
-        let mut rng = SplitMix64::new(seed);
         let mem = MemVfs::new();
         let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
-        let mut p = Pager::open(vfs.clone(), specs(), small(durability)).unwrap();
-        let mut model: Vec<Option<Vec<u8>>> = vec![None, None];
-        let mut committed = model.clone();
-        for _ in 0..300 {
-            let f = rng.below(2) as usize;
-            match rng.below(10) {
-                0..=4 => {
-                    let off = rng.below(700);
-                    let data: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
-                    // write_direct: straight to the file under None, write_at otherwise.
-                    if rng.below(3) == 0 {
-                        p.write_direct(f, off, &data).unwrap();
-                    } else {
-                        p.write_at(f, off, &data).unwrap();
-                    }
-                    let m = model[f].get_or_insert_with(Vec::new);
-                    let end = off as usize + data.len();
-                    if m.len() < end {
-                        m.resize(end, 0);
-                    }
-                    m[off as usize..end].copy_from_slice(&data);
-                }
-                5 => {
-                    let len = rng.below(800);
-                    p.set_len(f, len).unwrap();
-                    model[f]
-                        .get_or_insert_with(Vec::new)
-                        .resize(len as usize, 0);
-                }
-                6 => {
-                    p.remove_file(f).unwrap();
-                    model[f] = None;
-                }
-                7 if durability != Durability::None => {
-                    p.rollback().unwrap();
-                    model = committed.clone();
-                }
-                _ => {
-                    p.commit().unwrap();
-                    committed = model.clone();
-                }
-            }
-            for (i, want) in model.iter().enumerate() {
-                assert_eq!(&contents(&mut p, i), want, "seed {seed} file {i}");
-                // read_direct: straight from the file (cached pages over it) under None with
-                // no transaction open, read_at otherwise; the same bytes either way.
-                if let Some(m) = want.as_ref().filter(|m| !m.is_empty()) {
-                    let a = rng.below(m.len() as u64) as usize;
-                    let b = a + 1 + rng.below((m.len() - a) as u64) as usize;
-                    let mut buf = vec![0xee; b - a];
-                    p.read_direct(i, a as u64, &mut buf).unwrap();
-                    assert_eq!(buf, m[a..b], "seed {seed} file {i} read_direct {a}..{b}");
-                }
-            }
-        }
-        p.close().unwrap();
+        let model = random_model_run(seed, durability, vfs, specs());
         for (i, spec) in specs().iter().enumerate() {
             assert_eq!(
                 mem.read_file(&spec.path),
@@ -240,6 +184,107 @@ fn random_operations_match_model() {
             );
         }
     }
+}
+
+/// The same random workload on real files read through a memory map: the pager then reads
+/// pages that are not dirty straight from the map instead of its cache (including after
+/// truncations, removals, evictions and rollbacks), and must still see the model's bytes.
+#[test]
+fn random_operations_match_model_with_mmap_reads() {
+    for (seed, durability) in (100..112u64).zip(
+        [Durability::None, Durability::Process, Durability::Full]
+            .into_iter()
+            .cycle(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = vec![
+            FileSpec::new(dir.path().join("a.dat")),
+            FileSpec::new(dir.path().join("a.dir")),
+        ];
+        let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::with_mmap_reads());
+        let model = random_model_run(seed, durability, vfs, specs.clone());
+        for (i, spec) in specs.iter().enumerate() {
+            assert_eq!(
+                std::fs::read(&spec.path).ok(),
+                model[i],
+                "seed {seed} file {i} on disk"
+            );
+        }
+    }
+}
+
+/// Runs 300 random writes, truncations, removals, commits and rollbacks on a small-cache
+/// pager over `vfs`, checking whole-file and random-range reads against a model after each
+/// step; closes the pager and returns the model.
+fn random_model_run(
+    seed: u64,
+    durability: Durability,
+    vfs: Arc<dyn Vfs>,
+    specs: Vec<FileSpec>,
+) -> Vec<Option<Vec<u8>>> {
+    let mut rng = SplitMix64::new(seed);
+    let mut p = Pager::open(vfs, specs, small(durability)).unwrap();
+    let mut model: Vec<Option<Vec<u8>>> = vec![None, None];
+    let mut committed = model.clone();
+    for _ in 0..300 {
+        let f = rng.below(2) as usize;
+        match rng.below(10) {
+            0..=4 => {
+                let off = rng.below(700);
+                let data: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
+                // write_direct: straight to the file under None, write_at otherwise.
+                if rng.below(3) == 0 {
+                    p.write_direct(f, off, &data).unwrap();
+                } else {
+                    p.write_at(f, off, &data).unwrap();
+                }
+                let m = model[f].get_or_insert_with(Vec::new);
+                let end = off as usize + data.len();
+                if m.len() < end {
+                    m.resize(end, 0);
+                }
+                m[off as usize..end].copy_from_slice(&data);
+            }
+            5 => {
+                let len = rng.below(800);
+                p.set_len(f, len).unwrap();
+                model[f]
+                    .get_or_insert_with(Vec::new)
+                    .resize(len as usize, 0);
+            }
+            6 => {
+                p.remove_file(f).unwrap();
+                model[f] = None;
+            }
+            7 if durability != Durability::None => {
+                p.rollback().unwrap();
+                model = committed.clone();
+            }
+            _ => {
+                p.commit().unwrap();
+                committed = model.clone();
+            }
+        }
+        for (i, want) in model.iter().enumerate() {
+            // Prefetch hints anywhere (dirty or clean pages, past the end) never fail.
+            p.prefetch(i, rng.below(900), rng.below(130) as usize);
+            assert_eq!(&contents(&mut p, i), want, "seed {seed} file {i}");
+            if let Some(m) = want.as_ref().filter(|m| !m.is_empty()) {
+                let a = rng.below(m.len() as u64) as usize;
+                let b = a + rng.below((m.len() - a) as u64 + 1) as usize;
+                let mut buf = vec![0xAA; b - a];
+                p.read_at(i, a as u64, &mut buf).unwrap();
+                assert_eq!(buf, m[a..b], "seed {seed} file {i} bytes {a}..{b}");
+                // read_direct: straight from the file (cached pages over it) under None with
+                // no transaction open, read_at otherwise; the same bytes either way.
+                let mut buf = vec![0xee; b - a];
+                p.read_direct(i, a as u64, &mut buf).unwrap();
+                assert_eq!(buf, m[a..b], "seed {seed} file {i} read_direct {a}..{b}");
+            }
+        }
+    }
+    p.close().unwrap();
+    model
 }
 
 /// A commit that fails half-way (the disk refuses a page write after a truncation and a

@@ -113,6 +113,19 @@ pub trait VfsFile: Send + Sync + Debug {
     /// process-wide lock table keys on it. In-memory files return a stable synthetic id.
     fn identity(&self) -> Option<(u64, u64)>;
 
+    /// Whether reads are served from memory (a map of the file): a small read costs a copy,
+    /// not a system call. The pager then reads pages it does not cache straight from the
+    /// file instead of loading whole pages into its cache.
+    fn is_mapped(&self) -> bool {
+        false
+    }
+
+    /// A hint that `len` bytes at `offset` will be read soon: a mapped file asks the CPU to
+    /// start loading them (a prefetch; never a fault, never an error). Others do nothing.
+    fn prefetch(&self, offset: u64, len: usize) {
+        let _ = (offset, len);
+    }
+
     /// The raw OS descriptor, for OS locks (`flock`/`fcntl`); `None` for files that are not
     /// OS files.
     fn raw_fd(&self) -> Option<i32> {

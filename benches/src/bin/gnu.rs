@@ -3,12 +3,54 @@
 //! and ratios. Usage: `cargo run --release -p pydbm-benches --bin gnu -- [N]` (default 100000).
 //!
 //! Workload (issue 4): insert N random 16-byte keys with 100-byte values into a new file,
-//! fetch every key in a random order, iterate every key (firstkey/nextkey).
+//! fetch every key in a random order, iterate every key (firstkey/nextkey). Each phase
+//! prints wall time and the thread's CPU time, each with its ratio to libgdbm's.
 
 use pydbm_benches::SharedLibrary;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Wall-clock and CPU time of one phase. The machine is shared, so wall time is noisy;
+/// the thread's CPU time (user + system, `CLOCK_THREAD_CPUTIME_ID`: the process runs one
+/// thread, and page faults and system calls count) is what the work itself cost.
+#[derive(Clone, Copy)]
+struct Span {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A started phase: call [`Clock::stop`] at its end.
+struct Clock {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+    fn stop(&self) -> Span {
+        Span {
+            wall: self.wall.elapsed(),
+            cpu: thread_cpu().saturating_sub(self.cpu),
+        }
+    }
+}
 
 use pydbm_engine::{Dbm, Durability, OpenOptions};
 
@@ -59,15 +101,15 @@ fn datum(b: &[u8]) -> Datum {
 }
 
 struct Times {
-    insert: Duration,
-    get: Duration,
-    iter: Duration,
+    insert: Span,
+    get: Span,
+    iter: Span,
 }
 
 fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: &[u8]) -> Times {
     let p = CString::new(path.to_str().expect("utf-8 temp path")).expect("no NUL");
     unsafe {
-        let t = Instant::now();
+        let t = Clock::start();
         let db = (g.open)(
             p.as_ptr(),
             0,
@@ -82,15 +124,15 @@ fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: 
                 0
             );
         }
-        let insert = t.elapsed();
-        let t = Instant::now();
+        let insert = t.stop();
+        let t = Clock::start();
         for &i in order {
             let d = (g.fetch)(db, datum(&keys[i]));
             assert!(!d.dptr.is_null());
             libc::free(d.dptr as *mut c_void);
         }
-        let get = t.elapsed();
-        let t = Instant::now();
+        let get = t.stop();
+        let t = Clock::start();
         let mut n = 0;
         let mut k = (g.first)(db);
         while !k.dptr.is_null() {
@@ -99,7 +141,7 @@ fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: 
             libc::free(k.dptr as *mut c_void);
             k = nk;
         }
-        let iter = t.elapsed();
+        let iter = t.stop();
         assert_eq!(n, keys.len());
         (g.close)(db);
         Times { insert, get, iter }
@@ -120,26 +162,27 @@ fn run_pydbm(
         cache_bytes,
         ..Default::default()
     };
-    let vfs = std::sync::Arc::new(pydbm_engine::OsVfs::new());
-    let t = Instant::now();
+    // The file system `pydbm_formats::gnu::open` uses (mmap reads for a locked handle).
+    let vfs = pydbm_formats::gnu::os_vfs(&opts);
+    let t = Clock::start();
     let mut db = pydbm_formats::gnu::open_with(vfs, path, &opts, gnu).expect("open");
     for k in keys {
         db.insert(k, value).expect("insert");
     }
-    let insert = t.elapsed();
-    let t = Instant::now();
+    let insert = t.stop();
+    let t = Clock::start();
     for &i in order {
         assert!(db.get(&keys[i]).expect("get").is_some());
     }
-    let get = t.elapsed();
-    let t = Instant::now();
+    let get = t.stop();
+    let t = Clock::start();
     let mut n = 0;
     let mut k = db.firstkey().expect("firstkey");
     while let Some(key) = k {
         n += 1;
         k = db.nextkey(&key).expect("nextkey");
     }
-    let iter = t.elapsed();
+    let iter = t.stop();
     assert_eq!(n, keys.len());
     db.close().expect("close");
     Times { insert, get, iter }
@@ -171,27 +214,34 @@ fn main() {
         println!("libgdbm (libgdbm.so.6) not available: pydbm figures only");
     }
     let show = |name: &str, t: &Times| {
-        let r = |a: Duration, b: Option<Duration>| match b {
+        let r = |a: Span, b: Option<Span>| match b {
             Some(b) => format!(
-                "{:>9.3}s ({:.2}x)",
-                a.as_secs_f64(),
-                a.as_secs_f64() / b.as_secs_f64()
+                "{:>7.3}s ({:.2}x) cpu {:>7.3}s ({:.2}x)",
+                a.wall.as_secs_f64(),
+                a.wall.as_secs_f64() / b.wall.as_secs_f64(),
+                a.cpu.as_secs_f64(),
+                a.cpu.as_secs_f64() / b.cpu.as_secs_f64()
             ),
-            None => format!("{:>9.3}s", a.as_secs_f64()),
+            None => format!(
+                "{:>7.3}s cpu {:>7.3}s",
+                a.wall.as_secs_f64(),
+                a.cpu.as_secs_f64()
+            ),
         };
+        println!("{name}");
         println!(
-            "{name:<22} insert {}  get {}  iterate {}",
-            r(t.insert, base.as_ref().map(|b| b.insert)),
-            r(t.get, base.as_ref().map(|b| b.get)),
-            r(t.iter, base.as_ref().map(|b| b.iter))
+            "    insert  {}",
+            r(t.insert, base.as_ref().map(|b| b.insert))
         );
+        println!("    get     {}", r(t.get, base.as_ref().map(|b| b.get)));
+        println!("    iterate {}", r(t.iter, base.as_ref().map(|b| b.iter)));
     };
     if let Some(b) = &base {
         show("libgdbm 1.23 (C API)", b);
     }
     for (name, d, cache) in [
         ("pydbm durability=None", Durability::None, 0),
-        ("pydbm None, 64M cache", Durability::None, 64 << 20),
+        ("pydbm None, 8M cache", Durability::None, 8 << 20),
         ("pydbm default (Process)", Durability::Process, 0),
     ] {
         let file = dir

@@ -22,7 +22,10 @@ impl Hasher for AdrHasher {
         }
     }
     fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Bucket addresses are multiples of the block size, so the product's low bits are
+        // zero; the hash table picks slots by the low bits: fold the high half down.
+        let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
     }
 }
 
@@ -36,6 +39,12 @@ struct Entry {
     adr: i64,
     bucket: Bucket,
     changed: bool,
+}
+
+/// A slot's place in the LRU list. Kept apart from the (large) entries so that moving a
+/// bucket to the front touches two 16-byte links, not two entries' cache lines.
+#[derive(Clone, Copy)]
+struct Link {
     prev: usize,
     next: usize,
 }
@@ -43,6 +52,8 @@ struct Entry {
 /// LRU cache of buckets keyed by file address, plus the buffer pool.
 pub struct BucketCache {
     slots: Vec<Option<Entry>>,
+    /// `links[i]`: slot `i`'s neighbours in the LRU list (meaningful while it is occupied).
+    links: Vec<Link>,
     free_slots: Vec<usize>,
     map: AdrMap,
     /// Addresses marked changed since the last `take_changed` (may hold stale entries).
@@ -61,6 +72,7 @@ impl BucketCache {
     pub fn new(elems: usize) -> BucketCache {
         BucketCache {
             slots: Vec::new(),
+            links: Vec::new(),
             free_slots: Vec::new(),
             map: AdrMap::default(),
             dirty: Vec::new(),
@@ -70,6 +82,18 @@ impl BucketCache {
             pool: Vec::new(),
             elems,
         }
+    }
+
+    /// The slot holding `adr`. The most recently used bucket (the handle's current bucket,
+    /// which nearly every lookup asks for) is checked before the hash map.
+    #[inline]
+    fn find(&self, adr: i64) -> Option<usize> {
+        if let Some(Some(e)) = self.slots.get(self.head) {
+            if e.adr == adr {
+                return Some(self.head);
+            }
+        }
+        self.map.get(&adr).copied()
     }
 
     /// Number of cached buckets.
@@ -83,7 +107,7 @@ impl BucketCache {
 
     /// Whether the bucket at `adr` is cached.
     pub fn contains(&self, adr: i64) -> bool {
-        self.map.contains_key(&adr)
+        self.find(adr).is_some()
     }
 
     /// A buffer from the pool (most recently released first), or a zeroed one.
@@ -99,17 +123,14 @@ impl BucketCache {
     }
 
     fn unlink(&mut self, i: usize) {
-        let (p, n) = {
-            let e = self.slots[i].as_ref().expect("linked slot is occupied");
-            (e.prev, e.next)
-        };
+        let Link { prev: p, next: n } = self.links[i];
         if p != NIL {
-            self.slots[p].as_mut().expect("prev slot is occupied").next = n;
+            self.links[p].next = n;
         } else {
             self.head = n;
         }
         if n != NIL {
-            self.slots[n].as_mut().expect("next slot is occupied").prev = p;
+            self.links[n].prev = p;
         } else {
             self.tail = p;
         }
@@ -119,31 +140,16 @@ impl BucketCache {
         let next = if after == NIL {
             self.head
         } else {
-            self.slots[after]
-                .as_ref()
-                .expect("anchor slot is occupied")
-                .next
+            self.links[after].next
         };
-        {
-            let e = self.slots[i]
-                .as_mut()
-                .expect("slot being linked is occupied");
-            e.prev = after;
-            e.next = next;
-        }
+        self.links[i] = Link { prev: after, next };
         if after == NIL {
             self.head = i;
         } else {
-            self.slots[after]
-                .as_mut()
-                .expect("anchor slot is occupied")
-                .next = i;
+            self.links[after].next = i;
         }
         if next != NIL {
-            self.slots[next]
-                .as_mut()
-                .expect("next slot is occupied")
-                .prev = i;
+            self.links[next].prev = i;
         } else {
             self.tail = i;
         }
@@ -151,8 +157,8 @@ impl BucketCache {
 
     /// Makes the bucket at `adr` most recently used. Returns false if not cached.
     pub fn touch(&mut self, adr: i64) -> bool {
-        match self.map.get(&adr) {
-            Some(&i) => {
+        match self.find(adr) {
+            Some(i) => {
                 if self.head != i {
                     self.unlink(i);
                     self.link_after(i, NIL);
@@ -197,16 +203,20 @@ impl BucketCache {
             adr,
             bucket,
             changed,
+        };
+        let unlinked = Link {
             prev: NIL,
             next: NIL,
         };
         let i = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = Some(entry);
+                self.links[i] = unlinked;
                 i
             }
             None => {
                 self.slots.push(Some(entry));
+                self.links.push(unlinked);
                 self.slots.len() - 1
             }
         };
@@ -228,7 +238,7 @@ impl BucketCache {
 
     /// The cached bucket at `adr`.
     pub fn get(&self, adr: i64) -> Option<&Bucket> {
-        self.map.get(&adr).map(|&i| {
+        self.find(adr).map(|i| {
             &self.slots[i]
                 .as_ref()
                 .expect("mapped slot is occupied")
@@ -238,7 +248,7 @@ impl BucketCache {
 
     /// The cached bucket at `adr`, mutably; marks it changed when `mark` is set.
     pub fn get_mut(&mut self, adr: i64, mark: bool) -> Option<&mut Bucket> {
-        let i = *self.map.get(&adr)?;
+        let i = self.find(adr)?;
         let e = self.slots[i].as_mut().expect("mapped slot is occupied");
         if mark && !e.changed {
             e.changed = true;
@@ -281,6 +291,17 @@ impl BucketCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Block-aligned addresses must spread over the hash table's low bits.
+    #[test]
+    fn adr_hash_spreads_aligned_addresses() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<AdrHasher>::default();
+        let low: std::collections::HashSet<u64> = (1..=4096i64)
+            .map(|i| b.hash_one(i * 4096) & 0xFFF)
+            .collect();
+        assert!(low.len() > 2000, "{} distinct low-12-bit values", low.len());
+    }
 
     #[test]
     fn lru_and_pool() {

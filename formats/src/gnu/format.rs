@@ -180,7 +180,7 @@ impl Format for GnuFormat {
 
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
         Ok(Box::new(open_with(
-            Arc::new(OsVfs::new()),
+            super::open::os_vfs(opts),
             path,
             opts,
             GnuOptions::default(),

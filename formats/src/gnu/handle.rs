@@ -52,6 +52,10 @@ impl Default for FileOptions {
     }
 }
 
+/// How many upcoming keys iteration prefetches (`GdbmFile::prefetch_next_key`): enough
+/// for a key's memory latency to overlap the caller's work on the keys before it.
+const PREFETCH_KEYS: usize = 3;
+
 /// Why an operation could not run: the file needs recovery (spec §18 rule 3).
 fn need_recovery(h: &Header) -> Malformed {
     Malformed::new(
@@ -88,6 +92,8 @@ pub struct GdbmFile<S: Storage> {
     /// per `nextkey`).
     last_iter: Option<(usize, usize, i64)>,
     last_key: Vec<u8>,
+    /// Reused buffer for record reads (`read_record_buf`).
+    record_buf: Vec<u8>,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -168,6 +174,7 @@ impl<S: Storage> GdbmFile<S> {
             dir_runs_checked: false,
             last_iter: None,
             last_key: Vec::new(),
+            record_buf: Vec::new(),
         })
     }
 
@@ -214,6 +221,7 @@ impl<S: Storage> GdbmFile<S> {
             dir_runs_checked: false,
             last_iter: None,
             last_key: Vec::new(),
+            record_buf: Vec::new(),
         })
     }
 
@@ -318,7 +326,7 @@ impl<S: Storage> GdbmFile<S> {
 
     pub(super) fn write_bucket(&mut self, adr: i64, b: &Bucket) -> Result<()> {
         let mut raw = std::mem::take(&mut self.scratch);
-        raw.clear();
+        // encode_into writes every byte (bucket.rs test): no clearing needed.
         raw.resize(self.header.bucket_size as usize, 0);
         b.encode_into(self.header.layout, &mut raw);
         let r = self.st.write_at(adr as u64, &raw);
@@ -347,6 +355,21 @@ impl<S: Storage> GdbmFile<S> {
         from: u64,
         len: usize,
     ) -> Result<Vec<u8>> {
+        self.read_record_buf(ptr, key_size, data_size, from, len)?;
+        Ok(self.record_buf.clone())
+    }
+
+    /// [`Self::read_record`] into `self.record_buf` (a buffer reused across reads: no
+    /// allocation or zeroing per record); the record bounds are checked the same way, so
+    /// the buffer never grows past a record that lies in the file.
+    fn read_record_buf(
+        &mut self,
+        ptr: i64,
+        key_size: i32,
+        data_size: i32,
+        from: u64,
+        len: usize,
+    ) -> Result<()> {
         let end = (ptr as i128) + key_size as i128 + data_size as i128;
         if ptr < 0 || key_size < 0 || data_size < 0 || end > self.st.len() as i128 {
             return Err(self.corrupt(Malformed::new(
@@ -355,9 +378,11 @@ impl<S: Storage> GdbmFile<S> {
                 format!("a record inside the file ({key_size}+{data_size} bytes at {ptr})"),
             )));
         }
-        let mut v = vec![0u8; len];
-        self.st.read_at(from, &mut v)?;
-        Ok(v)
+        let mut buf = std::mem::take(&mut self.record_buf);
+        buf.resize(len, 0);
+        let r = self.st.read_at(from, &mut buf);
+        self.record_buf = buf;
+        r
     }
 
     /// `_gdbm_findkey` (spec §10): loads the key's bucket, returns the hash and the slot.
@@ -410,7 +435,11 @@ impl<S: Storage> GdbmFile<S> {
                         break;
                     }
                 }
-                i = (i + 1) % n;
+                // (i + 1) % n without a division per probe.
+                i += 1;
+                if i == n {
+                    i = 0;
+                }
                 if i == home {
                     break;
                 }
@@ -418,19 +447,18 @@ impl<S: Storage> GdbmFile<S> {
         }
         for &(i, e) in &candidates[..nc] {
             if want_value {
-                // One read for key and value (the common `get` path).
+                // One read for key and value (the common `get` path); the key is compared
+                // before the value is copied out.
                 let len = key.len() + e.data_size.max(0) as usize;
-                let mut rec =
-                    self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
-                if rec[..key.len()] == *key {
-                    rec.drain(..key.len());
-                    *value_out = Some(rec);
+                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
+                if self.record_buf[..key.len()] == *key {
+                    *value_out = Some(self.record_buf[key.len()..].to_vec());
                     return Ok((h, Some(i)));
                 }
                 continue;
             }
-            let k = self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
-            if k == key {
+            self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
+            if self.record_buf == key {
                 return Ok((h, Some(i)));
             }
         }
@@ -445,9 +473,8 @@ impl<S: Storage> GdbmFile<S> {
                 return Ok((h, None));
             }
             if e.hash == h && e.key_size as usize == key.len() && e.key_start[..pre] == key[..pre] {
-                let k =
-                    self.read_record(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
-                if k == key {
+                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
+                if self.record_buf == key {
                     return Ok((h, Some(i)));
                 }
             }
@@ -666,7 +693,7 @@ impl<S: Storage> GdbmFile<S> {
                 .cache
                 .get(adr)
                 .expect("take_changed returns cached addresses");
-            self.scratch.clear();
+            // encode_into writes every byte (bucket.rs test): no clearing needed.
             self.scratch.resize(self.header.bucket_size as usize, 0);
             b.encode_into(self.header.layout, &mut self.scratch);
             self.st.write_at(adr as u64, &self.scratch)?;
@@ -735,9 +762,11 @@ impl<S: Storage> GdbmFile<S> {
         Ok(total)
     }
 
-    fn slot_key(&mut self, i: usize, idx_adr: i64) -> Result<Vec<u8>> {
+    /// Reads the key of slot `i` of the current bucket (at `idx_adr`) into
+    /// `self.record_buf` and verifies it belongs there.
+    fn slot_key(&mut self, i: usize, idx_adr: i64) -> Result<()> {
         let e = self.cur().elems[i];
-        let k = self.read_record(
+        self.read_record_buf(
             e.ptr,
             e.key_size,
             e.data_size,
@@ -745,7 +774,7 @@ impl<S: Storage> GdbmFile<S> {
             e.key_size.max(0) as usize,
         )?;
         // gdbm spec §16: each returned key's hash and bucket are verified.
-        let h = hash(&k);
+        let h = hash(&self.record_buf);
         let idx = dir_index(h, self.header.dir_bits as u32);
         if h != e.hash || self.dir.get(idx) != Some(&idx_adr) {
             return Err(self.corrupt(Malformed::new(
@@ -754,7 +783,7 @@ impl<S: Storage> GdbmFile<S> {
                 format!("slot {i}'s key to hash to {:#x} in this bucket", e.hash),
             )));
         }
-        Ok(k)
+        Ok(())
     }
 
     /// Every key in iteration order (Python `keys()`, spec §16). Empty when the file needs
@@ -772,7 +801,8 @@ impl<S: Storage> GdbmFile<S> {
                 (0..n).filter(|&i| b.elems[i].hash != -1).collect()
             };
             for i in live {
-                out.push(s.slot_key(i, adr)?);
+                s.slot_key(i, adr)?;
+                out.push(s.record_buf.clone());
             }
             Ok(())
         })?;
@@ -804,21 +834,35 @@ impl<S: Storage> GdbmFile<S> {
         Ok(())
     }
 
-    fn scan_from(&mut self, mut idx: usize, mut slot: usize) -> Result<Option<Vec<u8>>> {
+    /// The first key at or after slot `slot` of the bucket at directory index `idx`, in
+    /// iteration order. With `at_current`, the bucket at `idx` is already the current (most
+    /// recently used) bucket, so loading it again would change nothing and is skipped.
+    fn scan_from(
+        &mut self,
+        mut idx: usize,
+        mut slot: usize,
+        mut at_current: bool,
+    ) -> Result<Option<Vec<u8>>> {
         self.check_dir_runs()?;
         let n = self.header.bucket_elems as usize;
         while idx < self.dir.len() {
-            let adr = self.get_bucket(idx)?;
+            let adr = if std::mem::take(&mut at_current) {
+                debug_assert_eq!(self.dir[idx], self.current);
+                self.current
+            } else {
+                self.get_bucket(idx)?
+            };
             let found = {
                 let b = self.cur();
                 (slot.min(n)..n).find(|&s| b.elems[s].hash != -1)
             };
             if let Some(s) = found {
-                let k = self.slot_key(s, adr)?;
+                self.slot_key(s, adr)?;
+                self.prefetch_next_key(s + 1);
                 self.last_key.clear();
-                self.last_key.extend_from_slice(&k);
+                self.last_key.extend_from_slice(&self.record_buf);
                 self.last_iter = Some((idx, s, adr));
-                return Ok(Some(k));
+                return Ok(Some(self.record_buf.clone()));
             }
             while idx < self.dir.len() && self.dir[idx] == adr {
                 idx += 1;
@@ -828,12 +872,28 @@ impl<S: Storage> GdbmFile<S> {
         Ok(None)
     }
 
+    /// Iteration reads one key per call from a record anywhere in the file: ask the storage
+    /// to start loading the keys of the current bucket's next [`PREFETCH_KEYS`] live slots
+    /// at or after `slot`, so the coming `nextkey` calls do not wait for memory. A hint
+    /// only: nothing is read or checked here (the read itself checks the record's bounds).
+    fn prefetch_next_key(&self, slot: usize) {
+        let b = self.cur();
+        let Some(rest) = b.elems.get(slot..) else {
+            return;
+        };
+        for e in rest.iter().filter(|e| e.hash != -1).take(PREFETCH_KEYS) {
+            if e.ptr >= 0 && e.key_size > 0 {
+                self.st.prefetch(e.ptr as u64, e.key_size as usize);
+            }
+        }
+    }
+
     /// `gdbm_firstkey`.
     pub fn firstkey(&mut self) -> Result<Option<Vec<u8>>> {
         if self.need_recovery {
             return Ok(None);
         }
-        self.scan_from(0, 0)
+        self.scan_from(0, 0, false)
     }
 
     /// `gdbm_nextkey`: the key after `key` (which must exist) in iteration order.
@@ -842,14 +902,16 @@ impl<S: Storage> GdbmFile<S> {
             return Ok(None);
         }
         if let Some((idx, slot, adr)) = self.last_iter.take() {
+            // The bucket is still current, hence most recently used: findkey would only
+            // find the same slot again.
             if self.last_key == key && self.current == adr && self.cache.contains(adr) {
-                return self.scan_from(idx, slot + 1);
+                return self.scan_from(idx, slot + 1, true);
             }
         }
         let (h, slot) = self.findkey(key)?;
         let Some(slot) = slot else { return Ok(None) };
         let idx = dir_index(h, self.header.dir_bits as u32);
-        self.scan_from(idx, slot + 1)
+        self.scan_from(idx, slot + 1, true)
     }
 
     /// `gdbm_reorganize` (spec §16): rebuilds the file compactly (all records inserted in

@@ -30,7 +30,7 @@ pub use db::GnuDb;
 pub mod open;
 pub mod pager_storage;
 pub mod salvage;
-pub use open::{open, open_with, GnuOptions};
+pub use open::{open, open_with, os_vfs, GnuOptions};
 pub mod format;
 pub use format::{GnuFormat, FORMAT};
 pub mod fuzz_entry;

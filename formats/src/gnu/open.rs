@@ -44,9 +44,23 @@ fn st_blksize(path: &Path) -> u64 {
     4096
 }
 
+/// The real file system a gdbm handle opened with `opts` reads through: like libgdbm
+/// (gdbm spec §14), a locked handle reads the file through a memory map
+/// ([`OsVfs::with_mmap_reads`]), so a record read is a copy rather than a `pread`. The map is
+/// safe while the flock excludes writers that could truncate the file; an unlocked (`'u'`)
+/// handle reads with `pread`, since nothing stops another handle from truncating the file
+/// under a map (reading a truncated mapped page is `SIGBUS`).
+pub fn os_vfs(opts: &OpenOptions) -> Arc<dyn Vfs> {
+    if opts.no_lock {
+        Arc::new(OsVfs::new())
+    } else {
+        Arc::new(OsVfs::with_mmap_reads())
+    }
+}
+
 /// Opens `path` as `dbm.gnu.open(path, flag)` would, on real files.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<GnuDb> {
-    open_with(Arc::new(OsVfs::new()), path, opts, GnuOptions::default())
+    open_with(os_vfs(opts), path, opts, GnuOptions::default())
 }
 
 /// Opens `path` on any [`Vfs`] with Python's flags `opts` and gdbm options `gnu`.

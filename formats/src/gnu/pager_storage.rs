@@ -37,6 +37,11 @@ impl Storage for PagerStorage {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.p()?.read_at(0, offset, buf)
     }
+    fn prefetch(&self, offset: u64, len: usize) {
+        if let Some(p) = &self.pager {
+            p.prefetch(0, offset, len);
+        }
+    }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         self.p()?.write_at(0, offset, data)
     }

@@ -18,6 +18,11 @@ pub trait Storage: Send {
     }
     /// Reads exactly `buf.len()` bytes at `offset`; past the end → [`Error::Corrupt`].
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// A hint that `len` bytes at `offset` will be read soon (a prefetch); does nothing by
+    /// default.
+    fn prefetch(&self, offset: u64, len: usize) {
+        let _ = (offset, len);
+    }
     /// Writes `data` at `offset`, extending with zeros if needed.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
     /// Truncates or extends with zeros.
@@ -156,6 +161,9 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn prefetch(&self, offset: u64, len: usize) {
+        (**self).prefetch(offset, len)
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         (**self).write_at(offset, data)
