@@ -301,17 +301,7 @@ impl Connection {
         if self.inner.holder.load(Ordering::Relaxed) == me {
             return Err(Error::programming("Recursive use of cursors not allowed."));
         }
-        let guard = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.inner.holder.store(me, Ordering::Relaxed);
-        let mut st = StateGuard {
-            guard,
-            holder: &self.inner.holder,
-            _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
-        };
+        let mut st = self.acquire_state(me);
         // A plain load first: the swap (a read-modify-write) only when there are orphans.
         if self.inner.has_orphans.load(Ordering::SeqCst)
             && self.inner.has_orphans.swap(false, Ordering::SeqCst)
@@ -344,18 +334,25 @@ impl Connection {
             self.inner.has_orphans.store(true, Ordering::SeqCst);
             return;
         }
+        let mut st = self.acquire_state(me);
+        crate::cursor::free_slot(&mut st, slot);
+    }
+
+    /// Takes the state mutex (a poisoned one is recovered: the state stays consistent
+    /// between calls), marks thread `me` as its holder and routes warnings raised while it
+    /// is held to this connection.
+    fn acquire_state(&self, me: u64) -> StateGuard<'_> {
         let guard = self
             .inner
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.inner.holder.store(me, Ordering::Relaxed);
-        let mut st = StateGuard {
+        StateGuard {
             guard,
             holder: &self.inner.holder,
             _warnings: crate::warning::CurrentSink::enter(&self.inner.warnings),
-        };
-        crate::cursor::free_slot(&mut st, slot);
+        }
     }
 
     pub(crate) fn check_thread(&self) -> Result<()> {
