@@ -64,10 +64,29 @@ fn make_uid(vfs: &dyn Vfs, file: &Path) -> [u8; 20] {
     uid
 }
 
+/// The real file system an ndbm handle opened with `opts` reads through: every `NdbmDb`
+/// holds the engine lock (exclusive for writers, shared for `'r'`), so it reads the file
+/// through a memory map ([`OsVfs::with_mmap_reads`]), as the gdbm handles do — a page read
+/// is a copy from the map rather than a `pread`. The map is only read below the file length
+/// the handle itself measured or set, so its own truncations are safe. Caveat: the lock is
+/// pydbm's process-wide table (libdb's ndbm shim locks nothing, ndbm spec §1, §6), so only
+/// *another process* truncating `NAME.db` under the map could make a read fault with
+/// `SIGBUS`; libdb never shrinks a hash file, and pydbm only truncates inside its own
+/// transactions (rollback, hot-journal recovery), so this needs two writers on one file,
+/// which neither library supports. `opts.no_lock` (`'u'`) keeps `pread`.
+pub fn os_vfs(opts: &OpenOptions) -> Arc<dyn Vfs> {
+    if opts.no_lock {
+        Arc::new(OsVfs::new())
+    } else {
+        Arc::new(OsVfs::with_mmap_reads())
+    }
+}
+
 impl NdbmDb {
-    /// `dbm.ndbm.open(path, flag)` on real files: opens or creates `path.db`.
+    /// `dbm.ndbm.open(path, flag)` on real files: opens or creates `path.db`, reading through
+    /// [`os_vfs`] (a memory map unless `opts.no_lock`).
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<NdbmDb> {
-        NdbmDb::open_with(Arc::new(OsVfs::new()), path, opts)
+        NdbmDb::open_with(os_vfs(opts), path, opts)
     }
 
     /// [`NdbmDb::open`] over any file system (memory, fault injection).
