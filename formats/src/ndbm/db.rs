@@ -337,7 +337,7 @@ mod tests {
                     1 => 1025,
                     _ => (x % 120) as usize,
                 };
-                if x % 5 == 0 {
+                if x.is_multiple_of(5) {
                     assert_eq!(db.remove(&key).unwrap(), model.remove(&key).is_some());
                 } else {
                     let value = vec![(i % 251) as u8; len];
