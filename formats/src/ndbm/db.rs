@@ -71,9 +71,11 @@ fn make_uid(vfs: &dyn Vfs, file: &Path) -> [u8; 20] {
 /// the handle itself measured or set, so its own truncations are safe. Caveat: the lock is
 /// pydbm's process-wide table (libdb's ndbm shim locks nothing, ndbm spec §1, §6), so only
 /// *another process* truncating `NAME.db` under the map could make a read fault with
-/// `SIGBUS`; libdb never shrinks a hash file, and pydbm only truncates inside its own
-/// transactions (rollback, hot-journal recovery), so this needs two writers on one file,
-/// which neither library supports. `opts.no_lock` (`'u'`) keeps `pread`.
+/// `SIGBUS`. Another writer does truncate: libdb when it frees the file's last page (ndbm
+/// spec §3.6), pydbm on rollback or recovery. Reading a file another process writes is
+/// unsupported with either library (a reader can see torn pages), but with the map the
+/// failure can be `SIGBUS` instead of [`Error::Corrupt`]. `opts.no_lock` (`'u'`) keeps
+/// `pread`.
 pub fn os_vfs(opts: &OpenOptions) -> Arc<dyn Vfs> {
     if opts.no_lock {
         Arc::new(OsVfs::new())
