@@ -36,7 +36,7 @@ impl Format for NdbmFormat {
     }
 
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        open_any(Arc::new(OsVfs::new()), path, opts)
+        open_dispatch(Arc::new(OsVfs::new()), super::db::os_vfs(opts), path, opts)
     }
 
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
@@ -134,6 +134,18 @@ impl Format for NdbmFormat {
 /// through [`super::db185::Db185Db`] (`'r'` only); otherwise a Berkeley DB 5.3 hash through
 /// [`NdbmDb`] (also for new files).
 pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+    open_dispatch(vfs.clone(), vfs, path, opts)
+}
+
+/// [`open_any`] with the Berkeley DB 5.3 handle reading through `db_vfs` (on real files the
+/// mapped [`super::db::os_vfs`], since `NdbmDb` holds the engine lock) while the sniffing
+/// and the unlocked gdbm_compat and db-1.85 readers use `vfs` (`pread`).
+fn open_dispatch(
+    vfs: Arc<dyn Vfs>,
+    db_vfs: Arc<dyn Vfs>,
+    path: &Path,
+    opts: &OpenOptions,
+) -> Result<Box<dyn Dbm>> {
     let file = db_path(path);
     if !vfs.exists(&file)? && super::compat::exists(&*vfs, path)? {
         return Ok(Box::new(super::compat::CompatDb::open_with(
@@ -153,7 +165,7 @@ pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Bo
             return Ok(Box::new(super::db185::Db185Db::open_with(&*vfs, path)?));
         }
     }
-    Ok(Box::new(NdbmDb::open_with(vfs, path, opts)?))
+    Ok(Box::new(NdbmDb::open_with(db_vfs, path, opts)?))
 }
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
