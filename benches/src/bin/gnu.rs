@@ -1,6 +1,8 @@
 //! gdbm benchmark: the same workload through pydbm's gnu format and through libgdbm 1.23's
 //! C API (loaded with dlopen, so this builds without libgdbm installed), printed as times
-//! and ratios. Usage: `cargo run --release -p pydbm-benches --bin gnu -- [N]` (default 100000).
+//! and ratios. Usage: `cargo run --release -p pydbm-benches --bin gnu -- [N] [ONLY]` (N defaults
+//! to 100000; ONLY = `libgdbm` or `none` runs just that side, for callgrind/perf runs of one
+//! side: `none` is pydbm at `Durability::None` with the default cache).
 //!
 //! Workload (issue 4): insert N random 16-byte keys with 100-byte values into a new file,
 //! fetch every key in a random order, iterate every key (firstkey/nextkey). Each phase
@@ -171,8 +173,12 @@ fn run_pydbm(
     }
     let insert = t.stop();
     let t = Clock::start();
+    // `GnuDb::get_into` with one reused buffer: the allocation-free lookup (`Dbm::get`
+    // returns a fresh Vec per call, as libgdbm's `gdbm_fetch` mallocs one).
+    let mut out = Vec::new();
     for &i in order {
-        assert!(db.get(&keys[i]).expect("get").is_some());
+        assert!(db.get_into(&keys[i], &mut out).expect("get"));
+        assert_eq!(out.len(), value.len());
     }
     let get = t.stop();
     let t = Clock::start();
@@ -208,9 +214,18 @@ fn main() {
     let value = vec![b'v'; 100];
     let dir = tempfile::tempdir().expect("tempdir");
     println!("gdbm benchmark: {n} random 16-byte keys, 100-byte values");
-    let base =
-        load_gdbm().map(|g| run_libgdbm(&g, &dir.path().join("ref.gdbm"), &keys, &order, &value));
-    if base.is_none() {
+    let only = std::env::args().nth(2);
+    let only = only.as_deref();
+    if !matches!(only, None | Some("libgdbm") | Some("none")) {
+        eprintln!("ONLY must be `libgdbm` or `none`");
+        std::process::exit(2);
+    }
+    let base = if only == Some("none") {
+        None
+    } else {
+        load_gdbm().map(|g| run_libgdbm(&g, &dir.path().join("ref.gdbm"), &keys, &order, &value))
+    };
+    if base.is_none() && only != Some("none") {
         println!("libgdbm (libgdbm.so.6) not available: pydbm figures only");
     }
     let show = |name: &str, t: &Times| {
@@ -244,6 +259,12 @@ fn main() {
         ("pydbm None, 8M cache", Durability::None, 8 << 20),
         ("pydbm default (Process)", Durability::Process, 0),
     ] {
+        if only == Some("libgdbm") || (only == Some("none") && cache != 0) {
+            continue;
+        }
+        if only == Some("none") && d != Durability::None {
+            continue;
+        }
         let file = dir
             .path()
             .join(format!("{name}.gdbm").replace([' ', ','], "_"));

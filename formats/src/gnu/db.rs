@@ -67,6 +67,13 @@ impl GnuDb {
         Ok(default.to_vec())
     }
 
+    /// `db.get(key)` into a caller's buffer (see [`GdbmFile::fetch_into`]): clears `out`,
+    /// and if `key` is stored puts its value there and returns `true`. With one buffer
+    /// reused across calls, a lookup allocates nothing.
+    pub fn get_into(&mut self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        self.file()?.fetch_into(key, out)
+    }
+
     /// `gdbm_store(GDBM_INSERT)`: stores only if `key` is absent; returns whether it stored.
     pub fn insert_new(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
         self.file()?.store(key, value, false)

@@ -7,7 +7,7 @@
 use pydbm_engine::{Error, Result};
 
 use super::avail::{self, AvailElem};
-use super::bucket::{Bucket, BucketElem};
+use super::bucket::Bucket;
 use super::cache::BucketCache;
 use super::directory;
 use super::hash::{dir_index, hash};
@@ -346,22 +346,10 @@ impl<S: Storage> GdbmFile<S> {
             .expect("the current bucket is always cached")
     }
 
-    /// Reads `len` bytes of the record at `ptr`, checking the record lies in the file.
-    fn read_record(
-        &mut self,
-        ptr: i64,
-        key_size: i32,
-        data_size: i32,
-        from: u64,
-        len: usize,
-    ) -> Result<Vec<u8>> {
-        self.read_record_buf(ptr, key_size, data_size, from, len)?;
-        Ok(self.record_buf.clone())
-    }
-
-    /// [`Self::read_record`] into `self.record_buf` (a buffer reused across reads: no
-    /// allocation or zeroing per record); the record bounds are checked the same way, so
-    /// the buffer never grows past a record that lies in the file.
+    /// Reads `len` bytes of the record at `ptr` (from file offset `from`) into
+    /// `self.record_buf` (a buffer reused across reads: no allocation or zeroing per
+    /// record), checking first that the whole record lies in the file, so the buffer never
+    /// grows past a record that lies in the file.
     fn read_record_buf(
         &mut self,
         ptr: i64,
@@ -387,122 +375,108 @@ impl<S: Storage> GdbmFile<S> {
 
     /// `_gdbm_findkey` (spec §10): loads the key's bucket, returns the hash and the slot.
     pub(super) fn findkey(&mut self, key: &[u8]) -> Result<(i32, Option<usize>)> {
-        self.findkey_value(key, false, &mut None)
+        self.findkey_value(key, None).map(|(h, slot, _)| (h, slot))
     }
 
-    /// `findkey`; with `want_value`, a found key's value is read in the same read into
-    /// `value_out` (when the fast path found it).
+    /// `findkey`; with `value_out`, a found key's value is read in the same read as its
+    /// key and appended to `value_out` (when the fast path found it: the third field says
+    /// whether it did).
     fn findkey_value(
         &mut self,
         key: &[u8],
-        want_value: bool,
-        value_out: &mut Option<Vec<u8>>,
-    ) -> Result<(i32, Option<usize>)> {
+        mut value_out: Option<&mut Vec<u8>>,
+    ) -> Result<(i32, Option<usize>, bool)> {
         let h = hash(key);
         let idx = dir_index(h, self.header.dir_bits as u32);
         self.get_bucket(idx)?;
         let n = self.header.bucket_elems as usize;
         if n == 0 {
-            return Ok((h, None));
+            return Ok((h, None, false));
         }
         let home = (h as usize) % n;
         let pre = key.len().min(4);
-        // Collect the slots whose hash, size and key_start match along the probe chain
-        // (one bucket lookup), then compare full keys in probe order.
-        let mut candidates: [(usize, BucketElem); 4] = [(0, BucketElem::default()); 4];
-        let mut nc = 0;
-        let mut overflow = false;
-        {
-            let b = self
-                .cache
-                .get(self.current)
-                .expect("the current bucket is always cached");
-            let mut i = home;
-            loop {
-                let e = &b.elems[i];
-                if e.hash == -1 {
-                    break;
-                }
-                if e.hash == h
-                    && e.key_size as usize == key.len()
-                    && e.key_start[..pre] == key[..pre]
-                {
-                    if nc < candidates.len() {
-                        candidates[nc] = (i, *e);
-                        nc += 1;
-                    } else {
-                        overflow = true;
+        // Walk the probe chain (spec §10) and compare each look-alike slot's key as soon as
+        // it is met, stopping at the first match as libgdbm does: a successful lookup
+        // touches ~2-3 slots at usual fill, not the whole chain up to the next empty slot.
+        let mut i = home;
+        let mut left = n; // slots not yet probed (a full bucket has no empty slot)
+        loop {
+            let next = {
+                let b = self
+                    .cache
+                    .get(self.current)
+                    .expect("the current bucket is always cached");
+                let mut next = None;
+                while left > 0 {
+                    let e = &b.elems[i];
+                    if e.hash == -1 {
+                        break;
+                    }
+                    let at = i;
+                    // (i + 1) % n without a division per probe.
+                    i += 1;
+                    if i == n {
+                        i = 0;
+                    }
+                    left -= 1;
+                    if e.hash == h
+                        && e.key_size as usize == key.len()
+                        && e.key_start[..pre] == key[..pre]
+                    {
+                        next = Some((at, *e));
                         break;
                     }
                 }
-                // (i + 1) % n without a division per probe.
-                i += 1;
-                if i == n {
-                    i = 0;
-                }
-                if i == home {
-                    break;
-                }
-            }
-        }
-        for &(i, e) in &candidates[..nc] {
-            if want_value {
+                next
+            };
+            let Some((at, e)) = next else {
+                return Ok((h, None, false));
+            };
+            if let Some(out) = value_out.as_deref_mut() {
                 // One read for key and value (the common `get` path); the key is compared
                 // before the value is copied out.
                 let len = key.len() + e.data_size.max(0) as usize;
                 self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
                 if self.record_buf[..key.len()] == *key {
-                    *value_out = Some(self.record_buf[key.len()..].to_vec());
-                    return Ok((h, Some(i)));
+                    out.extend_from_slice(&self.record_buf[key.len()..]);
+                    return Ok((h, Some(at), true));
                 }
-                continue;
-            }
-            self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
-            if self.record_buf == key {
-                return Ok((h, Some(i)));
-            }
-        }
-        if !overflow {
-            return Ok((h, None));
-        }
-        // More than four look-alike slots (only in odd files): the slow full walk.
-        let mut i = home;
-        loop {
-            let e = self.cur().elems[i];
-            if e.hash == -1 {
-                return Ok((h, None));
-            }
-            if e.hash == h && e.key_size as usize == key.len() && e.key_start[..pre] == key[..pre] {
+            } else {
                 self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
                 if self.record_buf == key {
-                    return Ok((h, Some(i)));
+                    return Ok((h, Some(at), false));
                 }
-            }
-            i = (i + 1) % n;
-            if i == home {
-                return Ok((h, None));
             }
         }
     }
 
     /// `gdbm_fetch`: the value under `key`. A file needing recovery finds nothing.
     pub fn fetch(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut value = Vec::new();
+        Ok(self.fetch_into(key, &mut value)?.then_some(value))
+    }
+
+    /// `gdbm_fetch` into a caller's buffer: clears `out`, and if `key` is stored puts its
+    /// value there and returns `true`. Reusing one buffer across calls makes a `get` free
+    /// of allocation (the value is copied once, from the record into `out`). A file needing
+    /// recovery finds nothing.
+    pub fn fetch_into(&mut self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
         if self.need_recovery {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut value = None;
-        let (_, slot) = self.findkey_value(key, true, &mut value)?;
-        if value.is_some() {
-            return Ok(value);
+        let (_, slot, filled) = self.findkey_value(key, Some(&mut *out))?;
+        if filled {
+            return Ok(true);
         }
         match slot {
-            None => Ok(None),
+            None => Ok(false),
             Some(i) => {
                 let e = self.cur().elems[i];
                 let from = (e.ptr as u64).saturating_add(e.key_size as u64);
-                let v =
-                    self.read_record(e.ptr, e.key_size, e.data_size, from, e.data_size as usize)?;
-                Ok(Some(v))
+                self.read_record_buf(e.ptr, e.key_size, e.data_size, from, e.data_size as usize)?;
+                out.extend_from_slice(&self.record_buf);
+                Ok(true)
             }
         }
     }
