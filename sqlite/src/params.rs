@@ -91,10 +91,14 @@ impl<T: ToBind + ?Sized> ToBind for &T {
 /// The parameters of one statement execution: a sequence bound by position (qmark `?`,
 /// `?NNN`) or a mapping bound by name (`:name`, `@name`, `$name`).
 pub trait BindParams {
-    /// A sequence: its length. A mapping: `None`.
-    fn positional_len(&self) -> Option<usize>;
-    /// Item `i` (0-based) of a sequence.
-    fn positional(&self, i: usize) -> Option<&dyn ToBind>;
+    /// A sequence: its length. A mapping: `None` (the default).
+    fn positional_len(&self) -> Option<usize> {
+        None
+    }
+    /// Item `i` (0-based) of a sequence; a mapping has none (the default).
+    fn positional(&self, _i: usize) -> Option<&dyn ToBind> {
+        None
+    }
     /// The value for `name` (without its `:`/`@`/`$`) of a mapping.
     fn named(&self, _name: &str) -> Option<&dyn ToBind> {
         None
@@ -179,24 +183,12 @@ bind_tuple!(12; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L);
 
 /// A mapping, bound by name.
 impl<V: ToBind, S: std::hash::BuildHasher> BindParams for HashMap<String, V, S> {
-    fn positional_len(&self) -> Option<usize> {
-        None
-    }
-    fn positional(&self, _i: usize) -> Option<&dyn ToBind> {
-        None
-    }
     fn named(&self, name: &str) -> Option<&dyn ToBind> {
         self.get(name).map(|v| v as &dyn ToBind)
     }
 }
 /// A mapping, bound by name.
 impl<V: ToBind> BindParams for BTreeMap<String, V> {
-    fn positional_len(&self) -> Option<usize> {
-        None
-    }
-    fn positional(&self, _i: usize) -> Option<&dyn ToBind> {
-        None
-    }
     fn named(&self, name: &str) -> Option<&dyn ToBind> {
         self.get(name).map(|v| v as &dyn ToBind)
     }
@@ -204,12 +196,6 @@ impl<V: ToBind> BindParams for BTreeMap<String, V> {
 /// `(name, value)` pairs, bound by name (a later pair for the same name wins, as in a
 /// Python dict built from them).
 impl<V: ToBind> BindParams for Vec<(&str, V)> {
-    fn positional_len(&self) -> Option<usize> {
-        None
-    }
-    fn positional(&self, _i: usize) -> Option<&dyn ToBind> {
-        None
-    }
     fn named(&self, name: &str) -> Option<&dyn ToBind> {
         self.iter()
             .rev()
