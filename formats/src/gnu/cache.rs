@@ -29,7 +29,26 @@ impl Hasher for AdrHasher {
     }
 }
 
-type AdrMap = HashMap<i64, usize, BuildHasherDefault<AdrHasher>>;
+/// Address → (slot, address of the slot's bucket's `elems` buffer). The buffer address
+/// lets a hit prefetch the probed slot without first loading the entry; it is only ever
+/// used as a prefetch hint.
+type AdrMap = HashMap<i64, (usize, usize), BuildHasherDefault<AdrHasher>>;
+
+/// Hints the CPU to load the cache line at `addr` (no effect off x86-64). `addr` may be
+/// stale: a prefetch never faults.
+#[inline]
+fn prefetch_address(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, part of the x86-64 baseline. A prefetch is only
+        // a hint: it never faults (even on an unmapped or stale address) and reads nothing
+        // into the program; the pointer is never dereferenced.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
 
 /// Hints the CPU to load the cache lines holding `v` (no effect off x86-64).
 #[inline]
@@ -57,7 +76,7 @@ fn prefetch_value<T>(v: &T) {
     let _ = v;
 }
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, BucketElem};
 
 const NIL: usize = usize::MAX;
 
@@ -124,7 +143,7 @@ impl BucketCache {
                 return Some(self.head);
             }
         }
-        self.map.get(&adr).copied()
+        self.map.get(&adr).map(|&(i, _)| i)
     }
 
     /// Makes slot `i` the most recently used.
@@ -163,7 +182,24 @@ impl BucketCache {
 
     /// Makes the bucket at `adr` most recently used. Returns false if not cached.
     pub fn touch(&mut self, adr: i64) -> bool {
-        match self.find(adr) {
+        self.touch_probing(adr, usize::MAX)
+    }
+
+    /// [`BucketCache::touch`], and on a hit also hints the CPU to load slot `elem` of the
+    /// bucket (where the caller's probe walk starts; `usize::MAX`: none) alongside the entry.
+    pub fn touch_probing(&mut self, adr: i64, elem: usize) -> bool {
+        let found = match self.slots.get(self.head) {
+            Some(Some(e)) if e.adr == adr => Some(self.head),
+            _ => self.map.get(&adr).map(|&(i, base)| {
+                if elem != usize::MAX {
+                    prefetch_address(
+                        base.wrapping_add(elem.wrapping_mul(std::mem::size_of::<BucketElem>())),
+                    );
+                }
+                i
+            }),
+        };
+        match found {
             Some(i) => {
                 if self.stamps[i] != self.clock {
                     // The caller reads this entry next (its bucket's slots): start loading
@@ -230,12 +266,15 @@ impl BucketCache {
                 self.slots.len() - 1
             }
         };
-        self.map.insert(adr, i);
+        let base = self.slots[i]
+            .as_ref()
+            .map_or(0, |e| e.bucket.elems.as_ptr() as usize);
+        self.map.insert(adr, (i, base));
         if changed {
             self.dirty.push(adr);
         }
         let anchor = after
-            .and_then(|a| self.map.get(&a).copied())
+            .and_then(|a| self.map.get(&a).map(|&(i, _)| i))
             .filter(|&a| a != i);
         match anchor {
             None => self.stamp_front(i),
@@ -274,7 +313,7 @@ impl BucketCache {
 
     /// Removes the bucket at `adr` from the cache and returns it (for a split's old bucket).
     pub fn remove(&mut self, adr: i64) -> Option<(Bucket, bool)> {
-        let i = *self.map.get(&adr)?;
+        let (i, _) = *self.map.get(&adr)?;
         let e = self.remove_slot(i);
         Some((e.bucket, e.changed))
     }
@@ -302,7 +341,7 @@ impl BucketCache {
 
     /// Marks the bucket at `adr` changed.
     pub fn mark_changed(&mut self, adr: i64) {
-        if let Some(&i) = self.map.get(&adr) {
+        if let Some(&(i, _)) = self.map.get(&adr) {
             self.slots[i]
                 .as_mut()
                 .expect("mapped slot is occupied")
@@ -316,7 +355,7 @@ impl BucketCache {
     pub fn take_changed(&mut self) -> Vec<i64> {
         let mut out = std::mem::take(&mut self.dirty);
         out.retain(|adr| match self.map.get(adr) {
-            Some(&i) => {
+            Some(&(i, _)) => {
                 let e = self.slots[i].as_mut().expect("mapped slot is occupied");
                 std::mem::replace(&mut e.changed, false)
             }
