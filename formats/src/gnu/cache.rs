@@ -29,7 +29,26 @@ impl Hasher for AdrHasher {
     }
 }
 
-type AdrMap = HashMap<i64, usize, BuildHasherDefault<AdrHasher>>;
+/// Address → (slot, address of the slot's bucket's `elems` buffer). The buffer address
+/// lets a hit prefetch the probed slot without first loading the entry; it is only ever
+/// used as a prefetch hint.
+type AdrMap = HashMap<i64, (usize, usize), BuildHasherDefault<AdrHasher>>;
+
+/// Hints the CPU to load the cache line at `addr` (no effect off x86-64). `addr` may be
+/// stale: a prefetch never faults.
+#[inline]
+fn prefetch_address(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, part of the x86-64 baseline. A prefetch is only
+        // a hint: it never faults (even on an unmapped or stale address) and reads nothing
+        // into the program; the pointer is never dereferenced.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
 
 /// Hints the CPU to load the cache lines holding `v` (no effect off x86-64).
 #[inline]
@@ -57,9 +76,12 @@ fn prefetch_value<T>(v: &T) {
     let _ = v;
 }
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, BucketElem};
 
 const NIL: usize = usize::MAX;
+
+/// The stamp of a free slot (never the least recently used: eviction takes the minimum).
+const FREE: u64 = u64::MAX;
 
 struct Entry {
     adr: i64,
@@ -67,25 +89,27 @@ struct Entry {
     changed: bool,
 }
 
-/// A slot's place in the LRU list. Kept apart from the (large) entries so that moving a
-/// bucket to the front touches two 16-byte links, not two entries' cache lines.
-#[derive(Clone, Copy)]
-struct Link {
-    prev: usize,
-    next: usize,
-}
-
 /// LRU cache of buckets keyed by file address, plus the buffer pool.
+///
+/// The LRU order (gdbm spec §12.7) is kept as recency stamps rather than a linked list:
+/// making a bucket most recently used writes one `u64` (the next counter value) instead of
+/// relinking it and its neighbours, so a cache hit touches no other entry. The order only
+/// matters when the cache evicts, which scans for the smallest stamp (rare: the cache grows
+/// while `cache_bits < dir_bits`).
 pub struct BucketCache {
     slots: Vec<Option<Entry>>,
-    /// `links[i]`: slot `i`'s neighbours in the LRU list (meaningful while it is occupied).
-    links: Vec<Link>,
+    /// `stamps[i]`: slot `i`'s recency (larger = more recently used; [`FREE`] if empty).
+    /// Stamps of occupied slots are distinct; kept apart from the (large) entries so the
+    /// eviction scan reads a compact array.
+    stamps: Vec<u64>,
+    /// The last stamp handed out: the most recently used bucket's stamp.
+    clock: u64,
     free_slots: Vec<usize>,
     map: AdrMap,
     /// Addresses marked changed since the last `take_changed` (may hold stale entries).
     dirty: Vec<i64>,
+    /// The slot last made most recently used: a lookup hint only (may be stale or NIL).
     head: usize,
-    tail: usize,
     /// log2 of the capacity (starts at 9: 512 buckets, gdbm spec §12.7).
     cache_bits: u32,
     /// LIFO pool of recycled buffers (spec §12.6 item 4).
@@ -98,12 +122,12 @@ impl BucketCache {
     pub fn new(elems: usize) -> BucketCache {
         BucketCache {
             slots: Vec::new(),
-            links: Vec::new(),
+            stamps: Vec::new(),
+            clock: 0,
             free_slots: Vec::new(),
             map: AdrMap::default(),
             dirty: Vec::new(),
             head: NIL,
-            tail: NIL,
             cache_bits: 9,
             pool: Vec::new(),
             elems,
@@ -119,7 +143,15 @@ impl BucketCache {
                 return Some(self.head);
             }
         }
-        self.map.get(&adr).copied()
+        self.map.get(&adr).map(|&(i, _)| i)
+    }
+
+    /// Makes slot `i` the most recently used.
+    #[inline]
+    fn stamp_front(&mut self, i: usize) {
+        self.clock += 1;
+        self.stamps[i] = self.clock;
+        self.head = i;
     }
 
     /// Number of cached buckets.
@@ -148,49 +180,32 @@ impl BucketCache {
         self.pool.push(b);
     }
 
-    fn unlink(&mut self, i: usize) {
-        let Link { prev: p, next: n } = self.links[i];
-        if p != NIL {
-            self.links[p].next = n;
-        } else {
-            self.head = n;
-        }
-        if n != NIL {
-            self.links[n].prev = p;
-        } else {
-            self.tail = p;
-        }
-    }
-
-    fn link_after(&mut self, i: usize, after: usize) {
-        let next = if after == NIL {
-            self.head
-        } else {
-            self.links[after].next
-        };
-        self.links[i] = Link { prev: after, next };
-        if after == NIL {
-            self.head = i;
-        } else {
-            self.links[after].next = i;
-        }
-        if next != NIL {
-            self.links[next].prev = i;
-        } else {
-            self.tail = i;
-        }
-    }
-
     /// Makes the bucket at `adr` most recently used. Returns false if not cached.
     pub fn touch(&mut self, adr: i64) -> bool {
-        match self.find(adr) {
+        self.touch_probing(adr, usize::MAX)
+    }
+
+    /// [`BucketCache::touch`], and on a hit also hints the CPU to load slot `elem` of the
+    /// bucket (where the caller's probe walk starts; `usize::MAX`: none) alongside the entry.
+    pub fn touch_probing(&mut self, adr: i64, elem: usize) -> bool {
+        let found = match self.slots.get(self.head) {
+            Some(Some(e)) if e.adr == adr => Some(self.head),
+            _ => self.map.get(&adr).map(|&(i, base)| {
+                if elem != usize::MAX {
+                    prefetch_address(
+                        base.wrapping_add(elem.wrapping_mul(std::mem::size_of::<BucketElem>())),
+                    );
+                }
+                i
+            }),
+        };
+        match found {
             Some(i) => {
-                if self.head != i {
+                if self.stamps[i] != self.clock {
                     // The caller reads this entry next (its bucket's slots): start loading
-                    // it now, so that miss overlaps the LRU relinking's misses.
+                    // all its cache lines at once.
                     prefetch_value(&self.slots[i]);
-                    self.unlink(i);
-                    self.link_after(i, NIL);
+                    self.stamp_front(i);
                 }
                 true
             }
@@ -209,16 +224,23 @@ impl BucketCache {
             self.cache_bits += 1;
             return None;
         }
-        let t = self.tail;
-        if t == NIL {
-            return None;
-        }
-        let e = self.remove_slot(t);
+        // The least recently used bucket: the smallest stamp (free slots hold FREE).
+        let lru = self
+            .stamps
+            .iter()
+            .enumerate()
+            .min_by_key(|&(_, &st)| st)
+            .filter(|&(_, &st)| st != FREE)
+            .map(|(i, _)| i)?;
+        let e = self.remove_slot(lru);
         Some((e.adr, e.bucket, e.changed))
     }
 
     fn remove_slot(&mut self, i: usize) -> Entry {
-        self.unlink(i);
+        self.stamps[i] = FREE;
+        if self.head == i {
+            self.head = NIL;
+        }
         let e = self.slots[i].take().expect("removed slot is occupied");
         self.map.remove(&e.adr);
         self.free_slots.push(i);
@@ -233,34 +255,65 @@ impl BucketCache {
             bucket,
             changed,
         };
-        let unlinked = Link {
-            prev: NIL,
-            next: NIL,
-        };
         let i = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i] = Some(entry);
-                self.links[i] = unlinked;
                 i
             }
             None => {
                 self.slots.push(Some(entry));
-                self.links.push(unlinked);
+                self.stamps.push(FREE);
                 self.slots.len() - 1
             }
         };
-        self.map.insert(adr, i);
+        let base = self.slots[i]
+            .as_ref()
+            .map_or(0, |e| e.bucket.elems.as_ptr() as usize);
+        self.map.insert(adr, (i, base));
         if changed {
             self.dirty.push(adr);
         }
-        let anchor = after.and_then(|a| self.map.get(&a).copied()).unwrap_or(NIL);
-        let anchor = if anchor == i { NIL } else { anchor };
-        self.link_after(i, anchor);
+        let anchor = after
+            .and_then(|a| self.map.get(&a).map(|&(i, _)| i))
+            .filter(|&a| a != i);
+        match anchor {
+            None => self.stamp_front(i),
+            // The anchor is the most recently used bucket (a split's old bucket always is):
+            // the new bucket takes its stamp and the anchor a fresh one, so the new bucket
+            // sits right after the anchor, ahead of everything else (including buckets
+            // inserted after the anchor before it, as a list insertion would place them).
+            Some(a) if self.stamps[a] == self.clock => {
+                self.stamps[i] = self.stamps[a];
+                self.stamp_front(a);
+            }
+            Some(a) => self.insert_after_older(i, a),
+        }
+    }
+
+    /// Places slot `i` right after slot `a` in the LRU order when `a` is not the most
+    /// recently used: renumbers every occupied slot in order (O(n log n); never taken by
+    /// the handle, whose anchors are always the front, but kept exact for any caller).
+    fn insert_after_older(&mut self, i: usize, a: usize) {
+        let mut order: Vec<usize> = (0..self.stamps.len())
+            .filter(|&j| j != i && self.stamps[j] != FREE)
+            .collect();
+        order.sort_by_key(|&j| std::cmp::Reverse(self.stamps[j]));
+        let pos = order
+            .iter()
+            .position(|&j| j == a)
+            .expect("the anchor is an occupied slot");
+        order.insert(pos + 1, i);
+        let n = order.len() as u64;
+        for (rank, &j) in order.iter().enumerate() {
+            self.stamps[j] = self.clock + n - rank as u64;
+        }
+        self.clock += n;
+        self.head = order[0];
     }
 
     /// Removes the bucket at `adr` from the cache and returns it (for a split's old bucket).
     pub fn remove(&mut self, adr: i64) -> Option<(Bucket, bool)> {
-        let i = *self.map.get(&adr)?;
+        let (i, _) = *self.map.get(&adr)?;
         let e = self.remove_slot(i);
         Some((e.bucket, e.changed))
     }
@@ -288,7 +341,7 @@ impl BucketCache {
 
     /// Marks the bucket at `adr` changed.
     pub fn mark_changed(&mut self, adr: i64) {
-        if let Some(&i) = self.map.get(&adr) {
+        if let Some(&(i, _)) = self.map.get(&adr) {
             self.slots[i]
                 .as_mut()
                 .expect("mapped slot is occupied")
@@ -302,7 +355,7 @@ impl BucketCache {
     pub fn take_changed(&mut self) -> Vec<i64> {
         let mut out = std::mem::take(&mut self.dirty);
         out.retain(|adr| match self.map.get(adr) {
-            Some(&i) => {
+            Some(&(i, _)) => {
                 let e = self.slots[i].as_mut().expect("mapped slot is occupied");
                 std::mem::replace(&mut e.changed, false)
             }
@@ -318,8 +371,276 @@ impl BucketCache {
 }
 
 #[cfg(test)]
+impl BucketCache {
+    /// An empty cache starting at `2^cache_bits` buckets (tests: small caches evict often).
+    fn with_bits(elems: usize, cache_bits: u32) -> BucketCache {
+        BucketCache {
+            cache_bits,
+            ..BucketCache::new(elems)
+        }
+    }
+
+    /// Cached addresses, most recently used first.
+    fn lru_order(&self) -> Vec<i64> {
+        let mut v: Vec<(u64, i64)> = self
+            .slots
+            .iter()
+            .zip(&self.stamps)
+            .filter_map(|(e, &st)| e.as_ref().map(|e| (st, e.adr)))
+            .collect();
+        v.sort_by_key(|&(st, _)| std::cmp::Reverse(st));
+        v.into_iter().map(|(_, adr)| adr).collect()
+    }
+}
+
+/// The previous LRU implementation (a doubly linked list relinked on every touch), kept as
+/// the reference the stamp-based order is checked against.
+#[cfg(test)]
+mod list_lru {
+    use std::collections::HashMap;
+
+    const NIL: usize = usize::MAX;
+
+    #[derive(Clone, Copy)]
+    struct Link {
+        prev: usize,
+        next: usize,
+    }
+
+    /// Linked-list LRU over addresses, with the same growth rule as `BucketCache`.
+    pub struct ListLru {
+        adrs: Vec<Option<i64>>,
+        links: Vec<Link>,
+        free_slots: Vec<usize>,
+        map: HashMap<i64, usize>,
+        head: usize,
+        tail: usize,
+        cache_bits: u32,
+    }
+
+    impl ListLru {
+        pub fn new(cache_bits: u32) -> ListLru {
+            ListLru {
+                adrs: Vec::new(),
+                links: Vec::new(),
+                free_slots: Vec::new(),
+                map: HashMap::new(),
+                head: NIL,
+                tail: NIL,
+                cache_bits,
+            }
+        }
+
+        fn unlink(&mut self, i: usize) {
+            let Link { prev: p, next: n } = self.links[i];
+            if p != NIL {
+                self.links[p].next = n;
+            } else {
+                self.head = n;
+            }
+            if n != NIL {
+                self.links[n].prev = p;
+            } else {
+                self.tail = p;
+            }
+        }
+
+        fn link_after(&mut self, i: usize, after: usize) {
+            let next = if after == NIL {
+                self.head
+            } else {
+                self.links[after].next
+            };
+            self.links[i] = Link { prev: after, next };
+            if after == NIL {
+                self.head = i;
+            } else {
+                self.links[after].next = i;
+            }
+            if next != NIL {
+                self.links[next].prev = i;
+            } else {
+                self.tail = i;
+            }
+        }
+
+        pub fn touch(&mut self, adr: i64) -> bool {
+            match self.map.get(&adr).copied() {
+                Some(i) => {
+                    if self.head != i {
+                        self.unlink(i);
+                        self.link_after(i, NIL);
+                    }
+                    true
+                }
+                None => false,
+            }
+        }
+
+        pub fn make_room(&mut self, dir_bits: u32) -> Option<i64> {
+            if self.map.len() < (1usize << self.cache_bits) {
+                return None;
+            }
+            if self.cache_bits < dir_bits {
+                self.cache_bits += 1;
+                return None;
+            }
+            let t = self.tail;
+            if t == NIL {
+                return None;
+            }
+            self.remove_slot(t)
+        }
+
+        fn remove_slot(&mut self, i: usize) -> Option<i64> {
+            self.unlink(i);
+            let adr = self.adrs[i].take();
+            if let Some(a) = adr {
+                self.map.remove(&a);
+            }
+            self.free_slots.push(i);
+            adr
+        }
+
+        pub fn insert(&mut self, adr: i64, after: Option<i64>) {
+            let unlinked = Link {
+                prev: NIL,
+                next: NIL,
+            };
+            let i = match self.free_slots.pop() {
+                Some(i) => {
+                    self.adrs[i] = Some(adr);
+                    self.links[i] = unlinked;
+                    i
+                }
+                None => {
+                    self.adrs.push(Some(adr));
+                    self.links.push(unlinked);
+                    self.adrs.len() - 1
+                }
+            };
+            self.map.insert(adr, i);
+            let anchor = after.and_then(|a| self.map.get(&a).copied()).unwrap_or(NIL);
+            let anchor = if anchor == i { NIL } else { anchor };
+            self.link_after(i, anchor);
+        }
+
+        pub fn remove(&mut self, adr: i64) -> Option<i64> {
+            let i = *self.map.get(&adr)?;
+            self.remove_slot(i)
+        }
+
+        /// Cached addresses, most recently used first.
+        pub fn order(&self) -> Vec<i64> {
+            let mut out = Vec::new();
+            let mut i = self.head;
+            while i != NIL {
+                out.push(self.adrs[i].expect("linked slot is occupied"));
+                i = self.links[i].next;
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a random workload over both LRU implementations.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A lookup: touch if cached, else make room and load at the front (`get_bucket`).
+        Get(i64),
+        /// A split of the bucket at the address (loaded first): two new buckets linked
+        /// right after it, the old one removed, one of the new ones made current.
+        Split(i64, bool),
+        /// An insertion after an arbitrary cached bucket (not only the front).
+        InsertAfter(i64, i64),
+        /// Removal of a bucket.
+        Remove(i64),
+        /// A directory doubling (lets the cache grow).
+        GrowDir,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0i64..40).prop_map(Op::Get),
+            2 => ((0i64..40), any::<bool>()).prop_map(|(a, c)| Op::Split(a, c)),
+            1 => ((0i64..40), (0i64..40)).prop_map(|(a, b)| Op::InsertAfter(a, b)),
+            1 => (0i64..40).prop_map(Op::Remove),
+            1 => Just(Op::GrowDir),
+        ]
+    }
+
+    /// Runs `ops` on both; returns an error at the first differing victim or order.
+    fn same_victims(bits: u32, ops: &[Op]) -> Result<(), TestCaseError> {
+        let mut new = BucketCache::with_bits(1, bits);
+        let mut old = list_lru::ListLru::new(bits);
+        let mut dir_bits = bits;
+        let mut next_adr = 1000i64;
+        let room = |new: &mut BucketCache, old: &mut list_lru::ListLru, dir_bits: u32| {
+            let a = new.make_room(dir_bits).map(|(adr, _, _)| adr);
+            let b = old.make_room(dir_bits);
+            prop_assert_eq!(a, b, "victims differ");
+            Ok(())
+        };
+        for op in ops {
+            match *op {
+                Op::Get(adr) => {
+                    let hit = new.touch(adr);
+                    prop_assert_eq!(hit, old.touch(adr));
+                    if !hit {
+                        room(&mut new, &mut old, dir_bits)?;
+                        new.insert(adr, Bucket::zeroed(1), false, None);
+                        old.insert(adr, None);
+                    }
+                }
+                Op::Split(adr, second) => {
+                    if !new.touch(adr) {
+                        room(&mut new, &mut old, dir_bits)?;
+                        new.insert(adr, Bucket::zeroed(1), false, None);
+                        old.insert(adr, None);
+                    } else {
+                        old.touch(adr);
+                    }
+                    let (a0, a1) = (next_adr, next_adr + 1);
+                    next_adr += 2;
+                    for a in [a0, a1] {
+                        room(&mut new, &mut old, dir_bits)?;
+                        new.insert(a, Bucket::zeroed(1), true, Some(adr));
+                        old.insert(a, Some(adr));
+                    }
+                    prop_assert_eq!(new.remove(adr).is_some(), old.remove(adr).is_some());
+                    let cur = if second { a1 } else { a0 };
+                    prop_assert_eq!(new.touch(cur), old.touch(cur));
+                }
+                Op::InsertAfter(anchor, adr) => {
+                    if !new.contains(adr) {
+                        room(&mut new, &mut old, dir_bits)?;
+                        new.insert(adr, Bucket::zeroed(1), false, Some(anchor));
+                        old.insert(adr, Some(anchor));
+                    }
+                }
+                Op::Remove(adr) => {
+                    prop_assert_eq!(new.remove(adr).is_some(), old.remove(adr).is_some());
+                }
+                Op::GrowDir => dir_bits += 1,
+            }
+            prop_assert_eq!(new.lru_order(), old.order(), "orders differ after {:?}", op);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// The stamp order evicts the same buckets, in the same order, as the linked list.
+        #[test]
+        fn stamps_match_list_lru(bits in 0u32..4, ops in proptest::collection::vec(op(), 1..300)) {
+            same_victims(bits, &ops)?;
+        }
+    }
 
     /// Block-aligned addresses must spread over the hash table's low bits.
     #[test]

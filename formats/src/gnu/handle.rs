@@ -261,6 +261,12 @@ impl<S: Storage> GdbmFile<S> {
 
     /// Loads the bucket at directory index `idx` through the cache and makes it current.
     pub(super) fn get_bucket(&mut self, idx: usize) -> Result<i64> {
+        self.get_bucket_probing(idx, usize::MAX)
+    }
+
+    /// [`Self::get_bucket`]; on a cache hit, slot `elem` (the probe walk's start; `usize::MAX`:
+    /// none) is prefetched with the cache entry.
+    fn get_bucket_probing(&mut self, idx: usize, elem: usize) -> Result<i64> {
         let l = self.header.layout;
         let adr = self.dir[idx];
         let dir_off = self.header.dir as u64 + (idx * l.off_size()) as u64;
@@ -274,7 +280,7 @@ impl<S: Storage> GdbmFile<S> {
                 ),
             )));
         }
-        if self.cache.touch(adr) {
+        if self.cache.touch_probing(adr, elem) {
             self.current = adr;
             return Ok(adr);
         }
@@ -388,12 +394,12 @@ impl<S: Storage> GdbmFile<S> {
     ) -> Result<(i32, Option<usize>, bool)> {
         let h = hash(key);
         let idx = dir_index(h, self.header.dir_bits as u32);
-        self.get_bucket(idx)?;
         let n = self.header.bucket_elems as usize;
+        let home = if n == 0 { usize::MAX } else { (h as usize) % n };
+        self.get_bucket_probing(idx, home)?;
         if n == 0 {
             return Ok((h, None, false));
         }
-        let home = (h as usize) % n;
         let pre = key.len().min(4);
         // Walk the probe chain (spec §10) and compare each look-alike slot's key as soon as
         // it is met, stopping at the first match as libgdbm does: a successful lookup
