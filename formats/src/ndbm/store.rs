@@ -112,21 +112,7 @@ impl<F: PageFile> HashStore<F> {
         let mut meta_page = vec![0u8; pagesize];
         let n = (file.len() as usize).min(pagesize);
         file.read(0, &mut meta_page[..n])?;
-        Ok(HashStore {
-            file,
-            meta,
-            meta_page,
-            pagesize,
-            meta_dirty: false,
-            hash_cache: HashMap::new(),
-            scratch: Vec::new(),
-            edit: Vec::new(),
-            edit_whole: false,
-            in_place: true,
-            meta_next: Vec::new(),
-            split_bufs: Default::default(),
-            iter_buf: Vec::new(),
-        })
+        Ok(HashStore::with_meta(file, meta, meta_page, pagesize))
     }
 
     /// Writes a new, empty database into `file` (which must be empty) as the ndbm shim's
@@ -142,7 +128,13 @@ impl<F: PageFile> HashStore<F> {
         // an empty page, which is equally valid.
         let p2 = HashPage::empty(2).encode(meta.endian, pagesize);
         file.write(2 * pagesize as u64, &p2)?;
-        Ok(HashStore {
+        Ok(HashStore::with_meta(file, meta, meta_page, pagesize))
+    }
+
+    /// A store over `file` with its meta page read or written: nothing dirty, empty caches
+    /// and scratch buffers, in-place edits allowed.
+    fn with_meta(file: F, meta: HashMeta, meta_page: Vec<u8>, pagesize: usize) -> Self {
+        HashStore {
             file,
             meta,
             meta_page,
@@ -156,7 +148,7 @@ impl<F: PageFile> HashStore<F> {
             meta_next: Vec::new(),
             split_bufs: Default::default(),
             iter_buf: Vec::new(),
-        })
+        }
     }
 
     /// Re-reads the meta page from the file (after a rollback discarded changes the
