@@ -663,6 +663,16 @@ mod tests {
         }
     }
 
+    /// The first row of `sql` on `c`, as Python's repr.
+    fn first_row(c: &crate::Connection, sql: &str) -> String {
+        c.execute(sql, ())
+            .unwrap()
+            .fetchone()
+            .unwrap()
+            .expect("the query returns a row")
+            .repr()
+    }
+
     #[test]
     fn files_written_through_the_engine_are_plain_sqlite_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -734,49 +744,19 @@ mod tests {
         let p = dir.path().join("w.db");
         let v = EngineVfs::register("pydbm-test", Arc::new(OsVfs::new())).unwrap();
         let a = connect(&p, &opts(&v, 1.0)).unwrap();
-        let mode = a
-            .execute("pragma journal_mode=wal", ())
-            .unwrap()
-            .fetchone()
-            .unwrap()
-            .unwrap();
-        assert_eq!(mode.repr(), "('wal',)");
+        assert_eq!(first_row(&a, "pragma journal_mode=wal"), "('wal',)");
         a.execute("create table t(x)", ()).unwrap();
         a.execute("insert into t values (1)", ()).unwrap();
         a.commit().unwrap();
         let b = connect(&p, &opts(&v, 1.0)).unwrap();
         b.set_isolation_level(None).unwrap();
         b.execute("begin", ()).unwrap();
-        assert_eq!(
-            b.execute("select count(*) from t", ())
-                .unwrap()
-                .fetchone()
-                .unwrap()
-                .unwrap()
-                .repr(),
-            "(1,)"
-        );
+        assert_eq!(first_row(&b, "select count(*) from t"), "(1,)");
         a.execute("insert into t values (2)", ()).unwrap();
         a.commit().unwrap();
-        assert_eq!(
-            b.execute("select count(*) from t", ())
-                .unwrap()
-                .fetchone()
-                .unwrap()
-                .unwrap()
-                .repr(),
-            "(1,)"
-        );
+        assert_eq!(first_row(&b, "select count(*) from t"), "(1,)");
         b.execute("commit", ()).unwrap();
-        assert_eq!(
-            b.execute("select count(*) from t", ())
-                .unwrap()
-                .fetchone()
-                .unwrap()
-                .unwrap()
-                .repr(),
-            "(2,)"
-        );
+        assert_eq!(first_row(&b, "select count(*) from t"), "(2,)");
         let cli = Path::new("/usr/bin/sqlite3");
         if cli.exists() {
             let o = Command::new(cli)
@@ -872,13 +852,7 @@ mod tests {
         writeln!(stdin, "COMMIT;").unwrap();
         drop(stdin);
         child.wait().unwrap();
-        let n = w
-            .execute("select count(*) from t", ())
-            .unwrap()
-            .fetchone()
-            .unwrap()
-            .unwrap();
-        assert_eq!(n.repr(), "(1,)");
+        assert_eq!(first_row(&w, "select count(*) from t"), "(1,)");
     }
 
     /// Acceptance (spec §3.3, "any close drops all POSIX locks"): while one EngineVfs
@@ -920,13 +894,7 @@ mod tests {
         );
 
         let other = connect(&p, &opts(&v, 0.0)).unwrap();
-        let n = other
-            .execute("select count(*) from t", ())
-            .unwrap()
-            .fetchone()
-            .unwrap()
-            .unwrap();
-        assert_eq!(n.repr(), "(1,)");
+        assert_eq!(first_row(&other, "select count(*) from t"), "(1,)");
         other.close().unwrap();
         assert!(
             cli_sees_lock(&p),
