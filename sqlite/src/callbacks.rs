@@ -105,52 +105,31 @@ fn result_value(v: Value, msg: &'static str) -> rusqlite::Result<ToSqlOutput<'st
 
 type Factory<T> = Arc<dyn Fn() -> Box<T> + Send + Sync>;
 
-struct AggAdapter(Factory<dyn Aggregate>);
-type AggState = AssertUnwindSafe<Box<dyn Aggregate>>;
+/// rusqlite's side of a Python aggregate class (plain or window): makes an instance per
+/// group and maps its errors to Python's messages.
+struct AggAdapter<T: ?Sized>(Factory<T>);
+type AggState<T> = AssertUnwindSafe<Box<T>>;
+type WinAdapter = AggAdapter<dyn WindowAggregate>;
+type WinState = AggState<dyn WindowAggregate>;
 
-impl rusqlite::functions::Aggregate<AggState, ToSqlOutput<'static>> for AggAdapter {
-    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<AggState> {
+impl<T: Aggregate + ?Sized + 'static>
+    rusqlite::functions::Aggregate<AggState<T>, ToSqlOutput<'static>> for AggAdapter<T>
+{
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<AggState<T>> {
         Ok(AssertUnwindSafe((self.0)()))
     }
-    fn step(&self, ctx: &mut Context<'_>, acc: &mut AggState) -> rusqlite::Result<()> {
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut AggState<T>) -> rusqlite::Result<()> {
         acc.step(&args_of(ctx))
             .map_err(|_| user_error("user-defined aggregate's 'step' method raised error"))
     }
     fn finalize(
         &self,
         _: &mut Context<'_>,
-        acc: Option<AggState>,
+        acc: Option<AggState<T>>,
     ) -> rusqlite::Result<ToSqlOutput<'static>> {
         const MSG: &str = "user-defined aggregate's 'finalize' method raised error";
         match acc {
             // No rows: Python never made an instance and returns NULL.
-            None => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null)),
-            Some(mut a) => {
-                let v = a.finalize().map_err(|_| user_error(MSG))?;
-                result_value(v, MSG)
-            }
-        }
-    }
-}
-
-struct WinAdapter(Factory<dyn WindowAggregate>);
-type WinState = AssertUnwindSafe<Box<dyn WindowAggregate>>;
-
-impl rusqlite::functions::Aggregate<WinState, ToSqlOutput<'static>> for WinAdapter {
-    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<WinState> {
-        Ok(AssertUnwindSafe((self.0)()))
-    }
-    fn step(&self, ctx: &mut Context<'_>, acc: &mut WinState) -> rusqlite::Result<()> {
-        acc.step(&args_of(ctx))
-            .map_err(|_| user_error("user-defined aggregate's 'step' method raised error"))
-    }
-    fn finalize(
-        &self,
-        _: &mut Context<'_>,
-        acc: Option<WinState>,
-    ) -> rusqlite::Result<ToSqlOutput<'static>> {
-        const MSG: &str = "user-defined aggregate's 'finalize' method raised error";
-        match acc {
             None => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null)),
             Some(mut a) => {
                 let v = a.finalize().map_err(|_| user_error(MSG))?;
@@ -312,7 +291,7 @@ impl Connection {
                 name,
                 narg,
                 FunctionFlags::SQLITE_UTF8,
-                WinAdapter(Arc::new(factory)),
+                AggAdapter::<dyn WindowAggregate>(Arc::new(factory)),
             )
             .map_err(Error::from)
     }
