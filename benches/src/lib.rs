@@ -33,3 +33,57 @@ impl SharedLibrary {
         (!p.is_null()).then(|| unsafe { std::mem::transmute_copy::<*mut c_void, T>(&p) })
     }
 }
+
+/// CPU time this process has used so far, in seconds (`getrusage(RUSAGE_SELF)`: all
+/// threads, page faults and system calls included).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessCpu {
+    /// Time in user space.
+    pub user: f64,
+    /// Time in the kernel on the process's behalf.
+    pub system: f64,
+}
+
+impl ProcessCpu {
+    /// The process's CPU time now.
+    pub fn now() -> ProcessCpu {
+        // SAFETY: getrusage only writes the zero-initialised `rusage` we own; RUSAGE_SELF is
+        // always a valid `who`.
+        let ru = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+            ru
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        ProcessCpu {
+            user: secs(ru.ru_utime),
+            system: secs(ru.ru_stime),
+        }
+    }
+
+    /// User plus system seconds.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// The `datum` of the dbm C APIs (gdbm.h, and libdb's ndbm shim): a pointer and a length.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Datum {
+    /// The bytes (not owned; libraries return `malloc`ed or internal buffers here).
+    pub dptr: *mut std::ffi::c_char,
+    /// Their length.
+    pub dsize: std::ffi::c_int,
+}
+
+impl Datum {
+    /// A datum borrowing `b` for the duration of one C call (the libraries copy what they
+    /// keep).
+    pub fn of(b: &[u8]) -> Datum {
+        Datum {
+            dptr: b.as_ptr() as *mut std::ffi::c_char,
+            dsize: b.len() as std::ffi::c_int,
+        }
+    }
+}

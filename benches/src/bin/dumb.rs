@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use pydbm_benches::ProcessCpu;
 use pydbm_engine::{Dbm, Durability, OpenOptions};
 use pydbm_formats::dumb::db::DumbDb;
 
@@ -26,15 +27,7 @@ fn value(i: usize) -> Vec<u8> {
 
 /// Process CPU seconds so far (user + system), from getrusage.
 fn cpu_now() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given, which is a valid, owned,
-    // zero-initialised `rusage`; RUSAGE_SELF is always a valid `who`.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    ProcessCpu::now().total()
 }
 
 /// Timings of one run: wall seconds of (inserts, gets, close) and CPU seconds of the whole.

@@ -8,7 +8,7 @@
 //! fetch every key in a random order, iterate every key (firstkey/nextkey). Each phase
 //! prints wall time and the thread's CPU time, each with its ratio to libgdbm's.
 
-use pydbm_benches::SharedLibrary;
+use pydbm_benches::{Datum, SharedLibrary};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -56,13 +56,6 @@ impl Clock {
 
 use pydbm_engine::{Dbm, Durability, OpenOptions};
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Datum {
-    dptr: *mut c_char,
-    dsize: c_int,
-}
-
 type OpenFn =
     unsafe extern "C" fn(*const c_char, c_int, c_int, c_int, *const c_void) -> *mut c_void;
 type StoreFn = unsafe extern "C" fn(*mut c_void, Datum, Datum, c_int) -> c_int;
@@ -95,13 +88,6 @@ fn load_gdbm() -> Option<Gdbm> {
     }
 }
 
-fn datum(b: &[u8]) -> Datum {
-    Datum {
-        dptr: b.as_ptr() as *mut c_char,
-        dsize: b.len() as c_int,
-    }
-}
-
 struct Times {
     insert: Span,
     get: Span,
@@ -122,14 +108,19 @@ fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: 
         assert!(!db.is_null(), "gdbm_open failed");
         for k in keys {
             assert_eq!(
-                (g.store)(db, datum(k), datum(value), 1 /* GDBM_REPLACE */),
+                (g.store)(
+                    db,
+                    Datum::of(k),
+                    Datum::of(value),
+                    1 /* GDBM_REPLACE */
+                ),
                 0
             );
         }
         let insert = t.stop();
         let t = Clock::start();
         for &i in order {
-            let d = (g.fetch)(db, datum(&keys[i]));
+            let d = (g.fetch)(db, Datum::of(&keys[i]));
             assert!(!d.dptr.is_null());
             libc::free(d.dptr as *mut c_void);
         }

@@ -14,7 +14,7 @@
 //! `getrusage`), which other load on a shared machine disturbs much less. Ratios are
 //! printed for both. `NDBM_BENCH_ONLY=None` (or `Process`) runs one pydbm durability only.
 
-use pydbm_benches::SharedLibrary;
+use pydbm_benches::{Datum, ProcessCpu, SharedLibrary};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::time::Instant;
@@ -65,17 +65,11 @@ fn io_calls() -> [u64; 2] {
 
 impl Stamp {
     fn now() -> Stamp {
-        // SAFETY: getrusage writes one `rusage` into the zeroed struct we own.
-        let (user, sys) = unsafe {
-            let mut ru: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-            (secs(ru.ru_utime), secs(ru.ru_stime))
-        };
+        let cpu = ProcessCpu::now();
         Stamp {
             wall: Instant::now(),
-            cpu: user + sys,
-            sys,
+            cpu: cpu.total(),
+            sys: cpu.system,
             io: io_calls(),
         }
     }
@@ -148,14 +142,6 @@ fn run_pydbm(name: &Path, n: usize, durability: Durability) -> Phases {
     phases([t0, t1, t2, t3, t4])
 }
 
-/// libdb's ndbm `datum` (db.h without `_XPG4_2`: `int dsize`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Datum {
-    dptr: *mut c_char,
-    dsize: c_int,
-}
-
 type OpenFn = unsafe extern "C" fn(*const c_char, c_int, c_int) -> *mut c_void;
 type StoreFn = unsafe extern "C" fn(*mut c_void, Datum, Datum, c_int) -> c_int;
 type FetchFn = unsafe extern "C" fn(*mut c_void, Datum) -> Datum;
@@ -189,13 +175,6 @@ fn load_libdb() -> Option<LibDb> {
     }
 }
 
-fn datum(b: &[u8]) -> Datum {
-    Datum {
-        dptr: b.as_ptr() as *mut c_char,
-        dsize: b.len() as c_int,
-    }
-}
-
 /// Seconds for (inserts, gets, iteration, close) through libdb's ndbm API. Iteration is
 /// `dbm_firstkey`/`dbm_nextkey` plus `dbm_fetch` of each key (what `for k in db: db[k]` does).
 fn run_libdb(l: &LibDb, name: &Path, n: usize) -> Phases {
@@ -212,18 +191,21 @@ fn run_libdb(l: &LibDb, name: &Path, n: usize) -> Phases {
         );
         assert!(!db.is_null(), "dbm_open failed");
         for (k, v) in keys.iter().zip(&vals) {
-            assert_eq!((l.store)(db, datum(k), datum(v), 1 /* DBM_REPLACE */), 0);
+            assert_eq!(
+                (l.store)(db, Datum::of(k), Datum::of(v), 1 /* DBM_REPLACE */),
+                0
+            );
         }
         let t1 = Stamp::now();
         for &i in &order {
-            assert_eq!((l.fetch)(db, datum(&keys[i])).dsize, 100);
+            assert_eq!((l.fetch)(db, Datum::of(&keys[i])).dsize, 100);
         }
         let t2 = Stamp::now();
         let mut count = 0usize;
         let mut k = (l.first)(db);
         while !k.dptr.is_null() {
             let owned = std::slice::from_raw_parts(k.dptr as *const u8, k.dsize as usize).to_vec();
-            assert_eq!((l.fetch)(db, datum(&owned)).dsize, 100);
+            assert_eq!((l.fetch)(db, Datum::of(&owned)).dsize, 100);
             count += 1;
             k = (l.next)(db);
         }

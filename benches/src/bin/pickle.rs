@@ -9,13 +9,14 @@
 //! (pydbm time / other time; < 1 means pydbm is faster). serde-pickle loads the same bytes
 //! into its `Value` and dumps that `Value` (it writes protocol 3 only, so pydbm's protocol-3
 //! dump of its graph is timed beside it).
-//! Times are process CPU time (Python's `time.process_time`, Linux `/proc/self/stat`), so a
+//! Times are process CPU time (Python's `time.process_time`, `getrusage` here), so a
 //! machine shared with other jobs does not distort the ratio; wall time is printed too.
 //!
 //! Usage: `cargo run --release -p pydbm-benches --bin pickle [RECORDS]` (default 600000).
 
 use std::time::Instant;
 
+use pydbm_benches::ProcessCpu;
 use pydbm_shelve::pickle::{dumps, loads, LoadOptions};
 
 const MAKE: &str = r#"
@@ -37,15 +38,9 @@ print(len(blob), best(lambda: pickle.loads(blob), cpu), best(lambda: pickle.dump
       best(lambda: pickle.loads(blob), wall), best(lambda: pickle.dumps(obj, 4), wall))
 "#;
 
-/// Process CPU time (user + system, all threads) in seconds, from /proc/self/stat.
+/// Process CPU time (user + system, all threads) in seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // fields after the ")" that closes the command name: utime is the 12th, stime the 13th
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    let ticks = field(11) + field(12);
-    ticks / 100.0 // USER_HZ is 100 on Linux
+    ProcessCpu::now().total()
 }
 
 /// Best of three runs: (CPU seconds, wall seconds, last result).

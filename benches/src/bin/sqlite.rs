@@ -13,7 +13,7 @@
 //! Usage: `cargo run --release -p pydbm-benches --bin sqlite [N] [--only raw|pydbm]`
 //! (N defaults to 200000; `--only` runs one round of one side, for profiling with callgrind).
 
-use pydbm_benches::SharedLibrary;
+use pydbm_benches::{ProcessCpu, SharedLibrary};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::Path;
 use std::process::Command;
@@ -30,14 +30,9 @@ struct Time {
     cpu: f64,
 }
 
+/// Process CPU seconds so far (user + system).
 fn cpu_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer; CLOCK_PROCESS_CPUTIME_ID always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    ProcessCpu::now().total()
 }
 
 struct Timer(Instant, f64);
