@@ -871,10 +871,8 @@ impl Pager {
         let ps = self.opts.page_size as u64;
         for p in offset / ps..=(end - 1) / ps {
             if let Some(page) = self.cache.get_mut((f, p)) {
-                let (page_start, page_end) = (p * ps, (p + 1) * ps);
-                let (from, to) = (offset.max(page_start), end.min(page_end));
-                page.data[(from - page_start) as usize..(to - page_start) as usize]
-                    .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+                let (in_page, in_range) = page_overlap(p, ps, offset, end);
+                page.data[in_page].copy_from_slice(&data[in_range]);
             }
         }
         Ok(())
@@ -900,23 +898,12 @@ impl Pager {
         {
             return self.read_at(f, offset, buf);
         }
-        let on_disk = st.disk_len.min(st.zero_from).clamp(offset, end);
-        let n = (on_disk - offset) as usize;
-        if n > 0 {
-            st.handle
-                .as_ref()
-                .expect("checked above: the file is on disk")
-                .read_exact_at(&mut buf[..n], offset)?;
-        }
-        buf[n..].fill(0);
+        self.read_uncached(f, offset, buf)?;
         let ps = self.opts.page_size as u64;
         for p in offset / ps..=(end - 1) / ps {
             if let Some(page) = self.cache.get_mut((f, p)) {
-                let (page_start, page_end) = (p * ps, (p + 1) * ps);
-                let (from, to) = (offset.max(page_start), end.min(page_end));
-                buf[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
-                    &page.data[(from - page_start) as usize..(to - page_start) as usize],
-                );
+                let (in_page, in_range) = page_overlap(p, ps, offset, end);
+                buf[in_range].copy_from_slice(&page.data[in_page]);
             }
         }
         Ok(())
@@ -1315,6 +1302,22 @@ impl Pager {
         drop(self.lock.take());
         Ok(())
     }
+}
+
+/// Where page `p` (of `ps` bytes) and the byte range `offset..end` overlap: the overlap's
+/// position inside the page and inside the range. The caller has checked they do overlap.
+fn page_overlap(
+    p: u64,
+    ps: u64,
+    offset: u64,
+    end: u64,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let (page_start, page_end) = (p * ps, (p + 1) * ps);
+    let (from, to) = (offset.max(page_start), end.min(page_end));
+    (
+        (from - page_start) as usize..(to - page_start) as usize,
+        (from - offset) as usize..(to - offset) as usize,
+    )
 }
 
 #[cfg(test)]
