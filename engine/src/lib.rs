@@ -28,6 +28,7 @@ mod os_vfs;
 mod pager;
 #[cfg(test)]
 mod pager_tests;
+pub mod prefetch;
 pub mod prng;
 mod recording_vfs;
 mod recovery;

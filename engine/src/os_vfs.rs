@@ -100,21 +100,6 @@ impl Vfs for OsVfs {
     }
 }
 
-/// Asks the CPU to start loading `bytes` into its caches (x86-64 `prefetcht0` per cache
-/// line; nothing elsewhere). A hint: it changes no state and never faults.
-pub(crate) fn prefetch_bytes(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has (it is part of the
-        // x86-64 baseline the compiler already targets). A prefetch only hints the CPU: it
-        // never faults and reads nothing into the program, and `line` is borrowed memory.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
-
 /// The read map of an mmap-reading handle.
 #[derive(Debug, Default)]
 struct MapState {
@@ -271,7 +256,7 @@ impl VfsFile for OsFile {
         if len == 0 || end > file_len || end > m.len() as u64 {
             return;
         }
-        prefetch_bytes(&m[offset as usize..end as usize]);
+        crate::prefetch::prefetch_bytes(&m[offset as usize..end as usize]);
     }
 
     fn path(&self) -> &Path {

@@ -759,7 +759,7 @@ impl Pager {
         if self.dirty.contains(key) {
             if let Some(page) = self.cache.peek(key) {
                 let at = (offset % ps) as usize;
-                crate::os_vfs::prefetch_bytes(&page.data[at..at + len]);
+                crate::prefetch::prefetch_bytes(&page.data[at..at + len]);
             }
         } else if end <= st.disk_len.min(st.zero_from) {
             h.prefetch(offset, len);

@@ -228,17 +228,7 @@ impl Index {
     pub fn prefetch(&self, key: &[u8]) -> KeyHash {
         let hash = self.hash(key);
         let cell = &self.table[hash as usize & (self.table.len() - 1)];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is only a hint: it never faults, reads nothing into the program
-        // and changes no memory, whatever the address (here a valid, live element of
-        // `self.table`); SSE, which `_mm_prefetch` requires, is part of every x86_64 CPU
-        // (the target's baseline features).
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(cell).cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = cell;
+        pydbm_engine::prefetch::prefetch_value(cell);
         KeyHash {
             hash,
             key_len: key.len(),

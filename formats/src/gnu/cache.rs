@@ -34,49 +34,8 @@ impl Hasher for AdrHasher {
 /// used as a prefetch hint.
 type AdrMap = HashMap<i64, (usize, usize), BuildHasherDefault<AdrHasher>>;
 
-/// Hints the CPU to load the cache line at `addr` (no effect off x86-64). `addr` may be
-/// stale: a prefetch never faults.
-#[inline]
-fn prefetch_address(addr: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `_mm_prefetch` needs SSE, part of the x86-64 baseline. A prefetch is only
-        // a hint: it never faults (even on an unmapped or stale address) and reads nothing
-        // into the program; the pointer is never dereferenced.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
-}
-
-/// Hints the CPU to load the cache lines holding `v` (no effect off x86-64).
-#[inline]
-fn prefetch_value<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = (v as *const T).cast::<u8>();
-        let mut off = 0;
-        while off < std::mem::size_of::<T>() {
-            // SAFETY: `_mm_prefetch` needs SSE, part of the x86-64 baseline the compiler
-            // targets. A prefetch is only a hint: it never faults and reads nothing into the
-            // program; every address hinted lies inside `v`, a live borrow (`wrapping_add`
-            // keeps the pointer arithmetic itself free of undefined behaviour).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off).cast()) };
-            off += 64;
-        }
-        if let Some(last) = std::mem::size_of::<T>().checked_sub(1) {
-            // SAFETY: as above; `last` is `v`'s last byte (its line may not be covered yet
-            // when `v` does not start on a line boundary).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(last).cast()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
-}
-
 use super::bucket::{Bucket, BucketElem};
+use pydbm_engine::prefetch::{prefetch_address, prefetch_value};
 
 const NIL: usize = usize::MAX;
 
