@@ -115,6 +115,60 @@ struct MapState {
 /// file that grows while it is read is remapped O(log size) times, not once per growth.
 const MIN_MAP_LEN: u64 = 1 << 20;
 
+impl MapState {
+    /// The mapped bytes of `file` at `offset`, up to `want` of them (fewer only at the end
+    /// of the file). Never exposes a mapped page at or past the file length this state
+    /// knows (`len`), which is refreshed with `fstat` whenever a read reaches past it; a
+    /// shorter file than that can only come from another handle or process truncating it,
+    /// which the [`OsVfs`] docs rule out.
+    #[inline]
+    fn bytes(&mut self, file: &File, path: &Path, offset: u64, want: usize) -> Result<&[u8]> {
+        let want_end = offset.saturating_add(want as u64);
+        // The usual case first: the whole range is inside the known length and the map.
+        let inside = matches!((&self.map, self.len),
+            (Some(m), Some(len)) if want_end <= len && want_end <= m.len() as u64);
+        if inside {
+            let m = self.map.as_ref().expect("checked just above");
+            return Ok(&m[offset as usize..want_end as usize]);
+        }
+        let len = match self.len {
+            Some(l) if l >= want_end => l,
+            _ => {
+                let l = file.metadata().map_err(|e| Error::io(path, e))?.len();
+                self.len = Some(l);
+                l
+            }
+        };
+        if offset >= len || want == 0 {
+            return Ok(&[]);
+        }
+        let n = want.min((len - offset) as usize);
+        let end = offset + n as u64;
+        if self.map.as_ref().is_none_or(|m| (m.len() as u64) < end) {
+            let map_len = end.max(len).max(MIN_MAP_LEN).next_power_of_two();
+            let map_len = usize::try_from(map_len).map_err(|_| {
+                Error::BadArgument(format!(
+                    "{}: a {map_len}-byte map does not fit the address space",
+                    path.display()
+                ))
+            })?;
+            self.map = None;
+            // SAFETY: the map is only read, and only below `len`, the file length this
+            // handle measured or set itself: those pages are backed by the file unless
+            // another handle or process truncated it, which the type docs forbid (callers
+            // hold a lock). Mapping past the end of the file is allowed by mmap(2); those
+            // pages are never read (SIGBUS). Writes through `pwrite` are visible in a
+            // MAP_SHARED map, so the bytes read are the file's current bytes.
+            let m = unsafe { memmap2::MmapOptions::new().len(map_len).map(file) }
+                .map_err(|e| Error::io(path, e))?;
+            self.map = Some(m);
+        }
+        let m = self.map.as_ref().expect("mapped just above");
+        let start = offset as usize;
+        Ok(&m[start..start + n])
+    }
+}
+
 /// A handle on an OS file.
 #[derive(Debug)]
 struct OsFile {
@@ -132,51 +186,6 @@ impl OsFile {
             .as_ref()
             .expect("OsFile::file is Some until the handle is dropped")
     }
-
-    /// Reads through the map. Never touches a mapped page at or past the file length the
-    /// handle knows (`MapState::len`), which is refreshed with `fstat` whenever a read reaches
-    /// past it; a shorter file than that can only come from another handle or process
-    /// truncating it, which the type docs rule out.
-    fn read_mapped(&self, cell: &Mutex<MapState>, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let mut st = cell.lock();
-        let want_end = offset.saturating_add(buf.len() as u64);
-        let len = match st.len {
-            Some(l) if l >= want_end => l,
-            _ => {
-                let l = self.len()?;
-                st.len = Some(l);
-                l
-            }
-        };
-        if offset >= len || buf.is_empty() {
-            return Ok(0);
-        }
-        let n = buf.len().min((len - offset) as usize);
-        let end = offset + n as u64;
-        if st.map.as_ref().is_none_or(|m| (m.len() as u64) < end) {
-            let map_len = end.max(len).max(MIN_MAP_LEN).next_power_of_two();
-            let map_len = usize::try_from(map_len).map_err(|_| {
-                Error::BadArgument(format!(
-                    "{}: a {map_len}-byte map does not fit the address space",
-                    self.path.display()
-                ))
-            })?;
-            st.map = None;
-            // SAFETY: the map is only read, and only below `len`, the file length this
-            // handle measured or set itself: those pages are backed by the file unless
-            // another handle or process truncated it, which the type docs forbid (callers
-            // hold a lock). Mapping past the end of the file is allowed by mmap(2); those
-            // pages are never read (SIGBUS). Writes through `pwrite` are visible in a
-            // MAP_SHARED map, so the bytes read are the file's current bytes.
-            let m = unsafe { memmap2::MmapOptions::new().len(map_len).map(self.file()) }
-                .map_err(|e| Error::io(&self.path, e))?;
-            st.map = Some(m);
-        }
-        let m = st.map.as_ref().expect("mapped just above");
-        let start = offset as usize;
-        buf[..n].copy_from_slice(&m[start..start + n]);
-        Ok(n)
-    }
 }
 
 impl Drop for OsFile {
@@ -192,7 +201,10 @@ impl Drop for OsFile {
 impl VfsFile for OsFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         if let Some(cell) = &self.map {
-            return self.read_mapped(cell, buf, offset);
+            let mut st = cell.lock();
+            let bytes = st.bytes(self.file(), &self.path, offset, buf.len())?;
+            buf[..bytes.len()].copy_from_slice(bytes);
+            return Ok(bytes.len());
         }
         loop {
             match self.file().read_at(buf, offset) {
@@ -243,6 +255,15 @@ impl VfsFile for OsFile {
 
     fn is_mapped(&self) -> bool {
         self.map.is_some()
+    }
+
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        let (Some(cell), Some(file)) = (self.map.as_mut(), self.file.as_ref()) else {
+            return Ok(None);
+        };
+        // The handle is held exclusively: its map state is reached without locking.
+        let bytes = cell.get_mut().bytes(file, &self.path, offset, len)?;
+        Ok((bytes.len() == len && len > 0).then_some(bytes))
     }
 
     fn prefetch(&self, offset: u64, len: usize) {

@@ -517,6 +517,7 @@ impl Pager {
         self.files.get(f).map_or(0, |s| s.len)
     }
 
+    #[inline]
     fn check_file(&self, f: FileId) -> Result<()> {
         if f < self.files.len() {
             Ok(())
@@ -739,6 +740,53 @@ impl Pager {
             done += n;
         }
         Ok(())
+    }
+
+    /// The `len` bytes of file `f` at `offset` where they lie (the cached page, or the
+    /// file's map), without copying them, when they lie in one page and that page is
+    /// cached, dirty, or readable from a mapped handle. Otherwise (several pages, an
+    /// unmapped page not cached, bytes past the logical or the disk length) `Ok(None)`: the
+    /// caller falls back to [`Pager::read_at`], which also reports those errors. The bytes
+    /// are those `read_at` would return; the slice borrows the pager mutably, so nothing
+    /// changes them while it lives. Errors: a bad file index, remapping a grown file.
+    #[inline]
+    pub fn bytes_at(&mut self, f: FileId, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        self.check_file(f)?;
+        let ps = self.opts.page_size as u64;
+        let st = &mut self.files[f];
+        let Some(end) = offset.checked_add(len as u64) else {
+            return Ok(None);
+        };
+        if len == 0 || end > st.len || !st.exists {
+            return Ok(None);
+        }
+        // Page arithmetic by shifts for the usual power-of-two page size (a lookup's hot
+        // path: three divisions otherwise).
+        let (page, last, in_page) = if ps.is_power_of_two() {
+            let sh = ps.trailing_zeros();
+            (offset >> sh, (end - 1) >> sh, (offset & (ps - 1)) as usize)
+        } else {
+            (offset / ps, (end - 1) / ps, (offset % ps) as usize)
+        };
+        if page != last {
+            return Ok(None);
+        }
+        let key = (f, page);
+        let dirty = self.dirty.contains(key);
+        if !dirty {
+            if let Some(h) = st.handle.as_mut().filter(|h| h.is_mapped()) {
+                // A page that is not dirty holds the disk's bytes (read_uncached's rule);
+                // past the disk length or a pending truncation they are zeros: copy those.
+                if end > st.disk_len.min(st.zero_from) {
+                    return Ok(None);
+                }
+                return h.bytes_at(offset, len);
+            }
+        }
+        Ok(self
+            .cache
+            .get_mut(key)
+            .map(|page| &page.data[in_page..in_page + len]))
     }
 
     /// A hint that `len` bytes of file `f` at `offset` will be read soon: when the file is

@@ -280,6 +280,11 @@ fn random_model_run(
                 let mut buf = vec![0xee; b - a];
                 p.read_direct(i, a as u64, &mut buf).unwrap();
                 assert_eq!(buf, m[a..b], "seed {seed} file {i} read_direct {a}..{b}");
+                // bytes_at: the same bytes in place when it can show them (one page, cached,
+                // dirty or mapped); `None` otherwise, never different bytes.
+                if let Some(bytes) = p.bytes_at(i, a as u64, b - a).unwrap() {
+                    assert_eq!(bytes, &m[a..b], "seed {seed} file {i} bytes_at {a}..{b}");
+                }
             }
         }
     }

@@ -109,6 +109,16 @@ pub trait VfsFile: Send + Sync + Debug {
         Ok(self.len()? == 0)
     }
 
+    /// The `len` bytes at `offset` where they lie, without copying them, when this handle
+    /// can show them (a memory-mapped handle whose known length covers the range);
+    /// `Ok(None)` otherwise (the caller then uses [`VfsFile::read_at`]). The slice borrows
+    /// the handle mutably, so nothing can remap or resize it while the slice lives. Errors
+    /// are those of measuring or remapping a grown file.
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        let _ = (offset, len);
+        Ok(None)
+    }
+
     /// The `(device, inode)` identity of the underlying file, when it has one; the
     /// process-wide lock table keys on it. In-memory files return a stable synthetic id.
     fn identity(&self) -> Option<(u64, u64)>;

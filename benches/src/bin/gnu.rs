@@ -2,11 +2,16 @@
 //! C API (loaded with dlopen, so this builds without libgdbm installed), printed as times
 //! and ratios. Usage: `cargo run --release -p pydbm-benches --bin gnu -- [N] [ONLY]` (N defaults
 //! to 100000; ONLY = `libgdbm` or `none` runs just that side, for callgrind/perf runs of one
-//! side: `none` is pydbm at `Durability::None` with the default cache).
+//! side: `none` is pydbm at `Durability::None` with the default cache; `pair` runs those
+//! two, for quick comparisons of the `None` ratios; the environment
+//! variable ROUNDS sets how many times the get and iteration passes repeat, default 5).
 //!
 //! Workload (issue 4): insert N random 16-byte keys with 100-byte values into a new file,
-//! fetch every key in a random order, iterate every key (firstkey/nextkey). Each phase
-//! prints wall time and the thread's CPU time, each with its ratio to libgdbm's.
+//! fetch every key in a random order, iterate every key (firstkey/nextkey). Every side's
+//! file is open at once: each inserts once, then the get pass and the iteration pass run in
+//! rounds, every side once per round, and the median round is reported (the machine is
+//! shared; a slow spell hits every side of one round alike). Each phase prints wall time
+//! and the thread's CPU time, each with its ratio to libgdbm's.
 
 use pydbm_benches::{Datum, SharedLibrary};
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -88,67 +93,109 @@ fn load_gdbm() -> Option<Gdbm> {
     }
 }
 
-struct Times {
-    insert: Span,
-    get: Span,
-    iter: Span,
+/// One database under test: libgdbm's handle or a pydbm one.
+enum Side<'g> {
+    Gdbm(&'g Gdbm, *mut c_void),
+    Pydbm(Box<pydbm_formats::gnu::GnuDb>),
 }
 
-fn run_libgdbm(g: &Gdbm, path: &Path, keys: &[Vec<u8>], order: &[usize], value: &[u8]) -> Times {
-    let p = CString::new(path.to_str().expect("utf-8 temp path")).expect("no NUL");
-    unsafe {
+impl Side<'_> {
+    fn insert(&mut self, keys: &[Vec<u8>], value: &[u8]) -> Span {
         let t = Clock::start();
-        let db = (g.open)(
-            p.as_ptr(),
-            0,
-            3, /* GDBM_NEWDB */
-            0o644,
-            std::ptr::null(),
-        );
-        assert!(!db.is_null(), "gdbm_open failed");
-        for k in keys {
-            assert_eq!(
-                (g.store)(
-                    db,
-                    Datum::of(k),
-                    Datum::of(value),
-                    1 /* GDBM_REPLACE */
-                ),
-                0
-            );
+        match self {
+            // SAFETY: `db` is an open libgdbm handle; the datums point into live slices.
+            Side::Gdbm(g, db) => unsafe {
+                for k in keys {
+                    let rc = (g.store)(
+                        *db,
+                        Datum::of(k),
+                        Datum::of(value),
+                        1, /* GDBM_REPLACE */
+                    );
+                    assert_eq!(rc, 0, "gdbm_store failed");
+                }
+            },
+            Side::Pydbm(db) => {
+                for k in keys {
+                    db.insert(k, value).expect("insert");
+                }
+            }
         }
-        let insert = t.stop();
+        t.stop()
+    }
+
+    fn get(&mut self, keys: &[Vec<u8>], order: &[usize], value_len: usize) -> Span {
         let t = Clock::start();
-        for &i in order {
-            let d = (g.fetch)(db, Datum::of(&keys[i]));
-            assert!(!d.dptr.is_null());
-            libc::free(d.dptr as *mut c_void);
+        match self {
+            // SAFETY: `db` is an open libgdbm handle; each returned datum is malloc'd by
+            // libgdbm and freed here once.
+            Side::Gdbm(g, db) => unsafe {
+                for &i in order {
+                    let d = (g.fetch)(*db, Datum::of(&keys[i]));
+                    assert!(!d.dptr.is_null());
+                    libc::free(d.dptr as *mut c_void);
+                }
+            },
+            Side::Pydbm(db) => {
+                // `GnuDb::get_into` with one reused buffer: the allocation-free lookup
+                // (`Dbm::get` returns a fresh Vec per call, as `gdbm_fetch` mallocs one).
+                let mut out = Vec::new();
+                for &i in order {
+                    assert!(db.get_into(&keys[i], &mut out).expect("get"));
+                    assert_eq!(out.len(), value_len);
+                }
+            }
         }
-        let get = t.stop();
+        t.stop()
+    }
+
+    fn iterate(&mut self, expect: usize) -> Span {
         let t = Clock::start();
         let mut n = 0;
-        let mut k = (g.first)(db);
-        while !k.dptr.is_null() {
-            n += 1;
-            let nk = (g.next)(db, k);
-            libc::free(k.dptr as *mut c_void);
-            k = nk;
+        match self {
+            // SAFETY: `db` is an open libgdbm handle; each key datum is freed once, after
+            // `gdbm_nextkey` used it.
+            Side::Gdbm(g, db) => unsafe {
+                let mut k = (g.first)(*db);
+                while !k.dptr.is_null() {
+                    n += 1;
+                    let nk = (g.next)(*db, k);
+                    libc::free(k.dptr as *mut c_void);
+                    k = nk;
+                }
+            },
+            Side::Pydbm(db) => {
+                let mut k = db.firstkey().expect("firstkey");
+                while let Some(key) = k {
+                    n += 1;
+                    k = db.nextkey(&key).expect("nextkey");
+                }
+            }
         }
-        let iter = t.stop();
-        assert_eq!(n, keys.len());
-        (g.close)(db);
-        Times { insert, get, iter }
+        assert_eq!(n, expect);
+        t.stop()
+    }
+
+    fn close(self) {
+        match self {
+            // SAFETY: `db` is an open libgdbm handle, closed once.
+            Side::Gdbm(g, db) => unsafe {
+                (g.close)(db);
+            },
+            Side::Pydbm(mut db) => db.close().expect("close"),
+        }
     }
 }
 
-fn run_pydbm(
-    path: &Path,
-    durability: Durability,
-    cache_bytes: usize,
-    keys: &[Vec<u8>],
-    order: &[usize],
-    value: &[u8],
-) -> Times {
+fn open_gdbm<'g>(g: &'g Gdbm, path: &Path) -> Side<'g> {
+    let p = CString::new(path.to_str().expect("utf-8 temp path")).expect("no NUL");
+    // SAFETY: `p` is a NUL-terminated path; 3 = GDBM_NEWDB, no fatal-error callback.
+    let db = unsafe { (g.open)(p.as_ptr(), 0, 3, 0o644, std::ptr::null()) };
+    assert!(!db.is_null(), "gdbm_open failed");
+    Side::Gdbm(g, db)
+}
+
+fn open_pydbm(path: &Path, durability: Durability, cache_bytes: usize) -> Side<'static> {
     let mut opts = OpenOptions::from_flag("n").expect("valid flag");
     opts.durability = durability;
     let gnu = pydbm_formats::gnu::GnuOptions {
@@ -157,32 +204,16 @@ fn run_pydbm(
     };
     // The file system `pydbm_formats::gnu::open` uses (mmap reads for a locked handle).
     let vfs = pydbm_formats::gnu::os_vfs(&opts);
-    let t = Clock::start();
-    let mut db = pydbm_formats::gnu::open_with(vfs, path, &opts, gnu).expect("open");
-    for k in keys {
-        db.insert(k, value).expect("insert");
-    }
-    let insert = t.stop();
-    let t = Clock::start();
-    // `GnuDb::get_into` with one reused buffer: the allocation-free lookup (`Dbm::get`
-    // returns a fresh Vec per call, as libgdbm's `gdbm_fetch` mallocs one).
-    let mut out = Vec::new();
-    for &i in order {
-        assert!(db.get_into(&keys[i], &mut out).expect("get"));
-        assert_eq!(out.len(), value.len());
-    }
-    let get = t.stop();
-    let t = Clock::start();
-    let mut n = 0;
-    let mut k = db.firstkey().expect("firstkey");
-    while let Some(key) = k {
-        n += 1;
-        k = db.nextkey(&key).expect("nextkey");
-    }
-    let iter = t.stop();
-    assert_eq!(n, keys.len());
-    db.close().expect("close");
-    Times { insert, get, iter }
+    Side::Pydbm(Box::new(
+        pydbm_formats::gnu::open_with(vfs, path, &opts, gnu).expect("open"),
+    ))
+}
+
+/// The median of `spans` by CPU time (the middle one; the upper middle of an even count).
+fn median(spans: &[Span]) -> Span {
+    let mut v = spans.to_vec();
+    v.sort_by_key(|s| s.cpu);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -190,6 +221,17 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
+    let only = std::env::args().nth(2);
+    let only = only.as_deref();
+    if !matches!(only, None | Some("libgdbm") | Some("none") | Some("pair")) {
+        eprintln!("ONLY must be `libgdbm`, `none` or `pair`");
+        std::process::exit(2);
+    }
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(5);
     let mut rng = pydbm_engine::prng::SplitMix64::new(42);
     let keys: Vec<Vec<u8>> = (0..n)
         .map(|_| {
@@ -204,62 +246,92 @@ fn main() {
     }
     let value = vec![b'v'; 100];
     let dir = tempfile::tempdir().expect("tempdir");
-    println!("gdbm benchmark: {n} random 16-byte keys, 100-byte values");
-    let only = std::env::args().nth(2);
-    let only = only.as_deref();
-    if !matches!(only, None | Some("libgdbm") | Some("none")) {
-        eprintln!("ONLY must be `libgdbm` or `none`");
-        std::process::exit(2);
-    }
-    let base = if only == Some("none") {
+    println!(
+        "gdbm benchmark: {n} random 16-byte keys, 100-byte values; gets and iterations \
+         repeated in {rounds} rounds (ROUNDS), every side once per round, median reported"
+    );
+    let gdbm = if only == Some("none") {
         None
     } else {
-        load_gdbm().map(|g| run_libgdbm(&g, &dir.path().join("ref.gdbm"), &keys, &order, &value))
+        load_gdbm()
     };
-    if base.is_none() && only != Some("none") {
+    if gdbm.is_none() && only != Some("none") {
         println!("libgdbm (libgdbm.so.6) not available: pydbm figures only");
     }
-    let show = |name: &str, t: &Times| {
-        let r = |a: Span, b: Option<Span>| match b {
-            Some(b) => format!(
-                "{:>7.3}s ({:.2}x) cpu {:>7.3}s ({:.2}x)",
-                a.wall.as_secs_f64(),
-                a.wall.as_secs_f64() / b.wall.as_secs_f64(),
-                a.cpu.as_secs_f64(),
-                a.cpu.as_secs_f64() / b.cpu.as_secs_f64()
-            ),
-            None => format!(
-                "{:>7.3}s cpu {:>7.3}s",
-                a.wall.as_secs_f64(),
-                a.cpu.as_secs_f64()
-            ),
-        };
-        println!("{name}");
-        println!(
-            "    insert  {}",
-            r(t.insert, base.as_ref().map(|b| b.insert))
-        );
-        println!("    get     {}", r(t.get, base.as_ref().map(|b| b.get)));
-        println!("    iterate {}", r(t.iter, base.as_ref().map(|b| b.iter)));
-    };
-    if let Some(b) = &base {
-        show("libgdbm 1.23 (C API)", b);
+    let mut sides: Vec<(&str, Side)> = Vec::new();
+    if let Some(g) = &gdbm {
+        sides.push((
+            "libgdbm 1.23 (C API)",
+            open_gdbm(g, &dir.path().join("ref.gdbm")),
+        ));
     }
     for (name, d, cache) in [
         ("pydbm durability=None", Durability::None, 0),
         ("pydbm None, 8M cache", Durability::None, 8 << 20),
         ("pydbm default (Process)", Durability::Process, 0),
     ] {
-        if only == Some("libgdbm") || (only == Some("none") && cache != 0) {
-            continue;
-        }
-        if only == Some("none") && d != Durability::None {
+        let none_only = matches!(only, Some("none") | Some("pair"));
+        if only == Some("libgdbm") || (none_only && (cache != 0 || d != Durability::None)) {
             continue;
         }
         let file = dir
             .path()
             .join(format!("{name}.gdbm").replace([' ', ','], "_"));
-        let t = run_pydbm(&file, d, cache, &keys, &order, &value);
-        show(name, &t);
+        sides.push((name, open_pydbm(&file, d, cache)));
+    }
+    // Insert once per side (a new file each); then every round runs each side's full get
+    // pass, then each side's full iteration, so a slow spell of the shared machine hits
+    // every side alike and the median drops it.
+    let inserts: Vec<Span> = sides
+        .iter_mut()
+        .map(|(_, s)| s.insert(&keys, &value))
+        .collect();
+    let mut gets = vec![Vec::new(); sides.len()];
+    let mut iters = vec![Vec::new(); sides.len()];
+    for _ in 0..rounds {
+        for (i, (_, s)) in sides.iter_mut().enumerate() {
+            gets[i].push(s.get(&keys, &order, value.len()));
+        }
+        for (i, (_, s)) in sides.iter_mut().enumerate() {
+            iters[i].push(s.iterate(n));
+        }
+    }
+    let base = gdbm.as_ref().map(|_| 0usize);
+    let r = |a: Span, b: Option<Span>| match b {
+        Some(b) => format!(
+            "{:>7.3}s ({:.2}x) cpu {:>7.3}s ({:.2}x)",
+            a.wall.as_secs_f64(),
+            a.wall.as_secs_f64() / b.wall.as_secs_f64(),
+            a.cpu.as_secs_f64(),
+            a.cpu.as_secs_f64() / b.cpu.as_secs_f64()
+        ),
+        None => format!(
+            "{:>7.3}s cpu {:>7.3}s",
+            a.wall.as_secs_f64(),
+            a.cpu.as_secs_f64()
+        ),
+    };
+    let cpus = |v: &[Span]| {
+        v.iter()
+            .map(|s| format!("{:.3}", s.cpu.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, (name, _)) in sides.iter().enumerate() {
+        println!("{name}");
+        println!("    insert  {}", r(inserts[i], base.map(|b| inserts[b])));
+        println!(
+            "    get     {}   rounds cpu: {}",
+            r(median(&gets[i]), base.map(|b| median(&gets[b]))),
+            cpus(&gets[i])
+        );
+        println!(
+            "    iterate {}   rounds cpu: {}",
+            r(median(&iters[i]), base.map(|b| median(&iters[b]))),
+            cpus(&iters[i])
+        );
+    }
+    for (_, s) in sides {
+        s.close();
     }
 }

@@ -25,7 +25,11 @@ pub struct BucketElem {
 /// A decoded bucket. Encoding a parsed bucket reproduces its bytes exactly when padding
 /// and the unused tail are zero (they always are in libgdbm's files).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct Bucket {
+    /// All slots. (First, with `#[repr(C)]`: a lookup reads this pointer right after the
+    /// cache entry's address, in the same cache line.)
+    pub elems: Vec<BucketElem>,
     /// Live entries of `avail`.
     pub av_count: i32,
     /// The bucket's avail table (live then stale).
@@ -34,8 +38,6 @@ pub struct Bucket {
     pub bucket_bits: i32,
     /// Live slots.
     pub count: i32,
-    /// All slots.
-    pub elems: Vec<BucketElem>,
 }
 
 impl Bucket {

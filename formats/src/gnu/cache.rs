@@ -37,11 +37,25 @@ type AdrMap = HashMap<i64, (usize, usize), BuildHasherDefault<AdrHasher>>;
 use super::bucket::{Bucket, BucketElem};
 use pydbm_engine::prefetch::{prefetch_address, prefetch_value};
 
+/// Hints the CPU to load slot `elem` (`usize::MAX`: none) of the elems array at `base`.
+#[inline]
+fn prefetch_elem(base: usize, elem: usize) {
+    if elem != usize::MAX {
+        prefetch_address(base.wrapping_add(elem.wrapping_mul(std::mem::size_of::<BucketElem>())));
+    }
+}
+
 const NIL: usize = usize::MAX;
 
 /// The stamp of a free slot (never the least recently used: eviction takes the minimum).
 const FREE: u64 = u64::MAX;
 
+/// A directory index with no slot hint.
+const NO_HINT: u32 = u32::MAX;
+
+/// A cached bucket. Laid out so that a lookup's two reads, `adr` (to confirm a hint) and
+/// the bucket's `elems` pointer, share the entry's first cache line.
+#[repr(C, align(64))]
 struct Entry {
     adr: i64,
     bucket: Bucket,
@@ -69,6 +83,16 @@ pub struct BucketCache {
     dirty: Vec<i64>,
     /// The slot last made most recently used: a lookup hint only (may be stale or NIL).
     head: usize,
+    /// Directory index → the slot that held its bucket when last looked up ([`NO_HINT`]:
+    /// none): a lookup hint only, read before the hash map. A hint may be stale (the
+    /// directory entry changed, the bucket was evicted, the slot reused): a hit is taken
+    /// only when the hinted slot holds the directory entry's address. Kept compact (4
+    /// bytes an entry) so it stays in the CPU's near caches: a lookup then starts loading
+    /// the bucket's slots without waiting for a far memory access first.
+    hints: Vec<u32>,
+    /// Slot → the address of its bucket's `elems` buffer when the slot was last filled
+    /// (stale once the slot is emptied): only ever prefetched.
+    bases: Vec<usize>,
     /// log2 of the capacity (starts at 9: 512 buckets, gdbm spec §12.7).
     cache_bits: u32,
     /// LIFO pool of recycled buffers (spec §12.6 item 4).
@@ -86,6 +110,8 @@ impl BucketCache {
             free_slots: Vec::new(),
             map: AdrMap::default(),
             dirty: Vec::new(),
+            hints: Vec::new(),
+            bases: Vec::new(),
             head: NIL,
             cache_bits: 9,
             pool: Vec::new(),
@@ -150,20 +176,56 @@ impl BucketCache {
         let found = match self.slots.get(self.head) {
             Some(Some(e)) if e.adr == adr => Some(self.head),
             _ => self.map.get(&adr).map(|&(i, base)| {
-                if elem != usize::MAX {
-                    prefetch_address(
-                        base.wrapping_add(elem.wrapping_mul(std::mem::size_of::<BucketElem>())),
-                    );
-                }
+                prefetch_elem(base, elem);
                 i
             }),
         };
+        self.hit(found)
+    }
+
+    /// [`BucketCache::touch_probing`] for the bucket that directory entry `dir_index`
+    /// names (`adr`): tries the hint recorded for that entry before the hash map, and
+    /// records it on a map hit. Hints never change the outcome, only the memory traffic.
+    /// They are bounded by the largest directory index asked for (the caller's directory).
+    #[inline]
+    pub fn touch_dir(&mut self, dir_index: usize, adr: i64, elem: usize) -> bool {
+        if let Some(Some(e)) = self.slots.get(self.head) {
+            if e.adr == adr {
+                return self.hit(Some(self.head));
+            }
+        }
+        if let Some(&hint) = self.hints.get(dir_index) {
+            let i = hint as usize;
+            if let Some(&base) = self.bases.get(i) {
+                // Prefetch before checking the hint: the check and the slot loads overlap.
+                prefetch_elem(base, elem);
+                if matches!(self.slots.get(i), Some(Some(e)) if e.adr == adr) {
+                    return self.hit(Some(i));
+                }
+            }
+        }
+        let Some(&(i, base)) = self.map.get(&adr) else {
+            return false;
+        };
+        prefetch_elem(base, elem);
+        if self.hints.len() <= dir_index {
+            self.hints.resize(dir_index + 1, NO_HINT);
+        }
+        self.hints[dir_index] = u32::try_from(i).unwrap_or(NO_HINT);
+        self.hit(Some(i))
+    }
+
+    /// The end of a lookup: makes slot `found` most recently used.
+    #[inline]
+    fn hit(&mut self, found: Option<usize>) -> bool {
         match found {
             Some(i) => {
                 if self.stamps[i] != self.clock {
-                    // The caller reads this entry next (its bucket's slots): start loading
-                    // all its cache lines at once.
-                    prefetch_value(&self.slots[i]);
+                    // The caller reads this entry's first line next (its bucket's `elems`
+                    // pointer): start loading it.
+                    if let Some(e) = &self.slots[i] {
+                        prefetch_value(&e.adr);
+                    }
                     self.stamp_front(i);
                 }
                 true
@@ -229,6 +291,10 @@ impl BucketCache {
             .as_ref()
             .map_or(0, |e| e.bucket.elems.as_ptr() as usize);
         self.map.insert(adr, (i, base));
+        if self.bases.len() <= i {
+            self.bases.resize(i + 1, 0);
+        }
+        self.bases[i] = base;
         if changed {
             self.dirty.push(adr);
         }
@@ -512,6 +578,9 @@ mod tests {
     enum Op {
         /// A lookup: touch if cached, else make room and load at the front (`get_bucket`).
         Get(i64),
+        /// The same lookup through directory entry `.1`'s slot hint (`touch_dir`): hints
+        /// go stale as buckets move, and must never change the outcome.
+        GetDir(i64, usize),
         /// A split of the bucket at the address (loaded first): two new buckets linked
         /// right after it, the old one removed, one of the new ones made current.
         Split(i64, bool),
@@ -533,6 +602,15 @@ mod tests {
         ]
     }
 
+    /// [`op`] plus lookups through directory hints (kept apart so the committed regression
+    /// seeds of `stamps_match_list_lru` still generate the cases they were saved for).
+    fn op_with_hints() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => op(),
+            2 => ((0i64..40), (0usize..8)).prop_map(|(a, d)| Op::GetDir(a, d)),
+        ]
+    }
+
     /// Runs `ops` on both; returns an error at the first differing victim or order.
     fn same_victims(bits: u32, ops: &[Op]) -> Result<(), TestCaseError> {
         let mut new = BucketCache::with_bits(1, bits);
@@ -549,6 +627,15 @@ mod tests {
             match *op {
                 Op::Get(adr) => {
                     let hit = new.touch(adr);
+                    prop_assert_eq!(hit, old.touch(adr));
+                    if !hit {
+                        room(&mut new, &mut old, dir_bits)?;
+                        new.insert(adr, Bucket::zeroed(1), false, None);
+                        old.insert(adr, None);
+                    }
+                }
+                Op::GetDir(adr, dir_index) => {
+                    let hit = new.touch_dir(dir_index, adr, 0);
                     prop_assert_eq!(hit, old.touch(adr));
                     if !hit {
                         room(&mut new, &mut old, dir_bits)?;
@@ -597,6 +684,16 @@ mod tests {
         /// The stamp order evicts the same buckets, in the same order, as the linked list.
         #[test]
         fn stamps_match_list_lru(bits in 0u32..4, ops in proptest::collection::vec(op(), 1..300)) {
+            same_victims(bits, &ops)?;
+        }
+
+        /// Lookups through stale or fresh directory hints hit, miss and reorder exactly as
+        /// plain lookups do.
+        #[test]
+        fn dir_hints_never_change_lookups(
+            bits in 0u32..4,
+            ops in proptest::collection::vec(op_with_hints(), 1..300),
+        ) {
             same_victims(bits, &ops)?;
         }
     }

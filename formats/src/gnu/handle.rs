@@ -280,7 +280,7 @@ impl<S: Storage> GdbmFile<S> {
                 ),
             )));
         }
-        if self.cache.touch_probing(adr, elem) {
+        if self.cache.touch_dir(idx, adr, elem) {
             self.current = adr;
             return Ok(adr);
         }
@@ -352,18 +352,9 @@ impl<S: Storage> GdbmFile<S> {
             .expect("the current bucket is always cached")
     }
 
-    /// Reads `len` bytes of the record at `ptr` (from file offset `from`) into
-    /// `self.record_buf` (a buffer reused across reads: no allocation or zeroing per
-    /// record), checking first that the whole record lies in the file, so the buffer never
-    /// grows past a record that lies in the file.
-    fn read_record_buf(
-        &mut self,
-        ptr: i64,
-        key_size: i32,
-        data_size: i32,
-        from: u64,
-        len: usize,
-    ) -> Result<()> {
+    /// Checks that the record at `ptr` (`key_size + data_size` bytes) lies in the file, so
+    /// no read or buffer is ever sized past a record that lies in the file.
+    fn check_record(&mut self, ptr: i64, key_size: i32, data_size: i32) -> Result<()> {
         let end = (ptr as i128) + key_size as i128 + data_size as i128;
         if ptr < 0 || key_size < 0 || data_size < 0 || end > self.st.len() as i128 {
             return Err(self.corrupt(Malformed::new(
@@ -372,6 +363,21 @@ impl<S: Storage> GdbmFile<S> {
                 format!("a record inside the file ({key_size}+{data_size} bytes at {ptr})"),
             )));
         }
+        Ok(())
+    }
+
+    /// Reads `len` bytes of the record at `ptr` (from file offset `from`) into
+    /// `self.record_buf` (a buffer reused across reads: no allocation or zeroing per
+    /// record), checking first that the whole record lies in the file.
+    fn read_record_buf(
+        &mut self,
+        ptr: i64,
+        key_size: i32,
+        data_size: i32,
+        from: u64,
+        len: usize,
+    ) -> Result<()> {
+        self.check_record(ptr, key_size, data_size)?;
         let mut buf = std::mem::take(&mut self.record_buf);
         buf.resize(len, 0);
         let r = self.st.read_at(from, &mut buf);
@@ -438,17 +444,41 @@ impl<S: Storage> GdbmFile<S> {
             let Some((at, e)) = next else {
                 return Ok((h, None, false));
             };
+            // The record's key (and, for a get, its value) is compared and copied where it
+            // lies when the storage can show it in place (one page, cached or mapped): no
+            // copy into `record_buf` first. Such a record lies in the file, so
+            // `check_record` (which names a bad pointer or size) is only needed on the
+            // copying path.
+            let klen = key.len();
+            let len = klen
+                + value_out
+                    .as_ref()
+                    .map_or(0, |_| e.data_size.max(0) as usize);
+            if e.ptr >= 0 && e.data_size >= 0 {
+                if let Some(rec) = self.st.bytes_at(e.ptr as u64, len)? {
+                    if rec[..klen] != *key {
+                        continue;
+                    }
+                    let filled = match value_out.as_deref_mut() {
+                        Some(out) => {
+                            out.extend_from_slice(&rec[klen..]);
+                            true
+                        }
+                        None => false,
+                    };
+                    return Ok((h, Some(at), filled));
+                }
+            }
             if let Some(out) = value_out.as_deref_mut() {
                 // One read for key and value (the common `get` path); the key is compared
                 // before the value is copied out.
-                let len = key.len() + e.data_size.max(0) as usize;
                 self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
-                if self.record_buf[..key.len()] == *key {
-                    out.extend_from_slice(&self.record_buf[key.len()..]);
+                if self.record_buf[..klen] == *key {
+                    out.extend_from_slice(&self.record_buf[klen..]);
                     return Ok((h, Some(at), true));
                 }
             } else {
-                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, key.len())?;
+                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, klen)?;
                 if self.record_buf == key {
                     return Ok((h, Some(at), false));
                 }

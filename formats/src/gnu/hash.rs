@@ -4,20 +4,66 @@
 ///
 /// gdbm spec §7: key bytes are taken as *signed* `char` (bytes ≥ 0x80 sign-extend before
 /// the shift), all arithmetic wraps on u32.
+#[inline]
 pub fn hash(key: &[u8]) -> i32 {
     let mut v: u32 = 0x238F_13AFu32.wrapping_mul(key.len() as u32);
-    // The shift for byte i is (5 i) mod 24, kept incrementally (no division per byte).
-    let mut shift = 0u32;
-    for &b in key {
-        let c = b as i8 as i32 as u32; // signed char, sign-extended
-        v = v.wrapping_add(c << shift) & 0x7FFF_FFFF;
-        shift += 5;
-        if shift >= 24 {
-            shift -= 24;
+    // The spec masks to 31 bits after every byte; masking is reduction mod 2^31, which
+    // commutes with wrapping addition, so one mask at the end gives the same value. The
+    // shift for byte i is (5 i) mod 24, which repeats every 24 bytes: whole 8-byte groups
+    // take their shifts from the table as constants (an unrolled body per group), the last
+    // few bytes one at a time.
+    let mut periods = key.chunks_exact(24);
+    for p in periods.by_ref() {
+        v = v
+            .wrapping_add(group_sum::<0>(&p[..8]))
+            .wrapping_add(group_sum::<1>(&p[8..16]))
+            .wrapping_add(group_sum::<2>(&p[16..]));
+    }
+    // Under 24 bytes left: at most two whole groups, then single bytes.
+    let rest = periods.remainder();
+    let mut done = 0;
+    if rest.len() >= 8 {
+        v = v.wrapping_add(group_sum::<0>(&rest[..8]));
+        done = 8;
+        if rest.len() >= 16 {
+            v = v.wrapping_add(group_sum::<1>(&rest[8..16]));
+            done = 16;
         }
     }
+    for (&b, &shift) in rest[done..].iter().zip(&SHIFTS[done..]) {
+        v = v.wrapping_add(signed(b) << shift);
+    }
+    v &= 0x7FFF_FFFF;
     (1_103_515_243u32.wrapping_mul(v).wrapping_add(12345) & 0x7FFF_FFFF) as i32
 }
+
+/// A key byte as a signed `char`, sign-extended (gdbm spec §7).
+#[inline(always)]
+fn signed(b: u8) -> u32 {
+    b as i8 as i32 as u32
+}
+
+/// The sum of one 8-byte group's shifted bytes, group `G` (0, 1 or 2) of a 24-byte period.
+#[inline(always)]
+fn group_sum<const G: usize>(group: &[u8]) -> u32 {
+    let group: &[u8; 8] = group.try_into().expect("groups are 8-byte slices");
+    let mut v = 0u32;
+    for j in 0..8 {
+        v = v.wrapping_add(signed(group[j]) << SHIFTS[8 * G + j]);
+    }
+    v
+}
+
+/// `(5 i) mod 24` for i in 0..24 (gdbm spec §7).
+const SHIFTS: [u32; 24] = {
+    let mut t = [0u32; 24];
+    let mut i = 0;
+    while i < 24 {
+        t[i] = (5 * i as u32) % 24;
+        i += 1;
+    }
+    t
+};
 
 /// Directory index of hash `h` in a directory of `2^dir_bits` entries (the top bits).
 #[inline]
@@ -42,8 +88,8 @@ mod tests {
         assert_eq!(hash("kéy".as_bytes()), 0x601743a6);
     }
 
-    /// The incremental shift equals the spec's `(5 i) % 24` for keys long enough to wrap
-    /// the shift several times.
+    /// The table-driven shift and the single final mask equal the spec's per-byte `(5 i) %
+    /// 24` shift and per-byte mask, for keys long enough to wrap the shift several times.
     #[test]
     fn incremental_shift_matches_the_spec_formula() {
         let spec = |key: &[u8]| {

@@ -12,7 +12,6 @@ use pydbm_engine::{
 use super::db::GnuDb;
 use super::handle::{FileOptions, GdbmFile};
 use super::pager_storage::PagerStorage;
-use super::storage::Storage;
 
 /// gdbm-specific open settings beyond Python's flags (the C API's arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,7 +107,7 @@ pub fn open_with(
             ..PagerOptions::default()
         },
     )?;
-    let st: Box<dyn Storage> = Box::new(PagerStorage::new(pager, path));
+    let st = PagerStorage::new(pager, path);
     let file = GdbmFile::open(
         st,
         FileOptions {

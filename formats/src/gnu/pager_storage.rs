@@ -37,6 +37,10 @@ impl Storage for PagerStorage {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.p()?.read_at(0, offset, buf)
     }
+    #[inline]
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        self.p()?.bytes_at(0, offset, len)
+    }
     fn prefetch(&self, offset: u64, len: usize) {
         if let Some(p) = &self.pager {
             p.prefetch(0, offset, len);

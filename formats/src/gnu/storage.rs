@@ -18,6 +18,13 @@ pub trait Storage: Send {
     }
     /// Reads exactly `buf.len()` bytes at `offset`; past the end → [`Error::Corrupt`].
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// The `len` bytes at `offset` where they lie, without copying them, when the storage
+    /// can show them; `Ok(None)` otherwise, and the caller uses [`Storage::read_at`] (which
+    /// reports a range past the end). The default never can.
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        let _ = (offset, len);
+        Ok(None)
+    }
     /// A hint that `len` bytes at `offset` will be read soon (a prefetch); does nothing by
     /// default.
     fn prefetch(&self, offset: u64, len: usize) {
@@ -107,6 +114,13 @@ impl Storage for MemStorage {
             )),
         }
     }
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|o| Some(o..o.checked_add(len)?))
+            .filter(|r| r.end <= self.data.len());
+        Ok(range.map(|r| &self.data[r]))
+    }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         // Refuse absurd sizes instead of allocating them (a hostile next_block).
         let end = offset
@@ -161,6 +175,9 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
+        (**self).bytes_at(offset, len)
     }
     fn prefetch(&self, offset: u64, len: usize) {
         (**self).prefetch(offset, len)
