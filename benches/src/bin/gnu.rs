@@ -100,7 +100,7 @@ enum Side<'g> {
 }
 
 impl Side<'_> {
-    fn insert(&mut self, keys: &[Vec<u8>], value: &[u8]) -> Span {
+    fn insert(&mut self, keys: &[[u8; 16]], value: &[u8]) -> Span {
         let t = Clock::start();
         match self {
             // SAFETY: `db` is an open libgdbm handle; the datums point into live slices.
@@ -124,7 +124,7 @@ impl Side<'_> {
         t.stop()
     }
 
-    fn get(&mut self, keys: &[Vec<u8>], order: &[usize], value_len: usize) -> Span {
+    fn get(&mut self, keys: &[[u8; 16]], order: &[usize], value_len: usize) -> Span {
         let t = Clock::start();
         match self {
             // SAFETY: `db` is an open libgdbm handle; each returned datum is malloc'd by
@@ -233,10 +233,13 @@ fn main() {
         .filter(|&r| r > 0)
         .unwrap_or(5);
     let mut rng = pydbm_engine::prng::SplitMix64::new(42);
-    let keys: Vec<Vec<u8>> = (0..n)
+    // One flat array of keys (16 bytes each), so fetching a key costs the harness one
+    // access, not a pointer chase to a separate allocation per key.
+    let keys: Vec<[u8; 16]> = (0..n)
         .map(|_| {
-            let mut k = rng.next_u64().to_le_bytes().to_vec();
-            k.extend_from_slice(&rng.next_u64().to_le_bytes());
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+            k[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
             k
         })
         .collect();
@@ -317,18 +320,40 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    // Each round's pydbm ÷ libgdbm CPU ratio (the two ran back to back, under the same
+    // load), and their median: steadier than the ratio of the medians when the machine's
+    // speed drifts.
+    let round_ratios = |v: &[Span], b: Option<&[Span]>| match b {
+        Some(b) => {
+            let mut rs: Vec<f64> = v
+                .iter()
+                .zip(b)
+                .map(|(a, b)| a.cpu.as_secs_f64() / b.cpu.as_secs_f64())
+                .collect();
+            let each = rs
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            rs.sort_by(f64::total_cmp);
+            format!("   round ratios {each} (median {:.2}x)", rs[rs.len() / 2])
+        }
+        None => String::new(),
+    };
     for (i, (name, _)) in sides.iter().enumerate() {
         println!("{name}");
         println!("    insert  {}", r(inserts[i], base.map(|b| inserts[b])));
         println!(
-            "    get     {}   rounds cpu: {}",
+            "    get     {}   rounds cpu: {}{}",
             r(median(&gets[i]), base.map(|b| median(&gets[b]))),
-            cpus(&gets[i])
+            cpus(&gets[i]),
+            round_ratios(&gets[i], base.filter(|&b| b != i).map(|b| &gets[b][..]))
         );
         println!(
-            "    iterate {}   rounds cpu: {}",
+            "    iterate {}   rounds cpu: {}{}",
             r(median(&iters[i]), base.map(|b| median(&iters[b]))),
-            cpus(&iters[i])
+            cpus(&iters[i]),
+            round_ratios(&iters[i], base.filter(|&b| b != i).map(|b| &iters[b][..]))
         );
     }
     for (_, s) in sides {
