@@ -124,13 +124,6 @@ impl MapState {
     #[inline]
     fn bytes(&mut self, file: &File, path: &Path, offset: u64, want: usize) -> Result<&[u8]> {
         let want_end = offset.saturating_add(want as u64);
-        // The usual case first: the whole range is inside the known length and the map.
-        let inside = matches!((&self.map, self.len),
-            (Some(m), Some(len)) if want_end <= len && want_end <= m.len() as u64);
-        if inside {
-            let m = self.map.as_ref().expect("checked just above");
-            return Ok(&m[offset as usize..want_end as usize]);
-        }
         let len = match self.len {
             Some(l) if l >= want_end => l,
             _ => {

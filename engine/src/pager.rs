@@ -112,6 +112,14 @@ struct FileState {
     unsynced: bool,
 }
 
+impl FileState {
+    /// Where the disk's bytes stop counting: past the disk length or a pending truncation,
+    /// the logical bytes of a page that is not dirty are zeros.
+    fn disk_end(&self) -> u64 {
+        self.disk_len.min(self.zero_from)
+    }
+}
+
 /// The open transaction.
 #[derive(Debug)]
 struct Txn {
@@ -577,7 +585,7 @@ impl Pager {
         let ps = self.opts.page_size as u64;
         let st = &self.files[key.0];
         let start = key.1 * ps;
-        let valid_end = st.disk_len.min(st.zero_from).min(start + ps).max(start);
+        let valid_end = st.disk_end().min(start + ps).max(start);
         let n = (valid_end - start) as usize;
         let mut data = match reuse {
             Some(mut b) if b.len() == self.opts.page_size => {
@@ -774,10 +782,11 @@ impl Pager {
         let key = (f, page);
         let dirty = self.dirty.contains(key);
         if !dirty {
+            let disk_end = st.disk_end();
             if let Some(h) = st.handle.as_mut().filter(|h| h.is_mapped()) {
                 // A page that is not dirty holds the disk's bytes (read_uncached's rule);
                 // past the disk length or a pending truncation they are zeros: copy those.
-                if end > st.disk_len.min(st.zero_from) {
+                if end > disk_end {
                     return Ok(None);
                 }
                 return h.bytes_at(offset, len);
@@ -809,7 +818,7 @@ impl Pager {
                 let at = (offset % ps) as usize;
                 crate::prefetch::prefetch_bytes(&page.data[at..at + len]);
             }
-        } else if end <= st.disk_len.min(st.zero_from) {
+        } else if end <= st.disk_end() {
             h.prefetch(offset, len);
         }
     }
@@ -823,7 +832,7 @@ impl Pager {
     fn read_uncached(&self, f: FileId, pos: u64, buf: &mut [u8]) -> Result<()> {
         let st = &self.files[f];
         let end = pos + buf.len() as u64;
-        let valid_end = st.disk_len.min(st.zero_from).clamp(pos, end);
+        let valid_end = st.disk_end().clamp(pos, end);
         let n = (valid_end - pos) as usize;
         if let (Some(h), true) = (&st.handle, n > 0) {
             h.read_exact_at(&mut buf[..n], pos)?;

@@ -29,10 +29,8 @@ impl Hasher for AdrHasher {
     }
 }
 
-/// Address → (slot, address of the slot's bucket's `elems` buffer). The buffer address
-/// lets a hit prefetch the probed slot without first loading the entry; it is only ever
-/// used as a prefetch hint.
-type AdrMap = HashMap<i64, (usize, usize), BuildHasherDefault<AdrHasher>>;
+/// Address → the slot holding that bucket.
+type AdrMap = HashMap<i64, usize, BuildHasherDefault<AdrHasher>>;
 
 use super::bucket::{Bucket, BucketElem};
 use pydbm_engine::prefetch::{prefetch_address, prefetch_value};
@@ -123,12 +121,16 @@ impl BucketCache {
     /// which nearly every lookup asks for) is checked before the hash map.
     #[inline]
     fn find(&self, adr: i64) -> Option<usize> {
-        if let Some(Some(e)) = self.slots.get(self.head) {
-            if e.adr == adr {
-                return Some(self.head);
-            }
+        if self.head_holds(adr) {
+            return Some(self.head);
         }
-        self.map.get(&adr).map(|&(i, _)| i)
+        self.map.get(&adr).copied()
+    }
+
+    /// Whether the most recently used slot holds the bucket at `adr`.
+    #[inline]
+    fn head_holds(&self, adr: i64) -> bool {
+        matches!(self.slots.get(self.head), Some(Some(e)) if e.adr == adr)
     }
 
     /// Makes slot `i` the most recently used.
@@ -167,32 +169,20 @@ impl BucketCache {
 
     /// Makes the bucket at `adr` most recently used. Returns false if not cached.
     pub fn touch(&mut self, adr: i64) -> bool {
-        self.touch_probing(adr, usize::MAX)
-    }
-
-    /// [`BucketCache::touch`], and on a hit also hints the CPU to load slot `elem` of the
-    /// bucket (where the caller's probe walk starts; `usize::MAX`: none) alongside the entry.
-    pub fn touch_probing(&mut self, adr: i64, elem: usize) -> bool {
-        let found = match self.slots.get(self.head) {
-            Some(Some(e)) if e.adr == adr => Some(self.head),
-            _ => self.map.get(&adr).map(|&(i, base)| {
-                prefetch_elem(base, elem);
-                i
-            }),
-        };
+        let found = self.find(adr);
         self.hit(found)
     }
 
-    /// [`BucketCache::touch_probing`] for the bucket that directory entry `dir_index`
-    /// names (`adr`): tries the hint recorded for that entry before the hash map, and
-    /// records it on a map hit. Hints never change the outcome, only the memory traffic.
-    /// They are bounded by the largest directory index asked for (the caller's directory).
+    /// [`BucketCache::touch`] for the bucket that directory entry `dir_index` names
+    /// (`adr`), hinting the CPU to load slot `elem` of the bucket (where the caller's probe
+    /// walk starts; `usize::MAX`: none) as early as it can: tries the hint recorded for
+    /// that entry before the hash map, and records it on a map hit. Hints never change the
+    /// outcome, only the memory traffic. They are bounded by the largest directory index
+    /// asked for (the caller's directory).
     #[inline]
     pub fn touch_dir(&mut self, dir_index: usize, adr: i64, elem: usize) -> bool {
-        if let Some(Some(e)) = self.slots.get(self.head) {
-            if e.adr == adr {
-                return self.hit(Some(self.head));
-            }
+        if self.head_holds(adr) {
+            return self.hit(Some(self.head));
         }
         if let Some(&hint) = self.hints.get(dir_index) {
             let i = hint as usize;
@@ -204,10 +194,12 @@ impl BucketCache {
                 }
             }
         }
-        let Some(&(i, base)) = self.map.get(&adr) else {
+        let Some(&i) = self.map.get(&adr) else {
             return false;
         };
-        prefetch_elem(base, elem);
+        if let Some(&base) = self.bases.get(i) {
+            prefetch_elem(base, elem);
+        }
         if self.hints.len() <= dir_index {
             self.hints.resize(dir_index + 1, NO_HINT);
         }
@@ -290,7 +282,7 @@ impl BucketCache {
         let base = self.slots[i]
             .as_ref()
             .map_or(0, |e| e.bucket.elems.as_ptr() as usize);
-        self.map.insert(adr, (i, base));
+        self.map.insert(adr, i);
         if self.bases.len() <= i {
             self.bases.resize(i + 1, 0);
         }
@@ -299,7 +291,7 @@ impl BucketCache {
             self.dirty.push(adr);
         }
         let anchor = after
-            .and_then(|a| self.map.get(&a).map(|&(i, _)| i))
+            .and_then(|a| self.map.get(&a).copied())
             .filter(|&a| a != i);
         match anchor {
             None => self.stamp_front(i),
@@ -338,7 +330,7 @@ impl BucketCache {
 
     /// Removes the bucket at `adr` from the cache and returns it (for a split's old bucket).
     pub fn remove(&mut self, adr: i64) -> Option<(Bucket, bool)> {
-        let (i, _) = *self.map.get(&adr)?;
+        let i = *self.map.get(&adr)?;
         let e = self.remove_slot(i);
         Some((e.bucket, e.changed))
     }
@@ -366,7 +358,7 @@ impl BucketCache {
 
     /// Marks the bucket at `adr` changed.
     pub fn mark_changed(&mut self, adr: i64) {
-        if let Some(&(i, _)) = self.map.get(&adr) {
+        if let Some(&i) = self.map.get(&adr) {
             self.slots[i]
                 .as_mut()
                 .expect("mapped slot is occupied")
@@ -380,7 +372,7 @@ impl BucketCache {
     pub fn take_changed(&mut self) -> Vec<i64> {
         let mut out = std::mem::take(&mut self.dirty);
         out.retain(|adr| match self.map.get(adr) {
-            Some(&(i, _)) => {
+            Some(&i) => {
                 let e = self.slots[i].as_mut().expect("mapped slot is occupied");
                 std::mem::replace(&mut e.changed, false)
             }
@@ -625,17 +617,11 @@ mod tests {
         };
         for op in ops {
             match *op {
-                Op::Get(adr) => {
-                    let hit = new.touch(adr);
-                    prop_assert_eq!(hit, old.touch(adr));
-                    if !hit {
-                        room(&mut new, &mut old, dir_bits)?;
-                        new.insert(adr, Bucket::zeroed(1), false, None);
-                        old.insert(adr, None);
-                    }
-                }
-                Op::GetDir(adr, dir_index) => {
-                    let hit = new.touch_dir(dir_index, adr, 0);
+                Op::Get(adr) | Op::GetDir(adr, _) => {
+                    let hit = match *op {
+                        Op::GetDir(_, dir_index) => new.touch_dir(dir_index, adr, 0),
+                        _ => new.touch(adr),
+                    };
                     prop_assert_eq!(hit, old.touch(adr));
                     if !hit {
                         room(&mut new, &mut old, dir_bits)?;

@@ -456,32 +456,17 @@ impl<S: Storage> GdbmFile<S> {
                     .map_or(0, |_| e.data_size.max(0) as usize);
             if e.ptr >= 0 && e.data_size >= 0 {
                 if let Some(rec) = self.st.bytes_at(e.ptr as u64, len)? {
-                    if rec[..klen] != *key {
-                        continue;
+                    match record_matches(rec, key, value_out.as_deref_mut()) {
+                        Some(filled) => return Ok((h, Some(at), filled)),
+                        None => continue,
                     }
-                    let filled = match value_out.as_deref_mut() {
-                        Some(out) => {
-                            out.extend_from_slice(&rec[klen..]);
-                            true
-                        }
-                        None => false,
-                    };
-                    return Ok((h, Some(at), filled));
                 }
             }
-            if let Some(out) = value_out.as_deref_mut() {
-                // One read for key and value (the common `get` path); the key is compared
-                // before the value is copied out.
-                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
-                if self.record_buf[..klen] == *key {
-                    out.extend_from_slice(&self.record_buf[klen..]);
-                    return Ok((h, Some(at), true));
-                }
-            } else {
-                self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, klen)?;
-                if self.record_buf == key {
-                    return Ok((h, Some(at), false));
-                }
+            // One read for key and (for a get) value; the key is compared before the
+            // value is copied out.
+            self.read_record_buf(e.ptr, e.key_size, e.data_size, e.ptr as u64, len)?;
+            if let Some(filled) = record_matches(&self.record_buf, key, value_out.as_deref_mut()) {
+                return Ok((h, Some(at), filled));
             }
         }
     }
@@ -1019,4 +1004,20 @@ impl<S: Storage> GdbmFile<S> {
         self.st.finish()?;
         Ok(self.st)
     }
+}
+
+/// Whether record bytes `rec` (the key, then for a get the value) hold `key`; if so, and
+/// `out` is given, appends the value to it. `Some(filled)` on a match (`filled`: a value
+/// was copied), `None` otherwise.
+fn record_matches(rec: &[u8], key: &[u8], out: Option<&mut Vec<u8>>) -> Option<bool> {
+    if rec[..key.len()] != *key {
+        return None;
+    }
+    Some(match out {
+        Some(out) => {
+            out.extend_from_slice(&rec[key.len()..]);
+            true
+        }
+        None => false,
+    })
 }

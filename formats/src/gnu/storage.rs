@@ -77,6 +77,11 @@ impl MemStorage {
             keep_undo: false,
         }
     }
+    /// The index range of the `len` bytes at `offset`, if they lie in the image.
+    fn range(&self, offset: u64, len: usize) -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(offset).ok()?;
+        Some(start..start.checked_add(len)?).filter(|r| r.end <= self.data.len())
+    }
     /// The current bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.data
@@ -97,13 +102,12 @@ impl Storage for MemStorage {
         self.data.len() as u64
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let end = offset.checked_add(buf.len() as u64);
-        match end {
-            Some(end) if end <= self.data.len() as u64 => {
-                buf.copy_from_slice(&self.data[offset as usize..end as usize]);
+        match self.range(offset, buf.len()) {
+            Some(r) => {
+                buf.copy_from_slice(&self.data[r]);
                 Ok(())
             }
-            _ => Err(Error::corrupt(
+            None => Err(Error::corrupt(
                 &self.path,
                 offset,
                 format!(
@@ -115,11 +119,7 @@ impl Storage for MemStorage {
         }
     }
     fn bytes_at(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>> {
-        let range = usize::try_from(offset)
-            .ok()
-            .and_then(|o| Some(o..o.checked_add(len)?))
-            .filter(|r| r.end <= self.data.len());
-        Ok(range.map(|r| &self.data[r]))
+        Ok(self.range(offset, len).map(|r| &self.data[r]))
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         // Refuse absurd sizes instead of allocating them (a hostile next_block).
