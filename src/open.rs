@@ -194,10 +194,7 @@ mod tests {
             .map(|o| o.status.success())
             .unwrap_or(false);
         if !ok {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{} with shelve not available and CI=true", py.display());
-            }
-            eprintln!("SKIPPED: {} with shelve not available", py.display());
+            pydbm_engine::live_reference::skip_or_fail(&format!("{} with shelve", py.display()));
             return;
         }
         let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");

@@ -12,6 +12,7 @@
 //!   checks in linear time, rebuilding each crash image from one [`RecordingVfs`] run.
 //! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`].
 //! - [`Error`]: the one error type of the workspace.
+//! - [`live_reference`]: the skip-or-fail policy of tests that run a real reference.
 #![warn(missing_docs)]
 
 mod cache;
@@ -22,6 +23,7 @@ mod error;
 mod fault_vfs;
 mod format;
 pub mod journal;
+pub mod live_reference;
 mod lock;
 mod mem_vfs;
 mod os_vfs;

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use pydbm_engine::live_reference::skip_or_fail;
 use pydbm_formats::gnu::{FileOptions, GdbmFile, MemStorage};
 use sha2::{Digest, Sha256};
 
@@ -271,13 +272,6 @@ fn corpus_dir() -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .find(|p| p.join("02-small.gdbm").exists())
-}
-
-fn skip_or_fail(what: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} not available and CI=true");
-    }
-    eprintln!("SKIPPED: {what} not available");
 }
 
 fn open_image(bytes: Vec<u8>, writable: bool) -> pydbm_engine::Result<GdbmFile<MemStorage>> {

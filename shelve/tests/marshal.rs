@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pydbm_engine::live_reference::skip_or_fail;
 use pydbm_shelve::marshal::{self, DumpOptions, Flavor, MarshalError};
 
 fn fixtures() -> PathBuf {
@@ -195,19 +196,12 @@ fn python() -> Option<PathBuf> {
     ok.then_some(p)
 }
 
-fn skip(what: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} not available and CI=true");
-    }
-    eprintln!("SKIPPED: {what} not available");
-}
-
 /// Live differential: values built by a seeded generator in CPython, dumped at every
 /// version, then loaded and re-dumped by CPython and by pydbm; outputs must match.
 #[test]
 fn live_random_values_match_cpython() {
     let Some(py) = python() else {
-        skip("/usr/bin/python3 (CPython with marshal)");
+        skip_or_fail("/usr/bin/python3 (CPython with marshal)");
         return;
     };
     let script = r#"
@@ -265,7 +259,7 @@ for i in range(300):
 #[test]
 fn live_truncations_match_cpython() {
     let Some(py) = python() else {
-        skip("/usr/bin/python3 (CPython with marshal)");
+        skip_or_fail("/usr/bin/python3 (CPython with marshal)");
         return;
     };
     let mut inputs = Vec::new();

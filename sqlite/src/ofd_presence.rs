@@ -223,11 +223,7 @@ mod tests {
     #[test]
     fn a_foreign_sqlite_in_this_process_sees_committed_deletes() {
         let Some(foreign) = Foreign::load() else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "libsqlite3.so.0 not available"
-            );
-            println!("SKIPPED: libsqlite3.so.0 not available");
+            pydbm_engine::live_reference::skip_or_fail("libsqlite3.so.0");
             return;
         };
         for with_presence in [true, false] {
