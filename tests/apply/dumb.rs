@@ -11,9 +11,8 @@
 //! such scripts cannot be run through `apply` unchanged; all 400 run through the library in
 //! formats/tests/dumb.rs.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
 
@@ -98,21 +97,7 @@ fn apply_matches_cpython_313_files() {
         let (flag, text) = translate(&script);
         let dir = tmp.path().join(&stem);
         std::fs::create_dir(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
-            .args(["apply", "--type", "dumb", "--flag", &flag])
-            .arg(dir.join("db"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = super::run_apply("dumb", &flag, &dir.join("db"), text.as_bytes());
         assert!(
             o.status.success(),
             "{name}: {}",

@@ -6,26 +6,10 @@
 //! file as `sNNNN.db`. libdb leaves uninitialised memory in dead areas and a per-run file
 //! id, so the comparison is of the live bytes (ndbm spec §5, `live_diff`).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 fn apply(db_type: &str, path: &Path, script: &[u8]) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
-        .args(["apply", "--type", db_type, "--flag", "n"])
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the pydbm binary cargo built for this test");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(script)
-        .expect("write the script to pydbm");
-    let out = child.wait_with_output().expect("pydbm ran");
+    let out = super::run_apply(db_type, "n", path, script);
     assert!(
         out.status.success(),
         "pydbm apply failed on {}: {}",

@@ -84,24 +84,16 @@ fn sqlite_command_matches_python_3_13() {
 /// reads what CPython 3.13 wrote; `whichdb` names it.
 #[test]
 fn type_sqlite3_files_interoperate_with_python_3_13() {
-    use std::io::Write;
     let Some(py) = python313() else { return };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("db.sqlite3");
     let ps = p.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
-        .args(["apply", "--type", "sqlite3", "--flag", "c", ps])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"set 6b 76\nset 6b32 7632\ndel 6b\nlen\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = super::run_apply(
+        "sqlite3",
+        "c",
+        &p,
+        b"set 6b 76\nset 6b32 7632\ndel 6b\nlen\n",
+    );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
     let read = Command::new(py)
