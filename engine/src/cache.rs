@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::slab::Slab;
+
 /// A page's key: the pager's file index and the page number (offset / page size).
 pub type PageKey = (usize, u64);
 
@@ -67,8 +69,7 @@ struct Slot {
 pub struct PageCache {
     page_size: usize,
     max_pages: usize,
-    slots: Vec<Option<Slot>>,
-    free: Vec<usize>,
+    slots: Slab<Slot>,
     index: HashMap<PageKey, usize, BuildHasherDefault<PageKeyHasher>>,
     hand: usize,
 }
@@ -79,8 +80,7 @@ impl PageCache {
         PageCache {
             page_size,
             max_pages: (capacity_bytes / page_size.max(1)).max(4),
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             index: HashMap::default(),
             hand: 0,
         }
@@ -109,8 +109,9 @@ impl PageCache {
     /// The page under `key`, marked as recently used.
     pub fn get_mut(&mut self, key: PageKey) -> Option<&mut Page> {
         let i = *self.index.get(&key)?;
-        let slot = self.slots[i]
-            .as_mut()
+        let slot = self
+            .slots
+            .get_mut(i)
             .expect("index only names occupied slots");
         slot.referenced = true;
         Some(&mut slot.page)
@@ -119,7 +120,7 @@ impl PageCache {
     /// The page under `key`, without marking it used.
     pub fn peek(&self, key: PageKey) -> Option<&Page> {
         let i = *self.index.get(&key)?;
-        self.slots[i].as_ref().map(|slot| &slot.page)
+        self.slots.get(i).map(|slot| &slot.page)
     }
 
     /// Whether `key` is cached (does not count as a use).
@@ -136,18 +137,9 @@ impl PageCache {
             page: Page { data, dirty },
             referenced: true,
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
-        };
+        let i = self.slots.insert(slot);
         self.index.insert(key, i);
-        &mut self.slots[i].as_mut().expect("slot filled just above").page
+        &mut self.slots.get_mut(i).expect("slot filled just above").page
     }
 
     /// The key of the page to evict next: the clock hand sweeps, clearing referenced bits,
@@ -158,12 +150,12 @@ impl PageCache {
         }
         // Terminates within two sweeps: the first clears every bit it passes.
         loop {
-            if self.hand >= self.slots.len() {
+            if self.hand >= self.slots.slot_count() {
                 self.hand = 0;
             }
             let i = self.hand;
             self.hand += 1;
-            if let Some(slot) = self.slots[i].as_mut() {
+            if let Some(slot) = self.slots.get_mut(i) {
                 if slot.referenced {
                     slot.referenced = false;
                 } else {
@@ -176,10 +168,10 @@ impl PageCache {
     /// Takes a page out.
     pub fn remove(&mut self, key: PageKey) -> Option<Page> {
         let i = self.index.remove(&key)?;
-        let slot = self.slots[i]
-            .take()
+        let slot = self
+            .slots
+            .remove(i)
             .expect("index only names occupied slots");
-        self.free.push(i);
         Some(slot.page)
     }
 
@@ -188,7 +180,7 @@ impl PageCache {
         let mut v: Vec<PageKey> = self
             .slots
             .iter()
-            .flatten()
+            .map(|(_, s)| s)
             .filter(|s| s.page.dirty)
             .map(|s| s.key)
             .collect();
@@ -212,7 +204,6 @@ impl PageCache {
     /// Drops every page.
     pub fn clear(&mut self) {
         self.slots.clear();
-        self.free.clear();
         self.index.clear();
         self.hand = 0;
     }

@@ -34,6 +34,7 @@ pub mod prefetch;
 pub mod prng;
 mod recording_vfs;
 mod recovery;
+pub mod slab;
 mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr::NonNull;
 
+use pydbm_engine::slab::Slab;
 use rusqlite::ffi;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
@@ -355,8 +356,7 @@ struct CacheSlot {
 pub(crate) struct StatementCache {
     capacity: usize,
     index: HashMap<Box<str>, usize>,
-    slots: Vec<Option<CacheSlot>>,
-    free: Vec<usize>,
+    slots: Slab<CacheSlot>,
     clock: u64,
 }
 
@@ -366,8 +366,7 @@ impl StatementCache {
         StatementCache {
             capacity,
             index: HashMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             clock: 0,
         }
     }
@@ -380,7 +379,7 @@ impl StatementCache {
     ) -> rusqlite::Result<Option<(Statement, Option<CacheToken>)>> {
         self.clock += 1;
         if let Some(&i) = self.index.get(sql) {
-            if let Some(slot) = self.slots[i].as_mut() {
+            if let Some(slot) = self.slots.get_mut(i) {
                 slot.last_used = self.clock;
                 let token = CacheToken {
                     slot: i,
@@ -413,16 +412,7 @@ impl StatementCache {
             generation,
             last_used: self.clock,
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
-        };
+        let i = self.slots.insert(slot);
         self.index.insert(sql.into(), i);
         Ok(Some((
             stmt,
@@ -434,17 +424,9 @@ impl StatementCache {
     }
 
     fn evict_lru(&mut self) {
-        let lru = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (s.last_used, i)))
-            .min();
-        if let Some((_, i)) = lru {
-            if let Some(slot) = self.slots[i].take() {
-                self.index.remove(&slot.sql);
-            }
-            self.free.push(i);
+        let lru = self.slots.iter().map(|(i, s)| (s.last_used, i)).min();
+        if let Some(slot) = lru.and_then(|(_, i)| self.slots.remove(i)) {
+            self.index.remove(&slot.sql);
         }
     }
 
@@ -454,7 +436,7 @@ impl StatementCache {
         stmt.reset();
         stmt.clear_bindings();
         if let Some(t) = token {
-            if let Some(Some(slot)) = self.slots.get_mut(t.slot) {
+            if let Some(slot) = self.slots.get_mut(t.slot) {
                 if slot.generation == t.generation && slot.stmt.is_none() {
                     slot.stmt = Some(stmt);
                 }
@@ -466,7 +448,6 @@ impl StatementCache {
     pub(crate) fn clear(&mut self) {
         self.index.clear();
         self.slots.clear();
-        self.free.clear();
     }
 }
 

@@ -34,6 +34,7 @@ type AdrMap = HashMap<i64, usize, BuildHasherDefault<AdrHasher>>;
 
 use super::bucket::{Bucket, BucketElem};
 use pydbm_engine::prefetch::{prefetch_address, prefetch_value};
+use pydbm_engine::slab::Slab;
 
 /// Hints the CPU to load slot `elem` (`usize::MAX`: none) of the elems array at `base`.
 #[inline]
@@ -68,14 +69,13 @@ struct Entry {
 /// matters when the cache evicts, which scans for the smallest stamp (rare: the cache grows
 /// while `cache_bits < dir_bits`).
 pub struct BucketCache {
-    slots: Vec<Option<Entry>>,
+    slots: Slab<Entry>,
     /// `stamps[i]`: slot `i`'s recency (larger = more recently used; [`FREE`] if empty).
     /// Stamps of occupied slots are distinct; kept apart from the (large) entries so the
     /// eviction scan reads a compact array.
     stamps: Vec<u64>,
     /// The last stamp handed out: the most recently used bucket's stamp.
     clock: u64,
-    free_slots: Vec<usize>,
     map: AdrMap,
     /// Addresses marked changed since the last `take_changed` (may hold stale entries).
     dirty: Vec<i64>,
@@ -102,10 +102,9 @@ impl BucketCache {
     /// An empty cache for buckets of `elems` slots.
     pub fn new(elems: usize) -> BucketCache {
         BucketCache {
-            slots: Vec::new(),
+            slots: Slab::new(),
             stamps: Vec::new(),
             clock: 0,
-            free_slots: Vec::new(),
             map: AdrMap::default(),
             dirty: Vec::new(),
             hints: Vec::new(),
@@ -130,7 +129,7 @@ impl BucketCache {
     /// Whether the most recently used slot holds the bucket at `adr`.
     #[inline]
     fn head_holds(&self, adr: i64) -> bool {
-        matches!(self.slots.get(self.head), Some(Some(e)) if e.adr == adr)
+        self.slots.get(self.head).is_some_and(|e| e.adr == adr)
     }
 
     /// Makes slot `i` the most recently used.
@@ -189,7 +188,7 @@ impl BucketCache {
             if let Some(&base) = self.bases.get(i) {
                 // Prefetch before checking the hint: the check and the slot loads overlap.
                 prefetch_elem(base, elem);
-                if matches!(self.slots.get(i), Some(Some(e)) if e.adr == adr) {
+                if self.slots.get(i).is_some_and(|e| e.adr == adr) {
                     return self.hit(Some(i));
                 }
             }
@@ -215,7 +214,7 @@ impl BucketCache {
                 if self.stamps[i] != self.clock {
                     // The caller reads this entry's first line next (its bucket's `elems`
                     // pointer): start loading it.
-                    if let Some(e) = &self.slots[i] {
+                    if let Some(e) = self.slots.get(i) {
                         prefetch_value(&e.adr);
                     }
                     self.stamp_front(i);
@@ -254,9 +253,8 @@ impl BucketCache {
         if self.head == i {
             self.head = NIL;
         }
-        let e = self.slots[i].take().expect("removed slot is occupied");
+        let e = self.slots.remove(i).expect("removed slot is occupied");
         self.map.remove(&e.adr);
-        self.free_slots.push(i);
         e
     }
 
@@ -268,25 +266,15 @@ impl BucketCache {
             bucket,
             changed,
         };
-        let i = match self.free_slots.pop() {
-            Some(i) => {
-                self.slots[i] = Some(entry);
-                i
-            }
-            None => {
-                self.slots.push(Some(entry));
-                self.stamps.push(FREE);
-                self.slots.len() - 1
-            }
-        };
-        let base = self.slots[i]
-            .as_ref()
-            .map_or(0, |e| e.bucket.elems.as_ptr() as usize);
-        self.map.insert(adr, i);
-        if self.bases.len() <= i {
+        let base = entry.bucket.elems.as_ptr() as usize;
+        let i = self.slots.insert(entry);
+        if self.stamps.len() <= i {
+            // A new slot (stamped just below) and its side arrays.
+            self.stamps.resize(i + 1, FREE);
             self.bases.resize(i + 1, 0);
         }
         self.bases[i] = base;
+        self.map.insert(adr, i);
         if changed {
             self.dirty.push(adr);
         }
@@ -337,18 +325,14 @@ impl BucketCache {
 
     /// The cached bucket at `adr`.
     pub fn get(&self, adr: i64) -> Option<&Bucket> {
-        self.find(adr).map(|i| {
-            &self.slots[i]
-                .as_ref()
-                .expect("mapped slot is occupied")
-                .bucket
-        })
+        self.find(adr)
+            .map(|i| &self.slots.get(i).expect("mapped slot is occupied").bucket)
     }
 
     /// The cached bucket at `adr`, mutably; marks it changed when `mark` is set.
     pub fn get_mut(&mut self, adr: i64, mark: bool) -> Option<&mut Bucket> {
         let i = self.find(adr)?;
-        let e = self.slots[i].as_mut().expect("mapped slot is occupied");
+        let e = self.slots.get_mut(i).expect("mapped slot is occupied");
         if mark && !e.changed {
             e.changed = true;
             self.dirty.push(adr);
@@ -359,8 +343,8 @@ impl BucketCache {
     /// Marks the bucket at `adr` changed.
     pub fn mark_changed(&mut self, adr: i64) {
         if let Some(&i) = self.map.get(&adr) {
-            self.slots[i]
-                .as_mut()
+            self.slots
+                .get_mut(i)
                 .expect("mapped slot is occupied")
                 .changed = true;
         }
@@ -373,7 +357,7 @@ impl BucketCache {
         let mut out = std::mem::take(&mut self.dirty);
         out.retain(|adr| match self.map.get(adr) {
             Some(&i) => {
-                let e = self.slots[i].as_mut().expect("mapped slot is occupied");
+                let e = self.slots.get_mut(i).expect("mapped slot is occupied");
                 std::mem::replace(&mut e.changed, false)
             }
             None => false,
@@ -402,8 +386,7 @@ impl BucketCache {
         let mut v: Vec<(u64, i64)> = self
             .slots
             .iter()
-            .zip(&self.stamps)
-            .filter_map(|(e, &st)| e.as_ref().map(|e| (st, e.adr)))
+            .map(|(i, e)| (self.stamps[i], e.adr))
             .collect();
         v.sort_by_key(|&(st, _)| std::cmp::Reverse(st));
         v.into_iter().map(|(_, adr)| adr).collect()
