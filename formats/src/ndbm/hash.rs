@@ -23,6 +23,31 @@ pub fn ceil_log2(n: u64) -> u32 {
     }
 }
 
+/// `__ham_getindex`'s binary search over the `n` pairs of a sorted page: `cmp(i)` orders
+/// the search key against pair `i`'s key. Returns whether the key is there and its index,
+/// or the index it would be inserted at. Probes the same pairs, in the same order, as
+/// libdb; the first error from `cmp` ends the search.
+pub(super) fn getindex<E>(
+    n: usize,
+    mut cmp: impl FnMut(usize) -> Result<Ordering, E>,
+) -> Result<(bool, usize), E> {
+    let mut base = 0usize;
+    let mut lim = n;
+    while lim != 0 {
+        let i = base + (lim >> 1);
+        match cmp(i)? {
+            Ordering::Equal => return Ok((true, i)),
+            Ordering::Greater => {
+                base = i + 1;
+                lim -= 1;
+            }
+            Ordering::Less => {}
+        }
+        lim >>= 1;
+    }
+    Ok((false, base))
+}
+
 /// Order of a search key against an on-page key item (ndbm spec §3.3): bytes compare as
 /// `memcmp` on the common prefix; when one is a prefix of the other the **longer** sorts
 /// first (libdb 4.6+'s inverted tie-break). `Less` means `key` sorts before `item`.

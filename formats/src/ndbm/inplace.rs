@@ -11,11 +11,9 @@
 //! the pair, an unsorted or malformed page — answers "undecided" before changing anything,
 //! and the caller takes the decoding path, which handles it or reports the exact error.
 
-use std::cmp::Ordering;
-
 use pydbm_engine::Result;
 
-use super::hash::cmp_onpage;
+use super::hash::{cmp_onpage, getindex};
 use super::page::H_KEYDATA;
 use super::page_edit::{self, Changed, NewItem};
 use super::pagefile::PageFile;
@@ -31,25 +29,14 @@ const DIFF_BLOCK: usize = 64;
 /// there and its index or insertion index. `None` when a probed key is off-page (the
 /// decoding path compares those).
 pub(super) fn search_sorted(b: &[u8], e: Endian, key: &[u8]) -> Option<(bool, usize)> {
-    let mut base = 0usize;
-    let mut lim = page_edit::header(b, e).entries / 2;
-    while lim != 0 {
-        let i = base + (lim >> 1);
+    getindex(page_edit::header(b, e).entries / 2, |i| {
         let k = page_edit::item(b, e, 2 * i);
         if k[0] != H_KEYDATA {
-            return None;
+            return Err(());
         }
-        match cmp_onpage(key, &k[1..]) {
-            Ordering::Equal => return Some((true, i)),
-            Ordering::Greater => {
-                base = i + 1;
-                lim -= 1;
-            }
-            Ordering::Less => {}
-        }
-        lim >>= 1;
-    }
-    Some((false, base))
+        Ok(cmp_onpage(key, &k[1..]))
+    })
+    .ok()
 }
 
 /// Where a raw walk of a bucket chain ended. The page it names is in `HashStore::edit`.

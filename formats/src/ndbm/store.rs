@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pydbm_engine::{Error, Result};
 
-use super::hash::{cmp_offpage, cmp_onpage, hash};
+use super::hash::{cmp_offpage, cmp_onpage, getindex, hash};
 use super::meta::HashMeta;
 use super::page::{HashPage, Item, Page, Pair};
 use super::pagefile::PageFile;
@@ -437,21 +437,9 @@ impl<F: PageFile> HashStore<F> {
             }
             return Ok((false, page.pairs.len()));
         }
-        let mut base = 0usize;
-        let mut lim = page.pairs.len();
-        while lim != 0 {
-            let i = base + (lim >> 1);
-            match self.cmp_key(key, &page.pairs[i].key, key_offpage)? {
-                Ordering::Equal => return Ok((true, i)),
-                Ordering::Greater => {
-                    base = i + 1;
-                    lim -= 1;
-                }
-                Ordering::Less => {}
-            }
-            lim >>= 1;
-        }
-        Ok((false, base))
+        getindex(page.pairs.len(), |i| {
+            self.cmp_key(key, &page.pairs[i].key, key_offpage)
+        })
     }
 
     /// Sorts an unsorted (version 8) page in place before its first insert, as libdb does.
