@@ -25,6 +25,7 @@ mod format;
 pub mod journal;
 pub mod live_reference;
 mod lock;
+mod map_guard;
 mod mem_vfs;
 mod os_vfs;
 mod pager;
