@@ -25,11 +25,10 @@ use std::sync::{Mutex, Once, OnceLock};
 /// with `pread` instead).
 const SLOTS: usize = 256;
 
-const EMPTY: AtomicUsize = AtomicUsize::new(0);
 /// First address of each registered map (valid while the slot's length is non-zero).
-static STARTS: [AtomicUsize; SLOTS] = [EMPTY; SLOTS];
+static STARTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 /// Length of each registered map; 0 for a free slot.
-static LENS: [AtomicUsize; SLOTS] = [EMPTY; SLOTS];
+static LENS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 /// Which slots are taken (claims and releases only; the handler reads `LENS`).
 static CLAIMED: Mutex<[bool; SLOTS]> = Mutex::new([false; SLOTS]);
 /// Faults the handler has absorbed since the process started.
