@@ -15,9 +15,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pydbm", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Wait up to SECONDS (decimals allowed) for a lock another handle or process holds,
+    /// instead of each format's default: fail at once for gnu, ndbm and dumb (as libgdbm
+    /// does), wait 5 s for sqlite3 (as CPython's sqlite3 does). 0 fails at once everywhere.
+    #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lock_timeout: Option<std::time::Duration>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--lock-timeout`'s value: a finite, non-negative number of seconds.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{text:?} is not a finite, non-negative number of seconds"))
 }
 
 /// A dbm format, named as the Python module (`gnu` or `dbm.gnu`, ...).

@@ -16,8 +16,48 @@ use super::args::{
 use super::script::{self, Op};
 use super::{hex, CliError};
 
-/// Runs one parsed command.
-pub fn run(command: Command) -> Result<(), CliError> {
+/// The global `--lock-timeout`, set once by [`run`] before any database is opened.
+static LOCK_TIMEOUT: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+
+/// `OpenOptions` for Python's `flag`, with the command line's `--lock-timeout` (when given;
+/// otherwise each format's default wait, see `OpenOptions::lock_timeout`).
+fn open_options(flag: &str) -> Result<OpenOptions, CliError> {
+    let mut opts = OpenOptions::from_flag(flag)?;
+    if let Some(Some(t)) = LOCK_TIMEOUT.get() {
+        opts.lock_timeout = Some(*t);
+    }
+    Ok(opts)
+}
+
+/// Runs `inspect` (a `Format` method that takes its own lock: check, stats, recover) again
+/// while it fails with `Error::Locked`, until the global `--lock-timeout` has passed (at
+/// most once without one), pausing 1 ms doubling to 50 ms between tries, as the engine's
+/// lock waits do.
+fn waiting_for_lock<T>(
+    mut inspect: impl FnMut() -> pydbm_engine::Result<T>,
+) -> pydbm_engine::Result<T> {
+    let deadline = LOCK_TIMEOUT
+        .get()
+        .copied()
+        .flatten()
+        .map(|t| std::time::Instant::now() + t);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match inspect() {
+            Err(pydbm_engine::Error::Locked { .. })
+                if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs one parsed command, opening databases with the global `--lock-timeout` wait.
+pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Result<(), CliError> {
+    let _ = LOCK_TIMEOUT.set(lock_timeout);
     match command {
         Command::Whichdb { path } => whichdb(&path),
         Command::Get { target, key, hex } => get(&target, &key, hex),
@@ -105,7 +145,7 @@ fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
 
 fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
     let format = detect(target)?;
-    let opts = OpenOptions::from_flag(flag)?;
+    let opts = open_options(flag)?;
     Ok(format.open(&target.path, &opts)?)
 }
 
@@ -353,7 +393,7 @@ fn run_script(
     ops: Vec<(usize, Op)>,
     out: &mut String,
 ) -> Result<(), CliError> {
-    let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
+    let mut db = format.open(path, &open_options(flag)?)?;
     for (line, op) in ops {
         let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
         match op {
@@ -385,9 +425,7 @@ fn run_script(
             Op::Reorganize => db.reorganize().map_err(at)?,
             Op::Reopen => {
                 db.close().map_err(at)?;
-                db = format
-                    .open(path, &OpenOptions::from_flag("w")?)
-                    .map_err(at)?;
+                db = format.open(path, &open_options("w")?).map_err(at)?;
             }
         }
     }
@@ -401,7 +439,7 @@ fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
         db_type: None,
     };
     let mut from = open(&source, "r")?;
-    let mut to = format_of(db_type)?.open(dst, &OpenOptions::from_flag("n")?)?;
+    let mut to = format_of(db_type)?.open(dst, &open_options("n")?)?;
     let total = from.len()? as u64;
     let bar = progress_bar(total);
     for item in Items::of(from.as_mut())? {
@@ -420,7 +458,8 @@ fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
 }
 
 fn check(target: &Target) -> Result<(), CliError> {
-    let problems = detect(target)?.check(&target.path)?;
+    let format = detect(target)?;
+    let problems = waiting_for_lock(|| format.check(&target.path))?;
     if problems.is_empty() {
         return stdout_write(b"ok\n");
     }
@@ -437,7 +476,8 @@ fn check(target: &Target) -> Result<(), CliError> {
 }
 
 fn recover(target: &Target) -> Result<(), CliError> {
-    let lines = detect(target)?.recover(&target.path)?;
+    let format = detect(target)?;
+    let lines = waiting_for_lock(|| format.recover(&target.path))?;
     let mut text = String::new();
     for l in lines {
         text.push_str(&l);
@@ -454,7 +494,8 @@ fn reorganize(target: &Target) -> Result<(), CliError> {
 }
 
 fn stats(target: &Target) -> Result<(), CliError> {
-    let lines = detect(target)?.stats(&target.path)?;
+    let format = detect(target)?;
+    let lines = waiting_for_lock(|| format.stats(&target.path))?;
     let mut text = String::new();
     for (k, v) in lines {
         text.push_str(&format!("{k}: {v}\n"));

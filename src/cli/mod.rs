@@ -78,7 +78,7 @@ pub fn main() -> i32 {
             what.replace('\n', " ")
         );
     }));
-    match std::panic::catch_unwind(|| commands::run(cli.command)) {
+    match std::panic::catch_unwind(|| commands::run(cli.command, cli.lock_timeout)) {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
             eprintln!("pydbm: error: {}", one_line(&e.to_string()));

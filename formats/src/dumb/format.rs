@@ -72,6 +72,18 @@ fn finding_problem(dat: &Path, f: &Finding) -> Problem {
     }
 }
 
+/// The shared `flock` a `'r'` handle takes on `NAME.dat`; none when `NAME.dat` is missing
+/// (the reader then reports the missing file itself).
+fn shared_dat_lock(vfs: &dyn Vfs, name: &Path) -> Result<Option<pydbm_engine::LockGuard>> {
+    let dat = &file_paths(name)[DAT];
+    if !vfs.exists(dat)? {
+        return Ok(None);
+    }
+    pydbm_engine::LockTable::global()
+        .lock_path(vfs, dat, LockMode::Shared, LockKind::Flock, None)
+        .map(Some)
+}
+
 impl DumbFormat {
     /// [`Format::check`] through any `vfs`.
     pub fn check_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<Problem>> {
@@ -225,12 +237,20 @@ impl Format for DumbFormat {
         Ok(Box::new(DumbDb::open(path, opts)?))
     }
 
+    /// Reads under the shared `flock` on `NAME.dat` a `'r'` handle takes, so a pydbm writer's
+    /// half-done operation and live journal are not seen; [`Error::Locked`] while a pydbm
+    /// writer holds it (CPython's dumb takes no lock, docs/locking.md).
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
-        self.check_in(&OsVfs::new(), path)
+        let vfs = OsVfs::new();
+        let _lock = shared_dat_lock(&vfs, path)?;
+        self.check_in(&vfs, path)
     }
 
+    /// Reads under the shared `flock` on `NAME.dat`, as [`Format::check`] does.
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
-        self.stats_in(&OsVfs::new(), path)
+        let vfs = OsVfs::new();
+        let _lock = shared_dat_lock(&vfs, path)?;
+        self.stats_in(&vfs, path)
     }
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {

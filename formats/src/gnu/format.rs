@@ -29,6 +29,18 @@ fn read_all(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The shared `flock` a `'r'` handle takes on `path` (gdbm spec §15), held while `check` and
+/// `stats` read the raw file.
+fn shared_lock(vfs: &dyn Vfs, path: &Path) -> Result<pydbm_engine::LockGuard> {
+    pydbm_engine::LockTable::global().lock_path(
+        vfs,
+        path,
+        pydbm_engine::LockMode::Shared,
+        pydbm_engine::LockKind::Flock,
+        None,
+    )
+}
+
 fn journal_of(path: &Path) -> std::path::PathBuf {
     pydbm_engine::journal_path(path)
 }
@@ -187,8 +199,12 @@ impl Format for GnuFormat {
         )?))
     }
 
+    /// Reads under a shared `flock` (as a `'r'` handle takes): a pydbm or libgdbm writer's
+    /// half-done operation and live journal are not the checker's to see; fails with
+    /// [`Error::Locked`] while one holds the file (docs/locking.md).
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
         let vfs = OsVfs::new();
+        let _lock = shared_lock(&vfs, path)?;
         let mut out = Vec::new();
         if journal_is_hot(&vfs, path)? {
             out.push(Problem {
@@ -209,8 +225,11 @@ impl Format for GnuFormat {
         Ok(out)
     }
 
+    /// Reads under a shared `flock`, as [`Format::check`] does.
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
-        Ok(stats_of(&read_all(&OsVfs::new(), path)?))
+        let vfs = OsVfs::new();
+        let _lock = shared_lock(&vfs, path)?;
+        Ok(stats_of(&read_all(&vfs, path)?))
     }
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {

@@ -3,8 +3,10 @@
 //! database and `NAME.dir` a 16-byte stamp (gdbm spec §20). The `.pag` file goes through
 //! pydbm's `gnu` module.
 //!
-//! Locking: libgdbm_compat always opens with `GDBM_NOLOCK`, so pydbm takes no lock on this
-//! layout either (the `gnu` module's `'u'` mode).
+//! Locking: libgdbm_compat always opens with `GDBM_NOLOCK`, so it neither takes nor honours a
+//! lock on this layout; pydbm still takes the `gnu` module's `flock` on `NAME.pag` (shared
+//! for `'r'`, exclusive otherwise; none with `'u'`) so that pydbm processes exclude each
+//! other (docs/locking.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,15 +97,7 @@ impl CompatDb {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
             ));
         }
-        let inner = gnu::open_with(
-            vfs.clone(),
-            &pag,
-            &OpenOptions {
-                no_lock: true,
-                ..opts.clone()
-            },
-            GnuOptions::default(),
-        )?;
+        let inner = gnu::open_with(vfs.clone(), &pag, opts, GnuOptions::default())?;
         if opts.mode.writable() {
             let needs = !vfs.exists(&dir)? || opts.mode == OpenMode::New;
             if needs {

@@ -139,7 +139,7 @@ pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Bo
 
 /// [`open_any`] with the Berkeley DB 5.3 handle reading through `db_vfs` (on real files the
 /// mapped [`super::db::os_vfs`], since `NdbmDb` holds the engine lock) while the sniffing
-/// and the unlocked gdbm_compat and db-1.85 readers use `vfs` (`pread`).
+/// and the gdbm_compat and db-1.85 readers use `vfs` (`pread`).
 fn open_dispatch(
     vfs: Arc<dyn Vfs>,
     db_vfs: Arc<dyn Vfs>,
