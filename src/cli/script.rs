@@ -1,4 +1,4 @@
-//! The `apply` script language: one dbm operation a line (CLI.md).
+//! The `apply` script language: one dbm operation a line (docs/cli.md).
 
 use super::hex;
 
@@ -30,6 +30,31 @@ pub struct ScriptError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+/// [`parse`] on a script as read from stdin: a script that is not UTF-8 is refused with the
+/// number of the first line that is not.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<(usize, Op)>, ScriptError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text),
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.len()
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+            Err(ScriptError {
+                line,
+                message: format!(
+                    "not UTF-8 text: byte {:#04x} at column {}",
+                    bytes[e.valid_up_to()],
+                    column + 1
+                ),
+            })
+        }
+    }
 }
 
 /// Parses a whole script into `(line number, op)` pairs, skipping blank lines and `#` comments.
@@ -93,7 +118,12 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, ScriptError> {
                 want(0)?;
                 Op::Reopen
             }
-            other => return Err(err(format!("unknown operation `{other}`"))),
+            other => {
+                return Err(err(format!(
+                    "unknown operation `{}`",
+                    super::excerpt::excerpt(other)
+                )))
+            }
         };
         ops.push((i + 1, op));
     }
@@ -119,5 +149,17 @@ mod tests {
         assert_eq!(parse("keys\nset 61\n").unwrap_err().line, 2);
         assert_eq!(parse("frob\n").unwrap_err().line, 1);
         assert_eq!(parse("get 6\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn non_utf8_names_its_line_and_long_words_are_cut() {
+        let e = parse_bytes(b"keys\n# x\nset 61 \xff62\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(e.message, "not UTF-8 text: byte 0xff at column 8");
+        let long = format!("{}\n", "q".repeat(100_000));
+        let e = parse(&long).unwrap_err();
+        assert!(e.message.len() < 300, "{}", e.message);
+        let long = format!("get {}\n", "zz".repeat(100_000));
+        assert!(parse(&long).unwrap_err().message.len() < 300);
     }
 }
