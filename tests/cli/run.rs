@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The formats of CLI.md's `TYPE`.
+/// The formats of docs/cli.md's `TYPE`.
 pub const FORMATS: [&str; 4] = ["gnu", "ndbm", "dumb", "sqlite3"];
 
 /// Records of a database: key → value.
@@ -73,7 +73,7 @@ pub fn ok_text(args: &[&str]) -> String {
     String::from_utf8(ok(args)).expect("pydbm printed UTF-8")
 }
 
-/// Runs `pydbm ARGS`, asserts exit status `code` (1 operational, 2 usage) and CLI.md's error
+/// Runs `pydbm ARGS`, asserts exit status `code` (1 operational, 2 usage) and docs/cli.md's error
 /// form (one line `pydbm: error: ...`), and returns that line.
 pub fn fails(args: &[&str], code: i32) -> String {
     fails_in(args, b"", code)
@@ -107,7 +107,7 @@ pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
-/// Lowercase hex, `-` for empty (CLI.md's byte notation).
+/// Lowercase hex, `-` for empty (docs/cli.md's byte notation).
 pub fn hex(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "-".into();
@@ -115,7 +115,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses CLI.md's byte notation.
+/// Parses docs/cli.md's byte notation.
 pub fn unhex(text: &str) -> Vec<u8> {
     if text == "-" {
         return Vec::new();
