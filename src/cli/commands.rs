@@ -377,8 +377,9 @@ type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Parses a hex dump (`HEXKEY HEXVAL` lines) into records.
 fn parse_hex_dump(data: &[u8], name: &str) -> Result<Records, CliError> {
-    let text = std::str::from_utf8(data)
-        .map_err(|e| CliError::Failed(format!("{name}: not a hex dump: {e}")))?;
+    let text = super::utf8_position::as_text(data).map_err(|bad| {
+        CliError::Failed(format!("{name}: line {}: not a hex dump: {bad}", bad.line))
+    })?;
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

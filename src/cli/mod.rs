@@ -1,7 +1,7 @@
 //! The `pydbm` command-line front end (docs/cli.md): grammar in [`args`], byte notation in
 //! [`hex`], `apply` scripts in [`script`], the commands in [`commands`], a database's files
 //! in [`database_files`], `recover`'s copy in [`damaged_copy`], quoted input in
-//! [`excerpt`].
+//! [`excerpt`], where input stops being UTF-8 in [`utf8_position`].
 
 pub mod args;
 pub mod commands;
@@ -10,6 +10,7 @@ pub mod database_files;
 pub mod excerpt;
 pub mod hex;
 pub mod script;
+pub mod utf8_position;
 
 use std::fmt;
 

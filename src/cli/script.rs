@@ -35,26 +35,11 @@ pub struct ScriptError {
 /// [`parse`] on a script as read from stdin: a script that is not UTF-8 is refused with the
 /// number of the first line that is not.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<(usize, Op)>, ScriptError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text),
-        Err(e) => {
-            let before = &bytes[..e.valid_up_to()];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = before.len()
-                - before
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-            Err(ScriptError {
-                line,
-                message: format!(
-                    "not UTF-8 text: byte {:#04x} at column {}",
-                    bytes[e.valid_up_to()],
-                    column + 1
-                ),
-            })
-        }
-    }
+    let text = super::utf8_position::as_text(bytes).map_err(|bad| ScriptError {
+        line: bad.line,
+        message: bad.to_string(),
+    })?;
+    parse(text)
 }
 
 /// Parses a whole script into `(line number, op)` pairs, skipping blank lines and `#` comments.

@@ -84,6 +84,12 @@ fn a_script_that_is_not_utf8_names_its_line() {
         "{err}"
     );
     assert!(!db.with_extension("dat").exists(), "nothing ran");
+    // A hex dump for `load` likewise.
+    let err = fails_in(&["load", "--type", "gnu", arg(&db)], b"6b 76\n6c \xff\n", 1);
+    assert!(
+        err.contains("line 2: not a hex dump: not UTF-8 text: byte 0xff at column 4"),
+        "{err}"
+    );
 }
 
 #[test]
