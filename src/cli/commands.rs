@@ -86,7 +86,16 @@ pub fn run(command: Command) -> Result<(), CliError> {
 fn sqlite_shell(path: &Path, sql: Option<&str>) -> Result<(), CliError> {
     let stdin = io::stdin();
     let mut input = stdin.lock();
-    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())?;
+    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())
+        .map_err(|e| match e {
+            // The shell's own writes to stdout: a closed pipe ends the output quietly.
+            pydbm_engine::Error::Io { source, .. }
+                if source.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                CliError::StdoutClosed
+            }
+            e => CliError::from(e),
+        })?;
     if code != 0 {
         let _ = io::stdout().flush();
         std::process::exit(code);

@@ -268,11 +268,19 @@ fn a_closed_stdout_ends_output_quietly() {
     let records = (0..30_000u32)
         .map(|i| (format!("key-{i:08}").into_bytes(), b"v".to_vec()))
         .collect();
-    let p = make(dir.path(), "many", "gnu", &records);
+    let p = dir.path().join("many");
+    let script = super::run::set_script(&records);
+    ok_in(
+        &["apply", "--type", "gnu", "--durability", "none", arg(&p)],
+        &script,
+    );
+    let sq = dir.path().join("sq");
+    let count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) SELECT x FROM c";
     for args in [
         &["keys", arg(&p)][..],
         &["dump", arg(&p)],
         &["keys", "--hex", arg(&p)],
+        &["sqlite", arg(&sq), count],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
             .args(args)
