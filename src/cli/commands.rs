@@ -273,11 +273,12 @@ fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
     }
 }
 
+/// A key as an error message shows it: hex or text, cut to 200 bytes (excerpt).
 fn render_key(key: &[u8], is_hex: bool) -> String {
     if is_hex {
-        hex::encode(key)
+        super::excerpt::excerpt(&hex::encode(key))
     } else {
-        String::from_utf8_lossy(key).into_owned()
+        super::excerpt::excerpt(&String::from_utf8_lossy(key))
     }
 }
 
@@ -483,7 +484,7 @@ fn run_script(
                 if !db.remove(&k).map_err(at)? {
                     return Err(CliError::Failed(format!(
                         "script line {line}: key not found: {}",
-                        hex::encode(&k)
+                        render_key(&k, true)
                     )));
                 }
             }
@@ -775,7 +776,10 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
                     let text = pydbm_shelve::pickle::repr::repr(&v)?;
                     stdout_write(format!("{text}\n").as_bytes())
                 }
-                None => Err(CliError::Failed(format!("key not found: {key}"))),
+                None => Err(CliError::Failed(format!(
+                    "key not found: {}",
+                    render_key(key.as_bytes(), false)
+                ))),
             }
         }
         ShelveCommand::Set {
@@ -813,7 +817,10 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
             if found {
                 Ok(())
             } else {
-                Err(CliError::Failed(format!("key not found: {key}")))
+                Err(CliError::Failed(format!(
+                    "key not found: {}",
+                    render_key(key.as_bytes(), false)
+                )))
             }
         }
     }
