@@ -14,7 +14,7 @@ use super::args::{
     Command, DbType, DumpFormat, MarshalCommand, PickleCommand, Py2Options, ShelveCommand, Target,
     WriteOptions,
 };
-use super::damaged_copy::DamagedCopy;
+use super::damaged_copy::{Change, DamagedCopy};
 use super::database_files;
 use super::script::{self, Op};
 use super::{hex, CliError};
@@ -594,14 +594,17 @@ fn check(target: &Target) -> Result<(), CliError> {
 }
 
 /// `recover`: the database's files are copied aside first ([`DamagedCopy`]); the copy is
-/// kept, and its name printed, when recovery changed anything.
+/// kept, and its files named, when recovery changed anything (also when it only removed a
+/// journal: the journal may be the evidence of what went wrong).
 fn recover(target: &Target) -> Result<(), CliError> {
     let db = resolve(target, Missing::IsAnError)?;
     let module = db.format.module();
     let copy = DamagedCopy::take(module, &db.path, std::time::SystemTime::now())
         .map_err(|e| CliError::Failed(format!("keeping a copy before recovery: {e}")))?;
     let result = db.format.recover(&db.path);
-    let kept = if copy.unchanged().unwrap_or(false) {
+    // An unreadable comparison counts as a change: the copy is kept.
+    let change = copy.changes().unwrap_or(Change::Data);
+    let kept = if change == Change::Nothing {
         let name = copy.name.clone();
         copy.discard()
             .map_err(|e| CliError::Failed(format!("{}: removing: {e}", name.display())))?;
@@ -629,8 +632,13 @@ fn recover(target: &Target) -> Result<(), CliError> {
         text.push('\n');
     }
     if let Some(files) = kept {
+        let only_journals = if change == Change::JournalsOnly {
+            " (only a journal changed)"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "kept a copy of the files as they were before recovery: {files}\n"
+            "kept a copy of the files as they were before recovery{only_journals}: {files}\n"
         ));
     }
     stdout_write(text.as_bytes())

@@ -23,6 +23,33 @@ pub struct DamagedCopy {
     absent: Vec<PathBuf>,
 }
 
+/// What recovery changed in a database's files, compared with the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Every file is as it was.
+    Nothing,
+    /// Only pydbm journals were removed, created or changed; the data files are as they were.
+    JournalsOnly,
+    /// A data file changed, appeared or disappeared.
+    Data,
+}
+
+/// Whether `path` is a pydbm journal (`FILE-journal`).
+fn is_journal(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().ends_with(b"-journal")
+}
+
+impl Change {
+    /// The larger of two changes (`Nothing` < `JournalsOnly` < `Data`).
+    fn max_with(self, other: Change) -> Change {
+        match (self, other) {
+            (Change::Data, _) | (_, Change::Data) => Change::Data,
+            (Change::JournalsOnly, _) | (_, Change::JournalsOnly) => Change::JournalsOnly,
+            _ => Change::Nothing,
+        }
+    }
+}
+
 /// `UNIX time` as `YYYYMMDDTHHMMSSZ` (UTC, proleptic Gregorian calendar).
 pub fn utc_stamp(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -115,15 +142,28 @@ impl DamagedCopy {
         &self.files
     }
 
-    /// Whether the database's files are still what was copied (none changed, none removed,
-    /// none created).
-    pub fn unchanged(&self) -> io::Result<bool> {
+    /// What changed in the database's files since the copy was taken (changed, removed or
+    /// created files).
+    pub fn changes(&self) -> io::Result<Change> {
+        let mut change = Change::Nothing;
+        let mut saw = |file: &Path| {
+            change = change.max_with(if is_journal(file) {
+                Change::JournalsOnly
+            } else {
+                Change::Data
+            });
+        };
         for (original, copy) in &self.files {
             if !original.is_file() || !same_contents(original, copy)? {
-                return Ok(false);
+                saw(original);
             }
         }
-        Ok(self.absent.iter().all(|f| f.symlink_metadata().is_err()))
+        for file in &self.absent {
+            if file.symlink_metadata().is_ok() {
+                saw(file);
+            }
+        }
+        Ok(change)
     }
 
     /// Removes the copy.
@@ -194,20 +234,24 @@ mod tests {
         assert_eq!(copy.files().len(), 3);
         let journal_copy = with_suffix(&copy.name, ".dat.journal");
         assert_eq!(fs::read(&journal_copy).expect("journal copy"), b"j");
-        assert!(copy.unchanged().expect("compare"));
+        assert_eq!(copy.changes().expect("compare"), Change::Nothing);
         // A second copy in the same second gets another name.
         let second = DamagedCopy::take("dbm.dumb", &x, now).expect("copy");
         assert_eq!(second.name, dir.path().join("x.damaged-20261207T154500Z-2"));
         second.discard().expect("discard");
+        fs::remove_file(with_suffix(&x, ".dat-journal")).expect("rm");
+        assert_eq!(copy.changes().expect("compare"), Change::JournalsOnly);
         fs::write(with_suffix(&x, ".bak"), b"new").expect("write");
-        assert!(
-            !copy.unchanged().expect("compare"),
-            "a created file is a change"
+        assert_eq!(
+            copy.changes().expect("compare"),
+            Change::Data,
+            "a created file"
         );
         fs::remove_file(with_suffix(&x, ".bak")).expect("rm");
         fs::write(with_suffix(&x, ".dat"), b"dat2").expect("write");
-        assert!(
-            !copy.unchanged().expect("compare"),
+        assert_eq!(
+            copy.changes().expect("compare"),
+            Change::Data,
             "same length, other bytes"
         );
     }

@@ -668,3 +668,113 @@ fn sqlite_command_reads_a_dbm_sqlite3_file() {
     let out = super::run::pydbm_with(&["sqlite", arg(&p), "SELECT * FROM nosuch"], b"");
     assert_eq!(out.code, Some(1), "{}", out.stderr);
 }
+
+/// A real writer killed with SIGKILL while its journal exists: `recover` leaves a committed
+/// prefix of the writes, keeps the files as they were (journal included, renamed
+/// `COPY.journal` so that nothing treats it as hot), and opening the copy never touches the
+/// recovered database.
+#[test]
+fn recover_after_a_killed_writer_keeps_an_inert_copy_of_its_journal() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys: Vec<Vec<u8>> = (0..20_000u32)
+        .map(|i| format!("k{i:06}").into_bytes())
+        .collect();
+    let script: String = keys
+        .iter()
+        .map(|k| format!("set {} {}\n", hex(k), hex(&[7u8; 40])))
+        .collect();
+    // The file each format journals, as a suffix of the database's name.
+    // ... and how long the writer runs after its journal appears.
+    for (f, file, run_ms) in [("gnu", "", 60), ("ndbm", ".db", 0), ("dumb", ".dat", 150)] {
+        let p = dir.path().join(format!("killed_{f}"));
+        let journal = dir.path().join(format!("killed_{f}{file}-journal"));
+        // The database exists before the writer starts (a kill while it is being created
+        // leaves no database to recover); its clean close leaves no journal.
+        ok(&[
+            "set",
+            "--type",
+            f,
+            "--hex",
+            arg(&p),
+            &hex(&keys[0]),
+            &hex(&[7u8; 40]),
+        ]);
+        assert!(!journal.exists(), "{f}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
+            .args(["apply", "--type", f, "--flag", "w", arg(&p)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pydbm apply");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(script.as_bytes())
+            .expect("write the script");
+        let start = Instant::now();
+        while !journal.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{f}: no journal appeared"
+            );
+            assert!(
+                child.try_wait().expect("poll").is_none(),
+                "{f}: the writer ended first"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(run_ms));
+        child.kill().expect("SIGKILL the writer");
+        child.wait().expect("reap the writer");
+        let journal_bytes = std::fs::read(&journal).expect("the killed writer's journal");
+        let report = ok_text(&["recover", arg(&p)]);
+        let copies = damaged_copies(dir.path());
+        let mine = format!("killed_{f}.damaged-");
+        let kept = copies
+            .iter()
+            .find(|c| arg(c).contains(&mine) && arg(c).ends_with(&format!("{file}.journal")))
+            .unwrap_or_else(|| panic!("{f}: the journal is kept: {report} {copies:?}"));
+        assert!(
+            std::fs::read(kept).expect("kept journal") == journal_bytes,
+            "{f}: the kept journal holds the killed writer's bytes"
+        );
+        assert!(report.contains(arg(kept)), "{f}: {report}");
+        assert_eq!(ok_text(&["check", arg(&p)]), "ok\n", "{f}: {report}");
+        let got: Vec<Vec<u8>> = content(&p).into_keys().collect();
+        assert_eq!(
+            got,
+            keys[..got.len()],
+            "{f}: a committed prefix of the sets"
+        );
+        // Opening the copy (whatever it holds) leaves the recovered database as it is.
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|x| arg(x).starts_with(arg(&p)) && !arg(x).contains(".damaged-"))
+            .map(|x| (std::fs::read(&x).expect("read"), x))
+            .collect();
+        let copy_name = arg(kept)
+            .strip_suffix(&format!("{file}.journal"))
+            .expect("COPY + suffix + .journal");
+        let _ = super::run::pydbm_with(&["keys", "--type", f, &copy_name], b"");
+        for (bytes, x) in files {
+            assert_eq!(
+                std::fs::read(&x).expect("read"),
+                bytes,
+                "{f}: {}",
+                x.display()
+            );
+        }
+        assert!(
+            !damaged_copies(dir.path())
+                .iter()
+                .any(|c| arg(c).ends_with("-journal")),
+            "{f}: no hot journal beside the copy"
+        );
+    }
+}
