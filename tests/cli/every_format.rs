@@ -761,7 +761,7 @@ fn recover_after_a_killed_writer_keeps_an_inert_copy_of_its_journal() {
         let copy_name = arg(kept)
             .strip_suffix(&format!("{file}.journal"))
             .expect("COPY + suffix + .journal");
-        let _ = super::run::pydbm_with(&["keys", "--type", f, &copy_name], b"");
+        let _ = super::run::pydbm_with(&["keys", "--type", f, copy_name], b"");
         for (bytes, x) in files {
             assert_eq!(
                 std::fs::read(&x).expect("read"),
