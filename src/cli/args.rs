@@ -1,4 +1,4 @@
-//! The command line's grammar (clap derive): every command and flag of CLI.md.
+//! The command line's grammar (clap derive): every command and flag of docs/cli.md.
 
 use std::path::PathBuf;
 
@@ -85,10 +85,43 @@ pub enum DumpFormat {
     GdbmBinary,
 }
 
+/// How durable each write of a writing command is (`--durability`; docs/cli.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityLevel {
+    /// No journal: fastest; a killed process or a power loss may lose or tear anything
+    /// since the last sync.
+    None,
+    /// The default: every completed operation survives a killed process (nothing fsynced).
+    Process,
+    /// Every commit is fsynced and survives a power loss.
+    Full,
+}
+
+impl DurabilityLevel {
+    /// The engine's [`pydbm_engine::Durability`] for this level.
+    pub fn engine(self) -> pydbm_engine::Durability {
+        match self {
+            DurabilityLevel::None => pydbm_engine::Durability::None,
+            DurabilityLevel::Process => pydbm_engine::Durability::Process,
+            DurabilityLevel::Full => pydbm_engine::Durability::Full,
+        }
+    }
+}
+
+/// Options of every command that writes a database.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WriteOptions {
+    /// Crash safety of each write: none, process (survives a killed process) or full
+    /// (also survives a power loss).
+    #[arg(long, value_enum, default_value = "process")]
+    pub durability: DurabilityLevel,
+}
+
 /// Options shared by commands that open an existing database.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The database: what Python's dbm.open takes (without .dat/.dir/.db for dumb and ndbm).
+    /// The database: what Python's dbm.open takes (without .dat/.dir/.db for dumb and ndbm;
+    /// a path naming one of those files opens its database).
     pub path: PathBuf,
     /// The format; detected like dbm.whichdb when omitted.
     #[arg(long = "type", value_enum)]
@@ -127,6 +160,9 @@ pub enum Command {
         /// KEY and VALUE are hex.
         #[arg(long)]
         hex: bool,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Delete KEY (exit 1 if it is missing).
     Del {
@@ -138,6 +174,9 @@ pub enum Command {
         /// KEY is hex.
         #[arg(long)]
         hex: bool,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Print every key, one a line, in the file's own iteration order.
     Keys {
@@ -169,6 +208,9 @@ pub enum Command {
         /// Read the dump from FILE instead of stdin.
         #[arg(short = 'i', long = "input")]
         input: Option<PathBuf>,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Run a script from stdin on one open handle, as Python's dbm module would.
     ///
@@ -185,8 +227,12 @@ pub enum Command {
         flag: ApplyFlag,
         /// The database.
         path: PathBuf,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
-    /// Copy every record of SRC (any readable format) into a new DST of TYPE.
+    /// Copy every record of SRC (any readable format) into a new DST of TYPE. An existing
+    /// DST is refused unless --force is given.
     Convert {
         /// The source database.
         src: PathBuf,
@@ -195,6 +241,12 @@ pub enum Command {
         /// The format of DST.
         #[arg(long = "type", value_enum)]
         db_type: DbType,
+        /// Replace DST if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Verify every structure of the file: print `ok`, or each problem with its offset and
     /// exit 1.
@@ -204,7 +256,7 @@ pub enum Command {
         target: Target,
     },
     /// Roll back a hot journal, or rebuild a damaged file from what is readable, and say
-    /// what was lost.
+    /// what was lost. The files as they were before are kept as NAME.damaged-TIMESTAMP.
     Recover {
         /// The database and its format.
         #[command(flatten)]
@@ -215,6 +267,9 @@ pub enum Command {
         /// The database and its format.
         #[command(flatten)]
         target: Target,
+        /// Durability of the rewrite.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Print format, variant, record count, sizes and free space.
     Stats {
@@ -240,7 +295,7 @@ pub enum Command {
     /// Inspect and re-encode marshal data.
     #[command(subcommand)]
     Marshal(MarshalCommand),
-    /// Read shelves (dbm files of pickled values).
+    /// Read and write shelves (dbm files of pickled values).
     #[command(subcommand)]
     Shelve(ShelveCommand),
     /// Run SQL on a SQLite database, like `python3 -m sqlite3 PATH [SQL]`.
@@ -328,5 +383,34 @@ pub enum ShelveCommand {
         target: Target,
         /// The key (UTF-8 text).
         key: String,
+    },
+    /// `shelf[KEY] = pickle.loads(data)`: stores the value of a pickle (read from FILE or
+    /// stdin), pickled again at the shelf's protocol as `shelve` does; creates the shelf
+    /// (needs --type then).
+    Set {
+        /// The database and its format.
+        #[command(flatten)]
+        target: Target,
+        /// The key (UTF-8 text).
+        key: String,
+        /// The pickle holding the value (stdin when omitted).
+        file: Option<PathBuf>,
+        /// Pickle protocol of the stored value (shelve's default: 4).
+        #[arg(long, default_value_t = 4)]
+        protocol: u8,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
+    },
+    /// `del shelf[KEY]` (exit 1 if it is missing).
+    Del {
+        /// The database and its format.
+        #[command(flatten)]
+        target: Target,
+        /// The key (UTF-8 text).
+        key: String,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
 }

@@ -51,15 +51,6 @@ fn finding_problem(dat: &Path, f: &Finding) -> Problem {
                 slot.pos
             ),
         },
-        Finding::Misaligned { key, slot } => Problem {
-            file: dat.to_path_buf(),
-            offset: Some(slot.pos),
-            message: format!(
-                "key {} starts at {}, expected a multiple of 512",
-                show(key),
-                slot.pos
-            ),
-        },
         Finding::Overlap { first, second, pos } => Problem {
             file: dat.to_path_buf(),
             offset: Some(*pos),
@@ -147,6 +138,10 @@ impl DumbFormat {
                 bak.map_or("absent".into(), |b| b.len().to_string()),
             ),
             kv("live value bytes", a.live_bytes.to_string()),
+            kv(
+                "values not at a 512-byte boundary (CPython reads them)",
+                a.unaligned.to_string(),
+            ),
             kv(
                 "free space (orphaned .dat bytes)",
                 a.orphaned_bytes.to_string(),
@@ -279,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn check_reports_bad_lines_outside_overlap_and_misaligned() {
+    fn check_reports_bad_lines_outside_and_overlap_but_not_alignment() {
         let mem = MemVfs::new();
         mem.write_file(Path::new("/t/db.dat"), &[7u8; 1100]);
         mem.write_file(
@@ -288,12 +283,10 @@ mod tests {
         );
         let problems = FORMAT.check_in(&mem, Path::new("/t/db")).unwrap();
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 4, "{text:#?}");
+        // 'd' at 1030 is not at a block boundary: CPython reads it, so it is no problem.
+        assert_eq!(problems.len(), 3, "{text:#?}");
         assert!(text[0].contains("db.dir: offset 28: line 3"), "{}", text[0]);
         assert!(text.iter().any(|t| t.contains("past the end of .dat")));
-        assert!(text
-            .iter()
-            .any(|t| t.contains("expected a multiple of 512")));
         assert!(text
             .iter()
             .any(|t| t.contains("'b' overlaps the value of key 'a'")));

@@ -40,11 +40,17 @@ impl Format for NdbmFormat {
     }
 
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        if is_compat_pair(path)? {
+            return super::compat::check(&OsVfs::new(), path);
+        }
         let mut db = NdbmDb::open(path, &read_only())?;
         super::check::check(db.hash_store()?)
     }
 
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        if is_compat_pair(path)? {
+            return super::compat::stats(path);
+        }
         let mut db = NdbmDb::open(path, &read_only())?;
         let st = db.hash_store()?;
         let m = st.meta().clone();
@@ -95,6 +101,9 @@ impl Format for NdbmFormat {
     }
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {
+        if is_compat_pair(path)? {
+            return recover_compat_pair(path);
+        }
         let vfs = OsVfs::new();
         match Pager::recover(&vfs, &db_path(path))? {
             Some(lines) => Ok(lines),
@@ -126,6 +135,18 @@ impl Format for NdbmFormat {
         }
         Ok(total)
     }
+}
+
+/// Whether `path` names a gdbm_compat `NAME.pag`/`NAME.dir` pair and no `NAME.db` (the
+/// layout [`open_any`] opens through [`super::compat`]).
+fn is_compat_pair(path: &Path) -> Result<bool> {
+    let vfs = OsVfs::new();
+    Ok(!vfs.exists(&db_path(path))? && super::compat::exists(&vfs, path)?)
+}
+
+/// `recover` of a gdbm_compat pair: `dbm.gnu`'s on `NAME.pag`.
+fn recover_compat_pair(path: &Path) -> Result<Vec<String>> {
+    crate::gnu::FORMAT.recover(&super::compat::pag_path(path))
 }
 
 /// Opens `path` as `dbm.ndbm` would on any platform: the gdbm_compat layout when
