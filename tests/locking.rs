@@ -661,3 +661,40 @@ fn ndbm_with_holes_on_a_full_tmpfs_never_dies_by_signal() {
         verdict.unwrap();
     }
 }
+
+/// gdbm_compat's `NAME.pag` (libgdbm_compat locks nothing): pydbm still takes the gnu
+/// module's `flock` on it, so a pydbm process is refused while another process holds it, and
+/// waits with `--lock-timeout`.
+#[test]
+fn gdbm_compat_pair_is_locked_between_pydbm_processes() {
+    use pydbm_engine::{Dbm, OpenOptions, OsVfs};
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("compat");
+    let mut db = pydbm_formats::ndbm::compat::CompatDb::open_with(
+        std::sync::Arc::new(OsVfs::new()),
+        &name,
+        &OpenOptions::from_flag("c").unwrap(),
+    )
+    .unwrap();
+    db.insert(b"k", b"v").unwrap();
+    db.close().unwrap();
+    let pag = pydbm_formats::ndbm::compat::pag_path(&name);
+    let Some(mut holder) = hold_flock(&pag, 1.0) else {
+        return;
+    };
+    let out = run(pydbm().args(["get", "--type", "ndbm"]).arg(&name).arg("k"));
+    assert!(
+        is_locked_error(&out),
+        "{:?} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    let out = run(pydbm()
+        .args(["--lock-timeout", "20", "set", "--type", "ndbm"])
+        .arg(&name)
+        .args(["k2", "v2"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    holder.wait().unwrap();
+    let out = run(pydbm().args(["get", "--type", "ndbm"]).arg(&name).arg("k2"));
+    assert_eq!(text(&out.stdout), "v2\n");
+}
