@@ -299,7 +299,9 @@ pub fn summary(dir: &Path) -> std::io::Result<String> {
         for line in std::fs::read_to_string(&file)?.lines() {
             let mut fields = line.split('\t');
             match (fields.next(), fields.next(), fields.next()) {
-                (Some("used"), Some(what), Some(_)) => *used.entry(what.to_string()).or_default() += 1,
+                (Some("used"), Some(what), Some(_)) => {
+                    *used.entry(what.to_string()).or_default() += 1
+                }
                 (Some("skipped"), Some(what), Some(test)) => skipped
                     .entry(what.to_string())
                     .or_default()
@@ -320,7 +322,10 @@ pub fn summary(dir: &Path) -> std::io::Result<String> {
         ));
     }
     if malformed > 0 {
-        out.push_str(&format!("{malformed} malformed record lines in {}\n", dir.display()));
+        out.push_str(&format!(
+            "{malformed} malformed record lines in {}\n",
+            dir.display()
+        ));
     }
     let ran: usize = used.values().sum();
     let missed: usize = skipped.values().map(Vec::len).sum();
