@@ -16,6 +16,7 @@ use super::copyreg::{is_builtins_object, ExtensionRegistry};
 use super::opcodes::code as op;
 use super::pyint::PyInt;
 use super::pystr::PyStr;
+use super::stdlib_reduce::user_string_newargs;
 use super::text::{encode_raw_unicode_escape_p0, float_repr};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
 
@@ -1139,7 +1140,12 @@ impl<'a> Pickler<'a> {
             Construct::NewObj { cls, args } => {
                 if self.proto >= 2 {
                     self.save(*cls, false)?;
-                    self.save(*args, false)?;
+                    match user_string_newargs(p, *cls, inst.state) {
+                        Some(data) if matches!(p.node(*args), Node::Tuple(a) if a.is_empty()) => {
+                            self.save_val(&Val::Tuple(vec![Val::Node(data)]))?
+                        }
+                        _ => self.save(*args, false)?,
+                    }
                     self.write(&[op::NEWOBJ]);
                 } else {
                     // copyreg._reduce_ex picks the first builtin base; infer it from what
@@ -1178,7 +1184,10 @@ impl<'a> Pickler<'a> {
                 } else {
                     // protocol ≥ 2 reduces the same object with copyreg.__newobj__
                     self.save(*cls, false)?;
+                    let newargs = user_string_newargs(p, *cls, inst.state);
                     match p.node(*base_state) {
+                        _ if newargs.is_some() && is_builtins_object(p, *base) => self
+                            .save_val(&Val::Tuple(newargs.into_iter().map(Val::Node).collect()))?,
                         _ if is_builtins_object(p, *base) => self.write_empty_tuple(),
                         Node::List(items) => {
                             self.write_empty_tuple();
