@@ -1,13 +1,13 @@
 //! pickle against CPython: the 3.13 corpus (committed fixtures made by the reference, see
 //! tests/fixtures/pickle/make.py), the multi-version corpus of CPython 2.7/3.6/3.11/3.13
 //! (tests/fixtures/pickle/multi/make_multi.py, expectations from 3.13), and the live CPython
-//! 3.13.0 (pyenv) where available, else /usr/bin/python3 (3.11).
+//! 3.13 (`PYDBM_PYTHON313`, see pydbm_engine::live_reference).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pydbm_engine::live_reference::skip_or_fail;
+use pydbm_engine::live_reference::{python_or_skip, Python};
 
 use pydbm_shelve::pickle::{self, ExtensionRegistry, LoadOptions};
 
@@ -469,26 +469,11 @@ impl Gen {
     }
 }
 
-/// The live CPython reference: 3.13.0 (the reference pickler) when installed, else Debian's
-/// /usr/bin/python3 (3.11, whose C pickler makes the same bytes for everything the random
-/// graphs contain: built-in types only, spec §1.7 lists where 3.11 and 3.13 differ).
-fn live_python() -> Option<&'static str> {
-    let works = |py: &str| {
-        std::process::Command::new(py)
-            .args(["-c", "import pickle"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if let Some(py) = [PY313, "/usr/bin/python3"].into_iter().find(|p| works(p)) {
-        println!("live reference: {py}");
-        Some(py)
-    } else {
-        skip_or_fail(&format!("CPython reference ({PY313} or /usr/bin/python3)"));
-        None
-    }
+/// The live CPython reference: 3.13 (`PYDBM_PYTHON313`, pydbm_engine::live_reference), or
+/// None after the loud skip (a failure under CI=true).
+fn live_python() -> Option<PathBuf> {
+    python_or_skip(Python::Py313, "import pickle")
 }
-
-const PY313: &str = "/root/.pyenv/versions/3.13.0/bin/python";
 
 const REDUMP: &str = r#"
 import sys, pickle
@@ -518,7 +503,7 @@ fn random_graphs_redump_identically_in_live_cpython() {
             cases.push((seed, q, bytes));
         }
     }
-    let mut child = std::process::Command::new(py)
+    let mut child = std::process::Command::new(&py)
         .args(["-c", REDUMP])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -663,7 +648,7 @@ assert v == {'name': 'caf\u00e9 \U0001f600', 'id': 2**64 - 1, 'big': -(2**100),
              'maybe': None, 'pair': (-8, '\u263a')}, v
 print(pickle.dumps(v, 4).hex())
 "#;
-    let out = std::process::Command::new(py)
+    let out = std::process::Command::new(&py)
         .args(["-c", script, &hex_full(&bytes)])
         .output()
         .unwrap();
@@ -752,7 +737,7 @@ import sys, pickletools
 for line in sys.stdin:
     print(pickletools.optimize(open(line.strip(), 'rb').read()).hex())
 "#;
-    let mut child = std::process::Command::new(py)
+    let mut child = std::process::Command::new(&py)
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
