@@ -589,6 +589,8 @@ fn live_differential_on_disk() {
     let drv = c_driver(tmp.path());
     if drv.is_none() {
         skip_or_fail("cc with -lgdbm (C driver for 512/1024-byte blocks)");
+    } else {
+        pydbm_engine::live_reference::record_used("cc with -lgdbm (C driver)");
     }
     let mut cases: Vec<(i32, u64)> = (0..6).map(|i| (4096, 90_000 + i)).collect();
     if drv.is_some() {

@@ -244,6 +244,7 @@ fn check_and_stats_keep_another_connections_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("held.sqlite3");
     // A rollback-journal file (locks on the database file itself) with dbm.sqlite3's table.
@@ -302,6 +303,7 @@ fn whichdb_keeps_a_pydbm_connections_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("held.db");
     let vfs = pydbm_engine::OsVfs::new();
@@ -360,6 +362,7 @@ fn uri_connections_keep_their_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
     let vfs = pydbm_engine::OsVfs::new();
