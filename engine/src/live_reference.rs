@@ -151,7 +151,7 @@ impl Python {
                     })
                     .collect();
                 // Newest patch release first.
-                found.sort_by(|a, b| b.0.cmp(&a.0));
+                found.sort_by_key(|f| std::cmp::Reverse(f.0));
                 out.extend(found.into_iter().map(|(_, p)| p));
             }
             if self == Python::Py311 {
@@ -259,12 +259,19 @@ fn record(kind: &str, what: &str) {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "unknown".to_string());
+    // cargo names test binaries `<target>-<16 hex digits>`: the target name is enough.
+    let binary = match exe.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => exe.clone(),
+    };
     let test = std::thread::current()
         .name()
         .unwrap_or("main")
         .replace(['\t', '\n'], " ");
     let line = format!(
-        "{kind}\t{}\t{exe}::{test}\n",
+        "{kind}\t{}\t{binary}::{test}\n",
         what.replace(['\t', '\n'], " ")
     );
     let _ = std::fs::create_dir_all(&dir);
