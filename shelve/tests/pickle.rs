@@ -805,7 +805,7 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
     let text = std::fs::read_to_string(dir.join("expect.tsv")).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut failures = Vec::new();
-    let (mut recodes, mut diss, mut reprs, mut array_gap) = (0, 0, 0, 0);
+    let (mut recodes, mut diss, mut reprs) = (0, 0, 0);
     for row in &rows {
         assert_eq!(row.len(), 9, "malformed expect.tsv row {}", row[0]);
         let file = row[0];
@@ -862,17 +862,6 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
                 let (line, col) = r.split_once('.').unwrap();
                 want = rows[line.parse::<usize>().unwrap()][3 + col.parse::<usize>().unwrap()];
             }
-            if stem
-                .rsplit('/')
-                .next()
-                .is_some_and(|s| s.starts_with("std_array_"))
-            {
-                // Not done (docs/pickle.md): 3.13 reduces array.array by protocol
-                // ((array, (typecode, list)) below 3, array._array_reconstructor with the
-                // machine bytes from 3); pydbm keeps the form it loaded.
-                array_gap += 1;
-                continue;
-            }
             recodes += 1;
             let p = pickle::loads(&data, &opts).unwrap();
             let d = pickle::DumpOptions {
@@ -890,8 +879,7 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
         }
     }
     println!(
-        "{} files, {recodes} recodes, {diss} dis, {reprs} reprs checked; \
-         {array_gap} array.array recodes not compared",
+        "{} files, {recodes} recodes, {diss} dis, {reprs} reprs checked",
         rows.len()
     );
     assert!(rows.len() > 1400, "expect.tsv lost rows");

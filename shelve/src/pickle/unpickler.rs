@@ -15,7 +15,7 @@ use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::opcodes::{code as op, lookup};
 use super::pyint::PyInt;
 use super::pystr::PyStr;
-use super::stdlib_reduce::{fraction_terms, str_pattern_flags};
+use super::stdlib_reduce::{array_item, fraction_terms, str_pattern_flags, ArrayValue};
 use super::text::{decode_escape, decode_raw_unicode_escape, parse_python_float};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
 
@@ -528,6 +528,47 @@ impl<'a> Unpickler<'a> {
                         let f = self.graph.add(Node::Int(PyInt::from(f)));
                         new_args = Some(self.graph.add(Node::Tuple(vec![pattern, f])));
                     }
+                }
+            }
+            ("array", "_array_reconstructor", [cls, typecode, mformat, data]) => {
+                // 3.x from protocol 3: rebuilt as (array, (typecode, items)), the form the
+                // pickler writes below 3 and turns back into this from 3 (stdlib_reduce).
+                let item = match (g.node(*cls), g.node(*typecode), g.node(*mformat)) {
+                    (Node::Global { module, name }, Node::Str(tc), Node::Int(mf))
+                        if module == "array" && name == "array" =>
+                    {
+                        tc.as_str()
+                            .and_then(array_item)
+                            .filter(|it| mf.to_i64() == Some(it.mformat))
+                    }
+                    _ => None,
+                };
+                let values = match (item, g.node(*data)) {
+                    (Some(item), Node::Bytes(b)) => item.decode(b),
+                    _ => None,
+                };
+                if let Some(values) = values {
+                    let (cls, typecode) = (*cls, *typecode);
+                    let items = values
+                        .into_iter()
+                        .map(|v| {
+                            self.graph.add(match v {
+                                ArrayValue::Int(i) => Node::Int(i),
+                                ArrayValue::Float(x) => Node::Float(x),
+                            })
+                        })
+                        .collect();
+                    let list = self.graph.add(Node::List(items));
+                    let args = self.graph.add(Node::Tuple(vec![typecode, list]));
+                    return self.graph.add(Node::Instance(Box::new(Instance {
+                        construct: Construct::Reduce {
+                            callable: cls,
+                            args,
+                        },
+                        list_items,
+                        dict_items,
+                        state: None,
+                    })));
                 }
             }
             ("collections", "OrderedDict", [l]) => {
