@@ -2,9 +2,10 @@
 //! records every live test leaves under `target/live-references/`
 //! (`pydbm_engine::live_reference`). `-- --reset` empties the directory first (run it before
 //! `cargo test` so the summary covers exactly one run); `-- --strict` exits 1 when anything
-//! skipped.
+//! skipped; `-- --locate` prints where each CPython reference is found (variable, path or
+//! `missing`) and exits 1 when one is missing.
 
-use pydbm_engine::live_reference::{record_dir, summary};
+use pydbm_engine::live_reference::{python, record_dir, summary, Python};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -12,6 +13,19 @@ fn main() {
         eprintln!("live_references: cannot locate the target directory");
         std::process::exit(1);
     };
+    if args.iter().any(|a| a == "--locate") {
+        let mut missing = false;
+        for which in Python::ALL {
+            match python(which) {
+                Some(path) => println!("{:<18} {}: {}", which.env_var(), which, path.display()),
+                None => {
+                    missing = true;
+                    println!("{:<18} {}: missing", which.env_var(), which);
+                }
+            }
+        }
+        std::process::exit(i32::from(missing));
+    }
     if args.iter().any(|a| a == "--reset") {
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
