@@ -3,7 +3,7 @@
 //! (`pydbm_engine::live_reference`). `-- --reset` empties the directory first (run it before
 //! `cargo test` so the summary covers exactly one run); `-- --strict` exits 1 when anything
 //! skipped; `-- --locate` prints where each CPython reference is found (variable, path or
-//! `missing`) and exits 1 when one is missing.
+//! `missing`; the live tests themselves fail under `CI=true` when one they need is missing).
 
 use pydbm_engine::live_reference::{python, record_dir, summary, Python};
 
@@ -14,17 +14,13 @@ fn main() {
         std::process::exit(1);
     };
     if args.iter().any(|a| a == "--locate") {
-        let mut missing = false;
         for which in Python::ALL {
             match python(which) {
                 Some(path) => println!("{:<18} {}: {}", which.env_var(), which, path.display()),
-                None => {
-                    missing = true;
-                    println!("{:<18} {}: missing", which.env_var(), which);
-                }
+                None => println!("{:<18} {}: missing", which.env_var(), which),
             }
         }
-        std::process::exit(i32::from(missing));
+        return;
     }
     if args.iter().any(|a| a == "--reset") {
         match std::fs::remove_dir_all(&dir) {
