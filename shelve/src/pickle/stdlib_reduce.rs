@@ -137,7 +137,7 @@ impl ArrayItem {
     /// The items of the machine bytes `data` (what `array.tolist()` gives); `None` when the
     /// length is not a multiple of the item size.
     pub fn decode(&self, data: &[u8]) -> Option<Vec<ArrayValue>> {
-        if data.len() % self.size != 0 {
+        if !data.len().is_multiple_of(self.size) {
             return None;
         }
         let items = data.chunks_exact(self.size).map(|c| {
