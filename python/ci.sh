@@ -2,14 +2,18 @@
 # CI for the Python package: builds the wheel in a fresh virtual environment, installs it,
 # runs the package's pytest tests (including the byte-for-byte interop tests against
 # Debian's /usr/bin/python3) and CPython's own dbm/shelve suites against pydbm's modules.
-# The suites run under the build interpreter and, when installed, under CPython 3.13
-# (PYTHON313, default /root/.pyenv/versions/3.13.0/bin/python3) with the same abi3 wheel.
-# Prints the per-file counts per interpreter and ends with one line `N passed, M failed`
-# summing every suite (the package's pytest files and CPython's suites under each
-# interpreter). Exits non-zero on any failure.
+# Also runs the crate's own Rust unit tests (`cargo test --lib`: python/ is outside the
+# workspace, so `cargo test --workspace` never runs them), linked against the build interpreter.
+# The suites run under the build interpreter and under CPython 3.13 (PYDBM_PYTHON313, else
+# python3.13 on PATH, else ~/.pyenv/versions/3.13.*; the lookup of pydbm_engine::live_reference)
+# with the same abi3 wheel. Prints the per-file counts per interpreter and ends with one line
+# `N passed, M failed` summing every suite (the Rust tests, the package's pytest files and
+# CPython's suites under each interpreter). Exits non-zero on any failure.
 #
 # Environment: PYTHON (default python3: the interpreter to build for and test with; in CI
-# the pyenv CPython without _gdbm/_dbm), PYTHON313, CI=true makes missing references fail.
+# the pyenv CPython without _gdbm/_dbm), PYDBM_PYTHON313 (PYTHON313 still accepted),
+# PYDBM_PYTHON_GDBM (Debian's python3, default /usr/bin/python3), CI=true makes missing
+# references fail (a missing CPython 3.13 included).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -38,6 +42,22 @@ rm -rf "$here/target/wheels"
 "$venv/bin/maturin" build --profile dev --interpreter "$venv/bin/python" -o "$here/target/wheels" -q
 "$venv/bin/python" -m pip install -q --force-reinstall "$here"/target/wheels/pydbm-*.whl
 
+echo "== the python crate's Rust tests (cargo test --lib, linked against $("$venv/bin/python" --version 2>&1))"
+libdir="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')"
+set +e
+(cd "$here" && PYO3_PYTHON="$venv/bin/python" LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  cargo test --lib) 2>&1 | tee "$venv/cargo-test.log"
+cargo_status=${PIPESTATUS[0]}
+set -e
+cargo_line="$(grep -E '^test result: ' "$venv/cargo-test.log" | tail -n 1 || true)"
+cargo_pass="$(echo "$cargo_line" | grep -oE '[0-9]+ passed' | cut -d' ' -f1)"; cargo_pass="${cargo_pass:-0}"
+cargo_fail="$(echo "$cargo_line" | grep -oE '[0-9]+ failed' | cut -d' ' -f1)"; cargo_fail="${cargo_fail:-0}"
+if [ "$cargo_status" -ne 0 ] && [ "$cargo_fail" -eq 0 ]; then
+  cargo_fail=1  # the build or the test binary itself failed: count it
+fi
+echo "Rust tests subtotal: $cargo_pass passed, $cargo_fail failed"
+
+export PYDBM_PYTHON313="${PYDBM_PYTHON313:-${PYTHON313:-}}"
 echo "== pytest"
 # Run from the tests directory so that `import pydbm` is the installed wheel.
 set +e
@@ -57,20 +77,32 @@ echo "pytest subtotal: $pytest_pass passed, $pytest_fail failed"
 # CPython's own suites, once per interpreter: the one the wheel was built with, and
 # CPython 3.13 (dbm.sqlite3 and the 3.13 suites) when it is installed. The wheel is abi3
 # (cp38-abi3), so the same file installs into both venvs: one build.
-PYTHON313="${PYTHON313:-/root/.pyenv/versions/3.13.0/bin/python3}"
+is_313() { [ -n "$1" ] && [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = 3.13 ]; }
+PYTHON313="${PYDBM_PYTHON313:-${PYTHON313:-}}"
+if [ -z "$PYTHON313" ]; then
+  for cand in "$(command -v python3.13 || true)" $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -t. -k3 -n -r); do
+    if is_313 "$cand"; then PYTHON313="$cand"; break; fi
+  done
+fi
+echo "CPython 3.13 reference: ${PYTHON313:-none found}"
 suite_pythons=("$venv/bin/python")
-if [ -x "$PYTHON313" ] && [ "$("$PYTHON313" -c 'import sys; print(sys.version_info[:2] >= (3, 13))' 2>/dev/null)" = True ] \
-    && [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != 3.13 ]; then
+if [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = 3.13 ]; then
+  :  # the build interpreter is 3.13: its suites are the 3.13 suites
+elif is_313 "$PYTHON313"; then
   venv313="$venv/py313"
   "$PYTHON313" -m venv "$venv313"
   "$venv313/bin/python" -m pip install -q --no-index --force-reinstall "$here"/target/wheels/pydbm-*.whl
   suite_pythons+=("$venv313/bin/python")
 else
-  echo "(CPython 3.13 not found at $PYTHON313: its suites are not run)"
+  echo "SKIPPED: CPython 3.13 (PYDBM_PYTHON313=${PYTHON313:-unset}) not available: its suites are not run"
+  if [ "${CI:-}" = true ]; then
+    echo "CI=true requires CPython 3.13"
+    exit 1
+  fi
 fi
 
-total_pass=$pytest_pass
-total_fail=$pytest_fail
+total_pass=$((pytest_pass + cargo_pass))
+total_fail=$((pytest_fail + cargo_fail))
 suite_status=0
 for py in "${suite_pythons[@]}"; do
   ver="$("$py" -c 'import sys; print(sys.version.split()[0])')"
@@ -94,4 +126,4 @@ for py in "${suite_pythons[@]}"; do
   [ "$rc" -eq 0 ] || suite_status=1
 done
 echo "$total_pass passed, $total_fail failed"
-[ "$pytest_status" -eq 0 ] && [ "$suite_status" -eq 0 ]
+[ "$pytest_status" -eq 0 ] && [ "$suite_status" -eq 0 ] && [ "$cargo_status" -eq 0 ]

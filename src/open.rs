@@ -99,6 +99,7 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
+    use pydbm_engine::live_reference::{python_or_skip, Python};
     use pydbm_shelve::pickle::{self, LoadOptions};
 
     fn shelve_fixtures() -> PathBuf {
@@ -140,10 +141,11 @@ mod tests {
             ("py313/dumb", "dumb", &["shelf.dat", "shelf.dir"][..]),
         ] {
             let module = format!("dbm.{module}");
-            if format_for(&module).is_none() {
-                eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
-                continue;
-            }
+            // Every format is registered: a missing one fails instead of skipping.
+            assert!(
+                format_for(&module).is_some(),
+                "{module} is not in pydbm's registry"
+            );
             let tmp = tempfile::tempdir().expect("tempdir");
             for f in files {
                 std::fs::copy(shelve_fixtures().join(dir).join(f), tmp.path().join(f))
@@ -169,7 +171,7 @@ mod tests {
     #[test]
     fn cpython_reads_pydbm_shelves() {
         cpython_reads_pydbm_shelves_with(
-            "/usr/bin/python3",
+            Python::Gdbm,
             "import shelve, dbm.gnu, dbm.dumb, dbm.ndbm",
             &["dbm.dumb", "dbm.gnu", "dbm.ndbm"],
         );
@@ -180,29 +182,21 @@ mod tests {
     #[test]
     fn cpython313_reads_pydbm_shelves() {
         cpython_reads_pydbm_shelves_with(
-            "/root/.pyenv/versions/3.13.0/bin/python3",
+            Python::Py313,
             "import shelve, dbm.sqlite3, dbm.dumb",
             &["dbm.sqlite3", "dbm.dumb"],
         );
     }
 
-    fn cpython_reads_pydbm_shelves_with(py: &str, probe: &str, modules: &[&str]) {
-        let py = Path::new(py);
-        let ok = Command::new(py)
-            .args(["-c", probe])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !ok {
-            pydbm_engine::live_reference::skip_or_fail(&format!("{} with shelve", py.display()));
+    fn cpython_reads_pydbm_shelves_with(which: Python, probe: &str, modules: &[&str]) {
+        let Some(py) = python_or_skip(which, probe) else {
             return;
-        }
+        };
+        let py = py.as_path();
         let text = std::fs::read_to_string(shelve_fixtures().join("records.tsv")).expect("tsv");
         for &module in modules {
-            let Some(format) = format_for(module) else {
-                eprintln!("SKIPPED: {module} is not in pydbm's registry yet");
-                continue;
-            };
+            let format =
+                format_for(module).unwrap_or_else(|| panic!("{module} is not in pydbm's registry"));
             let tmp = tempfile::tempdir().expect("tempdir");
             let path = tmp.path().join("shelf");
             let mut opts = OpenOptions::from_flag("n").expect("flag");
@@ -319,10 +313,7 @@ mod tests {
     /// written survives a reopen with 'r'; 'n' over it starts empty.
     #[test]
     fn create_uses_the_default_and_round_trips() {
-        let Some(module) = default_module() else {
-            eprintln!("SKIPPED: no dbm format registered yet");
-            return;
-        };
+        let module = default_module().expect("a dbm format is registered");
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("new");
         {

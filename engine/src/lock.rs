@@ -590,6 +590,7 @@ mod process_tests {
             .args([
                 "--exact",
                 "lock::process_tests::child_probe",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -609,10 +610,14 @@ mod process_tests {
         }
     }
 
-    /// The child side: does nothing unless spawned by [`probe`] with the env var set.
+    /// The child side, run only by [`probe`] (`--ignored`, with the env var set): ignored in
+    /// a normal run rather than passing without testing anything, and failing when run
+    /// without the variable.
     #[test]
+    #[ignore = "the child half of the cross-process lock tests; probe() runs it"]
     fn child_probe() {
-        let Ok(spec) = std::env::var(ENV) else { return };
+        let spec = std::env::var(ENV)
+            .expect("child_probe runs only as probe()'s child, with PYDBM_LOCK_PROBE set");
         let parts: Vec<&str> = spec.split('|').collect();
         let mode = if parts[1] == "shared" {
             LockMode::Shared
@@ -731,39 +736,30 @@ mod process_tests {
         assert!(probe(&p, LockMode::Shared, LockKind::Flock));
     }
 
-    /// The live reference is Debian's CPython 3.11 `dbm.gnu` (libgdbm 1.23), whose locking is
-    /// `flock` and is the same in 3.13. Returns false (after printing SKIPPED) when missing.
-    fn python_gdbm_available() -> bool {
-        let ok = Command::new("/usr/bin/python3")
-            .args(["-c", "import dbm.gnu"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            crate::live_reference::skip_or_fail("/usr/bin/python3 dbm.gnu (libgdbm)");
-        }
-        ok
-    }
-
-    fn python(code: &str) -> std::process::Output {
-        Command::new("/usr/bin/python3")
-            .args(["-c", code])
-            .output()
-            .unwrap()
+    /// The live reference is Debian's CPython 3.11 `dbm.gnu` (libgdbm 1.23; `PYDBM_PYTHON_GDBM`,
+    /// see [`crate::live_reference`]), whose locking is `flock` and is the same in 3.13.
+    fn python(py: &Path, code: &str) -> std::process::Output {
+        Command::new(py).args(["-c", code]).output().unwrap()
     }
 
     /// pydbm's flock and libgdbm's exclude each other in both directions.
     #[test]
     fn flock_excludes_python_gdbm_and_back() {
-        if !python_gdbm_available() {
+        let Some(py) = crate::live_reference::python_or_skip(
+            crate::live_reference::Python::Gdbm,
+            "import dbm.gnu",
+        ) else {
             return;
-        }
+        };
+        let py = py.as_path();
         use std::io::{BufRead, BufReader, Write};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.db");
         let ps = p.display().to_string();
-        let made = python(&format!(
-            "import dbm.gnu\ndb = dbm.gnu.open({ps:?}, 'c')\ndb[b'k'] = b'v'\ndb.close()"
-        ));
+        let made = python(
+            py,
+            &format!("import dbm.gnu\ndb = dbm.gnu.open({ps:?}, 'c')\ndb[b'k'] = b'v'\ndb.close()"),
+        );
         assert!(made.status.success(), "{made:?}");
         let try_open = format!(
             "import dbm.gnu\ntry:\n    dbm.gnu.open({ps:?}, 'w').close()\n    print('OPENED')\nexcept dbm.gnu.error as e:\n    print('REFUSED', e)"
@@ -773,16 +769,16 @@ mod process_tests {
         let g = t
             .lock(&*f, LockMode::Exclusive, LockKind::Flock, None)
             .unwrap();
-        let out = String::from_utf8_lossy(&python(&try_open).stdout).to_string();
+        let out = String::from_utf8_lossy(&python(py, &try_open).stdout).to_string();
         assert!(
             out.starts_with("REFUSED"),
             "gdbm opened a file pydbm locked: {out}"
         );
         drop(g);
-        let out = String::from_utf8_lossy(&python(&try_open).stdout).to_string();
+        let out = String::from_utf8_lossy(&python(py, &try_open).stdout).to_string();
         assert!(out.starts_with("OPENED"), "{out}");
 
-        let mut child = Command::new("/usr/bin/python3")
+        let mut child = Command::new(py)
             .args([
                 "-c",
                 &format!(

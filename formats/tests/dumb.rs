@@ -1,7 +1,7 @@
 //! dbm.dumb against CPython: committed fixtures (made by CPython 3.13 with
 //! tests/fixtures/dumb/make.py; databases from 2.7, 3.6 and 3.13 by make_versions.py), the
-//! shared corpus (CPython 3.7, 3.12, 3.13), and the live reference CPython 3.13
-//! (/root/.pyenv/versions/3.13.0/bin/python3) when present.
+//! shared corpus (CPython 3.7, 3.12, 3.13; copied into tests/fixtures/dumb/corpus), and the
+//! live reference CPython 3.13 (`PYDBM_PYTHON313`, see pydbm_engine::live_reference).
 //!
 //! Version note: pydbm follows CPython 3.13; ≤ 3.12 differ in `.bak` after a sync/close
 //! without changes (shared/corpus/dumb/version-diffs.txt), so every byte comparison here is
@@ -13,40 +13,23 @@ use std::process::Command;
 use pydbm_engine::{Dbm, Durability, Error, OpenMode, OpenOptions};
 use pydbm_formats::dumb::db::DumbDb;
 
-const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb")
 }
 
-/// `shared/corpus/dumb`: `$PYDBM_SHARED`, else the `shared/` beside the repository (CI's
-/// layout), else the one beside the repository's parent (a worktree under `wt/`).
+/// The shared dumb corpus's files the tests read, committed in tests/fixtures/dumb/corpus
+/// (copied from shared/corpus/dumb; see the README there).
 fn corpus_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("PYDBM_SHARED").map(PathBuf::from),
-        Some(manifest.join("../../shared")),
-        Some(manifest.join("../../../shared")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(|s| s.join("corpus/dumb"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| manifest.join("../../shared/corpus/dumb"))
+    fixtures().join("corpus")
 }
 
-/// Whether the live reference is usable; prints the loud skip line, or panics under CI=true.
-fn python_available() -> bool {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import dbm.dumb"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        pydbm_engine::live_reference::skip_or_fail(&format!("{PYTHON} (CPython dbm.dumb)"));
-    }
-    ok
+/// The live reference CPython 3.13 with `dbm.dumb` (`PYDBM_PYTHON313`,
+/// pydbm_engine::live_reference), or None after the loud skip line (a failure under CI=true).
+fn python() -> Option<PathBuf> {
+    pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Py313,
+        "import dbm.dumb",
+    )
 }
 
 fn opts(flag: &str) -> OpenOptions {
@@ -190,14 +173,14 @@ fn scripts_match_committed_cpython_fixtures() {
 /// file modes identical; then CPython 3.13 reads back every database pydbm wrote.
 #[test]
 fn scripts_match_live_cpython() {
-    if !python_available() {
+    let Some(python) = python() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (py313, ours) = (tmp.path().join("py313"), tmp.path().join("pydbm"));
     let make = fixtures().join("make.py");
     let scripts = fixtures().join("scripts");
-    let o = Command::new(PYTHON)
+    let o = Command::new(&python)
         .arg(&make)
         .arg("run")
         .arg(&scripts)
@@ -243,7 +226,7 @@ fn scripts_match_live_cpython() {
         dirs.push(dir);
     }
     // CPython opens every pydbm-written database and sees what pydbm sees.
-    let o = Command::new(PYTHON)
+    let o = Command::new(&python)
         .arg(&make)
         .arg("read")
         .args(&dirs)
@@ -273,10 +256,7 @@ fn scripts_match_live_cpython() {
 #[test]
 fn corpus_files_from_three_versions_read_identically() {
     let root = corpus_root();
-    if !root.exists() {
-        pydbm_engine::live_reference::skip_or_fail(&format!("shared corpus at {}", root.display()));
-        return;
-    }
+    assert!(root.exists(), "{} is committed", root.display());
     let tmp = tempfile::tempdir().unwrap();
     for ver in ["py3.7", "py3.12", "py3.13"] {
         for step in [
@@ -402,9 +382,9 @@ fn flags_and_missing_files() {
 /// new database and closing it (checked live).
 #[test]
 fn reorganize_matches_a_cpython_copy() {
-    if !python_available() {
+    let Some(python) = python() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let name = tmp.path().join("r");
     let mut db = DumbDb::open(&name, &opts("c")).unwrap();
@@ -431,7 +411,7 @@ for k in src.keys():
     dst[k] = src[k]
 dst.close(); src.close()
 "#;
-    let o = Command::new(PYTHON)
+    let o = Command::new(&python)
         .args(["-c", py])
         .arg(&name)
         .arg(tmp.path().join("copy"))
@@ -456,9 +436,9 @@ dst.close(); src.close()
 fn cpython_reads_what_recovery_leaves() {
     use pydbm_engine::{CrashKind, FaultConfig, FaultVfs, MemVfs, Pager, Vfs};
     use std::sync::Arc;
-    if !python_available() {
+    let Some(python) = python() else {
         return;
-    }
+    };
     let name = Path::new("/c/db");
     let workload = |vfs: Arc<dyn Vfs>| -> pydbm_engine::Result<()> {
         let mut o = opts("c");
@@ -520,7 +500,7 @@ fn cpython_reads_what_recovery_leaves() {
         dirs.push(dir);
     }
     assert!(dirs.len() >= 10, "{} crash images", dirs.len());
-    let o = Command::new(PYTHON)
+    let o = Command::new(&python)
         .arg(fixtures().join("make.py"))
         .arg("read")
         .args(&dirs)

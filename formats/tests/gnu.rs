@@ -4,7 +4,7 @@
 //!   every random script's output must hash to the digest libgdbm's file had.
 //! - The shared corpus (/work/shared/corpus/gdbm or $PYDBM_CORPUS) reads with the records
 //!   Python's dbm.gnu lists, and the corpus's generating sequences rebuild identical bytes.
-//! - Live: with /usr/bin/python3's dbm.gnu and `cc -lgdbm`, fresh scripts are run through
+//! - Live: with Debian's python3's dbm.gnu (`PYDBM_PYTHON_GDBM`) and `cc -lgdbm`, fresh scripts are run through
 //!   both and the files `cmp`-identical. Missing reference → "SKIPPED", or failure if CI=true.
 
 use std::path::{Path, PathBuf};
@@ -490,12 +490,13 @@ fn corpus_passes_check() {
     assert_eq!(w.stack_blocks, 8);
 }
 
-fn python_gdbm() -> bool {
-    std::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import dbm.gnu"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// Debian's python3 with `dbm.gnu` (libgdbm; `PYDBM_PYTHON_GDBM`, see
+/// pydbm_engine::live_reference), or None after the loud skip (a failure under CI=true).
+fn python_gdbm() -> Option<std::path::PathBuf> {
+    pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Gdbm,
+        "import dbm.gnu",
+    )
 }
 
 /// Compiles driver.c against libgdbm, if a compiler and the library are there.
@@ -581,13 +582,15 @@ fn run_on_disk(path: &Path, script: &str, bs: i32) {
 /// path; the files must be `cmp`-identical.
 #[test]
 fn live_differential_on_disk() {
-    if !python_gdbm() {
-        return skip_or_fail("/usr/bin/python3 with dbm.gnu");
-    }
+    let Some(python) = python_gdbm() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let drv = c_driver(tmp.path());
     if drv.is_none() {
         skip_or_fail("cc with -lgdbm (C driver for 512/1024-byte blocks)");
+    } else {
+        pydbm_engine::live_reference::record_used("cc with -lgdbm (C driver)");
     }
     let mut cases: Vec<(i32, u64)> = (0..6).map(|i| (4096, 90_000 + i)).collect();
     if drv.is_some() {
@@ -600,7 +603,7 @@ fn live_differential_on_disk() {
         let ours = tmp.path().join(format!("ours-{seed}.gdbm"));
         if bs == 4096 {
             run_reference(
-                std::process::Command::new("/usr/bin/python3")
+                std::process::Command::new(&python)
                     .arg(fixtures().join("driver.py"))
                     .arg(&theirs),
                 &script,
@@ -624,7 +627,7 @@ fn live_differential_on_disk() {
             "bs {bs} seed {seed}: pydbm's file differs from libgdbm's"
         );
         // and Python reads ours with the same records
-        let out = std::process::Command::new("/usr/bin/python3")
+        let out = std::process::Command::new(&python)
             .args([
                 "-c",
                 "import dbm.gnu,sys; d=dbm.gnu.open(sys.argv[1],'r'); print(len(d.keys()))",
@@ -641,15 +644,15 @@ fn live_differential_on_disk() {
 #[test]
 fn live_flock_interop_with_python() {
     use pydbm_engine::{Error, OpenOptions};
-    if !python_gdbm() {
-        return skip_or_fail("/usr/bin/python3 with dbm.gnu");
-    }
+    let Some(python) = python_gdbm() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("locked.gdbm");
     let mut db = pydbm_formats::gnu::open(&path, &OpenOptions::from_flag("c").unwrap()).unwrap();
     pydbm_engine::Dbm::insert(&mut db, b"k", b"v").unwrap();
     let py = |flag: &str| {
-        std::process::Command::new("/usr/bin/python3")
+        std::process::Command::new(&python)
             .args(["-c", "import dbm.gnu,sys\ntry:\n dbm.gnu.open(sys.argv[1],sys.argv[2]).close(); print('ok')\nexcept OSError as e: print(e.errno)"])
             .arg(&path)
             .arg(flag)
@@ -664,7 +667,7 @@ fn live_flock_interop_with_python() {
     assert!(matches!(e, Error::Locked { .. }), "{e}");
     pydbm_engine::Dbm::close(&mut db).unwrap();
     // Python holds a writer: pydbm fails fast
-    let mut child = std::process::Command::new("/usr/bin/python3")
+    let mut child = std::process::Command::new(&python)
         .args(["-c", "import dbm.gnu,sys,time\nd=dbm.gnu.open(sys.argv[1],'w'); print('held', flush=True); time.sleep(3)"])
         .arg(&path)
         .stdout(std::process::Stdio::piped())
@@ -737,9 +740,10 @@ fn live_gdbm_dump_interop() {
         .arg("--version")
         .output()
         .is_ok();
-    if !have || !python_gdbm() {
+    if !have {
         return skip_or_fail("gdbm_dump/gdbm_load (gdbm tools)");
     }
+    pydbm_engine::live_reference::record_used("gdbm_dump/gdbm_load (gdbm tools)");
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("d.gdbm");
     let mut db = pydbm_formats::gnu::open(&path, &OpenOptions::from_flag("n").unwrap()).unwrap();

@@ -4,7 +4,7 @@
 //!   `tests/fixtures/ndbm/scripts` (made by `make.py` through Python's `dbm.ndbm`) and checks
 //!   that pydbm's file equals libdb's on every live byte (ndbm spec §4/§5 mask).
 //! - `live_scripts_match_libdb`: the same for fresh random scripts run through
-//!   `/usr/bin/python3` now; also runs `db5.3_verify` on pydbm's files and has Python read
+//!   Debian's python3 (`PYDBM_PYTHON_GDBM`) now; also runs `db5.3_verify` on pydbm's files and has Python read
 //!   them back. Skips loudly without the reference, fails under `CI=true`.
 
 use std::path::{Path, PathBuf};
@@ -118,37 +118,34 @@ fn fixture_scripts_match_libdb() {
     assert!(n >= 1, "only {n} fixture scripts");
 }
 
-/// Whether the live reference (Debian's Python with dbm.ndbm over libdb 5.3) can run here.
-/// Prints `SKIPPED` loudly when not; panics instead under `CI=true`.
-fn reference_available(what: &str) -> bool {
-    let ok = Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import dbm.ndbm; assert dbm.ndbm.library == 'Berkeley DB'",
-        ])
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("db5.3_verify").arg("-V").output().is_ok();
-    if !ok {
-        pydbm_engine::live_reference::skip_or_fail(&format!(
-            "/usr/bin/python3 dbm.ndbm (libdb 5.3) / db5.3_verify ({what})"
-        ));
+/// The live reference (Debian's Python with dbm.ndbm over libdb 5.3, `PYDBM_PYTHON_GDBM`,
+/// see pydbm_engine::live_reference, and `db5.3_verify`), or None after the loud `SKIPPED`
+/// line (a failure under `CI=true`).
+fn reference() -> Option<PathBuf> {
+    let py = pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Gdbm,
+        "import dbm.ndbm; assert dbm.ndbm.library == 'Berkeley DB'",
+    )?;
+    if Command::new("db5.3_verify").arg("-V").output().is_err() {
+        pydbm_engine::live_reference::skip_or_fail("db5.3_verify (db5.3-util)");
+        return None;
     }
-    ok
+    pydbm_engine::live_reference::record_used("db5.3_verify (db5.3-util)");
+    Some(py)
 }
 
 #[test]
 fn live_scripts_match_libdb() {
-    if !reference_available("live_scripts_match_libdb") {
+    let Some(python) = reference() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let count: usize = std::env::var("PYDBM_NDBM_SCRIPTS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
     // Seeds from 100000 on: disjoint from the committed fixtures (0..60).
-    let st = Command::new("/usr/bin/python3")
+    let st = Command::new(&python)
         .arg(fixtures().join("make.py"))
         .arg(dir.path())
         .arg("100000")
@@ -184,7 +181,7 @@ fn live_scripts_match_libdb() {
             name
         ));
     }
-    let out = Command::new("/usr/bin/python3")
+    let out = Command::new(&python)
         .arg("-c")
         .arg(&listing)
         .output()
@@ -221,9 +218,9 @@ fn live_scripts_match_libdb() {
 
 #[test]
 fn compat_layout_reads_back_in_python() {
-    if !reference_available("compat_layout_reads_back_in_python") {
+    let Some(python) = reference() else {
         return;
-    }
+    };
     use pydbm_formats::ndbm::compat::{dir_path, CompatDb, DIR_STAMP};
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x");
@@ -241,7 +238,7 @@ fn compat_layout_reads_back_in_python() {
         format!("{}.pag", p.display()),
         p.display().to_string()
     );
-    let out = Command::new("/usr/bin/python3")
+    let out = Command::new(&python)
         .arg("-c")
         .arg(&script)
         .output()

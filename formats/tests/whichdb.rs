@@ -2,6 +2,7 @@
 //! `dbm.whichdb` of Debian's CPython 3.11 on every query), the 3.13 and pydbm dialects
 //! derived from them by spec §6, and a live differential run.
 
+use pydbm_engine::live_reference::{python_or_skip, Python};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -109,14 +110,10 @@ fn pydbm_dialect_names_every_gdbm_variant() {
     }
 }
 
+/// Debian's python3 with `dbm.ndbm` (Berkeley DB) and `dbm.gnu` (`PYDBM_PYTHON_GDBM`,
+/// pydbm_engine::live_reference), or None after the SKIPPED line (a failure under CI=true).
 fn python() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/bin/python3");
-    let ok = Command::new(&p)
-        .args(["-c", "import dbm.ndbm, dbm.gnu"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(p)
+    python_or_skip(Python::Gdbm, "import dbm.ndbm, dbm.gnu")
 }
 
 /// Live: random 16-byte headers (gdbm/SQLite/BDB magics mixed with noise) and random
@@ -124,7 +121,6 @@ fn python() -> Option<PathBuf> {
 #[test]
 fn live_random_files_match_cpython() {
     let Some(py) = python() else {
-        pydbm_engine::live_reference::skip_or_fail("/usr/bin/python3 with dbm.ndbm and dbm.gnu");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -232,7 +228,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn live_every_format_fixture_matches_cpython() {
     let Some(py) = python() else {
-        pydbm_engine::live_reference::skip_or_fail("/usr/bin/python3 with dbm.ndbm and dbm.gnu");
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -291,16 +286,16 @@ fn live_every_format_fixture_matches_cpython() {
     assert!(known > 20, "only {known} recognised databases");
 }
 
-/// CPython 3.13's `dbm.whichdb`, run live by the pyenv 3.13.0 build. That build has no
+/// CPython 3.13's `dbm.whichdb`, run live by `PYDBM_PYTHON313` (the pyenv build). That build has no
 /// `_dbm`, so its whichdb would skip the `.db` probe (spec §6 step 2: `ndbm.open` is tried
 /// only when `dbm.ndbm` imports); CLI.md defines the answer of a 3.13 *with* `dbm.ndbm`.
 /// The script therefore gives 3.13's whichdb an `ndbm` whose `open` runs the real
-/// `dbm.ndbm.open` (Berkeley DB 5.3) of /usr/bin/python3 in a child and raises OSError
+/// `dbm.ndbm.open` (Berkeley DB 5.3) of Debian's python3 (`sys.argv[1]`) in a child and raises OSError
 /// (as `dbm.ndbm.error` is) when that fails. Everything else is 3.13's own code.
 const CPYTHON313_WHICHDB: &str = r#"
 import dbm, subprocess, sys, types
 def _ndbm_open(name, flag='r', mode=0o666):
-    r = subprocess.run(['/usr/bin/python3', '-c',
+    r = subprocess.run([sys.argv[1], '-c',
         'import dbm.ndbm, sys\ntry:\n    dbm.ndbm.open(sys.argv[1]).close()\nexcept dbm.ndbm.error:\n    sys.exit(3)',
         name], capture_output=True)
     if r.returncode == 3:
@@ -316,21 +311,12 @@ for q in sys.stdin.read().split('\n'):
 /// Runs [`CPYTHON313_WHICHDB`] on `queries`, or None when 3.13 or the 3.11 with
 /// `dbm.ndbm` it borrows is missing.
 fn cpython313_answers(queries: &[PathBuf]) -> Option<Vec<Option<String>>> {
-    let py = Path::new("/root/.pyenv/versions/3.13.0/bin/python3");
-    let ok = Command::new(py)
-        .args([
-            "-c",
-            "import dbm.sqlite3, sys; assert sys.version_info[:2] == (3, 13)",
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok || python().is_none() {
-        return None;
-    }
+    let py = python_or_skip(Python::Py313, "import dbm.sqlite3")?;
+    let gdbm_python = python()?;
     let mut child = Command::new(py)
         .arg("-c")
         .arg(CPYTHON313_WHICHDB)
+        .arg(gdbm_python)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -391,9 +377,6 @@ fn live_cpython313_matches_every_query() {
     more.dedup();
     queries.extend(more);
     let Some(answers) = cpython313_answers(&queries) else {
-        pydbm_engine::live_reference::skip_or_fail(
-            "CPython 3.13 (/root/.pyenv/versions/3.13.0) or /usr/bin/python3 with dbm.ndbm",
-        );
         return;
     };
     let (mut sqlite, mut ndbm, mut extras) = (0, 0, 0);

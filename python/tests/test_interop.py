@@ -27,7 +27,7 @@ import sys
 
 import pytest
 
-from conftest import IMPLEMENTED, missing_reference
+from conftest import IMPLEMENTED, missing_reference, python313
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = os.path.join(HERE, "interop_ops.py")
@@ -240,7 +240,7 @@ def test_gdbm_locks_exclude_the_reference_both_ways(tmp_path, reference_python):
         assert db[b"k"] == b"v"
 
 
-PYTHON313 = os.environ.get("PYDBM_PYTHON313", "/root/.pyenv/versions/3.13.0/bin/python3")
+PYTHON313 = python313() or "python3.13 (set PYDBM_PYTHON313)"
 
 # Stores, reads, deletes and tests membership of awkward keys/values through MODULE (argv[1]:
 # the stdlib dbm.sqlite3 of CPython 3.13, or pydbm.sqlite3) in a fresh file (argv[2]);
@@ -290,7 +290,7 @@ def test_sqlite3_binds_like_cpython_3_13(tmp_path):
     stdlib dbm.sqlite3 (which exists only in 3.13: the 3.11 reference cannot say)."""
     if "dbm.sqlite3" not in IMPLEMENTED:
         pytest.skip("SKIPPED: dbm.sqlite3 not implemented in this build")
-    if not (os.path.exists(PYTHON313) and reference_has(PYTHON313, "dbm.sqlite3")):
+    if not (python313() and reference_has(PYTHON313, "dbm.sqlite3")):
         missing_reference("CPython 3.13 with dbm.sqlite3 (%s)" % PYTHON313)
 
     def probe(python, module, name):

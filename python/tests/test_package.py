@@ -4,17 +4,20 @@ What the standard modules do is checked here from their documented behaviour; th
 byte-for-byte comparison against the real C libraries is in test_interop.py.
 """
 
+import ast
 import errno
 import importlib
 import os
 import pathlib
 import pickle
+import shutil
+import subprocess
 
 import pytest
 
 import pydbm
 import pydbm.shelve
-from conftest import IMPLEMENTED, module_param
+from conftest import IMPLEMENTED, REFERENCE, missing_reference, module_param, python313
 
 
 def pymod(name):
@@ -200,14 +203,30 @@ def test_whichdb_agrees_with_the_standard_library(tmp_path):
     import dbm
 
     for name in IMPLEMENTED:
-        if name == "dbm.sqlite3" and not hasattr(dbm, "sqlite3"):
-            continue  # the running CPython's whichdb predates dbm.sqlite3 (3.13)
-        if name == "dbm.ndbm" and getattr(dbm, "ndbm", None) is None:
-            continue  # without _dbm, CPython's whichdb cannot recognise NAME.db files
         path = base(tmp_path, name)
         with pymod(name).open(path, "c") as db:
             db[b"k"] = b"v"
-        assert pydbm.whichdb(path) == dbm.whichdb(path)
+        if name == "dbm.sqlite3" and not hasattr(dbm, "sqlite3"):
+            # The running CPython's whichdb predates dbm.sqlite3: ask CPython 3.13's.
+            want = other_whichdb(python313(), "dbm.sqlite3", "CPython 3.13 (PYDBM_PYTHON313)", path)
+        elif name == "dbm.ndbm" and getattr(dbm, "ndbm", None) is None:
+            # Without _dbm this CPython's whichdb cannot recognise NAME.db: ask the
+            # reference's (Debian's python3 with Berkeley DB's dbm.ndbm).
+            ref = REFERENCE if os.path.exists(REFERENCE) else shutil.which(REFERENCE)
+            want = other_whichdb(ref, "dbm.ndbm", "reference python %s" % REFERENCE, path)
+        else:
+            want = dbm.whichdb(path)
+        assert pydbm.whichdb(path) == want, name
+
+
+def other_whichdb(exe, module, what, path):
+    """dbm.whichdb(path) as the interpreter exe answers it (it must import module); a missing
+    interpreter skips loudly, or fails under CI=true."""
+    if not exe or subprocess.run([exe, "-c", "import " + module], capture_output=True).returncode:
+        missing_reference("%s with %s" % (what, module))
+    out = subprocess.run([exe, "-c", "import dbm, sys; print(repr(dbm.whichdb(sys.argv[1])))", path],
+                         capture_output=True, text=True, check=True)
+    return ast.literal_eval(out.stdout.strip())
 
 
 def test_open_new_uses_first_implemented_format(tmp_path):

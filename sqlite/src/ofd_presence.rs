@@ -226,6 +226,7 @@ mod tests {
             pydbm_engine::live_reference::skip_or_fail("libsqlite3.so.0");
             return;
         };
+        pydbm_engine::live_reference::record_used("libsqlite3.so.0");
         for with_presence in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("db.sqlite3");

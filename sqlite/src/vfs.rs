@@ -797,6 +797,7 @@ mod tests {
             pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
             return;
         }
+        pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.db");
         let v = EngineVfs::register("pydbm-test", Arc::new(OsVfs::new())).unwrap();
@@ -864,6 +865,7 @@ mod tests {
             pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
             return;
         }
+        pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
         let cli_sees_lock = |p: &Path| {
             let o = Command::new(cli)
                 .arg(p)

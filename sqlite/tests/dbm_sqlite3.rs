@@ -3,6 +3,7 @@
 //! content, and pydbm's files have the same records, rowids and page bytes; live Python
 //! checks both ways when an interpreter is available.
 
+use pydbm_engine::live_reference::{python_or_skip, Python};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,36 +68,15 @@ fn schema_of(path: &Path) -> Vec<(String, String, Option<String>)> {
     rows
 }
 
-/// A live interpreter, or None after printing the SKIPPED line (a failure when CI=true).
-fn live_python(bin: &Path, probe: &str, what: &str) -> Option<PathBuf> {
-    let ok = Command::new(bin)
-        .args(["-c", probe])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(bin.to_path_buf());
-    }
-    pydbm_engine::live_reference::skip_or_fail(what);
-    None
-}
-
+/// CPython 3.13 with `dbm.sqlite3` (`PYDBM_PYTHON313`, pydbm_engine::live_reference), or
+/// None after the SKIPPED line (a failure when CI=true).
 fn python313() -> Option<PathBuf> {
-    let bin = std::env::var_os("PYDBM_PYTHON313")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".pyenv/versions/3.13.0/bin/python3")
-        });
-    live_python(&bin, "import dbm.sqlite3", "CPython 3.13 dbm.sqlite3")
+    python_or_skip(Python::Py313, "import dbm.sqlite3")
 }
 
+/// Debian's python3 (3.11, Debian's libsqlite3; `PYDBM_PYTHON_GDBM`) with `sqlite3`.
 fn python311() -> Option<PathBuf> {
-    live_python(
-        Path::new("/usr/bin/python3"),
-        "import sqlite3",
-        "/usr/bin/python3 sqlite3",
-    )
+    python_or_skip(Python::Gdbm, "import sqlite3")
 }
 
 #[test]
@@ -264,6 +244,7 @@ fn check_and_stats_keep_another_connections_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("held.sqlite3");
     // A rollback-journal file (locks on the database file itself) with dbm.sqlite3's table.
@@ -322,6 +303,7 @@ fn whichdb_keeps_a_pydbm_connections_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("held.db");
     let vfs = pydbm_engine::OsVfs::new();
@@ -380,6 +362,7 @@ fn uri_connections_keep_their_posix_locks() {
         pydbm_engine::live_reference::skip_or_fail("/usr/bin/sqlite3");
         return;
     }
+    pydbm_engine::live_reference::record_used("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap().to_string();
     let vfs = pydbm_engine::OsVfs::new();

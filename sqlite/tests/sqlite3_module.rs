@@ -647,16 +647,14 @@ fn lazy_rows_match_python() {
 
 #[test]
 fn fixtures_match_live_python() {
-    let py = Path::new("/usr/bin/python3");
-    let ok = std::process::Command::new(py)
-        .args(["-c", "import sqlite3"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        pydbm_engine::live_reference::skip_or_fail("/usr/bin/python3 sqlite3");
+    // Debian's python3 (3.11 with Debian's libsqlite3): the fixtures' maker.
+    let Some(py) = pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Gdbm,
+        "import sqlite3",
+    ) else {
         return;
-    }
+    };
+    let py = py.as_path();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("make.py");
     std::fs::copy(fixture_dir().join("make.py"), &script).unwrap();
@@ -689,19 +687,13 @@ fn fixtures_match_live_python() {
 /// fixtures (`autocommit`, the `python -m sqlite3` session) are what 3.13 prints today.
 #[test]
 fn fixtures_match_live_python_3_13() {
-    let py = Path::new("/root/.pyenv/versions/3.13.0/bin/python3");
-    let ok = std::process::Command::new(py)
-        .args([
-            "-c",
-            "import sqlite3, sys; assert sys.version_info[:2] == (3, 13)",
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        pydbm_engine::live_reference::skip_or_fail(&format!("CPython 3.13 ({})", py.display()));
+    let Some(py) = pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Py313,
+        "import sqlite3",
+    ) else {
         return;
-    }
+    };
+    let py = py.as_path();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("make.py");
     std::fs::copy(fixture_dir().join("make.py"), &script).unwrap();

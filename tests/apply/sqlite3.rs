@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const PY313: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
-
 fn pydbm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pydbm"))
         .args(args)
@@ -14,18 +12,13 @@ fn pydbm(args: &[&str]) -> Output {
         .expect("the pydbm binary was built by cargo for this test")
 }
 
-/// CPython 3.13 when it can run `sqlite3`; a loud SKIPPED otherwise (a failure under CI).
-fn python313() -> Option<&'static str> {
-    let ok = Command::new(PY313)
-        .args(["-c", "import sqlite3, dbm.sqlite3"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(PY313);
-    }
-    pydbm_engine::live_reference::skip_or_fail(&format!("CPython 3.13 ({PY313})"));
-    None
+/// CPython 3.13 (`PYDBM_PYTHON313`, pydbm_engine::live_reference) when it can run
+/// `sqlite3`; a loud SKIPPED otherwise (a failure under CI).
+fn python313() -> Option<std::path::PathBuf> {
+    pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Py313,
+        "import sqlite3, dbm.sqlite3",
+    )
 }
 
 /// The same one-shot commands through `pydbm sqlite` and `python3.13 -m sqlite3`, each on
@@ -47,7 +40,7 @@ fn sqlite_command_matches_python_3_13() {
         "insert into t values (1)",
         "",
     ];
-    let py_version = Command::new(py)
+    let py_version = Command::new(&py)
         .args(["-c", "import sqlite3; print(sqlite3.sqlite_version)"])
         .output()
         .unwrap();
@@ -62,7 +55,7 @@ fn sqlite_command_matches_python_3_13() {
     };
     for sql in commands {
         let got = pydbm(&["sqlite", ours.to_str().unwrap(), sql]);
-        let want = Command::new(py)
+        let want = Command::new(&py)
             .args(["-m", "sqlite3", theirs.to_str().unwrap(), sql])
             .output()
             .unwrap();
@@ -96,7 +89,7 @@ fn type_sqlite3_files_interoperate_with_python_3_13() {
     );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
-    let read = Command::new(py)
+    let read = Command::new(&py)
         .args([
             "-c",
             "import dbm.sqlite3, sys\nwith dbm.sqlite3.open(sys.argv[1], 'w') as d:\n    print(sorted((k, d[k]) for k in d.keys()))\n    d[b'py'] = b'thon'",

@@ -1,4 +1,4 @@
-//! dbm.dumb: the same workload through pydbm and CPython 3.13's `dbm.dumb` (/root/.pyenv/versions/3.13.0/bin/python3,
+//! dbm.dumb: the same workload through pydbm and CPython 3.13's `dbm.dumb` (`PYDBM_PYTHON313`, default pyenv's 3.13,
 //! timed inside Python), ratio printed, output files compared byte for byte.
 //!
 //! Workload (issue 5): N inserts of 16-byte keys and 100-byte values into a new database,
@@ -15,7 +15,12 @@ use pydbm_benches::ProcessCpu;
 use pydbm_engine::{Dbm, Durability, OpenOptions};
 use pydbm_formats::dumb::db::DumbDb;
 
-const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
+/// CPython 3.13: `PYDBM_PYTHON313`, else the default lookup of
+/// `pydbm_engine::live_reference` (PATH `python3.13`, pyenv), else the bare name.
+fn python313() -> std::path::PathBuf {
+    pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Py313)
+        .unwrap_or_else(|| "python3.13".into())
+}
 
 fn key(i: usize) -> Vec<u8> {
     format!("key-{i:012}").into_bytes()
@@ -152,7 +157,7 @@ fn main() {
         return;
     }
     let py_name = tmp.path().join("py");
-    let out = Command::new(PYTHON)
+    let out = Command::new(python313())
         .args(["-c", PY])
         .arg(&py_name)
         .arg(n.to_string())
@@ -171,7 +176,10 @@ fn main() {
             })
         }
         _ => {
-            eprintln!("SKIPPED: {PYTHON} dbm.dumb not available; pydbm timings only");
+            eprintln!(
+                "SKIPPED: {} dbm.dumb not available; pydbm timings only",
+                python313().display()
+            );
             None
         }
     };

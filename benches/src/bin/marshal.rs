@@ -1,4 +1,4 @@
-//! marshal loads/dumps: pydbm against CPython's C marshal (`/usr/bin/python3`, timed inside
+//! marshal loads/dumps: pydbm against CPython's C marshal (Debian's `/usr/bin/python3`, `PYDBM_PYTHON_GDBM`, timed inside
 //! the subprocess so interpreter start-up is excluded), same data, same repetitions.
 //!
 //! Run: `cargo run --release -p pydbm-benches --bin marshal` (prints one line per workload
@@ -47,10 +47,13 @@ fn unhex(h: &str) -> Vec<u8> {
 }
 
 fn main() {
-    let out = match Command::new("/usr/bin/python3").args(["-c", PY]).output() {
+    // Debian's python3 (`PYDBM_PYTHON_GDBM`, default /usr/bin/python3): the measured reference.
+    let py = pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Gdbm)
+        .unwrap_or_else(|| "/usr/bin/python3".into());
+    let out = match Command::new(&py).args(["-c", PY]).output() {
         Ok(o) if o.status.success() => o,
         _ => {
-            eprintln!("SKIPPED: /usr/bin/python3 not available");
+            eprintln!("SKIPPED: {} not available", py.display());
             return;
         }
     };

@@ -1,7 +1,7 @@
 //! pickle loads/dumps throughput: pydbm against CPython's C pickle and serde-pickle on the
 //! same bytes.
 //!
-//! CPython (3.13.0 from pyenv, the reference; else `/usr/bin/python3`) builds a mixed corpus
+//! CPython (3.13, `PYDBM_PYTHON313`, the reference; else Debian's `PYDBM_PYTHON_GDBM`) builds a mixed corpus
 //! (many small dicts/lists/strings, a few large bytes; ~50 MB at the default size), pickles
 //! it at protocol 4, times `pickle.loads` and `pickle.dumps` inside Python (best of 3), and
 //! writes the pickle to a temporary file. pydbm then loads and dumps the same bytes (best of
@@ -65,14 +65,12 @@ fn main() {
         .unwrap_or(600_000);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("corpus.pickle");
-    let py = [
-        "/root/.pyenv/versions/3.13.0/bin/python",
-        "/usr/bin/python3",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .unwrap_or("/usr/bin/python3");
-    let out = match std::process::Command::new(py)
+    use pydbm_engine::live_reference::{python, Python};
+    let py = python(Python::Py313)
+        .or_else(|| python(Python::Gdbm))
+        .unwrap_or_else(|| "python3".into());
+    let py = py.display().to_string();
+    let out = match std::process::Command::new(&py)
         .args([
             "-c",
             MAKE,

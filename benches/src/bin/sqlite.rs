@@ -1,5 +1,5 @@
 //! pydbm-sqlite vs rusqlite (same bundled SQLite) vs CPython 3.13's sqlite3
-//! (/root/.pyenv/versions/3.13.0/bin/python3, linked to Debian's libsqlite3.so.0; timed inside
+//! (`PYDBM_PYTHON313`, default pyenv's 3.13, linked to Debian's libsqlite3.so.0; timed inside
 //! Python), plus "raw Debian SQLite": the same C calls as the rusqlite loop made on Debian's
 //! libsqlite3.so.0 (loaded with dlopen), so Python's per-row overhead is measured against the
 //! very library it runs on.
@@ -21,7 +21,12 @@ use std::time::Instant;
 
 use pydbm_sqlite::{connect, ConnectOptions};
 
-const PYTHON: &str = "/root/.pyenv/versions/3.13.0/bin/python3";
+/// CPython 3.13: `PYDBM_PYTHON313`, else the default lookup of
+/// `pydbm_engine::live_reference` (PATH `python3.13`, pyenv), else the bare name.
+fn python313() -> std::path::PathBuf {
+    pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Py313)
+        .unwrap_or_else(|| "python3.13".into())
+}
 
 /// Wall seconds and process CPU seconds.
 #[derive(Clone, Copy, Debug)]
@@ -343,7 +348,7 @@ print(ins, insc, sel, selc, sqlite3.sqlite_version, sys.version.split()[0])
 "#;
 
 fn python(path: &Path, n: i64) -> Option<(Run, String)> {
-    let out = Command::new(PYTHON)
+    let out = Command::new(python313())
         .args(["-c", PY])
         .arg(path)
         .arg(n.to_string())
@@ -494,6 +499,9 @@ fn main() {
                 per(p.1.cpu, deb.1.cpu)
             );
         }
-        _ => println!("python3.13 sqlite3   SKIPPED: {PYTHON} not available"),
+        _ => println!(
+            "python3.13 sqlite3   SKIPPED: {} not available",
+            python313().display()
+        ),
     }
 }

@@ -87,8 +87,10 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    /// A one-byte field; CPython's `r_byte` reports EOF here as "EOF read where object
-    /// expected", not "marshal data too short".
+    /// A one-byte field (a float's text length, a short str's or small tuple's size);
+    /// CPython 3.13's `r_byte` reports EOF here as "EOF read where not expected" (3.11.2
+    /// said "EOF read where object expected"; 3.11.7 already says 3.13's text), not
+    /// "marshal data too short".
     fn u8(&mut self) -> Result<u8, MarshalError> {
         match self.data.get(self.pos) {
             Some(&b) => {
@@ -98,7 +100,7 @@ impl<'a> Reader<'a> {
             None => Err(MarshalError::at(
                 self.pos,
                 PyExc::EofError,
-                "EOF read where object expected",
+                "EOF read where not expected",
             )),
         }
     }

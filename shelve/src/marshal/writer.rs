@@ -6,7 +6,9 @@
 //! counts one extra holder: the caller), or when CPython always holds another reference to
 //! it (small ints from the cache, `()`, `b''`, interned strs, the empty and one-character
 //! Latin-1 strs). Set and frozenset elements are written sorted by their own dump (3.11+),
-//! and each one is flagged, because CPython's sort holds an extra reference to it.
+//! and each one is flagged, because CPython's sort holds an extra reference to it. The sort
+//! key itself is the element's dump with one extra reference under 3.13 (its set iteration
+//! hands out a new reference per element) and without it under 3.11 (a borrowed one).
 
 use std::collections::HashMap;
 
@@ -340,6 +342,12 @@ impl Writer<'_> {
     /// Elements in CPython 3.11+'s order: sorted by each element's own `marshal.dumps`
     /// (spec §2.3, bpo-37596), dumped alone by a fresh writer at this version. Stable, so
     /// equal dumps keep stream order.
+    ///
+    /// The element's reference count during that dump differs by version: 3.13 iterates the
+    /// set with a new reference to each element (so an element only the set holds is
+    /// flagged in its key: `{5, 1000}` sorts `e9 05…` before `e9 e8 03…`), 3.11 with a
+    /// borrowed one (`69 e8 03…` sorts first). Checked against live 3.13 and 3.11
+    /// (shelve/tests/marshal.rs).
     fn sorted_elements(&mut self, items: &[NodeId]) -> Result<Vec<NodeId>, MarshalError> {
         let mut keyed = Vec::with_capacity(items.len());
         for &item in items {
@@ -361,7 +369,7 @@ impl Writer<'_> {
                 sort_keys: std::mem::take(&mut self.sort_keys),
                 stack_base: self.stack_base + self.depth,
             };
-            let written = alone.object(item, false);
+            let written = alone.object(item, self.flavor == Flavor::CPython313);
             self.sort_keys = std::mem::take(&mut alone.sort_keys);
             written?;
             self.sort_keys.insert(item, alone.out.clone());

@@ -22,6 +22,7 @@ pub mod pyint;
 pub mod pystr;
 pub mod repr;
 mod ser;
+pub mod stdlib_reduce;
 pub mod text;
 pub mod unpickler;
 pub mod value;

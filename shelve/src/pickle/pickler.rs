@@ -16,6 +16,7 @@ use super::copyreg::{is_builtins_object, ExtensionRegistry};
 use super::opcodes::code as op;
 use super::pyint::PyInt;
 use super::pystr::PyStr;
+use super::stdlib_reduce::{array_item, user_string_newargs, ArrayValue};
 use super::text::{encode_raw_unicode_escape_p0, float_repr};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
 
@@ -200,6 +201,7 @@ enum Val<'v> {
     Global(&'v str, &'v str),
     Str(PyStr),
     Bytes(Vec<u8>),
+    Int(i64),
     Tuple(Vec<Val<'v>>),
     List(Vec<NodeId>),
     Dict(Vec<(NodeId, NodeId)>),
@@ -533,6 +535,10 @@ impl<'a> Pickler<'a> {
                 };
                 self.depth -= 1;
                 r
+            }
+            Val::Int(i) => {
+                self.save_int(&PyInt::from(*i));
+                Ok(())
             }
             Val::List(items) => {
                 self.enter()?;
@@ -1032,8 +1038,15 @@ impl<'a> Pickler<'a> {
             }
         }
         if self.proto >= 4 {
-            // a class's __module__ is one (interned) str object per module
-            let key = Key::ModuleName(module.to_string());
+            // a class's __module__ is one (interned) str object per module; a C module's
+            // builtin function names its module by another str object, so
+            // `array._array_reconstructor`'s 'array' is not the one `array.array` shares
+            // (observed in 3.13's array pickles from protocol 4, multi-version corpus).
+            let key = if (module, name) == ("array", "_array_reconstructor") {
+                self.fresh_key()
+            } else {
+                Key::ModuleName(module.to_string())
+            };
             self.opcode_boundary();
             match self.lookup(&key) {
                 Some(i) => self.memo_get(i),
@@ -1132,14 +1145,33 @@ impl<'a> Pickler<'a> {
         let mut dict_items: &[(NodeId, NodeId)] = &inst.dict_items;
         match &inst.construct {
             Construct::Reduce { callable, args } => {
-                self.save(*callable, false)?;
-                self.save(*args, false)?;
+                match array_machine_form(p, *callable, *args).filter(|_| self.proto >= 3) {
+                    // 3.13's array.__reduce_ex__ from protocol 3 (stdlib_reduce::ArrayItem).
+                    Some((typecode, mformat, data)) => {
+                        self.save_val(&Val::Global("array", "_array_reconstructor"))?;
+                        self.save_val(&Val::Tuple(vec![
+                            Val::Node(*callable),
+                            Val::Node(typecode),
+                            Val::Int(mformat),
+                            Val::Bytes(data),
+                        ]))?;
+                    }
+                    None => {
+                        self.save(*callable, false)?;
+                        self.save(*args, false)?;
+                    }
+                }
                 self.write(&[op::REDUCE]);
             }
             Construct::NewObj { cls, args } => {
                 if self.proto >= 2 {
                     self.save(*cls, false)?;
-                    self.save(*args, false)?;
+                    match user_string_newargs(p, *cls, inst.state) {
+                        Some(data) if matches!(p.node(*args), Node::Tuple(a) if a.is_empty()) => {
+                            self.save_val(&Val::Tuple(vec![Val::Node(data)]))?
+                        }
+                        _ => self.save(*args, false)?,
+                    }
                     self.write(&[op::NEWOBJ]);
                 } else {
                     // copyreg._reduce_ex picks the first builtin base; infer it from what
@@ -1178,7 +1210,10 @@ impl<'a> Pickler<'a> {
                 } else {
                     // protocol ≥ 2 reduces the same object with copyreg.__newobj__
                     self.save(*cls, false)?;
+                    let newargs = user_string_newargs(p, *cls, inst.state);
                     match p.node(*base_state) {
+                        _ if newargs.is_some() && is_builtins_object(p, *base) => self
+                            .save_val(&Val::Tuple(newargs.into_iter().map(Val::Node).collect()))?,
                         _ if is_builtins_object(p, *base) => self.write_empty_tuple(),
                         Node::List(items) => {
                             self.write_empty_tuple();
@@ -1453,4 +1488,37 @@ mod buffer_tests {
         assert_eq!(items[0], items[1]);
         assert_eq!(back.node(items[0]), &Node::Str(PyStr::from("replacement")));
     }
+}
+
+/// `(array, (typecode, items))` as 3.13 reduces it from protocol 3: the typecode node, the
+/// machine-format code and the machine bytes; `None` when `callable` is not `array.array`,
+/// the typecode is one pydbm does not convert, or an item does not fit it.
+fn array_machine_form(
+    p: &Pickle,
+    callable: NodeId,
+    args: NodeId,
+) -> Option<(NodeId, i64, Vec<u8>)> {
+    if !matches!(p.node(callable), Node::Global { module, name } if module == "array" && name == "array")
+    {
+        return None;
+    }
+    let Node::Tuple(a) = p.node(args) else {
+        return None;
+    };
+    let [typecode, list] = a.as_slice() else {
+        return None;
+    };
+    let (Node::Str(tc), Node::List(items)) = (p.node(*typecode), p.node(*list)) else {
+        return None;
+    };
+    let item = array_item(tc.as_str()?)?;
+    let values = items
+        .iter()
+        .map(|&i| match p.node(i) {
+            Node::Int(v) => Some(ArrayValue::Int(v.clone())),
+            Node::Float(x) => Some(ArrayValue::Float(*x)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((*typecode, item.mformat, item.encode(&values)?))
 }

@@ -15,6 +15,7 @@ use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::opcodes::{code as op, lookup};
 use super::pyint::PyInt;
 use super::pystr::PyStr;
+use super::stdlib_reduce::{array_item, fraction_terms, str_pattern_flags, ArrayValue};
 use super::text::{decode_escape, decode_raw_unicode_escape, parse_python_float};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
 
@@ -427,6 +428,35 @@ impl<'a> Unpickler<'a> {
         })))
     }
 
+    /// An `INST`/`OBJ` instance (Python 2's old-style classes; Python 3 never writes these
+    /// opcodes). Without arguments CPython 3 creates it with `cls.__new__(cls)` and re-dumps
+    /// it by the default object reduction (`copyreg._reconstructor(cls, object, None)` below
+    /// protocol 2, `NEWOBJ` from 2), so it is loaded as that; with arguments (a Python 2
+    /// `__getinitargs__`) it stays a call.
+    fn old_style_instance(&mut self, cls: NodeId, args: Vec<NodeId>, inst: bool) -> NodeId {
+        if !args.is_empty() || !matches!(self.graph.node(cls), Node::Global { .. }) {
+            return self.instance(Construct::Call { cls, args, inst });
+        }
+        let key = ("builtins".to_string(), "object".to_string());
+        let base = match self.globals.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.graph.add(Node::Global {
+                    module: key.0.clone(),
+                    name: key.1.clone(),
+                });
+                self.globals.insert(key, id);
+                id
+            }
+        };
+        let base_state = self.none;
+        self.instance(Construct::Reconstructor {
+            cls,
+            base,
+            base_state,
+        })
+    }
+
     /// A `REDUCE` instance; Python 2's reductions of a few standard types are rewritten to
     /// what the object CPython 3 builds from them reduces to, so a recode matches 3.13:
     /// - `date`/`datetime`/`time` with a `str` state (py2 `str` decoded as latin1): CPython's
@@ -477,6 +507,68 @@ impl<'a> Unpickler<'a> {
                         let e = self.empty_tuple;
                         self.graph.add(Node::Tuple(vec![e, rest[0]]))
                     });
+                }
+            }
+            ("fractions", "Fraction", [text]) => {
+                // 2.7/3.6 reduce to (Fraction, (str,)); 3.13 re-dumps (numerator, denominator).
+                if let Some((n, d)) = match g.node(*text) {
+                    Node::Str(t) => t.as_str().and_then(fraction_terms),
+                    _ => None,
+                } {
+                    let n = self.graph.add(Node::Int(n));
+                    let d = self.graph.add(Node::Int(d));
+                    new_args = Some(self.graph.add(Node::Tuple(vec![n, d])));
+                }
+            }
+            ("re", "_compile", [pattern, flags]) => {
+                // A Python 2 str pattern compiles with re.UNICODE in Python 3.
+                if let (Node::Str(_), Node::Int(f)) = (g.node(*pattern), g.node(*flags)) {
+                    if let Some(f) = f.to_i64().and_then(str_pattern_flags) {
+                        let pattern = *pattern;
+                        let f = self.graph.add(Node::Int(PyInt::from(f)));
+                        new_args = Some(self.graph.add(Node::Tuple(vec![pattern, f])));
+                    }
+                }
+            }
+            ("array", "_array_reconstructor", [cls, typecode, mformat, data]) => {
+                // 3.x from protocol 3: rebuilt as (array, (typecode, items)), the form the
+                // pickler writes below 3 and turns back into this from 3 (stdlib_reduce).
+                let item = match (g.node(*cls), g.node(*typecode), g.node(*mformat)) {
+                    (Node::Global { module, name }, Node::Str(tc), Node::Int(mf))
+                        if module == "array" && name == "array" =>
+                    {
+                        tc.as_str()
+                            .and_then(array_item)
+                            .filter(|it| mf.to_i64() == Some(it.mformat))
+                    }
+                    _ => None,
+                };
+                let values = match (item, g.node(*data)) {
+                    (Some(item), Node::Bytes(b)) => item.decode(b),
+                    _ => None,
+                };
+                if let Some(values) = values {
+                    let (cls, typecode) = (*cls, *typecode);
+                    let items = values
+                        .into_iter()
+                        .map(|v| {
+                            self.graph.add(match v {
+                                ArrayValue::Int(i) => Node::Int(i),
+                                ArrayValue::Float(x) => Node::Float(x),
+                            })
+                        })
+                        .collect();
+                    let list = self.graph.add(Node::List(items));
+                    let args = self.graph.add(Node::Tuple(vec![typecode, list]));
+                    return self.graph.add(Node::Instance(Box::new(Instance {
+                        construct: Construct::Reduce {
+                            callable: cls,
+                            args,
+                        },
+                        list_items,
+                        dict_items,
+                        state: None,
+                    })));
                 }
             }
             ("collections", "OrderedDict", [l]) => {
@@ -1052,11 +1144,7 @@ impl<'a> Unpickler<'a> {
                     let (m, n) = (self.line_utf8(m)?, self.line_utf8(n)?);
                     let args = self.pop_mark()?;
                     let cls = self.global(m, n)?;
-                    let id = self.instance(Construct::Call {
-                        cls,
-                        args,
-                        inst: true,
-                    });
+                    let id = self.old_style_instance(cls, args, true);
                     self.push(id);
                 }
                 op::OBJ => {
@@ -1065,11 +1153,7 @@ impl<'a> Unpickler<'a> {
                         return Err(self.fail("UnpicklingError: unpickling stack underflow"));
                     }
                     let cls = args.remove(0);
-                    let id = self.instance(Construct::Call {
-                        cls,
-                        args,
-                        inst: false,
-                    });
+                    let id = self.old_style_instance(cls, args, false);
                     self.push(id);
                 }
                 op::PERSID | op::BINPERSID => {
