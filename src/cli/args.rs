@@ -163,9 +163,9 @@ pub enum Command {
     /// the value as hex (or `None`), `keys` prints the keys as hex on one line separated by
     /// spaces, `len` prints the count.
     Apply {
-        /// The format.
+        /// The format (required unless PATH is an etcd:// address).
         #[arg(long = "type", value_enum)]
-        db_type: DbType,
+        db_type: Option<DbType>,
         /// How to open PATH.
         #[arg(long, value_enum, default_value = "c")]
         flag: ApplyFlag,
@@ -178,9 +178,9 @@ pub enum Command {
         src: PathBuf,
         /// The new database.
         dst: PathBuf,
-        /// The format of DST.
+        /// The format of DST (required unless DST is an etcd:// address).
         #[arg(long = "type", value_enum)]
-        db_type: DbType,
+        db_type: Option<DbType>,
     },
     /// Verify every structure of the file: print `ok`, or each problem with its offset and
     /// exit 1.

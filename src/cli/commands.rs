@@ -83,8 +83,31 @@ fn format_of(t: DbType) -> Result<&'static dyn Format, CliError> {
     crate::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
 }
 
-/// The format of an existing database: `--type` when given, else what whichdb says.
+/// The format serving `path` when it is an `etcd://` address (docs/etcd.md), whatever
+/// `--type` says: an address names its backend. `None` for a file path.
+fn address_format(path: &Path) -> Option<Result<&'static dyn Format, CliError>> {
+    crate::remote::address_format(path).map(|f| f.map_err(CliError::from))
+}
+
+/// The format of a database given by PATH and an optional `--type`: the backend of an
+/// `etcd://` address, else `--type`, else the "--type is required" usage error.
+fn format_for_new(path: &Path, db_type: Option<DbType>) -> Result<&'static dyn Format, CliError> {
+    match (address_format(path), db_type) {
+        (Some(format), _) => format,
+        (None, Some(t)) => format_of(t),
+        (None, None) => Err(CliError::Usage(format!(
+            "--type TYPE is required for {} (only an etcd:// address names its own type)",
+            path.display()
+        ))),
+    }
+}
+
+/// The format of an existing database: an `etcd://` address's backend, else `--type` when
+/// given, else what whichdb says.
 fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
+    if let Some(format) = address_format(&target.path) {
+        return format;
+    }
     if let Some(t) = target.db_type {
         return format_of(t);
     }
@@ -330,14 +353,14 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn apply(db_type: DbType, flag: &str, path: &Path) -> Result<(), CliError> {
+fn apply(db_type: Option<DbType>, flag: &str, path: &Path) -> Result<(), CliError> {
     let mut text = String::new();
     io::stdin()
         .read_to_string(&mut text)
         .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
     let ops = script::parse(&text)
         .map_err(|e| CliError::Usage(format!("script line {}: {}", e.line, e.message)))?;
-    let format = format_of(db_type)?;
+    let format = format_for_new(path, db_type)?;
     let mut out = String::new();
     // Whatever `get`/`keys`/`len` printed before a failing line is still printed.
     let result = run_script(format, flag, path, ops, &mut out);
@@ -395,13 +418,13 @@ fn run_script(
     Ok(())
 }
 
-fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
+fn convert(src: &Path, dst: &Path, db_type: Option<DbType>) -> Result<(), CliError> {
     let source = Target {
         path: src.to_path_buf(),
         db_type: None,
     };
     let mut from = open(&source, "r")?;
-    let mut to = format_of(db_type)?.open(dst, &OpenOptions::from_flag("n")?)?;
+    let mut to = format_for_new(dst, db_type)?.open(dst, &OpenOptions::from_flag("n")?)?;
     let total = from.len()? as u64;
     let bar = progress_bar(total);
     for item in Items::of(from.as_mut())? {
