@@ -63,6 +63,18 @@ pub(crate) fn any_endpoint_accepts(address: &EtcdAddress, within: Duration) -> b
     })
 }
 
+/// Whether `err` says the connection to the chosen member could not be made, so the
+/// request was never sent (tonic's "tcp connect error" from a refused connection).
+pub(crate) fn never_sent(err: &etcd_client::Error) -> bool {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            format!("{:?}", status.code()) == "Unavailable"
+                && status.message().contains("tcp connect error")
+        }
+        _ => false,
+    }
+}
+
 /// Maps an `etcd-client` error of `request` to pydbm's error, by the gRPC status and
 /// etcd's error texts (etcd's `rpctypes` package: "etcdserver: no leader", "etcdserver:
 /// request is too large", "etcdserver: too many operations in txn request", "etcdserver:

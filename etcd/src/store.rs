@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, DeleteOptions, GetOptions, KvClient, Txn, TxnOp};
 use pydbm_engine::{Dbm, Error, OpenMode, RemoteFailure, Result};
@@ -113,13 +113,9 @@ impl EtcdDbm {
             .iter()
             .map(|e| format!("http://{e}"))
             .collect();
-        let client = bounded(
-            &runtime,
-            &address,
-            "connect",
-            options.timeout,
-            Client::connect(endpoints, Some(connect)),
-        )?;
+        let client = bounded(&runtime, &address, "connect", options.timeout, || {
+            Client::connect(endpoints.clone(), Some(connect.clone()))
+        })?;
         let mut db = EtcdDbm {
             shown: PathBuf::from(address.display()),
             address,
@@ -152,27 +148,30 @@ impl EtcdDbm {
     pub fn clear(&mut self) -> Result<()> {
         self.check_writable()?;
         let (start, end) = self.address.record_range();
-        let request = "delete of every record";
-        let mut kv = self.kv()?;
-        self.run(
-            request,
-            kv.delete(start, Some(DeleteOptions::new().with_range(end))),
-        )?;
+        self.run("delete of every record", |mut kv| {
+            let (start, end) = (start.clone(), end.clone());
+            async move {
+                kv.delete(start, Some(DeleteOptions::new().with_range(end)))
+                    .await
+            }
+        })?;
         Ok(())
     }
 
     /// The number of records and the cluster revision the count was taken at (one
     /// `count_only` range read).
     pub fn count_at_revision(&mut self) -> Result<(usize, i64)> {
-        let mut kv = self.kv()?;
         let (start, end) = self.address.record_range();
-        let resp = self.run(
-            "count",
-            kv.get(
-                start,
-                Some(GetOptions::new().with_range(end).with_count_only()),
-            ),
-        )?;
+        let resp = self.run("count", |mut kv| {
+            let (start, end) = (start.clone(), end.clone());
+            async move {
+                kv.get(
+                    start,
+                    Some(GetOptions::new().with_range(end).with_count_only()),
+                )
+                .await
+            }
+        })?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
         Ok((usize::try_from(resp.count()).unwrap_or(0), revision))
     }
@@ -221,42 +220,70 @@ impl EtcdDbm {
         Ok(())
     }
 
-    /// Runs `fut` to completion within the timeout, mapping failures.
-    fn run<T>(
-        &self,
-        request: &str,
-        fut: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
-    ) -> Result<T> {
+    /// Runs the request `attempt` makes on a clone of the client, within the timeout,
+    /// mapping failures ([`bounded`]).
+    fn run<T, Fut>(&self, request: &str, mut attempt: impl FnMut(KvClient) -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let kv = self.kv()?;
         bounded(
             &self.runtime,
             &self.address,
             request,
             self.options.timeout,
-            fut,
+            || attempt(kv.clone()),
         )
     }
 }
 
-/// Blocks on `fut` for at most `timeout`, mapping a client error or the timeout to
-/// [`Error::Remote`].
-fn bounded<T>(
+/// Pause before re-sending a request whose connection could not be made.
+const UNSENT_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs the request `attempt` makes, for at most `timeout` in all, mapping a client error
+/// or the timeout to [`Error::Remote`].
+///
+/// The one retry: when the member the client picked refused the TCP connection (a member
+/// that is down; the client's balancer does not know yet), the request was provably never
+/// sent, so it is made again (possibly on another member) until the deadline. Nothing that
+/// may have reached a member is ever re-sent (etcd's Go client follows the same rule for
+/// mutations).
+fn bounded<T, Fut>(
     runtime: &tokio::runtime::Runtime,
     address: &EtcdAddress,
     request: &str,
     timeout: Duration,
-    fut: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
-) -> Result<T> {
-    match runtime.block_on(async { tokio::time::timeout(timeout, fut).await }) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(failure::from_client(address, request, timeout, e)),
-        Err(_elapsed) => Err(failure::timed_out(address, request, timeout)),
-    }
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    runtime.block_on(async {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, attempt()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e))
+                    if failure::never_sent(&e)
+                        && Instant::now() + UNSENT_RETRY_PAUSE < deadline =>
+                {
+                    tokio::time::sleep(UNSENT_RETRY_PAUSE).await;
+                }
+                Ok(Err(e)) => return Err(failure::from_client(address, request, timeout, e)),
+                Err(_elapsed) => return Err(failure::timed_out(address, request, timeout)),
+            }
+        }
+    })
 }
 
 impl Dbm for EtcdDbm {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut kv = self.kv()?;
-        let mut resp = self.run("get", kv.get(self.address.record_key(key), None))?;
+        let etcd_key = self.address.record_key(key);
+        let mut resp = self.run("get", |mut kv| {
+            let etcd_key = etcd_key.clone();
+            async move { kv.get(etcd_key, None).await }
+        })?;
         Ok(resp
             .take_kvs()
             .into_iter()
@@ -268,27 +295,32 @@ impl Dbm for EtcdDbm {
         self.check_writable()?;
         let etcd_key = self.address.record_key(key);
         self.check_size("put", request_size::put_len(etcd_key.len(), value.len()))?;
-        let mut kv = self.kv()?;
-        self.run("put", kv.put(etcd_key, value, None))?;
+        self.run("put", |mut kv| {
+            let (etcd_key, value) = (etcd_key.clone(), value.to_vec());
+            async move { kv.put(etcd_key, value, None).await }
+        })?;
         Ok(())
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
         self.check_writable()?;
-        let mut kv = self.kv()?;
-        let resp = self.run("delete", kv.delete(self.address.record_key(key), None))?;
+        let etcd_key = self.address.record_key(key);
+        let resp = self.run("delete", |mut kv| {
+            let etcd_key = etcd_key.clone();
+            async move { kv.delete(etcd_key, None).await }
+        })?;
         Ok(resp.deleted() > 0)
     }
 
     fn contains(&mut self, key: &[u8]) -> Result<bool> {
-        let mut kv = self.kv()?;
-        let resp = self.run(
-            "get",
-            kv.get(
-                self.address.record_key(key),
-                Some(GetOptions::new().with_count_only()),
-            ),
-        )?;
+        let etcd_key = self.address.record_key(key);
+        let resp = self.run("get", |mut kv| {
+            let etcd_key = etcd_key.clone();
+            async move {
+                kv.get(etcd_key, Some(GetOptions::new().with_count_only()))
+                    .await
+            }
+        })?;
         Ok(resp.count() > 0)
     }
 
@@ -296,7 +328,6 @@ impl Dbm for EtcdDbm {
     /// [`EtcdOptions::page_size`] keys at one revision, so the list is one consistent
     /// snapshot even while others write.
     fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
-        let mut kv = self.kv()?;
         let (mut start, end) = self.address.record_range();
         let strip = start.len();
         let page = i64::try_from(self.options.page_size.max(1)).unwrap_or(i64::MAX);
@@ -310,7 +341,10 @@ impl Dbm for EtcdDbm {
             if revision > 0 {
                 opts = opts.with_revision(revision);
             }
-            let mut resp = self.run("range read of the keys", kv.get(start.clone(), Some(opts)))?;
+            let mut resp = self.run("range read of the keys", |mut kv| {
+                let (start, opts) = (start.clone(), opts.clone());
+                async move { kv.get(start, Some(opts)).await }
+            })?;
             if revision == 0 {
                 revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
@@ -428,8 +462,11 @@ impl EtcdTransaction<'_> {
                 BatchOp::Delete(k) => TxnOp::delete(k, None),
             })
             .collect();
-        let mut kv = self.db.kv()?;
-        let resp = self.db.run(&request, kv.txn(Txn::new().and_then(ops)))?;
+        let txn = Txn::new().and_then(ops);
+        let resp = self.db.run(&request, |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
         if !resp.succeeded() {
             // A Txn without compares always takes its success branch.
             return Err(failure::remote(
