@@ -99,7 +99,8 @@ pub enum RemoteFailure {
     /// The cluster answered but has no leader (fewer than a majority of members are up):
     /// the request was refused before it was proposed, so it was not applied.
     NoQuorum,
-    /// No answer within the timeout: the request may or may not have been applied.
+    /// No answer within the timeout, or the connection broke while the request was in
+    /// flight: the request may or may not have been applied.
     Timeout,
     /// The request exceeds the cluster's request size limit (etcd's `--max-request-bytes`)
     /// or operation count limit (`--max-txn-ops`); nothing was sent or applied.

@@ -147,6 +147,17 @@ pub(crate) fn from_client(
         || code == "Cancelled"
     {
         return timed_out(address, request, timeout);
+    } else if lower.contains("transport error")
+        || lower.contains("connection reset")
+        || lower.contains("broken pipe")
+        || lower.contains("connection closed")
+    {
+        (
+            RemoteFailure::Timeout,
+            "the connection to the member broke while the request was in flight (the member \
+             stopped or was killed); it may or may not have been applied: read it back \
+             before retrying",
+        )
     } else if code == "Unavailable" {
         if !any_endpoint_accepts(address, Duration::from_secs(1)) {
             return unreachable(address, request);
