@@ -249,7 +249,8 @@ fn convert_gnu_to_etcd_to_dumb_keeps_every_record() {
 
 /// What a child process started by a test does, from `PYDBM_ETCD_CHILD_ROLE`:
 /// `shelf ADDRESS` writes a shelf through `pydbm::open_shelf` and exits;
-/// `txn ADDRESS N` commits one transaction of N keys, printing `sending` just before.
+/// `txn ADDRESS N` commits one transaction of N keys, printing `sending` just before;
+/// `cluster` starts a test cluster, prints its members' pids and waits to be killed.
 #[test]
 #[ignore = "a child process role, started by the other tests with PYDBM_ETCD_CHILD_ROLE"]
 fn child_process_role() {
@@ -279,6 +280,14 @@ fn child_process_role() {
             std::io::stdout().flush().expect("flush");
             txn.commit().expect("commit");
             println!("committed");
+        }
+        ["cluster"] => {
+            let cluster = TestCluster::start(3).expect("cluster starts");
+            let pids: Vec<String> = cluster.pids().iter().map(u32::to_string).collect();
+            println!("pids {}", pids.join(" "));
+            std::io::stdout().flush().expect("flush");
+            // Wait to be SIGKILLed.
+            std::thread::sleep(Duration::from_secs(120));
         }
         other => panic!("unknown child role {other:?}"),
     }
@@ -705,4 +714,51 @@ fn authentication_failures_are_reported_as_auth_errors() {
     );
     db.insert(b"k", b"v").expect("authorized write");
     assert_eq!(db.get(b"k").expect("get"), Some(b"v".to_vec()));
+}
+
+/// A test process SIGKILLed while its cluster runs leaves no etcd behind: the members die
+/// with it (PR_SET_PDEATHSIG), since no destructor runs.
+#[test]
+fn a_killed_test_process_leaves_no_etcd_orphans() {
+    let _one = serial();
+    if !TestCluster::available_or_skip() {
+        return;
+    }
+    let mut proc = child("cluster")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("child runs");
+    let mut lines = BufReader::new(proc.stdout.take().expect("stdout")).lines();
+    let pids: Vec<i32> = loop {
+        let line = lines.next().expect("child printed its pids").expect("read");
+        if let Some(rest) = line.strip_prefix("pids ") {
+            break rest.split(' ').map(|p| p.parse().expect("pid")).collect();
+        }
+    };
+    assert_eq!(pids.len(), 3);
+    proc.kill().expect("SIGKILL");
+    proc.wait().expect("reap");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alive = |pid: i32| {
+        // A zombie (reaped by init soon) counts as gone: its /proc state is Z.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st.contains(") Z "))
+            .unwrap_or(false)
+    };
+    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<i32> = pids.into_iter().filter(|&p| alive(p)).collect();
+    for &pid in &left {
+        // Do not leave them running when this test fails.
+        // SAFETY: kill(2) with a pid this test's child started; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "etcd members outlived their test process: {left:?}"
+    );
 }

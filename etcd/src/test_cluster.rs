@@ -55,6 +55,16 @@ impl TestCluster {
     /// When the binary is present but the cluster does not come up within 60 s (the
     /// members' logs are printed), or under `CI=true` when the binary is missing.
     pub fn start_or_skip(members: usize) -> Option<TestCluster> {
+        if !TestCluster::available_or_skip() {
+            return None;
+        }
+        let cluster = TestCluster::start(members).unwrap_or_else(|e| panic!("{e}"));
+        Some(cluster)
+    }
+
+    /// Whether the etcd binary runs (`etcd --version`); when it does not, reports it through
+    /// `skip_or_fail` (which panics under `CI=true`).
+    pub fn available_or_skip() -> bool {
         let bin = etcd_binary();
         let works = Command::new(&bin)
             .arg("--version")
@@ -66,10 +76,8 @@ impl TestCluster {
                 "etcd server ({}; Debian package etcd-server)",
                 bin.display()
             ));
-            return None;
         }
-        let cluster = TestCluster::start(members).unwrap_or_else(|e| panic!("{e}"));
-        Some(cluster)
+        works
     }
 
     /// Starts `members` members on free loopback ports and waits for a leader.
@@ -179,6 +187,14 @@ impl TestCluster {
             .map(|m| format!("127.0.0.1:{}", m.client_port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Process ids of the running members.
+    pub fn pids(&self) -> Vec<u32> {
+        self.members
+            .iter()
+            .filter_map(|m| m.process.as_ref().map(Child::id))
+            .collect()
     }
 
     /// SIGKILLs member `i` and reaps it.
