@@ -13,5 +13,8 @@ mod open;
 pub use open::{default_module, open, open_shelf, open_with_mode, whichdb};
 pub mod registry;
 pub use registry::format_for;
+pub mod remote;
+#[cfg(feature = "etcd")]
+pub use pydbm_etcd as etcd;
 
 pub mod cli;

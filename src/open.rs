@@ -20,7 +20,13 @@ use pydbm_shelve::shelf::{Shelf, ShelfOptions};
 /// be opened, `Some("")` for an unknown format, else the module name. CPython 3.13's answer,
 /// except that gdbm files CPython cannot name but pydbm opens (numsync, byte-swapped) are
 /// `Some("dbm.gnu")` (see `pydbm_formats::whichdb`).
+///
+/// An `etcd://` address answers `Some("etcd")` from its form alone (no request is made;
+/// docs/etcd.md).
 pub fn whichdb(path: impl AsRef<Path>) -> Result<Option<&'static str>> {
+    if crate::remote::is_etcd_address(path.as_ref()) {
+        return Ok(Some(crate::remote::ETCD_MODULE));
+    }
     whichdb_on(&OsVfs::new(), path.as_ref())
 }
 
@@ -62,8 +68,12 @@ pub fn open_shelf(path: impl AsRef<Path>, flag: &str, opts: ShelfOptions) -> Res
     Ok(Shelf::from_box(open(path, flag)?, opts))
 }
 
-/// The format `dbm.open` would use for `path` under `mode` (spec §6).
+/// The format `dbm.open` would use for `path` under `mode` (spec §6); for an `etcd://`
+/// address, the etcd backend (or the error of a build without it).
 fn choose_format(path: &Path, mode: OpenMode) -> Result<&'static dyn Format> {
+    if let Some(format) = crate::remote::address_format(path) {
+        return format;
+    }
     let found = if mode == OpenMode::New {
         None
     } else {

@@ -15,8 +15,13 @@ static FORMATS: &[(&str, &dyn Format)] = &[
 
 /// The format implementing Python module `module` (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`,
 /// `"dbm.sqlite3"`; the `dbm.` prefix is optional), or `None` when pydbm does not (yet)
-/// implement it or the name is unknown.
+/// implement it or the name is unknown. `"etcd"` names the etcd backend in a build with
+/// the `etcd` feature.
 pub fn format_for(module: &str) -> Option<&'static dyn Format> {
+    #[cfg(feature = "etcd")]
+    if module == crate::remote::ETCD_MODULE {
+        return Some(&pydbm_etcd::FORMAT);
+    }
     let name = module.strip_prefix("dbm.").unwrap_or(module);
     FORMATS
         .iter()

@@ -78,6 +78,39 @@ pub enum Error {
     /// A caller passed an argument the operation cannot take.
     #[error("bad argument: {0}")]
     BadArgument(String),
+    /// A networked store (an etcd cluster addressed as `etcd://…`) could not be reached or
+    /// refused the request. `what` says what happened and what to do about it.
+    #[error("{endpoint}: {what}")]
+    Remote {
+        /// The address or endpoint list the request went to (`etcd://HOST:PORT,…/PREFIX`).
+        endpoint: String,
+        /// The failure class, for callers that act on it.
+        kind: RemoteFailure,
+        /// What happened and what to do, for humans.
+        what: String,
+    },
+}
+
+/// The failure classes of [`Error::Remote`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemoteFailure {
+    /// No endpoint accepted a connection.
+    Unreachable,
+    /// The cluster answered but has no leader (fewer than a majority of members are up):
+    /// the request was refused before it was proposed, so it was not applied.
+    NoQuorum,
+    /// No answer within the timeout, or the connection broke while the request was in
+    /// flight: the request may or may not have been applied.
+    Timeout,
+    /// The request exceeds the cluster's request size limit (etcd's `--max-request-bytes`)
+    /// or operation count limit (`--max-txn-ops`); nothing was sent or applied.
+    TooLarge,
+    /// Authentication failed or the user lacks permission.
+    Auth,
+    /// The cluster's storage quota is exhausted (etcd's `NOSPACE` alarm).
+    NoSpace,
+    /// Any other refusal by the cluster.
+    Rejected,
 }
 
 impl Error {

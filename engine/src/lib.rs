@@ -40,7 +40,7 @@ mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};
 pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions, SQLITE_DEFAULT_LOCK_TIMEOUT};
-pub use error::{Error, Result};
+pub use error::{Error, RemoteFailure, Result};
 pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{CrashReport, Format, Problem};
 pub use lock::{LockGuard, LockKind, LockMode, LockTable};

@@ -88,10 +88,10 @@ pub fn open(
     let style = Style::from_module(module)
         .ok_or_else(|| PyValueError::new_err(format!("unknown dbm module {module:?}")))?;
     let format = pydbm::format_for(style.module()).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "{} is not implemented by this pydbm build",
-            style.module()
-        ))
+        PyValueError::new_err(match style {
+            Style::Etcd => "this pydbm was built without the `etcd` cargo feature".to_string(),
+            _ => format!("{} is not implemented by this pydbm build", style.module()),
+        })
     })?;
     let mut opts = OpenOptions::from_flag(flag)
         .map_err(|e| error_map::to_py(py, style, &error_cls, Op::Other, e))?;
@@ -604,8 +604,8 @@ impl KeyIterator {
 /// (`pydbm_formats::whichdb`, python-formats spec §6).
 ///
 /// Returns `None` when `path` cannot be opened, `""` for an unknown format, else the
-/// standard module's name (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`).
-/// `dialect`: `"pydbm"` (CPython 3.13's answers, plus `"dbm.gnu"` for the numsync and
+/// standard module's name (`"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`);
+/// `"etcd"` for an `etcd://` address, whatever the dialect. `dialect`: `"pydbm"` (CPython 3.13's answers, plus `"dbm.gnu"` for the numsync and
 /// byte-swapped gdbm files pydbm opens but CPython cannot name), `"cpython3.13"` or
 /// `"cpython3.11"` (no SQLite check) for the exact answers of those versions. An unknown
 /// dialect raises `ValueError`; a file-layer failure raises `OSError`.
@@ -623,6 +623,10 @@ pub fn whichdb(py: Python<'_>, path: PathBuf, dialect: &str) -> PyResult<Option<
             )))
         }
     };
+    if pydbm::remote::is_etcd_address(&path) {
+        // docs/etcd.md: an address names its backend by its form.
+        return Ok(Some(pydbm::remote::ETCD_MODULE));
+    }
     py.allow_threads(|| whichdb_as(&pydbm_engine::OsVfs::new(), &path, dialect))
         .map_err(|e| error_map::os_error(e.to_string()))
 }

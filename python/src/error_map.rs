@@ -32,6 +32,8 @@ pub enum Style {
     Dumb,
     /// `dbm.sqlite3` (Python 3.13).
     Sqlite3,
+    /// pydbm's etcd backend (`pydbm.etcd`, `etcd://` addresses; no standard module).
+    Etcd,
 }
 
 /// The operation that failed, for the messages that differ by operation.
@@ -53,6 +55,7 @@ impl Style {
             "ndbm" => Some(Style::Ndbm),
             "dumb" => Some(Style::Dumb),
             "sqlite3" => Some(Style::Sqlite3),
+            "etcd" => Some(Style::Etcd),
             _ => None,
         }
     }
@@ -64,6 +67,7 @@ impl Style {
             Style::Ndbm => "dbm.ndbm",
             Style::Dumb => "dbm.dumb",
             Style::Sqlite3 => "dbm.sqlite3",
+            Style::Etcd => "etcd",
         }
     }
 
@@ -86,6 +90,7 @@ impl Style {
             (Style::Ndbm, _) => "cannot add item to database",
             (Style::Dumb, _) => "The database is opened for reading only",
             (Style::Sqlite3, _) => "attempt to write a readonly database",
+            (Style::Etcd, _) => "The database is opened for reading only",
         }
     }
 
@@ -95,7 +100,7 @@ impl Style {
             Style::Gnu => "gdbm mappings have bytes or string indices only",
             Style::Ndbm => "dbm mappings have bytes or string keys only",
             Style::Dumb => "keys and values must be bytes or strings",
-            Style::Sqlite3 => "keys and values must be bytes or strings",
+            Style::Sqlite3 | Style::Etcd => "keys and values must be bytes or strings",
         }
     }
 
@@ -105,7 +110,7 @@ impl Style {
             Style::Gnu => "gdbm mappings have bytes or string elements only",
             Style::Ndbm => "dbm mappings have bytes or string elements only",
             Style::Dumb => "keys and values must be bytes or strings",
-            Style::Sqlite3 => "keys and values must be bytes or strings",
+            Style::Sqlite3 | Style::Etcd => "keys and values must be bytes or strings",
         }
     }
 }
@@ -195,7 +200,7 @@ mod tests {
 
     #[test]
     fn module_names_round_trip() {
-        for s in [Style::Gnu, Style::Ndbm, Style::Dumb, Style::Sqlite3] {
+        for s in [Style::Gnu, Style::Ndbm, Style::Dumb, Style::Sqlite3, Style::Etcd] {
             assert_eq!(Style::from_module(s.module()), Some(s));
         }
         assert_eq!(Style::from_module("gnu"), Some(Style::Gnu));

@@ -219,9 +219,9 @@ pub enum Command {
     /// the value as hex (or `None`), `keys` prints the keys as hex on one line separated by
     /// spaces, `len` prints the count.
     Apply {
-        /// The format.
+        /// The format (required unless PATH is an etcd:// address).
         #[arg(long = "type", value_enum)]
-        db_type: DbType,
+        db_type: Option<DbType>,
         /// How to open PATH.
         #[arg(long, value_enum, default_value = "c")]
         flag: ApplyFlag,
@@ -238,9 +238,9 @@ pub enum Command {
         src: PathBuf,
         /// The new database.
         dst: PathBuf,
-        /// The format of DST.
+        /// The format of DST (required unless DST is an etcd:// address).
         #[arg(long = "type", value_enum)]
-        db_type: DbType,
+        db_type: Option<DbType>,
         /// Replace DST if it exists.
         #[arg(long)]
         force: bool,

@@ -152,6 +152,24 @@ fn format_of(t: DbType) -> Result<&'static dyn Format, CliError> {
     crate::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
 }
 
+/// The format serving `path` when it is an `etcd://` address (docs/etcd.md), whatever
+/// `--type` says: an address names its backend. `None` for a file path.
+fn address_format(path: &Path) -> Option<Result<&'static dyn Format, CliError>> {
+    crate::remote::address_format(path).map(|f| f.map_err(CliError::from))
+}
+
+/// The "--type is required" usage error of commands that create a database (`apply`,
+/// `convert`): only an `etcd://` address names its own type.
+fn require_type(path: &Path, db_type: Option<DbType>) -> Result<(), CliError> {
+    if db_type.is_none() && address_format(path).is_none() {
+        return Err(CliError::Usage(format!(
+            "--type TYPE is required for {} (only an etcd:// address names its own type)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// A database named on the command line: the name to open and its format.
 struct Database {
     /// The name as Python's `dbm.open` takes it (`x` for dumb `x.dat`).
@@ -174,6 +192,12 @@ enum Missing {
 /// `NAME.pag`) names that database (database_files); a directory is refused by name.
 fn resolve(target: &Target, missing: Missing) -> Result<Database, CliError> {
     let given = &target.path;
+    if let Some(format) = address_format(given) {
+        return Ok(Database {
+            path: given.clone(),
+            format: format?,
+        });
+    }
     if let Some(t) = target.db_type {
         let format = format_of(t)?;
         let path = database_files::database_name(format.module(), given);
@@ -485,7 +509,13 @@ fn load(target: &Target, input: Option<&Path>, write: WriteOptions) -> Result<()
     Ok(())
 }
 
-fn apply(db_type: DbType, flag: &str, path: &Path, write: WriteOptions) -> Result<(), CliError> {
+fn apply(
+    db_type: Option<DbType>,
+    flag: &str,
+    path: &Path,
+    write: WriteOptions,
+) -> Result<(), CliError> {
+    require_type(path, db_type)?;
     let mut script_bytes = Vec::new();
     io::stdin()
         .read_to_end(&mut script_bytes)
@@ -495,7 +525,7 @@ fn apply(db_type: DbType, flag: &str, path: &Path, write: WriteOptions) -> Resul
     drop(script_bytes);
     let target = Target {
         path: path.to_path_buf(),
-        db_type: Some(db_type),
+        db_type,
     };
     let db = resolve(&target, Missing::IsCreated)?;
     let opts = options(flag, write.durability.engine())?;
@@ -562,7 +592,7 @@ fn run_script(
 fn convert(
     src: &Path,
     dst: &Path,
-    db_type: DbType,
+    db_type: Option<DbType>,
     force: bool,
     write: WriteOptions,
 ) -> Result<(), CliError> {
@@ -570,9 +600,10 @@ fn convert(
         path: src.to_path_buf(),
         db_type: None,
     };
+    require_type(dst, db_type)?;
     let destination = Target {
         path: dst.to_path_buf(),
-        db_type: Some(db_type),
+        db_type,
     };
     let source = resolve(&source, Missing::IsAnError)?;
     let destination = resolve(&destination, Missing::IsCreated)?;
@@ -584,8 +615,19 @@ fn convert(
             dst.display()
         )));
     }
-    let occupied = database_files::any_exists(to_module, &destination.path)
-        || crate::whichdb(&destination.path)?.is_some();
+    // An etcd:// prefix is occupied when it holds records; a file when any of its files
+    // exists or whichdb recognises it.
+    let occupied = if address_format(&destination.path).is_some() {
+        let mut probe = destination
+            .format
+            .open(&destination.path, &options("c", Durability::default())?)?;
+        let records = probe.len()?;
+        probe.close()?;
+        records > 0
+    } else {
+        database_files::any_exists(to_module, &destination.path)
+            || crate::whichdb(&destination.path)?.is_some()
+    };
     if occupied && !force {
         return Err(CliError::Failed(format!(
             "{}: already exists (pass --force to replace it)",

@@ -7,7 +7,8 @@ Two-line use::
     db = pydbm.gnu.open("data.gdbm", "c")
 
 ``pydbm.open``/``pydbm.whichdb`` mirror ``dbm.open``/``dbm.whichdb``; ``pydbm.shelve.open``
-opens a shelf over a pydbm database.
+opens a shelf over a pydbm database. Both also take ``etcd://HOST:PORT/PREFIX`` addresses
+(``pydbm.etcd``, docs/etcd.md).
 """
 
 import importlib
@@ -56,6 +57,9 @@ def open(file, flag="r", mode=0o666, *, durability="process"):
     from the file with :func:`whichdb`. ``durability`` is passed to the module's ``open``.
     """
     global _defaultmod
+    if isinstance(file, str) and file.startswith("etcd://"):
+        # docs/etcd.md: an etcd address names its backend.
+        return _load("pydbm.etcd").open(file, flag, mode, durability=durability)
     if _defaultmod is None:
         for name in _names:
             try:
@@ -89,6 +93,6 @@ def whichdb(filename):
     else the standard module's name (``"dbm.gnu"``, ``"dbm.ndbm"``, ``"dbm.dumb"``,
     ``"dbm.sqlite3"``). Unlike CPython, gdbm files in the numsync (gdbm >= 1.21) or
     byte-swapped layouts, which pydbm opens, are named ``"dbm.gnu"`` rather than ``""``.
-    Accepts str, bytes and os.PathLike.
+    Accepts str, bytes and os.PathLike. An ``etcd://`` address gives ``"etcd"``.
     """
     return _pydbm.whichdb(os.fsdecode(os.fspath(filename)))
