@@ -23,7 +23,7 @@ fn usage_errors_name_the_missing_argument_and_the_command() {
         "{err}"
     );
     let err = fails(&["convert", "a", "b"], 2);
-    assert!(err.contains("--type <DB_TYPE>"), "{err}");
+    assert!(err.contains("--type TYPE is required for b"), "{err}");
     let err = fails(&["keys", "--tpye", "gnu", "db"], 2);
     assert!(
         err.contains("'--tpye'") && err.contains("'--type'"),
