@@ -807,6 +807,7 @@ fn foreign_layouts_read_and_write() {
         let layout = Layout {
             big_endian: be,
             off64,
+            off_align4: false,
             numsync,
             omagic: false,
         };
