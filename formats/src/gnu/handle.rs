@@ -10,7 +10,7 @@ use super::avail::{self, AvailElem};
 use super::bucket::Bucket;
 use super::cache::BucketCache;
 use super::directory;
-use super::hash::{dir_index, hash};
+use super::hash::{dir_index, hash_for};
 use super::header::Header;
 use super::layout::{GdbmCode, Layout, Malformed};
 use super::storage::{MemStorage, Storage};
@@ -156,6 +156,10 @@ impl<S: Storage> GdbmFile<S> {
         let mut db = vec![0u8; header.dir_size as usize];
         st.read_at(header.dir as u64, &mut db)?;
         let dir = directory::parse(header.layout, &db);
+        if header.layout.big_endian {
+            // Big-endian writers differ in `char` signedness; their keys tell (spec §7).
+            header.layout.unsigned_char = super::char_sign::detect(&mut st, &header, &dir)?;
+        }
         let elems = header.bucket_elems as usize;
         Ok(GdbmFile {
             st,
@@ -398,7 +402,7 @@ impl<S: Storage> GdbmFile<S> {
         key: &[u8],
         mut value_out: Option<&mut Vec<u8>>,
     ) -> Result<(i32, Option<usize>, bool)> {
-        let h = hash(key);
+        let h = hash_for(key, self.header.layout.unsigned_char);
         let idx = dir_index(h, self.header.dir_bits as u32);
         let n = self.header.bucket_elems as usize;
         let home = if n == 0 { usize::MAX } else { (h as usize) % n };
@@ -543,7 +547,9 @@ impl<S: Storage> GdbmFile<S> {
         let bs = self.header.block_size as usize;
         let mut hb = vec![0u8; bs];
         self.st.read_at(0, &mut hb)?;
-        let h = Header::parse(&hb).map_err(|m| m.at(self.st.path()))?;
+        let mut h = Header::parse(&hb).map_err(|m| m.at(self.st.path()))?;
+        // Not in the header: the same file's writer, detected at open.
+        h.layout.unsigned_char = self.header.layout.unsigned_char;
         let nr = h
             .validate(self.st.len())
             .map_err(|m| m.at(self.st.path()))?;
@@ -769,7 +775,7 @@ impl<S: Storage> GdbmFile<S> {
             e.key_size.max(0) as usize,
         )?;
         // gdbm spec §16: each returned key's hash and bucket are verified.
-        let h = hash(&self.record_buf);
+        let h = hash_for(&self.record_buf, self.header.layout.unsigned_char);
         let idx = dir_index(h, self.header.dir_bits as u32);
         if h != e.hash || self.dir.get(idx) != Some(&idx_adr) {
             return Err(self.corrupt(Malformed::new(

@@ -134,6 +134,11 @@ pub struct Layout {
     /// the bucket header is 84 bytes, so a 512-byte bucket holds 17 slots. Only meaningful
     /// with `off64` (a 4-byte `off_t` is 4-aligned everywhere).
     pub off_align4: bool,
+    /// The writer's plain `char` is unsigned (s390x, PowerPC, ARM), so key bytes ≥ 0x80
+    /// hash zero-extended (spec §0 fact 2, §7). Not in the header: an opened big-endian
+    /// file's keys decide it ([`crate::gnu::char_sign`]); otherwise false (x86's signed
+    /// `char`, what libgdbm on x86-64 and i386 hashes with).
+    pub unsigned_char: bool,
     /// Extended header with the numsync counter (spec §4).
     pub numsync: bool,
     /// The file carries OMAGIC (read with the native 64-bit standard layout).
@@ -146,6 +151,7 @@ impl Layout {
         big_endian: false,
         off64: true,
         off_align4: false,
+        unsigned_char: false,
         numsync: false,
         omagic: false,
     };
@@ -154,6 +160,7 @@ impl Layout {
         big_endian: false,
         off64: true,
         off_align4: false,
+        unsigned_char: false,
         numsync: true,
         omagic: false,
     };
@@ -181,6 +188,7 @@ impl Layout {
                 big_endian,
                 off64,
                 off_align4: false,
+                unsigned_char: false,
                 numsync,
                 omagic,
             });
@@ -257,7 +265,7 @@ impl Layout {
     /// off_t aligned to 4 (i386), standard header".
     pub fn describe(self) -> String {
         format!(
-            "{}-endian, {}, {} header{}",
+            "{}-endian, {}, {} header{}{}",
             if self.big_endian { "big" } else { "little" },
             match (self.off64, self.off_align4) {
                 (false, _) => "32-bit off_t",
@@ -269,7 +277,12 @@ impl Layout {
             } else {
                 "standard"
             },
-            if self.omagic { " (OMAGIC)" } else { "" }
+            if self.omagic { " (OMAGIC)" } else { "" },
+            if self.unsigned_char {
+                ", keys hashed as unsigned char"
+            } else {
+                ""
+            }
         )
     }
 
