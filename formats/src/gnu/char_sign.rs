@@ -4,8 +4,9 @@
 //! gdbm's hash reads key bytes as plain `char`: signed on x86 (x86-64, i386), unsigned on
 //! s390x, PowerPC and ARM. The header does not record it, so the stored hash of a key with
 //! a byte ≥ 0x80 is the only witness: it equals exactly one of the two hashes. pydbm asks
-//! the keys of big-endian files (whose writers are of either kind) at open; little-endian
-//! files are taken as x86's (the layouts libgdbm on x86-64 and i386 write).
+//! the keys of big-endian files (whose writers are of either kind: s390x and PowerPC
+//! unsigned, SPARC and m68k signed) at open; little-endian files are taken as x86's (the
+//! layouts libgdbm on x86-64 and i386 write; docs/gdbm.md says what that leaves out).
 
 use pydbm_engine::Result;
 
@@ -30,10 +31,11 @@ pub fn evidence(key: &[u8], stored_hash: i32) -> Option<bool> {
     }
 }
 
-/// Whether the writer of the opened file `st` (header and directory already read) had an
-/// unsigned `char`: walks the buckets the directory names until a live key decides
-/// ([`evidence`]); false when none does (the file then hashes the same either way, and
-/// new keys get x86's signed hash). Slots whose first bytes (`key_start`) show a short
+/// Whether the writer of the opened big-endian file `st` (header and directory already
+/// read) had an unsigned `char`: walks the buckets the directory names until a live key
+/// decides ([`evidence`]); true when none does (the file then hashes the same either way;
+/// new keys get the hash of s390x and PowerPC, the big-endian machines Debian builds gdbm
+/// for, whose `char` is unsigned). Slots whose first bytes (`key_start`) show a short
 /// ASCII key are decided without reading the record; unreadable buckets and records are
 /// skipped (the operations that need them report them). Costs one pass over the buckets
 /// and, in a file without such keys, the keys' records.
@@ -75,7 +77,7 @@ pub fn detect<S: Storage>(st: &mut S, header: &Header, dir: &[i64]) -> Result<bo
             }
         }
     }
-    Ok(false)
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -136,8 +136,8 @@ pub struct Layout {
     pub off_align4: bool,
     /// The writer's plain `char` is unsigned (s390x, PowerPC, ARM), so key bytes ≥ 0x80
     /// hash zero-extended (spec §0 fact 2, §7). Not in the header: an opened big-endian
-    /// file's keys decide it ([`crate::gnu::char_sign`]); otherwise false (x86's signed
-    /// `char`, what libgdbm on x86-64 and i386 hashes with).
+    /// file's keys decide it, unsigned when none can ([`crate::gnu::char_sign`]);
+    /// little-endian files are x86's signed `char` (libgdbm on x86-64 and i386).
     pub unsigned_char: bool,
     /// Extended header with the numsync counter (spec §4).
     pub numsync: bool,
