@@ -202,7 +202,7 @@ pub fn walk(data: &[u8]) -> Walk {
             if unsigned_char.is_none() {
                 unsigned_char = super::char_sign::evidence(key, e.hash);
             }
-            let h = hash_for(key, unsigned_char.unwrap_or(false));
+            let h = hash_for(key, unsigned_char.unwrap_or(header.layout.big_endian));
             if h != e.hash {
                 w.problems.push(find(
                     slot_off,
@@ -316,6 +316,9 @@ pub fn walk(data: &[u8]) -> Walk {
             }
         }
     }
+    let mut header = header;
+    // As at open: a big-endian file no key decides is taken as unsigned (char_sign).
+    header.layout.unsigned_char = unsigned_char.unwrap_or(header.layout.big_endian);
     w.header = Some(header);
     w
 }
