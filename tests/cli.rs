@@ -176,7 +176,8 @@ fn shelve_commands_read_cpython_shelves() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// gdbm files written by libgdbm 1.23 built for i386 and for s390x, and OMAGIC copies
+/// gdbm files written by libgdbm 1.23 built for i386 (with and without large-file support)
+/// and for s390x, and OMAGIC copies
 /// (formats/tests/fixtures/gnu/layouts, made by its make.py): `check` passes, `stats` names
 /// the variant, `dump` lists what the writing build dumped (in its order), and `convert`
 /// gives a native file whose records Debian's libgdbm (Python's `dbm.gnu`) lists the same.
@@ -207,6 +208,12 @@ fn gnu_foreign_builds_check_dump_and_convert_to_native() {
         ("s390x-bs512-numsync-stack", "big-endian"),
         ("omagic-i386-bs1024", "(OMAGIC)"),
         ("omagic-s390x-bs1024", "(OMAGIC)"),
+        ("i386-off32-bs1024-fill", "32-bit off_t, standard"),
+        ("i386-off32-bs512-numsync-stack", "32-bit off_t, numsync"),
+        (
+            "omagic-i386-off32-bs1024",
+            "32-bit off_t, standard header (OMAGIC)",
+        ),
     ];
     for (name, variant) in names {
         let src = dir.join(format!("{name}.gdbm"));
