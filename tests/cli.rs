@@ -176,8 +176,8 @@ fn shelve_commands_read_cpython_shelves() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// gdbm files written by libgdbm 1.23 built for i386 (with and without large-file support)
-/// and for s390x, and OMAGIC copies
+/// gdbm files written by libgdbm 1.23 built for i386 (with and without large-file support),
+/// s390x and arm64 (keys with bytes >= 0x80 hashed as unsigned `char`), and OMAGIC copies
 /// (formats/tests/fixtures/gnu/layouts, made by its make.py): `check` passes, `stats` names
 /// the variant, `dump` lists what the writing build dumped (in its order), and `convert`
 /// gives a native file whose records Debian's libgdbm (Python's `dbm.gnu`) lists the same.
@@ -213,6 +213,11 @@ fn gnu_foreign_builds_check_dump_and_convert_to_native() {
         (
             "omagic-i386-off32-bs1024",
             "32-bit off_t, standard header (OMAGIC)",
+        ),
+        ("arm64-bs2048-random", "keys hashed as unsigned char"),
+        (
+            "omagic-arm64-bs1024",
+            "(OMAGIC), keys hashed as unsigned char",
         ),
     ];
     for (name, variant) in names {

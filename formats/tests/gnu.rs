@@ -947,8 +947,8 @@ fn corpus_convert_to_numsync() {
 }
 
 /// The committed foreign-build fixtures (fixtures/gnu/layouts/, made by its make.py with
-/// libgdbm 1.23 built for i386, for i386 without large files, and for s390x under
-/// qemu-user): `(name, abi, block size,
+/// libgdbm 1.23 built for i386, for i386 without large files, and for s390x and arm64
+/// under qemu-user): `(name, abi, block size,
 /// numsync, script kind, seed, sha256)` per MANIFEST line.
 fn layout_fixtures() -> Vec<(String, String, i32, bool, String, u64, String)> {
     let dir = fixtures().join("layouts");
@@ -1025,7 +1025,8 @@ fn fill_script() -> String {
 
 /// Files written by libgdbm 1.23 built for i386 (8-byte `off_t` aligned to 4: 17 slots in
 /// a 512-byte bucket, 12-byte avail elements), for i386 without large-file support (4-byte
-/// `off_t`, MAGIC32) and for s390x (big-endian, unsigned `char`),
+/// `off_t`, MAGIC32), for s390x (big-endian, unsigned `char`) and for arm64 (x86-64's
+/// layout, unsigned `char`),
 /// standard and numsync, block sizes 512–4096, with splits, deletions and avail-stack
 /// blocks, and OMAGIC copies of an x86-64, an i386 and an s390x file: each opens with its
 /// layout detected from the header, lists exactly the records in the order the writing
@@ -1041,11 +1042,13 @@ fn foreign_build_fixtures_list_like_their_writer() {
             .count()
     };
     assert!(
-        count("i386") >= 14 && count("s390x") >= 14 && count("i386-off32") >= 14,
+        ["i386", "s390x", "i386-off32", "arm64"]
+            .iter()
+            .all(|abi| count(abi) >= 14),
         "fixture set shrank"
     );
     let mut stack_blocks = 0;
-    for (name, abi, bs, numsync, _, _, digest) in &all {
+    for (name, abi, bs, numsync, kind, _, digest) in &all {
         let bytes = std::fs::read(fixtures().join("layouts").join(format!("{name}.gdbm"))).unwrap();
         assert_eq!(
             &sha(&bytes),
@@ -1076,7 +1079,7 @@ fn foreign_build_fixtures_list_like_their_writer() {
                 !l.big_endian && !l.off64 && !l.unsigned_char,
                 "{name}: {l:?}"
             ),
-            "x86_64" => assert!(
+            "x86_64" | "arm64" => assert!(
                 !l.big_endian && l.off64 && !l.off_align4 && !l.unsigned_char,
                 "{name}: {l:?}"
             ),
@@ -1087,6 +1090,13 @@ fn foreign_build_fixtures_list_like_their_writer() {
             assert_eq!(db.header().bucket_elems as usize, slots, "{name}");
         }
         let keys = db.keys().unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A little-endian file settles its writer's `char` from its keys: arm64's random
+        // scripts have keys with bytes >= 0x80 hashed unsigned; ASCII keys cannot tell.
+        assert_eq!(
+            db.header().layout.unsigned_char,
+            abi == "s390x" || (abi == "arm64" && kind.starts_with("random")),
+            "{name}"
+        );
         let listed: Vec<&Vec<u8>> = want.iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys.iter().collect::<Vec<_>>(),
@@ -1101,8 +1111,10 @@ fn foreign_build_fixtures_list_like_their_writer() {
 }
 
 /// pydbm writing in a foreign build's layout produces that build's bytes: every i386,
-/// i386-off32 and s390x fixture's script, run through pydbm on a file created in the fixture's layout,
-/// gives the committed file byte for byte.
+/// i386-off32, s390x and arm64 fixture's script, run through pydbm on a file created in
+/// the fixture's layout (closed and reopened where the script says: a reopened
+/// little-endian file settles its `char` signedness again), gives the committed file
+/// byte for byte.
 #[test]
 fn foreign_build_fixtures_rebuild_byte_identical() {
     use pydbm_formats::gnu::Layout;
@@ -1136,6 +1148,10 @@ fn foreign_build_fixtures_rebuild_byte_identical() {
                 off64: false,
                 ..base
             },
+            "arm64" => Layout {
+                unsigned_char: true,
+                ..base
+            },
             other => panic!("{name}: unknown abi {other}"),
         };
         let db = GdbmFile::create(
@@ -1152,5 +1168,71 @@ fn foreign_build_fixtures_rebuild_byte_identical() {
         assert_eq!(sha(&out), digest, "{name}: {} bytes written", out.len());
         rebuilt += 1;
     }
-    assert!(rebuilt >= 42, "{rebuilt}");
+    assert!(rebuilt >= 56, "{rebuilt}");
+}
+
+/// A little-endian file whose writer hashed keys as unsigned `char` (arm64) opens as
+/// signed and unsettled, and each kind of first evidence settles it: a lookup (the key is
+/// found under the other hash), iteration, or a store of a key with a byte >= 0x80 (the
+/// file's keys are walked first). A file with only ASCII keys gets x86's signed hash for
+/// a new such key.
+#[test]
+fn little_endian_char_signedness_settles_on_first_evidence() {
+    use pydbm_formats::gnu::{check, Layout};
+    let make = |unsigned_char: bool, keys: &[&[u8]]| -> Vec<u8> {
+        let layout = Layout {
+            unsigned_char,
+            ..Layout::NATIVE
+        };
+        let mut db = GdbmFile::create(
+            MemStorage::new("x", Vec::new()),
+            layout,
+            512,
+            FileOptions::default(),
+        )
+        .unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            db.store(k, format!("v{i}").as_bytes(), true).unwrap();
+        }
+        db.close().unwrap().into_bytes()
+    };
+    let high: &[&[u8]] = &[
+        b"ascii",
+        "kéy".as_bytes(),
+        b"\xff\x80\x01",
+        "€uro".as_bytes(),
+    ];
+    let arm = make(true, high);
+    // Lookup.
+    let mut db = open_image(arm.clone(), false).unwrap();
+    assert!(!db.header().layout.unsigned_char);
+    assert_eq!(db.fetch("€uro".as_bytes()).unwrap(), Some(b"v3".to_vec()));
+    assert!(db.header().layout.unsigned_char);
+    assert_eq!(db.fetch(b"\xff\x80\x01").unwrap(), Some(b"v2".to_vec()));
+    // Iteration.
+    let mut db = open_image(arm.clone(), false).unwrap();
+    assert_eq!(db.keys().unwrap().len(), 4);
+    assert!(db.header().layout.unsigned_char);
+    // Store: the new key goes where an unsigned-char build looks for it.
+    let mut db = open_image(arm, true).unwrap();
+    db.store("ñew".as_bytes(), b"n", true).unwrap();
+    assert!(db.header().layout.unsigned_char);
+    let bytes = db.close().unwrap().into_bytes();
+    let w = check::walk(&bytes);
+    assert!(w.problems.is_empty(), "{:?}", w.problems);
+    assert!(w.header.unwrap().layout.unsigned_char);
+    let mut db = open_image(bytes, false).unwrap();
+    assert_eq!(db.fetch("ñew".as_bytes()).unwrap(), Some(b"n".to_vec()));
+    assert_eq!(db.fetch("kéy".as_bytes()).unwrap(), Some(b"v1".to_vec()));
+    // ASCII keys only: nothing tells, a new key gets x86's hash.
+    let mut db = open_image(make(false, &[b"a", b"bb"]), true).unwrap();
+    db.store("ñew".as_bytes(), b"n", true).unwrap();
+    assert!(!db.header().layout.unsigned_char);
+    let bytes = db.close().unwrap().into_bytes();
+    assert!(check::walk(&bytes).problems.is_empty());
+    // A signed file stays signed when a high key misses.
+    let mut db = open_image(make(false, high), false).unwrap();
+    assert_eq!(db.fetch("ñone".as_bytes()).unwrap(), None);
+    assert!(!db.header().layout.unsigned_char);
+    assert_eq!(db.fetch("€uro".as_bytes()).unwrap(), Some(b"v3".to_vec()));
 }

@@ -112,9 +112,9 @@ pub fn walk(data: &[u8]) -> Walk {
     // Directory: runs of equal entries, aligned to each bucket's depth.
     let mut i = 0;
     let dir_bits = header.dir_bits;
-    // The writer's `char` signedness (spec §7): big-endian files' keys decide it, as at
-    // open (char_sign); the first deciding key fixes it for the rest of the walk.
-    let mut unsigned_char: Option<bool> = (!header.layout.big_endian).then_some(false);
+    // The writer's `char` signedness (spec §7): the first key that tells fixes it for the
+    // rest of the walk (char_sign); undecided, big-endian files count as unsigned.
+    let mut unsigned_char: Option<bool> = None;
     while i < dir.len() {
         let adr = dir[i];
         let mut j = i;
@@ -317,7 +317,7 @@ pub fn walk(data: &[u8]) -> Walk {
         }
     }
     let mut header = header;
-    // As at open: a big-endian file no key decides is taken as unsigned (char_sign).
+    // As the handle: a file no key decides is unsigned if big-endian (char_sign).
     header.layout.unsigned_char = unsigned_char.unwrap_or(header.layout.big_endian);
     w.header = Some(header);
     w
