@@ -9,8 +9,9 @@
 //!   signed) are asked at open ([`detect`]); none deciding → unsigned.
 //! - Little-endian files (x86's signed `char`, or arm64/armhf's unsigned one) start as
 //!   signed, undecided, at no cost on open; the handle settles it from the first evidence
-//!   it meets: a key whose stored hash is the unsigned one (iteration), a lookup that
-//!   misses but finds the key under the other hash ([`found_with_other_sign`]), or, before
+//!   it meets: a key whose stored hash tells (iteration), a lookup of a key with a byte
+//!   ≥ 0x80 that hits, or misses but finds the key under the other hash
+//!   ([`found_with_other_sign`]), or, before
 //!   the first store of a key with a byte ≥ 0x80, a [`detect`] pass (none deciding →
 //!   signed). None of this goes through the bucket cache, so x86 files keep libgdbm's bytes.
 

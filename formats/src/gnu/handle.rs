@@ -410,12 +410,19 @@ impl<S: Storage> GdbmFile<S> {
         mut value_out: Option<&mut Vec<u8>>,
     ) -> Result<(i32, Option<usize>, bool)> {
         let found = self.probe_key(key, value_out.as_deref_mut())?;
-        if found.1.is_none() && !self.char_settled && key.iter().any(|&b| b >= 0x80) {
+        if !self.char_settled && key.iter().any(|&b| b >= 0x80) {
             // A little-endian file of unsettled `char` signedness (char_sign.rs): a key
-            // stored under the other hash proves the writer's; look there without the
-            // bucket cache, and only then load it as libgdbm on that machine would.
-            if super::char_sign::found_with_other_sign(&mut self.st, &self.header, &self.dir, key)?
-            {
+            // with a byte >= 0x80 found under the current hash proves it; one stored under
+            // the other hash proves the other (looked up without the bucket cache, and
+            // only then loaded as libgdbm on that machine would).
+            if found.1.is_some() {
+                self.char_settled = true;
+            } else if super::char_sign::found_with_other_sign(
+                &mut self.st,
+                &self.header,
+                &self.dir,
+                key,
+            )? {
                 self.header.layout.unsigned_char = !self.header.layout.unsigned_char;
                 self.char_settled = true;
                 return self.probe_key(key, value_out);
