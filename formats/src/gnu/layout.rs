@@ -251,16 +251,6 @@ impl Layout {
             && bucket_elems as i64 == self.bucket_elems(bucket_size as usize) as i64
     }
 
-    /// The layout libgdbm 1.23 writes natively on x86-64 (little-endian, 8-byte 8-aligned
-    /// `off_t`, MAGIC64 rather than OMAGIC) with this layout's header format.
-    pub fn to_native(self) -> Layout {
-        if self.numsync {
-            Layout::NATIVE_NUMSYNC
-        } else {
-            Layout::NATIVE
-        }
-    }
-
     /// A short name of the variant for messages and `stats`, e.g. "little-endian, 64-bit
     /// off_t aligned to 4 (i386), standard header".
     pub fn describe(self) -> String {
