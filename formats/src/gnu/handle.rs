@@ -410,7 +410,10 @@ impl<S: Storage> GdbmFile<S> {
         mut value_out: Option<&mut Vec<u8>>,
     ) -> Result<(i32, Option<usize>, bool)> {
         let found = self.probe_key(key, value_out.as_deref_mut())?;
-        if !self.char_settled && key.iter().any(|&b| b >= 0x80) {
+        if self.char_settled {
+            return Ok(found);
+        }
+        if key.iter().any(|&b| b >= 0x80) {
             // A little-endian file of unsettled `char` signedness (char_sign.rs): a key
             // with a byte >= 0x80 found under the current hash proves it; one stored under
             // the other hash proves the other (looked up without the bucket cache, and
@@ -432,6 +435,7 @@ impl<S: Storage> GdbmFile<S> {
     }
 
     /// The probe of `findkey_value` with the file's current hash.
+    #[inline(always)]
     fn probe_key(
         &mut self,
         key: &[u8],

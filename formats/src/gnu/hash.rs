@@ -18,7 +18,7 @@ pub fn hash_unsigned_char(key: &[u8]) -> i32 {
 
 /// [`hash`] or, with `unsigned_char`, [`hash_unsigned_char`]: the hash of the build a
 /// file's [`super::Layout::unsigned_char`] names.
-#[inline]
+#[inline(always)]
 pub fn hash_for(key: &[u8], unsigned_char: bool) -> i32 {
     if unsigned_char {
         hash_unsigned_char(key)
