@@ -138,7 +138,12 @@ fn run_script(script: &str, bs: i32, numsync: bool) -> Vec<u8> {
         numsync,
         ..FileOptions::default()
     };
-    let mut db = GdbmFile::open(MemStorage::without_undo("mem.gdbm", Vec::new()), opts).unwrap();
+    let db = GdbmFile::open(MemStorage::without_undo("mem.gdbm", Vec::new()), opts).unwrap();
+    apply_script(db, script)
+}
+
+/// Runs a script on a handle; returns the file bytes after closing it.
+fn apply_script(mut db: GdbmFile<MemStorage>, script: &str) -> Vec<u8> {
     for (n, line) in script.lines().enumerate() {
         let p: Vec<&str> = line.split(' ').collect();
         let ctx = || format!("line {}: {line:.60}", n + 1);
@@ -796,21 +801,30 @@ fn live_gdbm_dump_interop() {
     assert_eq!(back.get(b"key7").unwrap(), Some(vec![7u8; 50]));
 }
 
-/// Byte-swapped and 32-bit-offset files (spec §21; libgdbm 1.23 refuses them): files in
-/// each layout, written by pydbm's layout-generic writer, reopen (the layout detected from
-/// the magic), list every record, and pass check.
+/// Byte-swapped, 32-bit-offset and 4-aligned-offset files (spec §21; libgdbm 1.23 on
+/// x86-64 refuses them), with keys hashed as signed or unsigned `char`: files in each
+/// layout, written by pydbm's layout-generic writer, reopen (the layout detected from the
+/// magic and header, the `char` signedness of big-endian files from their keys), list
+/// every record, find every key, and pass check.
 #[test]
 fn foreign_layouts_read_and_write() {
     use pydbm_formats::gnu::{check, Layout};
-    for (be, off64, numsync) in [
-        (true, true, false),
-        (false, false, false),
-        (true, false, true),
-        (true, true, true),
+    for (be, off64, off_align4, unsigned_char, numsync) in [
+        (true, true, false, true, false),
+        (true, true, false, false, false),
+        (false, false, false, false, false),
+        (true, false, false, true, true),
+        (true, false, false, false, true),
+        (true, true, false, true, true),
+        (false, true, true, false, false),
+        (false, true, true, false, true),
+        (true, true, true, false, true),
     ] {
         let layout = Layout {
             big_endian: be,
             off64,
+            off_align4,
+            unsigned_char,
             numsync,
             omagic: false,
         };
@@ -823,7 +837,11 @@ fn foreign_layouts_read_and_write() {
         .unwrap();
         let mut model = std::collections::BTreeMap::new();
         for i in 0..400u32 {
-            let k = format!("k{}", i * 7919 % 1000).into_bytes();
+            let mut k = format!("k{}", i * 7919 % 1000).into_bytes();
+            if i % 3 == 0 {
+                // A byte >= 0x80: signed and unsigned `char` hash it differently.
+                k.push(0xe9);
+            }
             let v = vec![i as u8; (i % 90) as usize];
             db.store(&k, &v, true).unwrap();
             model.insert(k, v);
@@ -930,4 +948,295 @@ fn corpus_convert_to_numsync() {
     let w = pydbm_formats::gnu::check::walk(&back);
     assert!(w.problems.is_empty(), "{:?}", w.problems);
     assert_eq!(w.records, listing_of("02-small.gdbm"));
+}
+
+/// The committed foreign-build fixtures (fixtures/gnu/layouts/, made by its make.py with
+/// libgdbm 1.23 built for i386, for i386 without large files, and for s390x and arm64
+/// under qemu-user): `(name, abi, block size,
+/// numsync, script kind, seed, sha256)` per MANIFEST line.
+fn layout_fixtures() -> Vec<(String, String, i32, bool, String, u64, String)> {
+    let dir = fixtures().join("layouts");
+    let text =
+        std::fs::read_to_string(dir.join("MANIFEST")).expect("layouts/MANIFEST is committed");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 7, "MANIFEST line {l}");
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].parse().expect("block size"),
+                f[3] == "1",
+                f[4].to_string(),
+                f[5].parse().expect("seed"),
+                f[6].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `(key, value)` pairs of a layouts/NAME.txt listing (the writing build's `dump`).
+fn layout_listing(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let path = fixtures().join("layouts").join(format!("{name}.txt"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').expect("HEXKEY HEXVAL");
+            (unhex(k), unhex(v))
+        })
+        .collect()
+}
+
+/// make.py's `stack` script: 400 keys with `(i*37)%300+1`-byte values, then every key with
+/// `i % 4 != 0` deleted.
+fn stack_script() -> String {
+    let mut out = String::new();
+    for i in 0..400usize {
+        out += &format!(
+            "set {} {}\n",
+            hx(format!("key{i}").as_bytes()),
+            hx(&vec![b'x'; (i * 37) % 300 + 1])
+        );
+    }
+    for i in (0..400usize).filter(|i| i % 4 != 0) {
+        out += &format!("del {}\n", hx(format!("key{i}").as_bytes()));
+    }
+    out
+}
+
+/// make.py's `fill` script: 1500 keys with 5..44-byte values, every third deleted, every
+/// seventh remaining one replaced by a 200-byte value.
+fn fill_script() -> String {
+    let mut out = String::new();
+    for i in 0..1500usize {
+        let v: Vec<u8> = (0..5 + i % 40).map(|j| ((i + j) & 0xff) as u8).collect();
+        out += &format!("set {} {}\n", hx(format!("f{i:05}").as_bytes()), hx(&v));
+    }
+    for i in (0..1500usize).step_by(3) {
+        out += &format!("del {}\n", hx(format!("f{i:05}").as_bytes()));
+    }
+    for i in (1..1500usize).step_by(7).filter(|i| i % 3 != 0) {
+        out += &format!(
+            "set {} {}\n",
+            hx(format!("f{i:05}").as_bytes()),
+            hx(&[b'r'; 200])
+        );
+    }
+    out
+}
+
+/// Files written by libgdbm 1.23 built for i386 (8-byte `off_t` aligned to 4: 17 slots in
+/// a 512-byte bucket, 12-byte avail elements), for i386 without large-file support (4-byte
+/// `off_t`, MAGIC32), for s390x (big-endian, unsigned `char`) and for arm64 (x86-64's
+/// layout, unsigned `char`),
+/// standard and numsync, block sizes 512–4096, with splits, deletions and avail-stack
+/// blocks, and OMAGIC copies of an x86-64, an i386 and an s390x file: each opens with its
+/// layout detected from the header, lists exactly the records in the order the writing
+/// build's `gdbm_firstkey`/`gdbm_nextkey` gave (layouts/NAME.txt), finds every key by
+/// lookup, and passes check.
+#[test]
+fn foreign_build_fixtures_list_like_their_writer() {
+    use pydbm_formats::gnu::check;
+    let all = layout_fixtures();
+    let count = |abi: &str| {
+        all.iter()
+            .filter(|f| f.1 == abi && !f.0.starts_with("omagic"))
+            .count()
+    };
+    assert!(
+        ["i386", "s390x", "i386-off32", "arm64"]
+            .iter()
+            .all(|abi| count(abi) >= 14),
+        "fixture set shrank"
+    );
+    let mut stack_blocks = 0;
+    for (name, abi, bs, numsync, kind, _, digest) in &all {
+        let bytes = std::fs::read(fixtures().join("layouts").join(format!("{name}.gdbm"))).unwrap();
+        assert_eq!(
+            &sha(&bytes),
+            digest,
+            "{name}: not the file make.py recorded"
+        );
+        let want = layout_listing(name);
+        let w = check::walk(&bytes);
+        assert!(w.problems.is_empty(), "{name}: {:?}", w.problems);
+        stack_blocks += w.stack_blocks;
+        let mut db = open_image(bytes, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let l = db.header().layout;
+        assert_eq!(db.header().block_size, *bs, "{name}");
+        assert_eq!(l.numsync, *numsync, "{name}");
+        assert_eq!(l.omagic, name.starts_with("omagic"), "{name}");
+        match abi.as_str() {
+            "i386" => assert!(
+                !l.big_endian && l.off64 && l.off_align4 && !l.unsigned_char,
+                "{name}: {l:?}"
+            ),
+            // The random scripts' keys have bytes >= 0x80 and tell the unsigned char; the
+            // stack script's ASCII keys leave it to the big-endian default (unsigned).
+            "s390x" => assert!(
+                l.big_endian && l.off64 && !l.off_align4 && l.unsigned_char,
+                "{name}: {l:?}"
+            ),
+            "i386-off32" => assert!(
+                !l.big_endian && !l.off64 && !l.unsigned_char,
+                "{name}: {l:?}"
+            ),
+            "x86_64" | "arm64" => assert!(
+                !l.big_endian && l.off64 && !l.off_align4 && !l.unsigned_char,
+                "{name}: {l:?}"
+            ),
+            other => panic!("{name}: unknown abi {other}"),
+        }
+        if abi == "i386" && !name.starts_with("omagic") {
+            let slots = (*bs as usize - 84) / 24;
+            assert_eq!(db.header().bucket_elems as usize, slots, "{name}");
+        }
+        let keys = db.keys().unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A little-endian file settles its writer's `char` from its keys: arm64's random
+        // scripts have keys with bytes >= 0x80 hashed unsigned; ASCII keys cannot tell.
+        assert_eq!(
+            db.header().layout.unsigned_char,
+            abi == "s390x" || (abi == "arm64" && kind.starts_with("random")),
+            "{name}"
+        );
+        let listed: Vec<&Vec<u8>> = want.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            listed,
+            "{name}: keys or their order"
+        );
+        for (k, v) in &want {
+            assert_eq!(db.fetch(k).unwrap().as_ref(), Some(v), "{name}: {}", hx(k));
+        }
+    }
+    assert!(stack_blocks > 0, "no fixture has an avail stack");
+}
+
+/// pydbm writing in a foreign build's layout produces that build's bytes: every i386,
+/// i386-off32, s390x and arm64 fixture's script, run through pydbm on a file created in
+/// the fixture's layout (closed and reopened where the script says: a reopened
+/// little-endian file settles its `char` signedness again), gives the committed file
+/// byte for byte.
+#[test]
+fn foreign_build_fixtures_rebuild_byte_identical() {
+    use pydbm_formats::gnu::Layout;
+    let mut rebuilt = 0;
+    for (name, abi, bs, numsync, kind, seed, digest) in layout_fixtures() {
+        if name.starts_with("omagic") {
+            continue;
+        }
+        let script = match kind.as_str() {
+            "random" => script_for(seed, nops_for(seed)),
+            "stack" => stack_script(),
+            "fill" => fill_script(),
+            other => panic!("{name}: unknown script kind {other}"),
+        } + "reopen\n";
+        let base = if numsync {
+            Layout::NATIVE_NUMSYNC
+        } else {
+            Layout::NATIVE
+        };
+        let layout = match abi.as_str() {
+            "i386" => Layout {
+                off_align4: true,
+                ..base
+            },
+            "s390x" => Layout {
+                big_endian: true,
+                unsigned_char: true,
+                ..base
+            },
+            "i386-off32" => Layout {
+                off64: false,
+                ..base
+            },
+            "arm64" => Layout {
+                unsigned_char: true,
+                ..base
+            },
+            other => panic!("{name}: unknown abi {other}"),
+        };
+        let db = GdbmFile::create(
+            MemStorage::without_undo("mem.gdbm", Vec::new()),
+            layout,
+            bs,
+            FileOptions {
+                writable: true,
+                ..FileOptions::default()
+            },
+        )
+        .unwrap();
+        let out = apply_script(db, &script);
+        assert_eq!(sha(&out), digest, "{name}: {} bytes written", out.len());
+        rebuilt += 1;
+    }
+    assert!(rebuilt >= 56, "{rebuilt}");
+}
+
+/// A little-endian file whose writer hashed keys as unsigned `char` (arm64) opens as
+/// signed and unsettled, and each kind of first evidence settles it: a lookup (the key is
+/// found under the other hash), iteration, or a store of a key with a byte >= 0x80 (the
+/// file's keys are walked first). A file with only ASCII keys gets x86's signed hash for
+/// a new such key.
+#[test]
+fn little_endian_char_signedness_settles_on_first_evidence() {
+    use pydbm_formats::gnu::{check, Layout};
+    let make = |unsigned_char: bool, keys: &[&[u8]]| -> Vec<u8> {
+        let layout = Layout {
+            unsigned_char,
+            ..Layout::NATIVE
+        };
+        let mut db = GdbmFile::create(
+            MemStorage::new("x", Vec::new()),
+            layout,
+            512,
+            FileOptions::default(),
+        )
+        .unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            db.store(k, format!("v{i}").as_bytes(), true).unwrap();
+        }
+        db.close().unwrap().into_bytes()
+    };
+    let high: &[&[u8]] = &[
+        b"ascii",
+        "kéy".as_bytes(),
+        b"\xff\x80\x01",
+        "€uro".as_bytes(),
+    ];
+    let arm = make(true, high);
+    // Lookup.
+    let mut db = open_image(arm.clone(), false).unwrap();
+    assert!(!db.header().layout.unsigned_char);
+    assert_eq!(db.fetch("€uro".as_bytes()).unwrap(), Some(b"v3".to_vec()));
+    assert!(db.header().layout.unsigned_char);
+    assert_eq!(db.fetch(b"\xff\x80\x01").unwrap(), Some(b"v2".to_vec()));
+    // Iteration.
+    let mut db = open_image(arm.clone(), false).unwrap();
+    assert_eq!(db.keys().unwrap().len(), 4);
+    assert!(db.header().layout.unsigned_char);
+    // Store: the new key goes where an unsigned-char build looks for it.
+    let mut db = open_image(arm, true).unwrap();
+    db.store("ñew".as_bytes(), b"n", true).unwrap();
+    assert!(db.header().layout.unsigned_char);
+    let bytes = db.close().unwrap().into_bytes();
+    let w = check::walk(&bytes);
+    assert!(w.problems.is_empty(), "{:?}", w.problems);
+    assert!(w.header.unwrap().layout.unsigned_char);
+    let mut db = open_image(bytes, false).unwrap();
+    assert_eq!(db.fetch("ñew".as_bytes()).unwrap(), Some(b"n".to_vec()));
+    assert_eq!(db.fetch("kéy".as_bytes()).unwrap(), Some(b"v1".to_vec()));
+    // ASCII keys only: nothing tells, a new key gets x86's hash.
+    let mut db = open_image(make(false, &[b"a", b"bb"]), true).unwrap();
+    db.store("ñew".as_bytes(), b"n", true).unwrap();
+    assert!(!db.header().layout.unsigned_char);
+    let bytes = db.close().unwrap().into_bytes();
+    assert!(check::walk(&bytes).problems.is_empty());
+    // A signed file stays signed when a high key misses.
+    let mut db = open_image(make(false, high), false).unwrap();
+    assert_eq!(db.fetch("ñone".as_bytes()).unwrap(), None);
+    assert!(!db.header().layout.unsigned_char);
+    assert_eq!(db.fetch("€uro".as_bytes()).unwrap(), Some(b"v3".to_vec()));
 }

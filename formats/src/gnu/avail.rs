@@ -20,18 +20,15 @@ impl AvailElem {
     pub fn parse(l: Layout, buf: &[u8], pos: usize) -> AvailElem {
         AvailElem {
             size: l.get_i32(buf, pos),
-            adr: l.get_off(buf, pos + if l.off64 { 8 } else { 4 }),
+            adr: l.get_off(buf, pos + l.avail_adr_offset()),
         }
     }
     /// Encodes at `pos` of `buf`, padding zeroed.
     pub fn encode(self, l: Layout, buf: &mut [u8], pos: usize) {
         l.put_i32(buf, pos, self.size);
-        if l.off64 {
-            buf[pos + 4..pos + 8].fill(0);
-            l.put_off(buf, pos + 8, self.adr);
-        } else {
-            l.put_off(buf, pos + 4, self.adr);
-        }
+        let adr = pos + l.avail_adr_offset();
+        buf[pos + 4..adr].fill(0);
+        l.put_off(buf, adr, self.adr);
     }
     /// End address (saturating; hostile files may hold huge values).
     pub fn end(self) -> i64 {
@@ -186,10 +183,8 @@ impl AvailBlock {
     pub fn encode(&self, l: Layout, buf: &mut [u8], pos: usize) {
         l.put_i32(buf, pos, self.size);
         l.put_i32(buf, pos + 4, self.count);
+        // The head is `int, int, off_t`: 16 bytes (no padding at either alignment) or 12.
         l.put_off(buf, pos + 8, self.next_block);
-        if l.off64 {
-            // the head is 16 bytes: 4 + 4 + 8, no padding
-        }
         let base = pos + l.avail_head();
         for (i, e) in self.table.iter().enumerate() {
             e.encode(l, buf, base + i * l.avail_elem());

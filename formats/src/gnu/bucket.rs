@@ -122,7 +122,7 @@ impl Bucket {
         l.put_i32(buf, hp + 4, self.count);
         let es = l.bucket_elem();
         let end = l.bucket_header() + self.elems.len() * es;
-        if l.off64 && !l.big_endian {
+        if l.off64 && !l.off_align4 && !l.big_endian {
             // The common layout (x86-64), written slot by slot as fixed 24-byte records:
             // the same bytes as the generic loop below, without its per-field layout tests
             // (every gdbm update re-encodes its bucket).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::avail::{self, AvailBlock};
 use super::bucket::Bucket;
 use super::directory;
-use super::hash::{dir_index, hash};
+use super::hash::{dir_index, hash_for};
 use super::header::Header;
 use super::layout::Layout;
 
@@ -112,6 +112,9 @@ pub fn walk(data: &[u8]) -> Walk {
     // Directory: runs of equal entries, aligned to each bucket's depth.
     let mut i = 0;
     let dir_bits = header.dir_bits;
+    // The writer's `char` signedness (spec §7): the first key that tells fixes it for the
+    // rest of the walk (char_sign); undecided, big-endian files count as unsigned.
+    let mut unsigned_char: Option<bool> = None;
     while i < dir.len() {
         let adr = dir[i];
         let mut j = i;
@@ -196,7 +199,10 @@ pub fn walk(data: &[u8]) -> Walk {
                 continue;
             };
             let key = &rec[..ks];
-            let h = hash(key);
+            if unsigned_char.is_none() {
+                unsigned_char = super::char_sign::evidence(key, e.hash);
+            }
+            let h = hash_for(key, unsigned_char.unwrap_or(header.layout.big_endian));
             if h != e.hash {
                 w.problems.push(find(
                     slot_off,
@@ -310,6 +316,9 @@ pub fn walk(data: &[u8]) -> Walk {
             }
         }
     }
+    let mut header = header;
+    // As the handle: a file no key decides is unsigned if big-endian (char_sign).
+    header.layout.unsigned_char = unsigned_char.unwrap_or(header.layout.big_endian);
     w.header = Some(header);
     w
 }

@@ -66,20 +66,7 @@ pub fn stats_of(data: &[u8]) -> Vec<(String, String)> {
     let mut out = vec![("format".to_string(), "dbm.gnu (gdbm 1.23)".to_string())];
     if let Some(h) = &w.header {
         let l = h.layout;
-        out.push((
-            "variant".into(),
-            format!(
-                "{}-endian, {}-bit off_t, {} header{}",
-                if l.big_endian { "big" } else { "little" },
-                if l.off64 { 64 } else { 32 },
-                if l.numsync {
-                    "numsync (extended)"
-                } else {
-                    "standard"
-                },
-                if l.omagic { " (OMAGIC)" } else { "" }
-            ),
-        ));
+        out.push(("variant".into(), l.describe()));
         if l.numsync {
             out.push(("numsync".into(), h.numsync.to_string()));
         }

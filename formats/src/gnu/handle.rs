@@ -10,7 +10,7 @@ use super::avail::{self, AvailElem};
 use super::bucket::Bucket;
 use super::cache::BucketCache;
 use super::directory;
-use super::hash::{dir_index, hash};
+use super::hash::{dir_index, hash_for};
 use super::header::Header;
 use super::layout::{GdbmCode, Layout, Malformed};
 use super::storage::{MemStorage, Storage};
@@ -94,6 +94,9 @@ pub struct GdbmFile<S: Storage> {
     last_key: Vec<u8>,
     /// Reused buffer for record reads (`read_record_buf`).
     record_buf: Vec<u8>,
+    /// Whether `header.layout.unsigned_char` is settled: by the file's keys, or because
+    /// this handle created the file. Little-endian files open unsettled (char_sign.rs).
+    char_settled: bool,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -156,7 +159,13 @@ impl<S: Storage> GdbmFile<S> {
         let mut db = vec![0u8; header.dir_size as usize];
         st.read_at(header.dir as u64, &mut db)?;
         let dir = directory::parse(header.layout, &db);
+        if header.layout.big_endian {
+            // Big-endian writers differ in `char` signedness; their keys tell (spec §7).
+            header.layout.unsigned_char =
+                super::char_sign::detect(&mut st, &header, &dir)?.unwrap_or(true);
+        }
         let elems = header.bucket_elems as usize;
+        let header_big_endian = header.layout.big_endian;
         Ok(GdbmFile {
             st,
             header,
@@ -175,6 +184,7 @@ impl<S: Storage> GdbmFile<S> {
             last_iter: None,
             last_key: Vec::new(),
             record_buf: Vec::new(),
+            char_settled: header_big_endian,
         })
     }
 
@@ -222,6 +232,7 @@ impl<S: Storage> GdbmFile<S> {
             last_iter: None,
             last_key: Vec::new(),
             record_buf: Vec::new(),
+            char_settled: true,
         })
     }
 
@@ -398,7 +409,39 @@ impl<S: Storage> GdbmFile<S> {
         key: &[u8],
         mut value_out: Option<&mut Vec<u8>>,
     ) -> Result<(i32, Option<usize>, bool)> {
-        let h = hash(key);
+        let found = self.probe_key(key, value_out.as_deref_mut())?;
+        if self.char_settled {
+            return Ok(found);
+        }
+        if key.iter().any(|&b| b >= 0x80) {
+            // A little-endian file of unsettled `char` signedness (char_sign.rs): a key
+            // with a byte >= 0x80 found under the current hash proves it; one stored under
+            // the other hash proves the other (looked up without the bucket cache, and
+            // only then loaded as libgdbm on that machine would).
+            if found.1.is_some() {
+                self.char_settled = true;
+            } else if super::char_sign::found_with_other_sign(
+                &mut self.st,
+                &self.header,
+                &self.dir,
+                key,
+            )? {
+                self.header.layout.unsigned_char = !self.header.layout.unsigned_char;
+                self.char_settled = true;
+                return self.probe_key(key, value_out);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The probe of `findkey_value` with the file's current hash.
+    #[inline(always)]
+    fn probe_key(
+        &mut self,
+        key: &[u8],
+        mut value_out: Option<&mut Vec<u8>>,
+    ) -> Result<(i32, Option<usize>, bool)> {
+        let h = hash_for(key, self.header.layout.unsigned_char);
         let idx = dir_index(h, self.header.dir_bits as u32);
         let n = self.header.bucket_elems as usize;
         let home = if n == 0 { usize::MAX } else { (h as usize) % n };
@@ -543,7 +586,9 @@ impl<S: Storage> GdbmFile<S> {
         let bs = self.header.block_size as usize;
         let mut hb = vec![0u8; bs];
         self.st.read_at(0, &mut hb)?;
-        let h = Header::parse(&hb).map_err(|m| m.at(self.st.path()))?;
+        let mut h = Header::parse(&hb).map_err(|m| m.at(self.st.path()))?;
+        // Not in the header: the same file's writer, detected at open.
+        h.layout.unsigned_char = self.header.layout.unsigned_char;
         let nr = h
             .validate(self.st.len())
             .map_err(|m| m.at(self.st.path()))?;
@@ -577,7 +622,18 @@ impl<S: Storage> GdbmFile<S> {
     }
 
     fn store_inner(&mut self, key: &[u8], value: &[u8], replace: bool) -> Result<bool> {
-        let (h, found) = self.findkey(key)?;
+        let (mut h, mut found) = self.findkey(key)?;
+        if found.is_none() && !self.char_settled && key.iter().any(|&b| b >= 0x80) {
+            // Before a key whose hash depends on it goes in, settle the writer's `char`
+            // signedness from the file's keys (none telling: x86's signed `char`).
+            let unsigned =
+                super::char_sign::detect(&mut self.st, &self.header, &self.dir)?.unwrap_or(false);
+            self.char_settled = true;
+            if unsigned != self.header.layout.unsigned_char {
+                self.header.layout.unsigned_char = unsigned;
+                (h, found) = self.findkey(key)?;
+            }
+        }
         let new_size = (key.len() + value.len()) as i32;
         let n = self.header.bucket_elems as usize;
         let (slot, adr) = match found {
@@ -768,8 +824,15 @@ impl<S: Storage> GdbmFile<S> {
             e.ptr as u64,
             e.key_size.max(0) as usize,
         )?;
+        if !self.char_settled {
+            // The first key that tells the writer's `char` signedness settles it.
+            if let Some(unsigned) = super::char_sign::evidence(&self.record_buf, e.hash) {
+                self.header.layout.unsigned_char = unsigned;
+                self.char_settled = true;
+            }
+        }
         // gdbm spec §16: each returned key's hash and bucket are verified.
-        let h = hash(&self.record_buf);
+        let h = hash_for(&self.record_buf, self.header.layout.unsigned_char);
         let idx = dir_index(h, self.header.dir_bits as u32);
         if h != e.hash || self.dir.get(idx) != Some(&idx_adr) {
             return Err(self.corrupt(Malformed::new(

@@ -76,17 +76,11 @@ impl Header {
         }
     }
 
-    /// Reads the magic and block size from the first bytes of a file: the layout and how
-    /// many bytes the header block has. Fails per spec §18 rules 1–2.
+    /// Reads the magic and block size from the first bytes of a file: the layout (detected
+    /// from the magic and the header's bucket fields, [`Layout::detect`]) and how many
+    /// bytes the header block has. Fails per spec §18 rules 1–2.
     pub fn peek(buf: &[u8]) -> Result<(Layout, usize), Malformed> {
-        if buf.len() < 4 {
-            return Err(Malformed::new(
-                GdbmCode::FileEof,
-                0,
-                "a 4-byte magic number",
-            ));
-        }
-        let layout = Layout::from_magic([buf[0], buf[1], buf[2], buf[3]])?;
+        let layout = Layout::detect(buf)?;
         if buf.len() < layout.header_base() {
             return Err(Malformed::new(
                 GdbmCode::FileEof,

@@ -8,6 +8,7 @@
 pub mod avail;
 pub mod bucket;
 pub mod cache;
+pub mod char_sign;
 pub mod directory;
 pub mod handle;
 pub mod hash;
