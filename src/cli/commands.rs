@@ -52,7 +52,22 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Recover { target } => recover(&target),
         Command::Reorganize { target } => reorganize(&target),
         Command::Stats { target } => stats(&target),
-        Command::Crashtest { db_type, ops, seed } => crashtest(db_type, ops, seed),
+        Command::Crashtest {
+            db_type,
+            ack_writer: Some(path),
+            flag,
+            ..
+        } => {
+            let flag = match flag {
+                super::args::ApplyFlag::C => "c",
+                super::args::ApplyFlag::N => "n",
+                super::args::ApplyFlag::W => "w",
+            };
+            super::acked_writer::run(format_of(db_type)?, flag, &path)
+        }
+        Command::Crashtest {
+            db_type, ops, seed, ..
+        } => crashtest(db_type, ops, seed),
         Command::Pickle(cmd) => pickle(cmd),
         Command::Marshal(cmd) => marshal(cmd),
         Command::Shelve(cmd) => shelve(cmd),

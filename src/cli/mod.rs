@@ -1,6 +1,7 @@
 //! The `pydbm` command-line front end (CLI.md): grammar in [`args`], byte notation in
 //! [`hex`], `apply` scripts in [`script`], the commands in [`commands`].
 
+pub mod acked_writer;
 pub mod args;
 pub mod commands;
 pub mod hex;
