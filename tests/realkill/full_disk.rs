@@ -185,7 +185,7 @@ fn full_disk_test(name: &str, made_by_reference: bool) {
         pydbm_engine::live_reference::skip_or_fail(t.python_name);
         return;
     };
-    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let Some(fs) = Tmpfs::mount("8m") else { return };
     let path = fs.path().join("db");
     let mut problems = Vec::new();
 
