@@ -224,9 +224,9 @@ pub enum Command {
         /// flushing `ack LINE` as each operation completes.
         #[arg(long, value_name = "PATH", conflicts_with_all = ["ops", "seed"])]
         ack_writer: Option<PathBuf>,
-        /// The open flag of `--ack-writer` (`c`, `n` or `w`, as `apply --flag`).
-        #[arg(long, value_enum, default_value = "c", requires = "ack_writer")]
-        flag: ApplyFlag,
+        /// The open flag of `--ack-writer` (`c`, `n` or `w`, as `apply --flag`; default `c`).
+        #[arg(long, value_enum)]
+        flag: Option<ApplyFlag>,
     },
     /// Inspect and re-encode pickles.
     #[command(subcommand)]

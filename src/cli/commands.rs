@@ -59,12 +59,15 @@ pub fn run(command: Command) -> Result<(), CliError> {
             ..
         } => {
             let flag = match flag {
-                super::args::ApplyFlag::C => "c",
-                super::args::ApplyFlag::N => "n",
-                super::args::ApplyFlag::W => "w",
+                None | Some(super::args::ApplyFlag::C) => "c",
+                Some(super::args::ApplyFlag::N) => "n",
+                Some(super::args::ApplyFlag::W) => "w",
             };
             super::acked_writer::run(format_of(db_type)?, flag, &path)
         }
+        Command::Crashtest { flag: Some(_), .. } => Err(CliError::Usage(
+            "crashtest: --flag is the open flag of --ack-writer and needs it".to_string(),
+        )),
         Command::Crashtest {
             db_type, ops, seed, ..
         } => crashtest(db_type, ops, seed),

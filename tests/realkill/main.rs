@@ -47,3 +47,62 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         Err(_) => default,
     }
 }
+
+/// The writer's protocol (docs/realkill.md): `open`, one `ack` line per script line (with
+/// `get`'s and `len`'s answers), `closed`; a failing line ends it with exit 1 after the
+/// acknowledgements of the lines before it; `--flag` without `--ack-writer` is a usage error.
+#[test]
+fn ack_writer_acknowledges_each_operation() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("temp dir");
+    for format in ["gnu", "ndbm", "dumb", "sqlite3"] {
+        let path = dir.path().join(format);
+        let run = |script: &str, flag: &str| {
+            let mut child = Command::new(pydbm_binary())
+                .args(["crashtest", "--type", format, "--ack-writer"])
+                .arg(&path)
+                .args(["--flag", flag])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn pydbm");
+            child
+                .stdin
+                .take()
+                .expect("stdin is piped")
+                .write_all(script.as_bytes())
+                .expect("feed the script");
+            child.wait_with_output().expect("pydbm ran")
+        };
+        let out = run("set 61 6263\nget 61\nget 7a\nset 62 -\nlen\ndel 61\n", "n");
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "open\nack 1\nack 2 6263\nack 3 None\nack 4\nack 5 2\nack 6\nclosed\n",
+            "{format}"
+        );
+        let out = run("set 63 64\ndel 7a\nset 65 66\n", "w");
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "open\nack 1\n",
+            "{format}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("script line 2: key not found: 7a"),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new(pydbm_binary())
+        .args(["crashtest", "--type", "gnu", "--flag", "w"])
+        .output()
+        .expect("pydbm ran");
+    assert_eq!(out.status.code(), Some(2));
+}
