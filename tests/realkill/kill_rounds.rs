@@ -205,6 +205,7 @@ fn read_once(format: &str, path: &Path, kind: u64, log: &mut ReaderLog) {
     }
 }
 
+/// The first `n` characters of `text` (messages quote at most that much of an error).
 pub fn first_chars(text: &str, n: usize) -> String {
     text.chars().take(n).collect()
 }
