@@ -288,6 +288,14 @@ pub enum Command {
         /// Seed of the workload and of the crash simulation.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Instead of simulating crashes, be the writer the real-kill harness SIGKILLs
+        /// (docs/realkill.md): run an `apply` script from stdin on PATH, printing and
+        /// flushing `ack LINE` as each operation completes.
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["ops", "seed"])]
+        ack_writer: Option<PathBuf>,
+        /// The open flag of `--ack-writer` (`c`, `n` or `w`, as `apply --flag`; default `c`).
+        #[arg(long, value_enum)]
+        flag: Option<ApplyFlag>,
     },
     /// Inspect and re-encode pickles.
     #[command(subcommand)]

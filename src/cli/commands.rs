@@ -112,7 +112,25 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
         Command::Recover { target } => recover(&target),
         Command::Reorganize { target, write } => reorganize(&target, write),
         Command::Stats { target } => stats(&target),
-        Command::Crashtest { db_type, ops, seed } => crashtest(db_type, ops, seed),
+        Command::Crashtest {
+            db_type,
+            ack_writer: Some(path),
+            flag,
+            ..
+        } => {
+            let flag = match flag {
+                None | Some(super::args::ApplyFlag::C) => "c",
+                Some(super::args::ApplyFlag::N) => "n",
+                Some(super::args::ApplyFlag::W) => "w",
+            };
+            super::acked_writer::run(format_of(db_type)?, flag, &path)
+        }
+        Command::Crashtest { flag: Some(_), .. } => Err(CliError::Usage(
+            "crashtest: --flag is the open flag of --ack-writer and needs it".to_string(),
+        )),
+        Command::Crashtest {
+            db_type, ops, seed, ..
+        } => crashtest(db_type, ops, seed),
         Command::Pickle(cmd) => pickle(cmd),
         Command::Marshal(cmd) => marshal(cmd),
         Command::Shelve(cmd) => shelve(cmd),

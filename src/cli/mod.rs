@@ -3,6 +3,7 @@
 //! in [`database_files`], `recover`'s copy in [`damaged_copy`], quoted input in
 //! [`excerpt`], where input stops being UTF-8 in [`utf8_position`].
 
+pub mod acked_writer;
 pub mod args;
 pub mod commands;
 pub mod damaged_copy;
