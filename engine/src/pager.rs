@@ -17,9 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{PageCache, PageKey};
-use crate::journal::{JournalFile, JournalHeader, JournalRecord, MAX_HEADER_LEN};
+use crate::journal::{
+    encode_posts, JournalFile, JournalHeader, JournalRecord, LengthMark, PostImage, MAX_HEADER_LEN,
+};
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
-use crate::recovery::{journal_name, journal_path, probe, roll_back, JournalState};
+use crate::recovery::{
+    journal_name, journal_path, journal_status, lock_journal, probe, roll_back, JournalState,
+    JournalStatus,
+};
 use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// Index of a file in the list given to [`Pager::open`].
@@ -136,7 +141,22 @@ struct Txn {
     journal_pos: u64,
     /// Whether a database file was changed on disk (by an eviction) during the transaction.
     db_touched: bool,
+    /// Per page, the indices in `records` of its pre-image records (for post-images).
+    rec_by_page: HashMap<PageKey, Vec<u32>>,
+    /// Post-images noted so far (docs/journal.md, "Post-images"); `posts_flushed` of them
+    /// are in the journal file.
+    posts: Vec<PostImage>,
+    posts_flushed: usize,
+    /// Per file, the least and greatest logical length in the transaction so far, and the
+    /// range last written to the journal as a lengths mark.
+    len_range: Vec<(u64, u64)>,
+    len_flushed: Vec<(u64, u64)>,
 }
+
+/// Bytes per sector: pre-image records never straddle a multiple of this, so that a write
+/// torn at sector boundaries (power loss) leaves each record's range whole — either as the
+/// write left it or as before it (docs/journal.md, "Post-images").
+const RECORD_SECTOR: u64 = 512;
 
 /// Transactions over a set of files (see the module docs).
 ///
@@ -157,6 +177,9 @@ pub struct Pager {
     txn: Option<Txn>,
     journal_path: PathBuf,
     journal: Option<Box<dyn VfsFile>>,
+    /// The journal's own lock, held exclusive from its creation until close: it tells every
+    /// other handle and process that a live writer owns the journal.
+    journal_lock: Option<LockGuard>,
     lock: Option<LockGuard>,
     /// A database file was created or removed since the directories were last fsynced
     /// (by a commit, an eviction or a rollback): `Full` syncs them before the journal is
@@ -336,6 +359,7 @@ impl Pager {
             .map(|f| journal_name(&journal_path, &f.path))
             .collect();
         let header_len = JournalHeader {
+            version: crate::journal::VERSION,
             page_size: opts.page_size as u32,
             salt: 0,
             files: names
@@ -370,29 +394,19 @@ impl Pager {
                     },
                 )?
             };
-            let table = LockTable::global();
-            let guard = table.lock(&*handle, mode, kind, opts.lock_timeout)?;
-            // Only a valid hot journal needs the exclusive lock: an absent, invalidated or
-            // torn-header one changes nothing, and upgrading for it would make two readers
-            // fail each other with Locked.
-            let hot = matches!(probe(&*vfs, &journal_path)?, JournalState::Hot { .. });
-            if mode == LockMode::Shared && hot {
-                // Recovery writes: trade the shared lock for an exclusive one meanwhile.
-                drop(guard);
-                let x = table.lock(&*handle, LockMode::Exclusive, kind, opts.lock_timeout)?;
-                roll_back(&*vfs, &journal_path, Some(&names))?;
-                drop(x);
-                lock = Some(table.lock(&*handle, mode, kind, opts.lock_timeout)?);
+            let guard = LockTable::global().lock(&*handle, mode, kind, opts.lock_timeout)?;
+            if mode == LockMode::Exclusive && !opts.read_only {
+                // Only a writer's open rolls back (docs/recovery.md): it holds the database's
+                // exclusive lock, and recover_under_lock checks that no live writer owns the
+                // journal.
+                recover_under_lock(&*vfs, &*handle, kind, &journal_path, Some(&names))?;
             } else {
-                lock = Some(guard);
+                refuse_hot_journal(&*vfs, &files[0].path, &journal_path)?;
             }
-            if mode == LockMode::Exclusive {
-                roll_back(&*vfs, &journal_path, Some(&names))?;
-            }
-        } else if let JournalState::Hot { .. } = probe(&*vfs, &journal_path)? {
-            // Without a lock the journal may be a live writer's: rolling it back would undo
-            // that writer's transaction under it, so never do it here.
-            return Err(Error::HotJournal { path: journal_path });
+            lock = Some(guard);
+        } else {
+            // Without a lock the journal may be a live writer's: never roll it back here.
+            refuse_hot_journal(&*vfs, &files[0].path, &journal_path)?;
         }
         if primary_created && opts.durability == Durability::Full {
             // The lock needed the file: make its directory entry as durable as a commit's.
@@ -425,6 +439,7 @@ impl Pager {
             txn: None,
             journal_path,
             journal: None,
+            journal_lock: None,
             lock,
             dir_dirty: false,
             dirty: DirtyPages::default(),
@@ -443,8 +458,25 @@ impl Pager {
     /// journal (absolute, `..`, a separator), or an original length that neither the file nor
     /// the journal's records cover.
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
+        Pager::recover_or_discard(vfs, primary, false)
+    }
+
+    /// `pydbm recover --discard`: deletes a hot (or cold) journal of the pager whose first
+    /// file is `primary` without rolling it back, under the same locks as
+    /// [`Pager::recover`] (so never a live writer's journal). For the user who decides that
+    /// the files as they are (e.g. with another program's later writes) are to be kept.
+    /// `Ok(None)` when there is no journal.
+    pub fn discard_journal(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
+        Pager::recover_or_discard(vfs, primary, true)
+    }
+
+    fn recover_or_discard(
+        vfs: &dyn Vfs,
+        primary: &Path,
+        discard: bool,
+    ) -> Result<Option<Vec<String>>> {
         let journal = journal_path(primary);
-        if matches!(probe(vfs, &journal)?, JournalState::Absent) {
+        if journal_status(vfs, primary)? == JournalStatus::Absent {
             return Ok(None);
         }
         let created = !vfs.exists(primary)?;
@@ -470,7 +502,22 @@ impl Pager {
             }
             _ => false,
         };
-        let result = roll_back(vfs, &journal, None);
+        let result = (|| {
+            let jf = match vfs.open(&journal, VfsOpen::READ) {
+                Err(e) if e.is_not_found() => return Ok(None),
+                other => other?,
+            };
+            let _owned = lock_journal(&*jf, LockMode::Exclusive)?;
+            if discard {
+                drop(jf);
+                vfs.remove(&journal)?;
+                return Ok(Some(vec![format!(
+                    "{}: deleted without rolling back; the files keep their current bytes",
+                    journal.display()
+                )]));
+            }
+            roll_back(vfs, &journal, None, true)
+        })();
         if created && !restores_primary && vfs.exists(primary)? && handle.len()? == 0 {
             // The empty file existed only to carry the lock.
             vfs.remove(primary)?;
@@ -576,7 +623,36 @@ impl Pager {
             header_written: false,
             journal_pos: 0,
             db_touched: false,
+            rec_by_page: HashMap::new(),
+            posts: Vec::new(),
+            posts_flushed: 0,
+            len_range: self
+                .files
+                .iter()
+                .map(|s| {
+                    let l = if s.exists { s.len } else { 0 };
+                    (l, l)
+                })
+                .collect(),
+            len_flushed: self
+                .files
+                .iter()
+                .map(|s| {
+                    let l = if s.exists { s.len } else { 0 };
+                    (l, l)
+                })
+                .collect(),
         });
+    }
+
+    /// Widens file `f`'s length range in the open transaction to its current logical length.
+    fn track_len(&mut self, f: FileId) {
+        let len = self.files[f].len;
+        if let Some(txn) = &mut self.txn {
+            let r = &mut txn.len_range[f];
+            r.0 = r.0.min(len);
+            r.1 = r.1.max(len);
+        }
     }
 
     /// Reads a page from disk (zeros past the disk's end or a pending truncation), into
@@ -627,9 +703,26 @@ impl Pager {
         if page.dirty {
             let ps = self.opts.page_size;
             let range = self.dirty.remove(&key).unwrap_or((0, ps));
+            if let Some(txn) = &mut self.txn {
+                note_posts(txn, ps as u64, key, range, &page.data);
+            }
+            let full = self.opts.durability == Durability::Full;
             let res = self
                 .flush_journal()
-                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]));
+                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]))
+                .and_then(|()| {
+                    // Under Full, a page written twice in one transaction (here, then at
+                    // commit) must not have both writes pending at a power loss: a mix of
+                    // the two matches no post-image. Rare: only large transactions evict.
+                    match (full, &self.files[key.0].handle) {
+                        (true, Some(h)) => {
+                            h.sync()?;
+                            self.files[key.0].unsynced = false;
+                            Ok(())
+                        }
+                        _ => Ok(()),
+                    }
+                });
             if let Err(e) = res {
                 self.cache.insert(key, page.data, true);
                 self.dirty.insert(key, range);
@@ -684,15 +777,28 @@ impl Pager {
             .data;
         // Every byte of the page not yet recorded still holds its original value: a byte is
         // recorded before its first change.
-        let recs: Vec<JournalRecord> = gaps
-            .iter()
-            .map(|&(a, b)| JournalRecord {
-                file: key.0 as u32,
-                offset: start + a as u64,
-                data: page[a..b].to_vec(),
-            })
-            .collect();
+        // One record per sector piece (RECORD_SECTOR): a torn write leaves each whole.
+        let mut recs: Vec<JournalRecord> = Vec::with_capacity(gaps.len());
+        for &(a, b) in &gaps {
+            let mut from = a;
+            while from < b {
+                let abs = start + from as u64;
+                let sector_end = (abs / RECORD_SECTOR + 1) * RECORD_SECTOR;
+                let to = b.min((sector_end - start) as usize);
+                recs.push(JournalRecord {
+                    file: key.0 as u32,
+                    offset: abs,
+                    data: page[from..to].to_vec(),
+                });
+                from = to;
+            }
+        }
         let txn = self.txn.as_mut().expect("checked above");
+        let first = txn.records.len() as u32;
+        txn.rec_by_page
+            .entry(key)
+            .or_default()
+            .extend(first..first + recs.len() as u32);
         txn.records.extend(recs);
         let ranges = txn.journaled.entry(key).or_default();
         ranges.extend(gaps);
@@ -858,6 +964,7 @@ impl Pager {
             st.len = 0;
         }
         st.len = st.len.max(end);
+        self.track_len(f);
         let ps = self.opts.page_size as u64;
         let mut done = 0usize;
         while done < data.len() {
@@ -976,6 +1083,7 @@ impl Pager {
         let st = &mut self.files[f];
         st.exists = true;
         st.len = len;
+        self.track_len(f);
         Ok(())
     }
 
@@ -1005,6 +1113,7 @@ impl Pager {
         let st = &mut self.files[f];
         st.zero_from = st.zero_from.min(len);
         st.len = len;
+        self.track_len(f);
         Ok(())
     }
 
@@ -1026,12 +1135,17 @@ impl Pager {
     /// Writes the transaction's unwritten journal bytes (header first); fsyncs under `Full`.
     fn flush_journal(&mut self) -> Result<()> {
         let Some(txn) = &self.txn else { return Ok(()) };
-        if txn.header_written && txn.flushed == txn.records.len() {
+        if txn.header_written
+            && txn.flushed == txn.records.len()
+            && txn.posts_flushed == txn.posts.len()
+            && txn.len_flushed == txn.len_range
+        {
             return Ok(());
         }
         let mut bytes = Vec::new();
         if !txn.header_written {
             let header = JournalHeader {
+                version: crate::journal::VERSION,
                 page_size: self.opts.page_size as u32,
                 salt: txn.salt,
                 files: self
@@ -1049,19 +1163,46 @@ impl Pager {
         for rec in &txn.records[txn.flushed..] {
             bytes.extend(rec.encode(txn.salt));
         }
+        // Post-images after the records they refer to, and the length ranges: both before
+        // any database byte they describe is written (docs/journal.md, "Post-images").
+        encode_posts(&mut bytes, txn.salt, &txn.posts[txn.posts_flushed..]);
+        for (f, (&now, &done)) in txn.len_range.iter().zip(&txn.len_flushed).enumerate() {
+            if now != done {
+                LengthMark {
+                    file: f as u32,
+                    lo: now.0,
+                    hi: now.1,
+                }
+                .encode_into(&mut bytes, txn.salt);
+            }
+        }
         let pos = txn.journal_pos;
         let full = self.opts.durability == Durability::Full;
         let mut created = false;
         if self.journal.is_none() {
             created = !self.vfs.exists(&self.journal_path)?;
             let mode = self.files[0].spec.create_mode;
-            self.journal = Some(self.vfs.open(
+            let j = self.vfs.open(
                 &self.journal_path,
                 VfsOpen {
                     mode,
                     ..VfsOpen::CREATE
                 },
-            )?);
+            )?;
+            // A live writer owns its journal (docs/recovery.md): held until close, so no
+            // other handle or process rolls it back or deletes it under this writer. Readers
+            // probe it for an instant, so wait briefly for them.
+            self.journal_lock = match LockTable::global().lock(
+                &*j,
+                LockMode::Exclusive,
+                LockKind::Flock,
+                Some(JOURNAL_LOCK_WAIT),
+            ) {
+                Ok(g) => Some(g),
+                Err(Error::Unsupported { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            self.journal = Some(j);
         }
         let j = self.journal.as_ref().expect("opened just above");
         j.write_at(&bytes, pos)?;
@@ -1076,6 +1217,8 @@ impl Pager {
         let txn = self.txn.as_mut().expect("checked at the top");
         txn.header_written = true;
         txn.flushed = txn.records.len();
+        txn.posts_flushed = txn.posts.len();
+        txn.len_flushed.clone_from(&txn.len_range);
         txn.journal_pos = pos + bytes.len() as u64;
         Ok(())
     }
@@ -1252,6 +1395,14 @@ impl Pager {
             return Ok(());
         }
         let full = self.opts.durability == Durability::Full;
+        if let Some(txn) = &mut self.txn {
+            let ps = self.opts.page_size as u64;
+            for (&key, &range) in &self.dirty.ranges {
+                if let Some(page) = self.cache.peek(key) {
+                    note_posts(txn, ps, key, range, &page.data);
+                }
+            }
+        }
         if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
             self.write_back()?;
             self.flush_journal()?;
@@ -1358,6 +1509,73 @@ impl Pager {
         }
         drop(self.lock.take());
         Ok(())
+    }
+}
+
+/// A read-only or unlocked open never writes (docs/recovery.md): a hot journal means the
+/// files may hold an interrupted transaction's torn writes, so the open is refused —
+/// [`Error::Locked`] when a live writer owns the journal (its commit is in progress),
+/// [`Error::HotJournal`] when the writer is gone (open writable or run `pydbm recover`).
+fn refuse_hot_journal(vfs: &dyn Vfs, primary: &Path, journal: &Path) -> Result<()> {
+    match journal_status(vfs, primary)? {
+        JournalStatus::Hot { in_use: true, .. } => Err(Error::Locked {
+            path: journal.to_path_buf(),
+        }),
+        JournalStatus::Hot { in_use: false, .. } => Err(Error::HotJournal {
+            path: journal.to_path_buf(),
+        }),
+        JournalStatus::Absent | JournalStatus::Cold => Ok(()),
+    }
+}
+
+/// A writer's open, holding the database's exclusive lock on `primary` (through `kind`):
+/// rolls back a hot journal, or deletes a cold one. Refuses with [`Error::Locked`] when a
+/// live writer owns the journal (its lock is held). When the open's own lock is not an OS
+/// `flock` ([`LockKind::None`], ndbm today), an exclusive `flock` on a second descriptor of
+/// the primary is taken around the rollback, so another pydbm process holding the file
+/// with `flock` is never rolled back under.
+fn recover_under_lock(
+    vfs: &dyn Vfs,
+    primary: &dyn VfsFile,
+    kind: LockKind,
+    journal: &Path,
+    names: Option<&[Vec<u8>]>,
+) -> Result<()> {
+    let jf = match vfs.open(journal, VfsOpen::READ) {
+        Err(e) if e.is_not_found() => return Ok(()),
+        other => other?,
+    };
+    let _owned = lock_journal(&*jf, LockMode::Exclusive)?;
+    drop(jf);
+    let _os_lock = match kind {
+        LockKind::Flock => None,
+        _ => crate::lock::os_flock_exclusive(vfs, primary.path())?,
+    };
+    roll_back(vfs, journal, names, false)?;
+    Ok(())
+}
+
+/// How long a writer waits for its journal's lock (readers hold it only to probe it).
+const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Notes the post-images of a write of in-page range `range` of page `key`, whose whole
+/// content after the write is `page`: for each pre-image record of the page that the range
+/// touches, the crc32 of the record's range as the write leaves it.
+fn note_posts(txn: &mut Txn, ps: u64, key: PageKey, range: (usize, usize), page: &[u8]) {
+    let Some(idxs) = txn.rec_by_page.get(&key) else {
+        return;
+    };
+    let start = key.1 * ps;
+    for &i in idxs {
+        let r = &txn.records[i as usize];
+        let a = (r.offset - start) as usize;
+        let b = a + r.data.len();
+        if a < range.1 && range.0 < b && b <= page.len() {
+            txn.posts.push(PostImage {
+                record: i,
+                crc: crc32fast::hash(&page[a..b]),
+            });
+        }
     }
 }
 

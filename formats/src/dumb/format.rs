@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pydbm_engine::{
-    journal_path, CrashReport, Dbm, Error, FileSpec, Format, LockKind, LockMode, OpenOptions,
-    OsVfs, Pager, PagerOptions, Problem, Result, Vfs, VfsOpen,
+    CrashReport, Dbm, Error, FileSpec, Format, LockKind, LockMode, OpenOptions, OsVfs, Pager,
+    PagerOptions, Problem, Result, Vfs, VfsOpen,
 };
 
 use super::check::{self, Finding};
@@ -77,16 +77,7 @@ impl DumbFormat {
     pub fn check_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<Problem>> {
         let paths = file_paths(name);
         let mut problems = Vec::new();
-        let journal = journal_path(&paths[DAT]);
-        let hot = vfs.exists(&journal)? && !vfs.open(&journal, VfsOpen::READ)?.is_empty()?;
-        if hot {
-            problems.push(Problem {
-                file: journal,
-                offset: None,
-                message: "a journal is present: an operation was interrupted; run `pydbm recover`"
-                    .into(),
-            });
-        }
+        problems.extend(pydbm_engine::journal_problem(vfs, &paths[DAT])?);
         let dat = read_file(vfs, &paths[DAT])?.ok_or_else(|| not_found(&paths[DAT]))?;
         let dir = read_file(vfs, &paths[DIR])?.ok_or_else(|| not_found(&paths[DIR]))?;
         let mut entries = Vec::new();
@@ -332,12 +323,23 @@ mod tests {
                 let _ = db.close();
             }
             let disk = fault.surviving_disk();
-            let journal = journal_path(&file_paths(name)[DAT]);
-            if disk.read_file(&journal).is_none_or(|j| j.is_empty()) {
+            let journal = pydbm_engine::journal_path(&file_paths(name)[DAT]);
+            let hot = matches!(
+                pydbm_engine::journal_status(&disk, &file_paths(name)[DAT]).unwrap(),
+                pydbm_engine::JournalStatus::Hot { .. }
+            );
+            if !hot {
+                // check and recover agree: no journal problem, nothing rolled back.
+                assert!(FORMAT
+                    .check_in(&disk, name)
+                    .unwrap()
+                    .iter()
+                    .all(|p| !p.message.contains("journal")));
                 continue;
             }
+            assert!(disk.read_file(&journal).is_some());
             let problems = FORMAT.check_in(&disk, name).unwrap();
-            assert!(problems[0].message.contains("journal is present"));
+            assert!(problems[0].message.contains("hot rollback journal"));
             let disk: Arc<dyn Vfs> = Arc::new(disk);
             let report = FORMAT.recover_in(disk.clone(), name).unwrap();
             assert!(!report[0].starts_with("no interrupted"), "{report:?}");

@@ -917,8 +917,20 @@ mod tests {
         assert_step_with_overrides(&s.files, "04-overwrite-inplace", &[a_inplace]);
         s.insert(b"big", &[b'C'; 100]).unwrap();
         s.insert(b"a", &[b'A'; 513]).unwrap();
-        let big_inplace = (&b"big"[..], Slot { pos: 2048, siz: 100 });
-        let a_moved = (&b"a"[..], Slot { pos: 3072, siz: 513 });
+        let big_inplace = (
+            &b"big"[..],
+            Slot {
+                pos: 2048,
+                siz: 100,
+            },
+        );
+        let a_moved = (
+            &b"a"[..],
+            Slot {
+                pos: 3072,
+                siz: 513,
+            },
+        );
         assert_step_with_overrides(
             &s.files,
             "05-grow-before-sync",

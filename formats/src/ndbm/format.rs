@@ -40,6 +40,10 @@ impl Format for NdbmFormat {
     }
 
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        // A read-only open refuses a hot journal (docs/recovery.md): report it alone.
+        if let Some(p) = pydbm_engine::journal_problem(&OsVfs::new(), &db_path(path))? {
+            return Ok(vec![p]);
+        }
         let mut db = NdbmDb::open(path, &read_only())?;
         super::check::check(db.hash_store()?)
     }
@@ -262,6 +266,8 @@ fn crashtest_one(
         db.close()
     };
     let read_state = |vfs: Arc<dyn Vfs>| -> Result<State> {
+        // As `pydbm recover` does: a read-only open never rolls back (docs/recovery.md).
+        Pager::recover(&*vfs, &db_path(path))?;
         let mut db = NdbmDb::open_with(vfs, path, &read_only())?;
         let mut s = State::new();
         for k in db.keys()? {
