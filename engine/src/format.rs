@@ -96,6 +96,15 @@ pub trait Format: Sync {
             format!("recover for {}", self.module()),
         ))
     }
+    /// `pydbm recover --discard`: deletes the database's rollback journal without rolling it
+    /// back (under the exclusive lock, never a live writer's; [`crate::Pager::discard_journal`]),
+    /// for a journal recovery refuses because the files changed after the crash.
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        Err(Error::unsupported(
+            path,
+            format!("recover --discard for {}", self.module()),
+        ))
+    }
     /// Runs a random workload of `ops` operations from `seed` over the fault-injecting
     /// file layer, crashing at every write and sync point. `progress(done, total)` is
     /// called as crash points are run.

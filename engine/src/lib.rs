@@ -49,5 +49,7 @@ pub use os_vfs::OsVfs;
 pub use pager::PagerTestFault;
 pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
 pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
-pub use recovery::{journal_path, journal_status, recover_in_memory, JournalStatus};
+pub use recovery::{
+    journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
+};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -22,8 +22,8 @@ use crate::journal::{
 };
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
 use crate::recovery::{
-    journal_name, journal_path, journal_status, lock_journal, probe, roll_back, JournalState,
-    JournalStatus,
+    journal_name, journal_path, journal_status, lock_journal, probe, refuse_hot_journal, roll_back,
+    JournalState, JournalStatus,
 };
 use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 
@@ -401,12 +401,12 @@ impl Pager {
                 // journal.
                 recover_under_lock(&*vfs, &*handle, kind, &journal_path, Some(&names))?;
             } else {
-                refuse_hot_journal(&*vfs, &files[0].path, &journal_path)?;
+                refuse_hot_journal(&*vfs, &files[0].path)?;
             }
             lock = Some(guard);
         } else {
             // Without a lock the journal may be a live writer's: never roll it back here.
-            refuse_hot_journal(&*vfs, &files[0].path, &journal_path)?;
+            refuse_hot_journal(&*vfs, &files[0].path)?;
         }
         if primary_created && opts.durability == Durability::Full {
             // The lock needed the file: make its directory entry as durable as a commit's.
@@ -1509,22 +1509,6 @@ impl Pager {
         }
         drop(self.lock.take());
         Ok(())
-    }
-}
-
-/// A read-only or unlocked open never writes (docs/recovery.md): a hot journal means the
-/// files may hold an interrupted transaction's torn writes, so the open is refused —
-/// [`Error::Locked`] when a live writer owns the journal (its commit is in progress),
-/// [`Error::HotJournal`] when the writer is gone (open writable or run `pydbm recover`).
-fn refuse_hot_journal(vfs: &dyn Vfs, primary: &Path, journal: &Path) -> Result<()> {
-    match journal_status(vfs, primary)? {
-        JournalStatus::Hot { in_use: true, .. } => Err(Error::Locked {
-            path: journal.to_path_buf(),
-        }),
-        JournalStatus::Hot { in_use: false, .. } => Err(Error::HotJournal {
-            path: journal.to_path_buf(),
-        }),
-        JournalStatus::Absent | JournalStatus::Cold => Ok(()),
     }
 }
 

@@ -143,6 +143,23 @@ pub fn journal_status(vfs: &dyn Vfs, primary: &Path) -> Result<JournalStatus> {
     })
 }
 
+/// What every reader (a read-only or unlocked open, `stats`) does first: it never writes
+/// (docs/recovery.md), and a hot journal means the files may hold an interrupted transaction's torn writes, so the open is refused —
+/// [`Error::Locked`] when a live writer owns the journal (its commit is in progress),
+/// [`Error::HotJournal`] when the writer is gone (open writable or run `pydbm recover`).
+pub fn refuse_hot_journal(vfs: &dyn Vfs, primary: &Path) -> Result<()> {
+    let journal = journal_path(primary);
+    match journal_status(vfs, primary)? {
+        JournalStatus::Hot { in_use: true, .. } => Err(Error::Locked {
+            path: journal.clone(),
+        }),
+        JournalStatus::Hot { in_use: false, .. } => Err(Error::HotJournal {
+            path: journal.clone(),
+        }),
+        JournalStatus::Absent | JournalStatus::Cold => Ok(()),
+    }
+}
+
 /// What the journal at `journal` holds (see [`JournalState`]); reads, never writes.
 pub(crate) fn probe(vfs: &dyn Vfs, journal: &Path) -> Result<JournalState> {
     if !vfs.exists(journal)? {

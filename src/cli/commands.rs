@@ -49,7 +49,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Convert { src, dst, db_type } => convert(&src, &dst, db_type),
         Command::Check { target } => check(&target),
-        Command::Recover { target } => recover(&target),
+        Command::Recover { target, discard } => recover(&target, discard),
         Command::Reorganize { target } => reorganize(&target),
         Command::Stats { target } => stats(&target),
         Command::Crashtest { db_type, ops, seed } => crashtest(db_type, ops, seed),
@@ -436,8 +436,13 @@ fn check(target: &Target) -> Result<(), CliError> {
     )))
 }
 
-fn recover(target: &Target) -> Result<(), CliError> {
-    let lines = detect(target)?.recover(&target.path)?;
+fn recover(target: &Target, discard: bool) -> Result<(), CliError> {
+    let format = detect(target)?;
+    let lines = if discard {
+        format.discard_journal(&target.path)?
+    } else {
+        format.recover(&target.path)?
+    };
     let mut text = String::new();
     for l in lines {
         text.push_str(&l);

@@ -105,6 +105,8 @@ impl DumbFormat {
     /// [`Format::stats`] through any `vfs`.
     pub fn stats_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<(String, String)>> {
         let paths = file_paths(name);
+        // A reader: torn bytes of an interrupted operation are not reported as the file.
+        pydbm_engine::refuse_hot_journal(vfs, &paths[DAT])?;
         let dat = read_file(vfs, &paths[DAT])?.ok_or_else(|| not_found(&paths[DAT]))?;
         let dir = read_file(vfs, &paths[DIR])?.ok_or_else(|| not_found(&paths[DIR]))?;
         let bak = read_file(vfs, &paths[BAK])?;
@@ -228,6 +230,12 @@ impl Format for DumbFormat {
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {
         self.recover_in(Arc::new(OsVfs::new()), path)
+    }
+
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        let dat = &file_paths(path)[DAT];
+        Ok(Pager::discard_journal(&OsVfs::new(), dat)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", dat.display())]))
     }
 
     fn crashtest(

@@ -184,6 +184,8 @@ impl Format for GnuFormat {
     }
 
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        // A reader: torn bytes of an interrupted operation are not reported as the file.
+        pydbm_engine::refuse_hot_journal(&OsVfs::new(), path)?;
         Ok(stats_of(&read_all(&OsVfs::new(), path)?))
     }
 
@@ -220,6 +222,11 @@ impl Format for GnuFormat {
         pager.commit()?;
         pager.close()?;
         Ok(s.report)
+    }
+
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        Ok(Pager::discard_journal(&OsVfs::new(), path)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", path.display())]))
     }
 
     fn crashtest(

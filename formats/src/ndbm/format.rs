@@ -109,6 +109,12 @@ impl Format for NdbmFormat {
         }
     }
 
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        let db = db_path(path);
+        Ok(Pager::discard_journal(&OsVfs::new(), &db)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", db.display())]))
+    }
+
     /// Runs the workload twice: crashing as a killed process (`Durability::Process`) and
     /// as a power loss (`Durability::Full`); the report sums both.
     fn crashtest(
