@@ -1,4 +1,4 @@
-//! The `pydbm` command-line tool; see CLI.md and `pydbm --help`.
+//! The `pydbm` command-line tool; see docs/cli.md and `pydbm --help`.
 
 fn main() {
     std::process::exit(pydbm::cli::main());

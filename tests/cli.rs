@@ -1,7 +1,15 @@
-//! The command-line contract (CLI.md): parsing, exit statuses and error lines.
-//! Format-specific CLI behaviour is tested with each format.
+//! The command-line contract (docs/cli.md): parsing, exit statuses and error lines; every
+//! command on every format ([`every_format`]); the fixes of issue 16 item 9 and
+//! `--durability` ([`fixes`]). One test binary (link time on 2 cores).
 
 use std::process::{Command, Output};
+
+#[path = "cli/every_format.rs"]
+mod every_format;
+#[path = "cli/fixes.rs"]
+mod fixes;
+#[path = "cli/run.rs"]
+mod run;
 
 fn pydbm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pydbm"))

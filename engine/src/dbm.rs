@@ -41,6 +41,10 @@ pub enum Durability {
     Full,
 }
 
+/// The lock wait `dbm.sqlite3` uses when [`OpenOptions::lock_timeout`] is `None`: CPython's
+/// `sqlite3.connect` default `timeout=5.0`, which `dbm.sqlite3.open` does not change.
+pub const SQLITE_DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Options shared by every format's `open`: the Python flag string plus pydbm's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
@@ -56,7 +60,12 @@ pub struct OpenOptions {
     pub file_mode: u32,
     /// Crash-safety level of pydbm's own journal.
     pub durability: Durability,
-    /// How long to wait for a held lock; `None` fails at once (the references' behaviour).
+    /// How long to wait for a lock another handle or process holds before failing with
+    /// [`Error::Locked`]. `None` is the format's reference behaviour: fail at once for
+    /// `dbm.gnu`, `dbm.ndbm` and `dbm.dumb` (as libgdbm does: `GDBM_CANT_BE_READER`/`WRITER`
+    /// at once), wait [`SQLITE_DEFAULT_LOCK_TIMEOUT`] for `dbm.sqlite3` (CPython's
+    /// `sqlite3.connect(timeout=5.0)`). `Some(Duration::ZERO)` fails at once everywhere.
+    /// See docs/locking.md.
     pub lock_timeout: Option<std::time::Duration>,
 }
 

@@ -25,6 +25,7 @@ mod format;
 pub mod journal;
 pub mod live_reference;
 mod lock;
+mod map_guard;
 mod mem_vfs;
 mod os_vfs;
 mod pager;
@@ -38,7 +39,7 @@ pub mod slab;
 mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};
-pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions};
+pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions, SQLITE_DEFAULT_LOCK_TIMEOUT};
 pub use error::{Error, Result};
 pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{journal_problem, CrashReport, Format, Problem};

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::{Error, Result, VfsFile};
+use crate::{Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// Shared (readers) or exclusive (a writer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,6 +257,23 @@ impl LockTable {
                 },
             }
         }
+    }
+
+    /// Opens the existing file `path` read-only on `vfs` and takes a whole-file lock on it
+    /// ([`LockKind::Flock`] or [`LockKind::None`]) as [`LockTable::lock`] does; the lock
+    /// outlives the descriptor used to take it (the table keeps its own) until the guard is
+    /// dropped. For tools that read a file without a pager (`check`, `stats`): a shared lock
+    /// keeps pydbm writers out while they read.
+    pub fn lock_path(
+        &self,
+        vfs: &dyn Vfs,
+        path: &Path,
+        mode: LockMode,
+        kind: LockKind,
+        timeout: Option<Duration>,
+    ) -> Result<LockGuard> {
+        let handle = vfs.open(path, VfsOpen::READ)?;
+        self.lock(&*handle, mode, kind, timeout)
     }
 
     /// One attempt; Ok(None) on a conflict.

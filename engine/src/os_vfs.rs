@@ -22,11 +22,13 @@ use crate::{Error, Result, Vfs, VfsFile, VfsOpen};
 /// uncached pages straight from the map. Writes stay `pwrite` (the kernel's page cache makes
 /// them visible through the map at once).
 ///
-/// Safety rules of the map (see `OsFile::read_mapped`): reads are bounded by the file length
-/// the handle last saw (`fstat` when a read reaches past it) or set itself (its own writes and
-/// `set_len`), so the handle's own truncations are safe. Only use it on files no other handle
-/// or process truncates while they are open (hold a lock): reading a page of a mapped file
-/// that was truncated underneath kills the process with `SIGBUS`.
+/// Safety rules of the map: reads are bounded by the file length the handle last saw
+/// (`fstat` when a read reaches past it) or set itself (its own writes and `set_len`), so the
+/// handle's own truncations are safe. A page the file cannot supply when it is read — the file
+/// truncated by another process (libdb takes no lock), or a hole on a full tmpfs — would raise
+/// `SIGBUS`; the map is registered with [`crate::map_guard`]'s handler, which absorbs the fault,
+/// and the read is served again by `pread` (zeros for a hole, a short read past the end).
+/// Locks still matter: they keep other pydbm processes from changing the file at all.
 #[derive(Debug, Clone, Default)]
 pub struct OsVfs {
     mmap_reads: bool,
@@ -103,9 +105,18 @@ impl Vfs for OsVfs {
 /// The read map of an mmap-reading handle.
 #[derive(Debug, Default)]
 struct MapState {
+    /// The map's entry in the `SIGBUS` guard table; declared (and dropped) before `map`, since
+    /// it must be unregistered before the pages are unmapped.
+    guard: Option<crate::map_guard::Registration>,
     /// The mapping; it may reach past the file's end (pages there are never read: reads stop
     /// at `len`). `None` until the first read.
     map: Option<memmap2::Mmap>,
+    /// [`crate::map_guard::fault_count`] when `map` was made: once it moves, the map may hold
+    /// patched (zero) pages and is made again.
+    faults_seen: u64,
+    /// The map could not be guarded (the guard table is full or the handler could not be
+    /// installed): this handle reads with `pread` only.
+    unguarded: bool,
     /// The file length as this handle last measured (`fstat`) or set it (own writes and
     /// `set_len`); `None` until first measured.
     len: Option<u64>,
@@ -116,13 +127,37 @@ struct MapState {
 const MIN_MAP_LEN: u64 = 1 << 20;
 
 impl MapState {
+    /// Drops the map (unregistering it first).
+    fn unmap(&mut self) {
+        self.guard = None;
+        self.map = None;
+    }
+
     /// The mapped bytes of `file` at `offset`, up to `want` of them (fewer only at the end
-    /// of the file). Never exposes a mapped page at or past the file length this state
-    /// knows (`len`), which is refreshed with `fstat` whenever a read reaches past it; a
-    /// shorter file than that can only come from another handle or process truncating it,
-    /// which the [`OsVfs`] docs rule out.
+    /// of the file); `Ok(None)` when this handle cannot read through a guarded map (the
+    /// caller reads with `pread`). Never exposes a mapped page at or past the file length
+    /// this state knows (`len`), which is refreshed with `fstat` whenever a read reaches past
+    /// it. A page the file cannot supply after all (truncated by another process, or a hole
+    /// on a full tmpfs) is absorbed by [`crate::map_guard`]: the copy sees zeros and the
+    /// fault counter moves, so callers that copy compare [`crate::map_guard::fault_count`]
+    /// around the copy and re-read with `pread`.
     #[inline]
-    fn bytes(&mut self, file: &File, path: &Path, offset: u64, want: usize) -> Result<&[u8]> {
+    fn bytes(
+        &mut self,
+        file: &File,
+        path: &Path,
+        offset: u64,
+        want: usize,
+    ) -> Result<Option<&[u8]>> {
+        if self.unguarded {
+            return Ok(None);
+        }
+        if self.map.is_some() && crate::map_guard::fault_count() != self.faults_seen {
+            // Some map of this process absorbed a fault since this one was made: it may hold
+            // zero pages in place of file pages, and the file may have shrunk.
+            self.unmap();
+            self.len = None;
+        }
         let want_end = offset.saturating_add(want as u64);
         let len = match self.len {
             Some(l) if l >= want_end => l,
@@ -133,7 +168,7 @@ impl MapState {
             }
         };
         if offset >= len || want == 0 {
-            return Ok(&[]);
+            return Ok(Some(&[]));
         }
         let n = want.min((len - offset) as usize);
         let end = offset + n as u64;
@@ -145,20 +180,33 @@ impl MapState {
                     path.display()
                 ))
             })?;
-            self.map = None;
+            self.unmap();
+            let faults = crate::map_guard::fault_count();
             // SAFETY: the map is only read, and only below `len`, the file length this
-            // handle measured or set itself: those pages are backed by the file unless
-            // another handle or process truncated it, which the type docs forbid (callers
-            // hold a lock). Mapping past the end of the file is allowed by mmap(2); those
-            // pages are never read (SIGBUS). Writes through `pwrite` are visible in a
-            // MAP_SHARED map, so the bytes read are the file's current bytes.
+            // handle measured or set itself. Mapping past the end of the file is allowed by
+            // mmap(2); those pages are never read. A page the file cannot back when it is
+            // read (truncated by another process, a hole on a full tmpfs) raises SIGBUS,
+            // which `map_guard` absorbs for registered maps; an unregistered map is dropped
+            // at once below, unread. Writes through `pwrite` are visible in a MAP_SHARED
+            // map, so the bytes read are the file's current bytes.
             let m = unsafe { memmap2::MmapOptions::new().len(map_len).map(file) }
                 .map_err(|e| Error::io(path, e))?;
-            self.map = Some(m);
+            match crate::map_guard::register(m.as_ptr(), m.len()) {
+                Some(g) => {
+                    self.map = Some(m);
+                    self.guard = Some(g);
+                    self.faults_seen = faults;
+                }
+                None => {
+                    drop(m);
+                    self.unguarded = true;
+                    return Ok(None);
+                }
+            }
         }
         let m = self.map.as_ref().expect("mapped just above");
         let start = offset as usize;
-        Ok(&m[start..start + n])
+        Ok(Some(&m[start..start + n]))
     }
 }
 
@@ -195,9 +243,16 @@ impl VfsFile for OsFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         if let Some(cell) = &self.map {
             let mut st = cell.lock();
-            let bytes = st.bytes(self.file(), &self.path, offset, buf.len())?;
-            buf[..bytes.len()].copy_from_slice(bytes);
-            return Ok(bytes.len());
+            let before = crate::map_guard::fault_count();
+            if let Some(bytes) = st.bytes(self.file(), &self.path, offset, buf.len())? {
+                let n = bytes.len();
+                buf[..n].copy_from_slice(bytes);
+                if crate::map_guard::fault_count() == before {
+                    return Ok(n);
+                }
+                // A page of the copy was missing from the file (map_guard patched it with
+                // zeros): read the range again from the file itself.
+            }
         }
         loop {
             match self.file().read_at(buf, offset) {
@@ -254,9 +309,11 @@ impl VfsFile for OsFile {
         let (Some(cell), Some(file)) = (self.map.as_mut(), self.file.as_ref()) else {
             return Ok(None);
         };
-        // The handle is held exclusively: its map state is reached without locking.
+        // The handle is held exclusively: its map state is reached without locking. A page
+        // of the slice the file cannot supply reads as zeros (map_guard), as `pread` of a hole
+        // or the pager's view past a short file does.
         let bytes = cell.get_mut().bytes(file, &self.path, offset, len)?;
-        Ok((bytes.len() == len && len > 0).then_some(bytes))
+        Ok(bytes.filter(|b| b.len() == len && len > 0))
     }
 
     fn prefetch(&self, offset: u64, len: usize) {
@@ -329,5 +386,48 @@ mod tests {
             .unwrap_err()
             .is_not_found());
         assert_eq!(f.identity(), m.identity());
+    }
+
+    /// Another process truncates a file under a handle's read map: the handle's reads of the
+    /// vanished pages return what `pread` returns (nothing), never `SIGBUS`.
+    #[test]
+    fn file_truncated_by_another_process_while_mapped_reads_short_not_sigbus() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![7u8; 64 * 1024]).unwrap();
+        let mut m = OsVfs::with_mmap_reads().open(&p, VfsOpen::READ).unwrap();
+        let mut buf = vec![0u8; 4096];
+        // Maps the file and learns its 64 KiB length.
+        assert_eq!(m.read_at(&mut buf, 60 * 1024).unwrap(), 4096);
+        assert_eq!(buf, vec![7u8; 4096]);
+        let st = std::process::Command::new("truncate")
+            .args(["-s", "4096"])
+            .arg(&p)
+            .status()
+            .expect("run truncate(1)");
+        assert!(st.success());
+        let before = crate::map_guard::fault_count();
+        // The handle still believes the file is 64 KiB long: this read touches a mapped page
+        // the file no longer has.
+        let n = m.read_at(&mut buf, 32 * 1024).unwrap();
+        assert_eq!(n, 0, "pread past the new end reads nothing");
+        assert!(
+            crate::map_guard::fault_count() > before,
+            "the fault was absorbed"
+        );
+        // The surviving page still reads through the (re-made) map.
+        assert_eq!(m.read_at(&mut buf, 0).unwrap(), 4096);
+        assert_eq!(buf, vec![7u8; 4096]);
+        // In-place slices of a vanished range are refused (the caller then reads).
+        assert!(m.bytes_at(40 * 1024, 100).unwrap().is_none());
+        // A second process grows it again: the new bytes are visible.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .write_all_at(&[9u8; 4096], 8192)
+            .unwrap();
+        assert_eq!(m.read_at(&mut buf, 8192).unwrap(), 4096);
+        assert_eq!(buf, vec![9u8; 4096]);
     }
 }

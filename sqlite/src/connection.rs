@@ -171,7 +171,7 @@ pub(crate) struct StateGuard<'a> {
     guard: MutexGuard<'a, State>,
     holder: &'a AtomicU64,
     /// Routes warnings raised while the state is held to this connection.
-    _warnings: crate::warning::CurrentSink,
+    _warnings: crate::warning::CurrentSink<'a>,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -188,12 +188,23 @@ impl std::ops::DerefMut for StateGuard<'_> {
 }
 
 impl Drop for StateGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.holder.store(0, Ordering::Relaxed);
     }
 }
 
+/// Python's ProgrammingError for a connection used from a thread other than its creator
+/// (out of line: the check runs on every state lock).
+#[cold]
+fn wrong_thread(owner: u64, me: u64) -> Error {
+    Error::programming(format!(
+        "SQLite objects created in a thread can only be used in that same thread. The object was created in thread id {owner} and this is thread id {me}."
+    ))
+}
+
 /// The calling thread's id as Python's `threading.get_ident()` reports it.
+#[inline]
 pub(crate) fn thread_ident() -> u64 {
     // SAFETY: pthread_self has no preconditions.
     unsafe { libc::pthread_self() as u64 }
@@ -284,6 +295,7 @@ fn validate_isolation_level(level: Option<&str>) -> Result<()> {
 impl Connection {
     /// Locks the state after the thread check; fails as Python does when the connection is
     /// used from another thread (with `check_same_thread`) or is closed.
+    #[inline(always)]
     pub(crate) fn lock(&self) -> Result<StateGuard<'_>> {
         let st = self.lock_state()?;
         if st.db.is_none() {
@@ -295,9 +307,10 @@ impl Connection {
     /// Locks the state after the thread check, open or closed. A callback (user function,
     /// trace, authorizer…) that uses the connection it runs on gets Python's
     /// "Recursive use of cursors not allowed." ProgrammingError instead of a deadlock.
+    #[inline(always)]
     pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>> {
-        self.check_thread()?;
         let me = thread_ident();
+        self.check_thread_is(me)?;
         if self.inner.holder.load(Ordering::Relaxed) == me {
             return Err(Error::programming("Recursive use of cursors not allowed."));
         }
@@ -341,6 +354,7 @@ impl Connection {
     /// Takes the state mutex (a poisoned one is recovered: the state stays consistent
     /// between calls), marks thread `me` as its holder and routes warnings raised while it
     /// is held to this connection.
+    #[inline(always)]
     fn acquire_state(&self, me: u64) -> StateGuard<'_> {
         let guard = self
             .inner
@@ -355,13 +369,10 @@ impl Connection {
         }
     }
 
-    pub(crate) fn check_thread(&self) -> Result<()> {
-        let me = thread_ident();
+    #[inline]
+    fn check_thread_is(&self, me: u64) -> Result<()> {
         if self.inner.check_same_thread && me != self.inner.owner {
-            return Err(Error::programming(format!(
-                "SQLite objects created in a thread can only be used in that same thread. The object was created in thread id {} and this is thread id {}.",
-                self.inner.owner, me
-            )));
+            return Err(wrong_thread(self.inner.owner, me));
         }
         Ok(())
     }
@@ -459,6 +470,7 @@ impl Connection {
 
     /// Python's check that the connection is open (`Cannot operate on a closed
     /// database.`), for cursors whose rows are already buffered.
+    #[inline]
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::closed_database());

@@ -680,6 +680,7 @@ impl Cursor {
     /// Python's first check on a cursor: a closed cursor fails before anything else (even
     /// from another thread, CPython 3.13); the thread and a closed connection are checked
     /// next, by `Connection::lock`, which every caller takes right after.
+    #[inline]
     fn check(&self) -> Result<()> {
         if self.closed {
             return Err(Error::programming("Cannot operate on a closed cursor."));
@@ -751,6 +752,7 @@ impl Cursor {
     }
 
     /// `Cursor.fetchone()`: the next row, or `None`.
+    #[inline]
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
         self.check()?;
         let mut guard = self.conn.lock()?;

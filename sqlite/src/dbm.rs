@@ -80,7 +80,8 @@ impl SqliteDbm {
     ///
     /// `opts.durability` sets `PRAGMA synchronous`: `Full` → `FULL` (Python's default),
     /// `Process` → `NORMAL` (WAL commits survive a killed process, not a power loss),
-    /// `None` → `OFF`. `opts.lock_timeout` is SQLite's busy timeout (`None`: fail at once).
+    /// `None` → `OFF`. `opts.lock_timeout` is SQLite's busy timeout (`None`: CPython's default,
+    /// [`pydbm_engine::SQLITE_DEFAULT_LOCK_TIMEOUT`], 5 s; `Some(ZERO)`: fail at once).
     ///
     /// Errors: a missing file with `Read`/`Write` → I/O `NotFound`; a file that is not an
     /// SQLite database → [`Error::Corrupt`]; a held lock → [`Error::Locked`].
@@ -103,7 +104,9 @@ impl SqliteDbm {
             }
         };
         let uri = dbm_uri(path, mode).map_err(|e| Error::io(path, e))?;
-        let timeout = opts.lock_timeout.unwrap_or(Duration::ZERO);
+        let timeout = opts
+            .lock_timeout
+            .unwrap_or(pydbm_engine::SQLITE_DEFAULT_LOCK_TIMEOUT);
         let conn = open_like_python(&uri, true, timeout, DEFAULT_CACHED_STATEMENTS, None)
             .map_err(|e| e.to_engine(path))?;
         // spec §5: "This is an optimization only; it's ok if it fails" — only

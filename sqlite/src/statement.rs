@@ -198,6 +198,7 @@ impl Statement {
 
     /// `sqlite3_step`: `true` when a row is ready, `false` when done. On an error the
     /// statement is reset (as Python does) and SQLite's error is returned.
+    #[inline]
     pub(crate) fn step(&mut self) -> Result<bool> {
         // SAFETY: st is live and used by one thread at a time (state lock).
         let rc = unsafe { ffi::sqlite3_step(self.raw.as_ptr()) };
@@ -227,26 +228,33 @@ impl Statement {
 
     /// Column `i` of the current row (only valid after [`Statement::step`] returned `true`
     /// and until the next step or reset, which both need `&mut self`).
+    ///
+    /// Read through one `sqlite3_column_value` and the `sqlite3_value_*` accessors: one
+    /// column lookup per value instead of one per accessor (type, then text, then length).
+    /// sqlite3.h calls such an unprotected value not thread-safe; every use of this
+    /// statement and its connection happens under the connection's state lock, so no
+    /// other thread touches the connection while the value is read.
+    #[inline]
     pub(crate) fn value_ref(&self, i: usize) -> ValueRef<'_> {
         let st = self.raw.as_ptr();
-        let col = i as c_int;
-        // SAFETY: st is live and positioned on a row; text/blob pointers are read after
-        // the type check and before column_bytes, per sqlite3.h, and stay valid until the
-        // next step/reset/finalize (all of which need &mut self or self by value). A NULL
-        // text/blob pointer with a nonzero length cannot occur except on OOM, where an
-        // empty value is returned rather than reading through NULL.
+        // SAFETY: st is live and positioned on a row; `v` is the column's value, valid until
+        // the next step/reset/finalize (all of which need &mut self or self by value).
+        // text/blob pointers are read after the type check and before the length, per
+        // sqlite3.h. A NULL text/blob pointer with a nonzero length cannot occur except on
+        // OOM, where an empty value is returned rather than reading through NULL.
         unsafe {
-            match ffi::sqlite3_column_type(st, col) {
-                ffi::SQLITE_INTEGER => ValueRef::Integer(ffi::sqlite3_column_int64(st, col)),
-                ffi::SQLITE_FLOAT => ValueRef::Real(ffi::sqlite3_column_double(st, col)),
+            let v = ffi::sqlite3_column_value(st, i as c_int);
+            match ffi::sqlite3_value_type(v) {
+                ffi::SQLITE_INTEGER => ValueRef::Integer(ffi::sqlite3_value_int64(v)),
+                ffi::SQLITE_FLOAT => ValueRef::Real(ffi::sqlite3_value_double(v)),
                 ffi::SQLITE_TEXT => {
-                    let p = ffi::sqlite3_column_text(st, col);
-                    let n = ffi::sqlite3_column_bytes(st, col) as usize;
+                    let p = ffi::sqlite3_value_text(v);
+                    let n = ffi::sqlite3_value_bytes(v) as usize;
                     ValueRef::Text(bytes_at(p, n))
                 }
                 ffi::SQLITE_BLOB => {
-                    let p = ffi::sqlite3_column_blob(st, col).cast::<u8>();
-                    let n = ffi::sqlite3_column_bytes(st, col) as usize;
+                    let p = ffi::sqlite3_value_blob(v).cast::<u8>();
+                    let n = ffi::sqlite3_value_bytes(v) as usize;
                     ValueRef::Blob(bytes_at(p, n))
                 }
                 _ => ValueRef::Null,

@@ -25,7 +25,7 @@
 //! | `sqlite3.version` / `version_info` (3.12) | not applicable: pydbm has no module version attribute |
 //! | `ResourceWarning: unclosed database` (3.13) | [`unclosed_database`], when the last handle of an open connection drops |
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -180,26 +180,34 @@ fn global() -> &'static Arc<WarningSink> {
 
 thread_local! {
     /// The sink of the connection this thread is using right now, if any.
-    static CURRENT: RefCell<Option<Arc<WarningSink>>> = const { RefCell::new(None) };
+    /// A raw pointer rather than an `Arc`: entering and leaving a connection happens on every
+    /// state lock (each fetched row), and a pointer costs no reference-count traffic. It is
+    /// only non-null while a [`CurrentSink`] borrowing the sink is alive on this thread.
+    static CURRENT: Cell<*const WarningSink> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Makes a connection's sink current on this thread until dropped (then restores the
 /// previous one, so nested uses such as `backup` between two connections unwind in order).
-pub(crate) struct CurrentSink {
-    previous: Option<Arc<WarningSink>>,
+pub(crate) struct CurrentSink<'a> {
+    previous: *const WarningSink,
+    _sink: std::marker::PhantomData<&'a WarningSink>,
 }
 
-impl CurrentSink {
-    pub(crate) fn enter(sink: &Arc<WarningSink>) -> CurrentSink {
-        let previous = CURRENT.with(|c| c.replace(Some(sink.clone())));
-        CurrentSink { previous }
+impl<'a> CurrentSink<'a> {
+    #[inline]
+    pub(crate) fn enter(sink: &'a Arc<WarningSink>) -> CurrentSink<'a> {
+        let previous = CURRENT.with(|c| c.replace(Arc::as_ptr(sink)));
+        CurrentSink {
+            previous,
+            _sink: std::marker::PhantomData,
+        }
     }
 }
 
-impl Drop for CurrentSink {
+impl Drop for CurrentSink<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        CURRENT.with(|c| c.set(self.previous));
     }
 }
 
@@ -214,8 +222,11 @@ pub fn warn(category: WarningCategory, message: impl Into<String>) -> Result<()>
         category,
         message: message.into(),
     };
-    let sink = CURRENT.with(|c| c.borrow().clone());
-    match sink {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: a non-null CURRENT was set by a CurrentSink that borrows the sink for its
+    // lifetime and restores the previous pointer when dropped, in LIFO order on this
+    // thread, so the sink it points to is alive for the whole of this call.
+    match unsafe { current.as_ref() } {
         Some(s) => s.emit(w),
         None => global().emit(w),
     }

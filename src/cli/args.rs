@@ -1,4 +1,4 @@
-//! The command line's grammar (clap derive): every command and flag of CLI.md.
+//! The command line's grammar (clap derive): every command and flag of docs/cli.md.
 
 use std::path::PathBuf;
 
@@ -15,9 +15,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pydbm", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Wait up to SECONDS (decimals allowed) for a lock another handle or process holds,
+    /// instead of each format's default: fail at once for gnu, ndbm and dumb (as libgdbm
+    /// does), wait 5 s for sqlite3 (as CPython's sqlite3 does). 0 fails at once everywhere.
+    #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lock_timeout: Option<std::time::Duration>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--lock-timeout`'s value: a finite, non-negative number of seconds.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{text:?} is not a finite, non-negative number of seconds"))
 }
 
 /// A dbm format, named as the Python module (`gnu` or `dbm.gnu`, ...).
@@ -71,10 +85,43 @@ pub enum DumpFormat {
     GdbmBinary,
 }
 
+/// How durable each write of a writing command is (`--durability`; docs/cli.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityLevel {
+    /// No journal: fastest; a killed process or a power loss may lose or tear anything
+    /// since the last sync.
+    None,
+    /// The default: every completed operation survives a killed process (nothing fsynced).
+    Process,
+    /// Every commit is fsynced and survives a power loss.
+    Full,
+}
+
+impl DurabilityLevel {
+    /// The engine's [`pydbm_engine::Durability`] for this level.
+    pub fn engine(self) -> pydbm_engine::Durability {
+        match self {
+            DurabilityLevel::None => pydbm_engine::Durability::None,
+            DurabilityLevel::Process => pydbm_engine::Durability::Process,
+            DurabilityLevel::Full => pydbm_engine::Durability::Full,
+        }
+    }
+}
+
+/// Options of every command that writes a database.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WriteOptions {
+    /// Crash safety of each write: none, process (survives a killed process) or full
+    /// (also survives a power loss).
+    #[arg(long, value_enum, default_value = "process")]
+    pub durability: DurabilityLevel,
+}
+
 /// Options shared by commands that open an existing database.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The database: what Python's dbm.open takes (without .dat/.dir/.db for dumb and ndbm).
+    /// The database: what Python's dbm.open takes (without .dat/.dir/.db for dumb and ndbm;
+    /// a path naming one of those files opens its database).
     pub path: PathBuf,
     /// The format; detected like dbm.whichdb when omitted.
     #[arg(long = "type", value_enum)]
@@ -113,6 +160,9 @@ pub enum Command {
         /// KEY and VALUE are hex.
         #[arg(long)]
         hex: bool,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Delete KEY (exit 1 if it is missing).
     Del {
@@ -124,6 +174,9 @@ pub enum Command {
         /// KEY is hex.
         #[arg(long)]
         hex: bool,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Print every key, one a line, in the file's own iteration order.
     Keys {
@@ -155,6 +208,9 @@ pub enum Command {
         /// Read the dump from FILE instead of stdin.
         #[arg(short = 'i', long = "input")]
         input: Option<PathBuf>,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Run a script from stdin on one open handle, as Python's dbm module would.
     ///
@@ -171,8 +227,12 @@ pub enum Command {
         flag: ApplyFlag,
         /// The database.
         path: PathBuf,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
-    /// Copy every record of SRC (any readable format) into a new DST of TYPE.
+    /// Copy every record of SRC (any readable format) into a new DST of TYPE. An existing
+    /// DST is refused unless --force is given.
     Convert {
         /// The source database.
         src: PathBuf,
@@ -181,6 +241,12 @@ pub enum Command {
         /// The format of DST.
         #[arg(long = "type", value_enum)]
         db_type: DbType,
+        /// Replace DST if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Durability of the writes.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Verify every structure of the file: print `ok`, or each problem with its offset and
     /// exit 1.
@@ -190,7 +256,7 @@ pub enum Command {
         target: Target,
     },
     /// Roll back a hot journal, or rebuild a damaged file from what is readable, and say
-    /// what was lost.
+    /// what was lost. The files as they were before are kept as NAME.damaged-TIMESTAMP.
     Recover {
         /// The database and its format.
         #[command(flatten)]
@@ -206,6 +272,9 @@ pub enum Command {
         /// The database and its format.
         #[command(flatten)]
         target: Target,
+        /// Durability of the rewrite.
+        #[command(flatten)]
+        write: WriteOptions,
     },
     /// Print format, variant, record count, sizes and free space.
     Stats {
@@ -231,7 +300,7 @@ pub enum Command {
     /// Inspect and re-encode marshal data.
     #[command(subcommand)]
     Marshal(MarshalCommand),
-    /// Read shelves (dbm files of pickled values).
+    /// Read and write shelves (dbm files of pickled values).
     #[command(subcommand)]
     Shelve(ShelveCommand),
     /// Run SQL on a SQLite database, like `python3 -m sqlite3 PATH [SQL]`.
@@ -319,5 +388,34 @@ pub enum ShelveCommand {
         target: Target,
         /// The key (UTF-8 text).
         key: String,
+    },
+    /// `shelf[KEY] = pickle.loads(data)`: stores the value of a pickle (read from FILE or
+    /// stdin), pickled again at the shelf's protocol as `shelve` does; creates the shelf
+    /// (needs --type then).
+    Set {
+        /// The database and its format.
+        #[command(flatten)]
+        target: Target,
+        /// The key (UTF-8 text).
+        key: String,
+        /// The pickle holding the value (stdin when omitted).
+        file: Option<PathBuf>,
+        /// Pickle protocol of the stored value (shelve's default: 4).
+        #[arg(long, default_value_t = 4)]
+        protocol: u8,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
+    },
+    /// `del shelf[KEY]` (exit 1 if it is missing).
+    Del {
+        /// The database and its format.
+        #[command(flatten)]
+        target: Target,
+        /// The key (UTF-8 text).
+        key: String,
+        /// Durability of the write.
+        #[command(flatten)]
+        write: WriteOptions,
     },
 }

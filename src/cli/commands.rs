@@ -3,21 +3,64 @@
 
 use std::fs;
 use std::io::{self, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use pydbm_engine::{Dbm, Format, Items, OpenOptions};
+use pydbm_engine::{Dbm, Durability, Format, Items, OpenOptions};
 
 use pydbm_shelve::pickle;
 
 use super::args::{
     Command, DbType, DumpFormat, MarshalCommand, PickleCommand, Py2Options, ShelveCommand, Target,
+    WriteOptions,
 };
+use super::damaged_copy::{Change, DamagedCopy};
+use super::database_files;
 use super::script::{self, Op};
 use super::{hex, CliError};
 
-/// Runs one parsed command.
-pub fn run(command: Command) -> Result<(), CliError> {
+/// The global `--lock-timeout`, set once by [`run`] before any database is opened.
+static LOCK_TIMEOUT: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+
+/// `OpenOptions` for Python's `flag`, with the command line's `--lock-timeout` (when given;
+/// otherwise each format's default wait, see `OpenOptions::lock_timeout`).
+fn open_options(flag: &str) -> Result<OpenOptions, CliError> {
+    let mut opts = OpenOptions::from_flag(flag)?;
+    if let Some(Some(t)) = LOCK_TIMEOUT.get() {
+        opts.lock_timeout = Some(*t);
+    }
+    Ok(opts)
+}
+
+/// Runs `inspect` (a `Format` method that takes its own lock: check, stats, recover) again
+/// while it fails with `Error::Locked`, until the global `--lock-timeout` has passed (at
+/// most once without one), pausing 1 ms doubling to 50 ms between tries, as the engine's
+/// lock waits do.
+fn waiting_for_lock<T>(
+    mut inspect: impl FnMut() -> pydbm_engine::Result<T>,
+) -> pydbm_engine::Result<T> {
+    let deadline = LOCK_TIMEOUT
+        .get()
+        .copied()
+        .flatten()
+        .map(|t| std::time::Instant::now() + t);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match inspect() {
+            Err(pydbm_engine::Error::Locked { .. })
+                if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs one parsed command, opening databases with the global `--lock-timeout` wait.
+pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Result<(), CliError> {
+    let _ = LOCK_TIMEOUT.set(lock_timeout);
     match command {
         Command::Whichdb { path } => whichdb(&path),
         Command::Get { target, key, hex } => get(&target, &key, hex),
@@ -26,31 +69,48 @@ pub fn run(command: Command) -> Result<(), CliError> {
             key,
             value,
             hex,
-        } => set(&target, &key, &value, hex),
-        Command::Del { target, key, hex } => del(&target, &key, hex),
+            write,
+        } => set(&target, &key, &value, hex, write),
+        Command::Del {
+            target,
+            key,
+            hex,
+            write,
+        } => del(&target, &key, hex, write),
         Command::Keys { target, hex } => keys(&target, hex),
         Command::Dump {
             target,
             format,
             output,
         } => dump(&target, format, output.as_deref()),
-        Command::Load { target, input } => load(&target, input.as_deref()),
+        Command::Load {
+            target,
+            input,
+            write,
+        } => load(&target, input.as_deref(), write),
         Command::Apply {
             db_type,
             flag,
             path,
+            write,
         } => {
             let flag = match flag {
                 super::args::ApplyFlag::C => "c",
                 super::args::ApplyFlag::N => "n",
                 super::args::ApplyFlag::W => "w",
             };
-            apply(db_type, flag, &path)
+            apply(db_type, flag, &path, write)
         }
-        Command::Convert { src, dst, db_type } => convert(&src, &dst, db_type),
+        Command::Convert {
+            src,
+            dst,
+            db_type,
+            force,
+            write,
+        } => convert(&src, &dst, db_type, force, write),
         Command::Check { target } => check(&target),
         Command::Recover { target, discard } => recover(&target, discard),
-        Command::Reorganize { target } => reorganize(&target),
+        Command::Reorganize { target, write } => reorganize(&target, write),
         Command::Stats { target } => stats(&target),
         Command::Crashtest { db_type, ops, seed } => crashtest(db_type, ops, seed),
         Command::Pickle(cmd) => pickle(cmd),
@@ -66,7 +126,16 @@ pub fn run(command: Command) -> Result<(), CliError> {
 fn sqlite_shell(path: &Path, sql: Option<&str>) -> Result<(), CliError> {
     let stdin = io::stdin();
     let mut input = stdin.lock();
-    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())?;
+    let code = pydbm_sqlite::shell(path, sql, &mut input, &mut io::stdout(), &mut io::stderr())
+        .map_err(|e| match e {
+            // The shell's own writes to stdout: a closed pipe ends the output quietly.
+            pydbm_engine::Error::Io { source, .. }
+                if source.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                CliError::StdoutClosed
+            }
+            e => CliError::from(e),
+        })?;
     if code != 0 {
         let _ = io::stdout().flush();
         std::process::exit(code);
@@ -83,30 +152,103 @@ fn format_of(t: DbType) -> Result<&'static dyn Format, CliError> {
     crate::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
 }
 
-/// The format of an existing database: `--type` when given, else what whichdb says.
-fn detect(target: &Target) -> Result<&'static dyn Format, CliError> {
-    if let Some(t) = target.db_type {
-        return format_of(t);
-    }
-    match crate::whichdb(&target.path)? {
-        Some(module) if !module.is_empty() => {
-            crate::format_for(module).ok_or_else(|| not_yet(module))
-        }
-        Some(_) => Err(CliError::Failed(format!(
-            "db type could not be determined: {} (pass --type)",
-            target.path.display()
-        ))),
-        None => Err(CliError::Failed(format!(
-            "db file doesn't exist: {}",
-            target.path.display()
-        ))),
-    }
+/// A database named on the command line: the name to open and its format.
+struct Database {
+    /// The name as Python's `dbm.open` takes it (`x` for dumb `x.dat`).
+    path: PathBuf,
+    /// Its format.
+    format: &'static dyn Format,
 }
 
-fn open(target: &Target, flag: &str) -> Result<Box<dyn Dbm>, CliError> {
-    let format = detect(target)?;
-    let opts = OpenOptions::from_flag(flag)?;
-    Ok(format.open(&target.path, &opts)?)
+/// Whether the command creates a missing database (with `--type`) or needs it to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// A missing database is an error.
+    IsAnError,
+    /// A missing database is created (the command needs `--type` for it).
+    IsCreated,
+}
+
+/// The database `target` names: its format is `--type` when given, else what whichdb says;
+/// a path naming one of the database's own files (`NAME.dat`, `NAME.dir`, `NAME.db`,
+/// `NAME.pag`) names that database (database_files); a directory is refused by name.
+fn resolve(target: &Target, missing: Missing) -> Result<Database, CliError> {
+    let given = &target.path;
+    if let Some(t) = target.db_type {
+        let format = format_of(t)?;
+        let path = database_files::database_name(format.module(), given);
+        if let Some(dir) = database_files::directory_among(format.module(), &path) {
+            return Err(is_a_directory(&dir));
+        }
+        return Ok(Database { path, format });
+    }
+    let found = crate::whichdb(given)?;
+    if let Some(module) = found.filter(|m| !m.is_empty()) {
+        let format = crate::format_for(module).ok_or_else(|| not_yet(module))?;
+        return Ok(Database {
+            path: given.clone(),
+            format,
+        });
+    }
+    // `x.dat`, `x.db`, ...: whichdb of `x`, if `x` is a database that has such a file.
+    for module in ["dbm.dumb", "dbm.ndbm"] {
+        let Some(stem) = database_files::strip_own_suffix(module, given) else {
+            continue;
+        };
+        if let Some(m) = crate::whichdb(&stem)?.filter(|m| !m.is_empty()) {
+            if database_files::strip_own_suffix(m, given).as_ref() == Some(&stem) {
+                let format = crate::format_for(m).ok_or_else(|| not_yet(m))?;
+                return Ok(Database { path: stem, format });
+            }
+        }
+    }
+    if given.is_dir() {
+        return Err(is_a_directory(given));
+    }
+    Err(CliError::Failed(match (found, missing) {
+        (Some(_), _) => format!(
+            "db type could not be determined: {} (pass --type)",
+            given.display()
+        ),
+        (None, Missing::IsAnError) => format!("db file doesn't exist: {}", given.display()),
+        (None, Missing::IsCreated) => format!(
+            "db file doesn't exist: {} (pass --type gnu|ndbm|dumb|sqlite3 to create it)",
+            given.display()
+        ),
+    }))
+}
+
+fn is_a_directory(path: &Path) -> CliError {
+    CliError::Failed(format!("{}: is a directory", path.display()))
+}
+
+/// Open options for `flag` at `durability`.
+fn options(flag: &str, durability: Durability) -> Result<OpenOptions, CliError> {
+    let mut opts = open_options(flag)?;
+    opts.durability = durability;
+    Ok(opts)
+}
+
+/// Opens the database `target` names with `flag` (`r` reads; `w` and `c` write at
+/// `durability`).
+fn open(
+    target: &Target,
+    flag: &str,
+    durability: Durability,
+) -> Result<(Box<dyn Dbm>, Database), CliError> {
+    let missing = if flag.starts_with('c') {
+        Missing::IsCreated
+    } else {
+        Missing::IsAnError
+    };
+    let db = resolve(target, missing)?;
+    let handle = db.format.open(&db.path, &options(flag, durability)?)?;
+    Ok((handle, db))
+}
+
+/// Opens the database `target` names for reading.
+fn open_read(target: &Target) -> Result<Box<dyn Dbm>, CliError> {
+    Ok(open(target, "r", Durability::default())?.0)
 }
 
 fn key_bytes(text: &str, is_hex: bool) -> Result<Vec<u8>, CliError> {
@@ -117,11 +259,16 @@ fn key_bytes(text: &str, is_hex: bool) -> Result<Vec<u8>, CliError> {
     }
 }
 
+/// Writes `bytes` to stdout. A reader that closed the pipe ends the output quietly
+/// ([`CliError::StdoutClosed`]).
 fn stdout_write(bytes: &[u8]) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::Failed(format!("writing stdout: {e}")))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe => CliError::StdoutClosed,
+            _ => CliError::Failed(format!("writing stdout: {e}")),
+        })
 }
 
 fn print_bytes(bytes: &[u8], is_hex: bool) -> Result<(), CliError> {
@@ -146,7 +293,7 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
 }
 
 fn whichdb(path: &Path) -> Result<(), CliError> {
-    // CLI.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
+    // docs/cli.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
     // gdbm named dbm.gnu.
     let answer = crate::whichdb(path)?;
     stdout_write(format!("{}\n", answer.unwrap_or("None")).as_bytes())
@@ -154,7 +301,7 @@ fn whichdb(path: &Path) -> Result<(), CliError> {
 
 fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
     let key = key_bytes(key, is_hex)?;
-    let mut db = open(target, "r")?;
+    let mut db = open_read(target)?;
     let value = db.get(&key)?;
     db.close()?;
     match value {
@@ -166,26 +313,33 @@ fn get(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
     }
 }
 
+/// A key as an error message shows it: hex or text, cut to 200 bytes (excerpt).
 fn render_key(key: &[u8], is_hex: bool) -> String {
     if is_hex {
-        hex::encode(key)
+        super::excerpt::excerpt(&hex::encode(key))
     } else {
-        String::from_utf8_lossy(key).into_owned()
+        super::excerpt::excerpt(&String::from_utf8_lossy(key))
     }
 }
 
-fn set(target: &Target, key: &str, value: &str, is_hex: bool) -> Result<(), CliError> {
+fn set(
+    target: &Target,
+    key: &str,
+    value: &str,
+    is_hex: bool,
+    write: WriteOptions,
+) -> Result<(), CliError> {
     let key = key_bytes(key, is_hex)?;
     let value = key_bytes(value, is_hex)?;
-    let mut db = open(target, "c")?;
+    let (mut db, _) = open(target, "c", write.durability.engine())?;
     db.insert(&key, &value)?;
     db.close()?;
     Ok(())
 }
 
-fn del(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
+fn del(target: &Target, key: &str, is_hex: bool, write: WriteOptions) -> Result<(), CliError> {
     let key = key_bytes(key, is_hex)?;
-    let mut db = open(target, "w")?;
+    let (mut db, _) = open(target, "w", write.durability.engine())?;
     let found = db.remove(&key)?;
     db.close()?;
     if found {
@@ -199,7 +353,7 @@ fn del(target: &Target, key: &str, is_hex: bool) -> Result<(), CliError> {
 }
 
 fn keys(target: &Target, is_hex: bool) -> Result<(), CliError> {
-    let mut db = open(target, "r")?;
+    let mut db = open_read(target)?;
     let keys = db.keys()?;
     db.close()?;
     let mut out = Vec::new();
@@ -217,7 +371,7 @@ fn keys(target: &Target, is_hex: bool) -> Result<(), CliError> {
 fn dump(target: &Target, format: DumpFormat, output: Option<&Path>) -> Result<(), CliError> {
     let text = match format {
         DumpFormat::Hex => {
-            let mut db = open(target, "r")?;
+            let mut db = open_read(target)?;
             let mut text = String::new();
             for item in Items::of(db.as_mut())? {
                 let (k, v) = item?;
@@ -230,14 +384,14 @@ fn dump(target: &Target, format: DumpFormat, output: Option<&Path>) -> Result<()
             text.into_bytes()
         }
         DumpFormat::GdbmAscii | DumpFormat::GdbmBinary => {
-            let mut db = open(target, "r")?;
+            let (mut db, found) = open(target, "r", Durability::default())?;
             let mut records = Vec::new();
             for item in Items::of(db.as_mut())? {
                 records.push(item?);
             }
             db.close()?;
             if matches!(format, DumpFormat::GdbmAscii) {
-                let meta = pydbm_formats::gnu::format::dump_meta(&target.path);
+                let meta = pydbm_formats::gnu::format::dump_meta(&found.path);
                 pydbm_formats::gnu::dump::write_ascii(&meta, &records)
             } else {
                 pydbm_formats::gnu::dump::write_binary(&records)
@@ -273,8 +427,9 @@ type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Parses a hex dump (`HEXKEY HEXVAL` lines) into records.
 fn parse_hex_dump(data: &[u8], name: &str) -> Result<Records, CliError> {
-    let text = std::str::from_utf8(data)
-        .map_err(|e| CliError::Failed(format!("{name}: not a hex dump: {e}")))?;
+    let text = super::utf8_position::as_text(data).map_err(|bad| {
+        CliError::Failed(format!("{name}: line {}: not a hex dump: {bad}", bad.line))
+    })?;
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -293,7 +448,7 @@ fn parse_hex_dump(data: &[u8], name: &str) -> Result<Records, CliError> {
     Ok(records)
 }
 
-fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
+fn load(target: &Target, input: Option<&Path>, write: WriteOptions) -> Result<(), CliError> {
     let data = read_input(input)?;
     let name = input.map_or("<stdin>".to_string(), |p| p.display().to_string());
     let records = match data.first() {
@@ -315,7 +470,7 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
             .map_err(|e| CliError::Failed(format!("{name}: {e}")))?,
         _ => parse_hex_dump(&data, &name)?,
     };
-    let mut db = open(target, "c")?;
+    let (mut db, _) = open(target, "c", write.durability.engine())?;
     let bar = progress_bar(records.len() as u64);
     for (k, v) in &records {
         db.insert(k, v)?;
@@ -330,30 +485,37 @@ fn load(target: &Target, input: Option<&Path>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn apply(db_type: DbType, flag: &str, path: &Path) -> Result<(), CliError> {
-    let mut text = String::new();
+fn apply(db_type: DbType, flag: &str, path: &Path, write: WriteOptions) -> Result<(), CliError> {
+    let mut script_bytes = Vec::new();
     io::stdin()
-        .read_to_string(&mut text)
+        .read_to_end(&mut script_bytes)
         .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
-    let ops = script::parse(&text)
+    let ops = script::parse_bytes(&script_bytes)
         .map_err(|e| CliError::Usage(format!("script line {}: {}", e.line, e.message)))?;
-    let format = format_of(db_type)?;
+    drop(script_bytes);
+    let target = Target {
+        path: path.to_path_buf(),
+        db_type: Some(db_type),
+    };
+    let db = resolve(&target, Missing::IsCreated)?;
+    let opts = options(flag, write.durability.engine())?;
     let mut out = String::new();
     // Whatever `get`/`keys`/`len` printed before a failing line is still printed.
-    let result = run_script(format, flag, path, ops, &mut out);
+    let result = run_script(db.format, &db.path, &opts, ops, &mut out);
     stdout_write(out.as_bytes())?;
     result
 }
 
-/// Runs `ops` on one handle of `path`, appending what `get`, `keys` and `len` print to `out`.
+/// Runs `ops` on one handle of `path` opened with `opts`, appending what `get`, `keys` and
+/// `len` print to `out`. `reopen` opens with `'w'` at the same durability.
 fn run_script(
     format: &dyn Format,
-    flag: &str,
     path: &Path,
+    opts: &OpenOptions,
     ops: Vec<(usize, Op)>,
     out: &mut String,
 ) -> Result<(), CliError> {
-    let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
+    let mut db = format.open(path, opts)?;
     for (line, op) in ops {
         let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
         match op {
@@ -362,7 +524,7 @@ fn run_script(
                 if !db.remove(&k).map_err(at)? {
                     return Err(CliError::Failed(format!(
                         "script line {line}: key not found: {}",
-                        hex::encode(&k)
+                        render_key(&k, true)
                     )));
                 }
             }
@@ -386,7 +548,7 @@ fn run_script(
             Op::Reopen => {
                 db.close().map_err(at)?;
                 db = format
-                    .open(path, &OpenOptions::from_flag("w")?)
+                    .open(path, &options("w", opts.durability)?)
                     .map_err(at)?;
             }
         }
@@ -395,13 +557,47 @@ fn run_script(
     Ok(())
 }
 
-fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
+/// `convert`: refuses an existing DST unless `force`, and always refuses a DST that is
+/// SRC (opening it with `'n'` would empty the source before it is read).
+fn convert(
+    src: &Path,
+    dst: &Path,
+    db_type: DbType,
+    force: bool,
+    write: WriteOptions,
+) -> Result<(), CliError> {
     let source = Target {
         path: src.to_path_buf(),
         db_type: None,
     };
-    let mut from = open(&source, "r")?;
-    let mut to = format_of(db_type)?.open(dst, &OpenOptions::from_flag("n")?)?;
+    let destination = Target {
+        path: dst.to_path_buf(),
+        db_type: Some(db_type),
+    };
+    let source = resolve(&source, Missing::IsAnError)?;
+    let destination = resolve(&destination, Missing::IsCreated)?;
+    let (from_module, to_module) = (source.format.module(), destination.format.module());
+    if database_files::share_a_file(from_module, &source.path, to_module, &destination.path) {
+        return Err(CliError::Failed(format!(
+            "{} and {} are the same database",
+            src.display(),
+            dst.display()
+        )));
+    }
+    let occupied = database_files::any_exists(to_module, &destination.path)
+        || crate::whichdb(&destination.path)?.is_some();
+    if occupied && !force {
+        return Err(CliError::Failed(format!(
+            "{}: already exists (pass --force to replace it)",
+            dst.display()
+        )));
+    }
+    let mut from = source
+        .format
+        .open(&source.path, &options("r", Durability::default())?)?;
+    let mut to = destination
+        .format
+        .open(&destination.path, &options("n", write.durability.engine())?)?;
     let total = from.len()? as u64;
     let bar = progress_bar(total);
     for item in Items::of(from.as_mut())? {
@@ -420,7 +616,8 @@ fn convert(src: &Path, dst: &Path, db_type: DbType) -> Result<(), CliError> {
 }
 
 fn check(target: &Target) -> Result<(), CliError> {
-    let problems = detect(target)?.check(&target.path)?;
+    let db = resolve(target, Missing::IsAnError)?;
+    let problems = waiting_for_lock(|| db.format.check(&db.path))?;
     if problems.is_empty() {
         return stdout_write(b"ok\n");
     }
@@ -436,30 +633,75 @@ fn check(target: &Target) -> Result<(), CliError> {
     )))
 }
 
+/// `recover`: the database's files are copied aside first ([`DamagedCopy`]); the copy is
+/// kept, and its files named, when recovery changed anything (also when it only removed a
+/// journal: the journal may be the evidence of what went wrong). With `discard`, the
+/// journal is deleted without a rollback (`Format::discard_journal`).
 fn recover(target: &Target, discard: bool) -> Result<(), CliError> {
-    let format = detect(target)?;
-    let lines = if discard {
-        format.discard_journal(&target.path)?
+    let db = resolve(target, Missing::IsAnError)?;
+    let module = db.format.module();
+    let copy = DamagedCopy::take(module, &db.path, std::time::SystemTime::now())
+        .map_err(|e| CliError::Failed(format!("keeping a copy before recovery: {e}")))?;
+    // --discard deletes the journal without rolling it back (docs/recovery.md).
+    let result = waiting_for_lock(|| {
+        if discard {
+            db.format.discard_journal(&db.path)
+        } else {
+            db.format.recover(&db.path)
+        }
+    });
+    // An unreadable comparison counts as a change: the copy is kept.
+    let change = copy.changes().unwrap_or(Change::Data);
+    let kept = if change == Change::Nothing {
+        let name = copy.name.clone();
+        copy.discard()
+            .map_err(|e| CliError::Failed(format!("{}: removing: {e}", name.display())))?;
+        None
     } else {
-        format.recover(&target.path)?
+        let files: Vec<String> = copy
+            .files()
+            .iter()
+            .map(|(_, c)| c.display().to_string())
+            .collect();
+        Some(files.join(", "))
+    };
+    let lines = match result {
+        Ok(lines) => lines,
+        Err(e) => {
+            return Err(CliError::Failed(match kept {
+                Some(files) => format!("{e} (the files as they were before: {files})"),
+                None => e.to_string(),
+            }))
+        }
     };
     let mut text = String::new();
     for l in lines {
         text.push_str(&l);
         text.push('\n');
     }
+    if let Some(files) = kept {
+        let only_journals = if change == Change::JournalsOnly {
+            " (only a journal changed)"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "kept a copy of the files as they were before recovery{only_journals}: {files}\n"
+        ));
+    }
     stdout_write(text.as_bytes())
 }
 
-fn reorganize(target: &Target) -> Result<(), CliError> {
-    let mut db = open(target, "w")?;
+fn reorganize(target: &Target, write: WriteOptions) -> Result<(), CliError> {
+    let (mut db, _) = open(target, "w", write.durability.engine())?;
     db.reorganize()?;
     db.close()?;
     Ok(())
 }
 
 fn stats(target: &Target) -> Result<(), CliError> {
-    let lines = detect(target)?.stats(&target.path)?;
+    let db = resolve(target, Missing::IsAnError)?;
+    let lines = waiting_for_lock(|| db.format.stats(&db.path))?;
     let mut text = String::new();
     for (k, v) in lines {
         text.push_str(&format!("{k}: {v}\n"));
@@ -570,7 +812,7 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
     use pydbm_shelve::shelf::{Shelf, ShelfOptions};
     match cmd {
         ShelveCommand::Keys { target } => {
-            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let mut sh = Shelf::from_box(open_read(&target)?, ShelfOptions::default());
             let keys = sh.keys()?;
             sh.close()?;
             let mut text = String::new();
@@ -581,16 +823,60 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
             stdout_write(text.as_bytes())
         }
         ShelveCommand::Get { target, key } => {
-            let mut sh = Shelf::from_box(open(&target, "r")?, ShelfOptions::default());
+            let mut sh = Shelf::from_box(open_read(&target)?, ShelfOptions::default());
             let value = sh.get_pickle(&key)?;
             sh.close()?;
             match value {
-                // CLI.md: a value as `pickle show` prints it.
+                // docs/cli.md: a value as `pickle show` prints it.
                 Some(v) => {
                     let text = pydbm_shelve::pickle::repr::repr(&v)?;
                     stdout_write(format!("{text}\n").as_bytes())
                 }
-                None => Err(CliError::Failed(format!("key not found: {key}"))),
+                None => Err(CliError::Failed(format!(
+                    "key not found: {}",
+                    render_key(key.as_bytes(), false)
+                ))),
+            }
+        }
+        ShelveCommand::Set {
+            target,
+            key,
+            file,
+            protocol,
+            write,
+        } => {
+            if protocol > pickle::HIGHEST_PROTOCOL {
+                return Err(CliError::Usage(format!(
+                    "--protocol {protocol}: pickle protocols are 0 to {}",
+                    pickle::HIGHEST_PROTOCOL
+                )));
+            }
+            let data = read_input(file.as_deref())?;
+            let value = pickle::loads(&data, &pickle::LoadOptions::default())?;
+            let (db, _) = open(&target, "c", write.durability.engine())?;
+            let mut sh = Shelf::from_box(
+                db,
+                ShelfOptions {
+                    protocol,
+                    ..ShelfOptions::default()
+                },
+            );
+            sh.insert_pickle(&key, &value)?;
+            sh.close()?;
+            Ok(())
+        }
+        ShelveCommand::Del { target, key, write } => {
+            let (db, _) = open(&target, "w", write.durability.engine())?;
+            let mut sh = Shelf::from_box(db, ShelfOptions::default());
+            let found = sh.remove(&key)?;
+            sh.close()?;
+            if found {
+                Ok(())
+            } else {
+                Err(CliError::Failed(format!(
+                    "key not found: {}",
+                    render_key(key.as_bytes(), false)
+                )))
             }
         }
     }

@@ -22,7 +22,10 @@ pub fn decode(text: &str) -> Result<Vec<u8>, String> {
         return Err("empty argument: write the empty byte string as `-`".to_string());
     }
     if !text.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits in {text:?}"));
+        return Err(format!(
+            "odd number of hex digits in {}",
+            super::excerpt::quoted(text)
+        ));
     }
     text.as_bytes()
         .chunks(2)
@@ -31,7 +34,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, String> {
             let lo = digit(pair[1]);
             match (hi, lo) {
                 (Some(h), Some(l)) => Ok(h << 4 | l),
-                _ => Err(format!("not hex: {text:?}")),
+                _ => Err(format!("not hex: {}", super::excerpt::quoted(text))),
             }
         })
         .collect()
@@ -59,5 +62,10 @@ mod tests {
         assert!(decode("abc").is_err());
         assert!(decode("zz").is_err());
         assert!(decode("").is_err());
+        let long = decode(&"z".repeat(1 << 20)).unwrap_err();
+        assert!(
+            long.len() < 300,
+            "the error quotes at most 200 bytes: {long}"
+        );
     }
 }

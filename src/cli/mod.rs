@@ -1,10 +1,16 @@
-//! The `pydbm` command-line front end (CLI.md): grammar in [`args`], byte notation in
-//! [`hex`], `apply` scripts in [`script`], the commands in [`commands`].
+//! The `pydbm` command-line front end (docs/cli.md): grammar in [`args`], byte notation in
+//! [`hex`], `apply` scripts in [`script`], the commands in [`commands`], a database's files
+//! in [`database_files`], `recover`'s copy in [`damaged_copy`], quoted input in
+//! [`excerpt`], where input stops being UTF-8 in [`utf8_position`].
 
 pub mod args;
 pub mod commands;
+pub mod damaged_copy;
+pub mod database_files;
+pub mod excerpt;
 pub mod hex;
 pub mod script;
+pub mod utf8_position;
 
 use std::fmt;
 
@@ -15,7 +21,15 @@ pub enum CliError {
     Usage(String),
     /// An operational failure (exit status 1): missing key, corrupt file, held lock, I/O.
     Failed(String),
+    /// Standard output was closed by its reader (`pydbm keys db | head`): output ends
+    /// quietly with exit status 141, what a shell reports for a Unix tool ended by SIGPIPE
+    /// (docs/cli.md).
+    StdoutClosed,
 }
+
+/// The exit status of a command whose standard output was closed by its reader:
+/// 128 + SIGPIPE, as a shell reports `seq 100000 | head -1`'s `seq`.
+pub const EXIT_STDOUT_CLOSED: i32 = 141;
 
 impl CliError {
     /// The process exit status for this error.
@@ -23,6 +37,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::StdoutClosed => EXIT_STDOUT_CLOSED,
         }
     }
 }
@@ -31,6 +46,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::StdoutClosed => f.write_str("standard output was closed"),
         }
     }
 }
@@ -78,8 +94,9 @@ pub fn main() -> i32 {
             what.replace('\n', " ")
         );
     }));
-    match std::panic::catch_unwind(|| commands::run(cli.command)) {
+    match std::panic::catch_unwind(|| commands::run(cli.command, cli.lock_timeout)) {
         Ok(Ok(())) => 0,
+        Ok(Err(CliError::StdoutClosed)) => EXIT_STDOUT_CLOSED,
         Ok(Err(e)) => {
             eprintln!("pydbm: error: {}", one_line(&e.to_string()));
             e.exit_code()
@@ -88,16 +105,49 @@ pub fn main() -> i32 {
     }
 }
 
-/// clap's rendered error as one line: its first line without the `error: ` prefix, plus the
-/// hint that `--help` exists.
+/// clap's rendered error as one line: its first paragraph without the `error: ` prefix
+/// (for a missing argument, the argument's name is on the paragraph's next lines), clap's
+/// `tip:` if any, the usage line, and the `--help` of the command being parsed.
 fn usage_message(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad usage");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{} (see pydbm --help)", first.trim())
+    let paragraphs: Vec<String> = rendered
+        .split("\n\n")
+        .map(|p| {
+            p.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    let first = paragraphs.first().map_or("bad usage", String::as_str);
+    let mut line = excerpt::excerpt(first.strip_prefix("error: ").unwrap_or(first));
+    if let Some(tip) = paragraphs.iter().find(|p| p.starts_with("tip: ")) {
+        line.push_str(&format!("; {tip}"));
+    }
+    let help = format!("see {} --help", command_path(std::env::args().skip(1)));
+    match paragraphs.iter().find_map(|p| p.strip_prefix("Usage: ")) {
+        Some(usage) => format!("{line} (usage: {usage}; {help})"),
+        None => format!("{line} ({help})"),
+    }
+}
+
+/// `pydbm` followed by the (sub)commands that lead `args`: `pydbm shelve get` for
+/// `shelve get --type x`.
+fn command_path(args: impl Iterator<Item = String>) -> String {
+    use clap::CommandFactory;
+    let mut command = args::Cli::command();
+    let mut path = String::from("pydbm");
+    for arg in args {
+        let Some(sub) = command.find_subcommand(&arg).cloned() else {
+            break;
+        };
+        path.push(' ');
+        path.push_str(sub.get_name());
+        command = sub;
+    }
+    path
 }
 
 /// An error message folded onto one line: line breaks become `\n`.

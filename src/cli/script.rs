@@ -1,4 +1,4 @@
-//! The `apply` script language: one dbm operation a line (CLI.md).
+//! The `apply` script language: one dbm operation a line (docs/cli.md).
 
 use super::hex;
 
@@ -30,6 +30,16 @@ pub struct ScriptError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+/// [`parse`] on a script as read from stdin: a script that is not UTF-8 is refused with the
+/// number of the first line that is not.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<(usize, Op)>, ScriptError> {
+    let text = super::utf8_position::as_text(bytes).map_err(|bad| ScriptError {
+        line: bad.line,
+        message: bad.to_string(),
+    })?;
+    parse(text)
 }
 
 /// Parses a whole script into `(line number, op)` pairs, skipping blank lines and `#` comments.
@@ -93,7 +103,12 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, ScriptError> {
                 want(0)?;
                 Op::Reopen
             }
-            other => return Err(err(format!("unknown operation `{other}`"))),
+            other => {
+                return Err(err(format!(
+                    "unknown operation `{}`",
+                    super::excerpt::excerpt(other)
+                )))
+            }
         };
         ops.push((i + 1, op));
     }
@@ -119,5 +134,17 @@ mod tests {
         assert_eq!(parse("keys\nset 61\n").unwrap_err().line, 2);
         assert_eq!(parse("frob\n").unwrap_err().line, 1);
         assert_eq!(parse("get 6\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn non_utf8_names_its_line_and_long_words_are_cut() {
+        let e = parse_bytes(b"keys\n# x\nset 61 \xff62\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(e.message, "not UTF-8 text: byte 0xff at column 8");
+        let long = format!("{}\n", "q".repeat(100_000));
+        let e = parse(&long).unwrap_err();
+        assert!(e.message.len() < 300, "{}", e.message);
+        let long = format!("get {}\n", "zz".repeat(100_000));
+        assert!(parse(&long).unwrap_err().message.len() < 300);
     }
 }

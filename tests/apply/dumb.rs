@@ -7,7 +7,7 @@
 //! Every script that never deletes a missing key is run: the apply family (make.py's scripts
 //! 220-399, whose deletes only name present keys) and those of the random family that happen
 //! to have no missing-key del, at least 200 in all. A missing-key `del` ends an `apply` script
-//! with an error (CLI.md), while CPython's `__delitem__` sets `_modified` before raising, so
+//! with an error (docs/cli.md), while CPython's `__delitem__` sets `_modified` before raising, so
 //! such scripts cannot be run through `apply` unchanged; all 400 run through the library in
 //! formats/tests/dumb.rs.
 

@@ -1,4 +1,4 @@
-//! The sqlite3 side of the command line (CLI.md, issue 9 item 8): `pydbm sqlite PATH SQL`
+//! The sqlite3 side of the command line (docs/cli.md, issue 9 item 8): `pydbm sqlite PATH SQL`
 //! against CPython 3.13's `python -m sqlite3`, `--type sqlite3` files read and written by
 //! CPython 3.13's `dbm.sqlite3`, and `pydbm crashtest --type sqlite3`.
 

@@ -29,6 +29,18 @@ fn read_all(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The shared `flock` a `'r'` handle takes on `path` (gdbm spec §15), held while `check` and
+/// `stats` read the raw file.
+fn shared_lock(vfs: &dyn Vfs, path: &Path) -> Result<pydbm_engine::LockGuard> {
+    pydbm_engine::LockTable::global().lock_path(
+        vfs,
+        path,
+        pydbm_engine::LockMode::Shared,
+        pydbm_engine::LockKind::Flock,
+        None,
+    )
+}
+
 /// `(name, value)` statistics of a gdbm file image: variant and space accounting.
 pub fn stats_of(data: &[u8]) -> Vec<(String, String)> {
     let w = walk(data);
@@ -168,8 +180,12 @@ impl Format for GnuFormat {
         )?))
     }
 
+    /// Reads under a shared `flock` (as a `'r'` handle takes): a pydbm or libgdbm writer's
+    /// half-done operation and live journal are not the checker's to see; fails with
+    /// [`Error::Locked`] while one holds the file (docs/locking.md).
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
         let vfs = OsVfs::new();
+        let _lock = shared_lock(&vfs, path)?;
         let mut out = Vec::new();
         out.extend(pydbm_engine::journal_problem(&vfs, path)?);
         let data = read_all(&vfs, path)?;
@@ -183,10 +199,13 @@ impl Format for GnuFormat {
         Ok(out)
     }
 
+    /// Reads under a shared `flock`, as [`Format::check`] does.
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        let vfs = OsVfs::new();
+        let _lock = shared_lock(&vfs, path)?;
         // A reader: torn bytes of an interrupted operation are not reported as the file.
-        pydbm_engine::refuse_hot_journal(&OsVfs::new(), path)?;
-        Ok(stats_of(&read_all(&OsVfs::new(), path)?))
+        pydbm_engine::refuse_hot_journal(&vfs, path)?;
+        Ok(stats_of(&read_all(&vfs, path)?))
     }
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {

@@ -3,13 +3,15 @@
 //! database and `NAME.dir` a 16-byte stamp (gdbm spec §20). The `.pag` file goes through
 //! pydbm's `gnu` module.
 //!
-//! Locking: libgdbm_compat always opens with `GDBM_NOLOCK`, so pydbm takes no lock on this
-//! layout either (the `gnu` module's `'u'` mode).
+//! Locking: libgdbm_compat always opens with `GDBM_NOLOCK`, so it neither takes nor honours a
+//! lock on this layout; pydbm still takes the `gnu` module's `flock` on `NAME.pag` (shared
+//! for `'r'`, exclusive otherwise; none with `'u'`) so that pydbm processes exclude each
+//! other (docs/locking.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pydbm_engine::{Dbm, Error, OpenMode, OpenOptions, Result, Vfs, VfsOpen};
+use pydbm_engine::{Dbm, Error, Format, OpenMode, OpenOptions, Problem, Result, Vfs, VfsOpen};
 
 use crate::gnu::{self, GnuDb, GnuOptions};
 
@@ -69,6 +71,48 @@ pub fn check_dir_stamp(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// `pydbm check` of a gdbm_compat pair: the `NAME.dir` stamp (gdbm spec §20), then every
+/// structure of `NAME.pag` as `dbm.gnu` checks it.
+pub fn check(vfs: &dyn Vfs, path: &Path) -> Result<Vec<Problem>> {
+    let dir = dir_path(path);
+    let f = vfs.open(&dir, VfsOpen::READ)?;
+    let len = f.len()?.min(64) as usize;
+    let mut stamp = vec![0u8; len];
+    f.read_exact_at(&mut stamp, 0)?;
+    let mut problems = Vec::new();
+    if let Err(Error::Corrupt {
+        path,
+        offset,
+        expected,
+    }) = check_dir_stamp(&dir, &stamp)
+    {
+        problems.push(Problem {
+            file: path,
+            offset: Some(offset),
+            message: format!("expected {expected}"),
+        });
+    }
+    problems.extend(gnu::FORMAT.check(&pag_path(path))?);
+    Ok(problems)
+}
+
+/// `pydbm stats` of a gdbm_compat pair: `dbm.gnu`'s figures for `NAME.pag`, named as
+/// `dbm.ndbm` over gdbm_compat.
+pub fn stats(path: &Path) -> Result<Vec<(String, String)>> {
+    let mut lines = gnu::FORMAT.stats(&pag_path(path))?;
+    for (name, value) in &mut lines {
+        if name == "format" {
+            *value = format!(
+                "dbm.ndbm (gdbm_compat: {} is a {value} file, {} its stamp)",
+                pag_path(path).display(),
+                dir_path(path).display()
+            );
+        }
+    }
+    lines.insert(1, ("library".to_string(), LIBRARY.to_string()));
+    Ok(lines)
+}
+
 /// A gdbm_compat `dbm.ndbm` database: a [`GnuDb`] on `NAME.pag` that reports itself as
 /// `dbm.ndbm`.
 #[derive(Debug)]
@@ -95,15 +139,7 @@ impl CompatDb {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
             ));
         }
-        let inner = gnu::open_with(
-            vfs.clone(),
-            &pag,
-            &OpenOptions {
-                no_lock: true,
-                ..opts.clone()
-            },
-            GnuOptions::default(),
-        )?;
+        let inner = gnu::open_with(vfs.clone(), &pag, opts, GnuOptions::default())?;
         if opts.mode.writable() {
             let needs = !vfs.exists(&dir)? || opts.mode == OpenMode::New;
             if needs {
@@ -165,6 +201,26 @@ impl Dbm for CompatDb {
 mod tests {
     use super::*;
     use pydbm_engine::MemVfs;
+
+    /// `check` and `stats` of a pair name `NAME.pag` and `NAME.dir`, never `NAME.db`.
+    #[test]
+    fn check_and_stats_read_the_pair() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("x");
+        let vfs: Arc<dyn Vfs> = Arc::new(pydbm_engine::OsVfs::new());
+        let mut db =
+            CompatDb::open_with(vfs.clone(), &p, &OpenOptions::from_flag("c").unwrap()).unwrap();
+        db.insert(b"a", b"1").unwrap();
+        db.close().unwrap();
+        assert_eq!(check(&*vfs, &p).unwrap(), vec![]);
+        let st = stats(&p).unwrap();
+        assert!(st[0].1.starts_with("dbm.ndbm (gdbm_compat"), "{st:?}");
+        assert!(st.iter().any(|(k, v)| k == "records" && v == "1"), "{st:?}");
+        std::fs::write(dir_path(&p), b"not a gdbm stamp").unwrap();
+        let problems = check(&*vfs, &p).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, dir_path(&p));
+    }
 
     #[test]
     fn creates_pag_and_stamp_and_reopens() {

@@ -24,10 +24,11 @@ pub fn db_path(path: &Path) -> PathBuf {
 /// An open Berkeley DB 5.3 hash database (`NAME.db`), as `dbm.ndbm.open(NAME, flag)` gives.
 ///
 /// Every `insert`/`remove` is one engine transaction. Locking: libdb's ndbm shim takes no
-/// lock at all (ndbm spec §1, §6); pydbm takes [`LockKind::None`] locks — its own
-/// process-wide table only — shared for `'r'`, exclusive otherwise, so two pydbm handles in
-/// one process exclude each other while other processes (and Python) are not blocked, as
-/// with the reference.
+/// lock at all (ndbm spec §1, §6); pydbm takes a whole-file `flock` on `NAME.db` (through
+/// the engine's lock table) — shared for `'r'`, exclusive otherwise — so pydbm handles in
+/// this and other processes exclude each other (a reader never sees a writer's half-done
+/// transaction, nor its journal as hot). libdb never calls `flock`, so Python's `dbm.ndbm`
+/// is not blocked, as with the reference (docs/locking.md).
 pub struct NdbmDb {
     store: Option<HashStore<PagerFile>>,
     path: PathBuf,
@@ -67,15 +68,12 @@ fn make_uid(vfs: &dyn Vfs, file: &Path) -> [u8; 20] {
 /// The real file system an ndbm handle opened with `opts` reads through: every `NdbmDb`
 /// holds the engine lock (exclusive for writers, shared for `'r'`), so it reads the file
 /// through a memory map ([`OsVfs::with_mmap_reads`]), as the gdbm handles do — a page read
-/// is a copy from the map rather than a `pread`. The map is only read below the file length
-/// the handle itself measured or set, so its own truncations are safe. Caveat: the lock is
-/// pydbm's process-wide table (libdb's ndbm shim locks nothing, ndbm spec §1, §6), so only
-/// *another process* truncating `NAME.db` under the map could make a read fault with
-/// `SIGBUS`. Another writer does truncate: libdb when it frees the file's last page (ndbm
-/// spec §3.6), pydbm on rollback or recovery. Reading a file another process writes is
-/// unsupported with either library (a reader can see torn pages), but with the map the
-/// failure can be `SIGBUS` instead of [`Error::Corrupt`]. `opts.no_lock` (`'u'`) keeps
-/// `pread`.
+/// is a copy from the map rather than a `pread`. The `flock` keeps other pydbm processes
+/// out, but libdb's ndbm shim locks nothing (ndbm spec §1, §6) and truncates the file when it
+/// frees the last page (ndbm spec §3.6), and a full tmpfs cannot back a hole's page: a mapped
+/// read of such a page would raise `SIGBUS`, which the engine's map-fault guard
+/// (`pydbm_engine::map_guard`) turns into the bytes `pread` would return. `opts.no_lock`
+/// (`'u'`) keeps `pread`.
 pub fn os_vfs(opts: &OpenOptions) -> Arc<dyn Vfs> {
     if opts.no_lock {
         Arc::new(OsVfs::new())
@@ -116,7 +114,7 @@ impl NdbmDb {
                 durability: opts.durability,
                 read_only,
                 lock: Some((
-                    LockKind::None,
+                    LockKind::Flock,
                     if read_only {
                         LockMode::Shared
                     } else {

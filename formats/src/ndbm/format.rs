@@ -40,6 +40,9 @@ impl Format for NdbmFormat {
     }
 
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
+        if is_compat_pair(path)? {
+            return super::compat::check(&OsVfs::new(), path);
+        }
         // A read-only open refuses a hot journal (docs/recovery.md): report it alone.
         if let Some(p) = pydbm_engine::journal_problem(&OsVfs::new(), &db_path(path))? {
             return Ok(vec![p]);
@@ -49,6 +52,9 @@ impl Format for NdbmFormat {
     }
 
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
+        if is_compat_pair(path)? {
+            return super::compat::stats(path);
+        }
         let mut db = NdbmDb::open(path, &read_only())?;
         let st = db.hash_store()?;
         let m = st.meta().clone();
@@ -99,6 +105,9 @@ impl Format for NdbmFormat {
     }
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {
+        if is_compat_pair(path)? {
+            return recover_compat_pair(path);
+        }
         let vfs = OsVfs::new();
         match Pager::recover(&vfs, &db_path(path))? {
             Some(lines) => Ok(lines),
@@ -138,6 +147,18 @@ impl Format for NdbmFormat {
     }
 }
 
+/// Whether `path` names a gdbm_compat `NAME.pag`/`NAME.dir` pair and no `NAME.db` (the
+/// layout [`open_any`] opens through [`super::compat`]).
+fn is_compat_pair(path: &Path) -> Result<bool> {
+    let vfs = OsVfs::new();
+    Ok(!vfs.exists(&db_path(path))? && super::compat::exists(&vfs, path)?)
+}
+
+/// `recover` of a gdbm_compat pair: `dbm.gnu`'s on `NAME.pag`.
+fn recover_compat_pair(path: &Path) -> Result<Vec<String>> {
+    crate::gnu::FORMAT.recover(&super::compat::pag_path(path))
+}
+
 /// Opens `path` as `dbm.ndbm` would on any platform: the gdbm_compat layout when
 /// `NAME.pag` and `NAME.dir` exist and `NAME.db` does not (through
 /// [`super::compat::CompatDb`]); a db-1.85 hash `NAME.db` (macOS, FreeBSD) read-only
@@ -149,7 +170,7 @@ pub fn open_any(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Bo
 
 /// [`open_any`] with the Berkeley DB 5.3 handle reading through `db_vfs` (on real files the
 /// mapped [`super::db::os_vfs`], since `NdbmDb` holds the engine lock) while the sniffing
-/// and the unlocked gdbm_compat and db-1.85 readers use `vfs` (`pread`).
+/// and the gdbm_compat and db-1.85 readers use `vfs` (`pread`).
 fn open_dispatch(
     vfs: Arc<dyn Vfs>,
     db_vfs: Arc<dyn Vfs>,
