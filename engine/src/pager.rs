@@ -1550,6 +1550,10 @@ fn recover_under_lock(
     journal: &Path,
     names: Option<&[Vec<u8>]>,
 ) -> Result<()> {
+    // The usual case, no journal: one stat, no open.
+    if !vfs.exists(journal)? {
+        return Ok(());
+    }
     let jf = match vfs.open(journal, VfsOpen::READ) {
         Err(e) if e.is_not_found() => return Ok(()),
         other => other?,
