@@ -300,7 +300,7 @@ impl JournalEntry {
         match file {
             POST_MARK if marks => {
                 let n = len as usize;
-                if offset != 0 || n == 0 || n > MAX_MARK_DATA || n % POST_ENTRY_LEN != 0 {
+                if offset != 0 || n == 0 || n > MAX_MARK_DATA || !n.is_multiple_of(POST_ENTRY_LEN) {
                     return None;
                 }
                 let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + n)?;
