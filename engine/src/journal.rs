@@ -261,15 +261,21 @@ fn encode_record(out: &mut Vec<u8>, salt: u64, file: u32, offset: u64, data: &[u
 }
 
 /// Appends post-image records for `posts` to `out` (as many records as
-/// [`MAX_MARK_DATA`] needs; nothing for an empty slice).
+/// [`MAX_MARK_DATA`] needs; nothing for an empty slice), building each in place.
 pub fn encode_posts(out: &mut Vec<u8>, salt: u64, posts: &[PostImage]) {
     for chunk in posts.chunks(MAX_MARK_DATA / POST_ENTRY_LEN) {
-        let mut data = Vec::with_capacity(chunk.len() * POST_ENTRY_LEN);
+        let at = out.len();
+        out.extend_from_slice(&POST_MARK.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&((chunk.len() * POST_ENTRY_LEN) as u32).to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
         for p in chunk {
-            data.extend_from_slice(&p.record.to_le_bytes());
-            data.extend_from_slice(&p.crc.to_le_bytes());
+            out.extend_from_slice(&p.record.to_le_bytes());
+            out.extend_from_slice(&p.crc.to_le_bytes());
         }
-        encode_record(out, salt, POST_MARK, 0, &data);
+        let data_at = at + RECORD_HEADER_LEN;
+        let crc = record_crc(salt, &out[at..at + 16], &out[data_at..]);
+        out[at + 16..data_at].copy_from_slice(&crc.to_le_bytes());
     }
 }
 
@@ -344,8 +350,13 @@ impl JournalRecord {
     /// The record's bytes, its crc computed with the transaction's `salt`.
     pub fn encode(&self, salt: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.data.len());
-        encode_record(&mut out, salt, self.file, self.offset, &self.data);
+        self.encode_into(&mut out, salt);
         out
+    }
+
+    /// Appends the record's bytes to `out` (see [`JournalRecord::encode`]).
+    pub fn encode_into(&self, out: &mut Vec<u8>, salt: u64) {
+        encode_record(out, salt, self.file, self.offset, &self.data);
     }
 
     /// Parses one record at the start of `buf` for a journal whose header is `header`;

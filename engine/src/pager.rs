@@ -142,7 +142,7 @@ struct Txn {
     /// Whether a database file was changed on disk (by an eviction) during the transaction.
     db_touched: bool,
     /// Per page, the indices in `records` of its pre-image records (for post-images).
-    rec_by_page: HashMap<PageKey, Vec<u32>>,
+    rec_by_page: BTreeMap<PageKey, Vec<u32>>,
     /// Post-images noted so far (docs/journal.md, "Post-images"); `posts_flushed` of them
     /// are in the journal file.
     posts: Vec<PostImage>,
@@ -200,7 +200,7 @@ struct DirtyPages {
     ranges: BTreeMap<PageKey, (usize, usize)>,
     /// Per dirty page, the sequence number of its last change: write-back goes in this
     /// order (docs/recovery.md, "Write order").
-    changed_at: HashMap<PageKey, u64>,
+    changed_at: BTreeMap<PageKey, u64>,
     /// The next sequence number.
     seq: u64,
     /// `bits[file][page / 64] >> (page % 64) & 1`: whether the page is in `ranges`.
@@ -639,7 +639,7 @@ impl Pager {
             header_written: false,
             journal_pos: 0,
             db_touched: false,
-            rec_by_page: HashMap::new(),
+            rec_by_page: BTreeMap::new(),
             posts: Vec::new(),
             posts_flushed: 0,
             len_range: self
@@ -1158,7 +1158,13 @@ impl Pager {
         {
             return Ok(());
         }
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(
+            256 + txn.records[txn.flushed..]
+                .iter()
+                .map(|r| r.data.len() + crate::journal::RECORD_HEADER_LEN)
+                .sum::<usize>()
+                + (txn.posts.len() - txn.posts_flushed) * crate::journal::POST_ENTRY_LEN,
+        );
         if !txn.header_written {
             let header = JournalHeader {
                 version: crate::journal::VERSION,
@@ -1177,7 +1183,7 @@ impl Pager {
             bytes.extend(header.encode());
         }
         for rec in &txn.records[txn.flushed..] {
-            bytes.extend(rec.encode(txn.salt));
+            rec.encode_into(&mut bytes, txn.salt);
         }
         // Post-images after the records they refer to, and the length ranges: both before
         // any database byte they describe is written (docs/journal.md, "Post-images").
