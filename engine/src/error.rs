@@ -66,9 +66,10 @@ pub enum Error {
         path: PathBuf,
     },
     /// A hot journal (the undo log of an interrupted transaction) is present, and this open
-    /// may not roll it back: it takes no lock, so the journal may belong to a live writer.
+    /// may not roll it back: a read-only or unlocked open never writes (docs/recovery.md),
+    /// and the files may hold the interrupted transaction's torn writes.
     #[error(
-        "{}: hot journal present; open with a lock or run pydbm recover",
+        "hot journal {}: open writable or run `pydbm recover`",
         path.display()
     )]
     HotJournal {

@@ -31,6 +31,29 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// The journal finding `check` reports for the database whose journal is
+/// `<primary>-journal`, decided by [`crate::journal_status`] — the same function every open
+/// and `pydbm recover` use, so the three agree on whether the journal is hot. `None` when
+/// no rollback is needed (no journal, an invalidated one, or a torn header).
+pub fn journal_problem(vfs: &dyn crate::Vfs, primary: &Path) -> Result<Option<Problem>> {
+    let message = match crate::journal_status(vfs, primary)? {
+        crate::JournalStatus::Absent | crate::JournalStatus::Cold => return Ok(None),
+        crate::JournalStatus::Hot { in_use: true, .. } => {
+            "a writer is running: its transaction is in progress (the journal is locked); \
+             check again when it has finished"
+        }
+        crate::JournalStatus::Hot { in_use: false, .. } => {
+            "a hot rollback journal: an operation was interrupted and the files may hold its \
+             partial writes; run `pydbm recover` (or open the database writable)"
+        }
+    };
+    Ok(Some(Problem {
+        file: crate::journal_path(primary),
+        offset: None,
+        message: message.into(),
+    }))
+}
+
 /// The result of a [`Format::crashtest`] run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CrashReport {
@@ -71,6 +94,15 @@ pub trait Format: Sync {
         Err(Error::unsupported(
             path,
             format!("recover for {}", self.module()),
+        ))
+    }
+    /// `pydbm recover --discard`: deletes the database's rollback journal without rolling it
+    /// back (under the exclusive lock, never a live writer's; [`crate::Pager::discard_journal`]),
+    /// for a journal recovery refuses because the files changed after the crash.
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        Err(Error::unsupported(
+            path,
+            format!("recover --discard for {}", self.module()),
         ))
     }
     /// Runs a random workload of `ops` operations from `seed` over the fault-injecting

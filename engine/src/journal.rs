@@ -3,12 +3,20 @@
 //! Layout (all integers little-endian; see docs/journal.md for the diagram):
 //!
 //! ```text
-//! header:  magic "pydbmJNL" | version u32 = 1 | page_size u32 | salt u64 | nfiles u32
+//! header:  magic "pydbmJNL" | version u32 = 2 | page_size u32 | salt u64 | nfiles u32
 //!          nfiles × ( name_len u32 | name bytes | exists u8 | orig_len u64 )
 //!          crc32 u32 over every header byte before it
 //! record:  file u32 | offset u64 | len u32 | crc32 u32 | data[len]
 //!          crc32 over salt (8 bytes) | file | offset | len | data
+//!   file < nfiles          pre-image: the original bytes at `offset` of that file
+//!   file = POST_MARK       post-images: data = n × (record index u32 | crc32 u32), the crc
+//!                          of that pre-image record's range as a write left it (offset 0)
+//!   file = LENGTHS_MARK    lengths: offset = file index, data = lo u64 | hi u64, the least
+//!                          and greatest length the transaction gave the file so far
 //! ```
+//!
+//! Version 1 journals (no post-images, no lengths) still parse; recovery treats them as
+//! unverifiable (docs/journal.md, "Versions").
 //!
 //! A journal is "hot" when its header parses. A commit invalidates it by overwriting the
 //! magic with zeros ([`INVALIDATED_MAGIC`]): one small write instead of a truncation. Records are read until the first one that
@@ -17,8 +25,19 @@
 
 /// The 8 bytes a journal starts with.
 pub const MAGIC: &[u8; 8] = b"pydbmJNL";
-/// The journal format version this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The journal format version this code writes.
+pub const VERSION: u32 = 2;
+/// The older version this code still reads (pre-images only; see docs/journal.md,
+/// "Versions").
+pub const VERSION_1: u32 = 1;
+/// A record's `file` field for a post-image record.
+pub const POST_MARK: u32 = u32::MAX;
+/// A record's `file` field for a lengths record.
+pub const LENGTHS_MARK: u32 = u32::MAX - 1;
+/// Bytes of one post-image entry (record index, crc32).
+pub const POST_ENTRY_LEN: usize = 8;
+/// The most data a post-image or lengths record holds (whatever the page size).
+pub const MAX_MARK_DATA: usize = 4096;
 /// The largest page size a journal may declare (the pager's own limit): a record's data
 /// buffer is never larger.
 pub const MAX_PAGE_SIZE: u32 = 1 << 24;
@@ -39,6 +58,8 @@ pub struct JournalFile {
 /// The journal header: which files the transaction covers and how they were.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalHeader {
+    /// Format version: [`VERSION`] when written by this code, [`VERSION_1`] for an old one.
+    pub version: u32,
     /// Page size of the pager that wrote it; no record holds more bytes.
     pub page_size: u32,
     /// Per-transaction random value folded into every record's crc.
@@ -56,6 +77,39 @@ pub struct JournalRecord {
     pub offset: u64,
     /// The bytes the file held there when the transaction began.
     pub data: Vec<u8>,
+}
+
+/// What a transaction's write left in one pre-image record's range: the crc32 of those
+/// bytes right after the write (docs/journal.md, "Post-images").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostImage {
+    /// Index of the pre-image record (counting pre-image records only, in journal order).
+    pub record: u32,
+    /// crc32 (IEEE) of the record's byte range as the write left it.
+    pub crc: u32,
+}
+
+/// The range of lengths a transaction gave one file so far (its original length included
+/// when it existed): recovery refuses a file whose length lies outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthMark {
+    /// Index into [`JournalHeader::files`].
+    pub file: u32,
+    /// The least length.
+    pub lo: u64,
+    /// The greatest length.
+    pub hi: u64,
+}
+
+/// One record of a journal: a pre-image, a batch of post-images or a lengths mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    /// The original bytes of a range.
+    Pre(JournalRecord),
+    /// Post-images of earlier pre-image records (at least one).
+    Post(Vec<PostImage>),
+    /// A file's length range so far.
+    Lengths(LengthMark),
 }
 
 /// Why a journal's bytes do not hold a valid header.
@@ -98,7 +152,7 @@ impl JournalHeader {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.files.len() * 32);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.page_size.to_le_bytes());
         out.extend_from_slice(&self.salt.to_le_bytes());
         out.extend_from_slice(&(self.files.len() as u32).to_le_bytes());
@@ -126,10 +180,10 @@ impl JournalHeader {
             });
         }
         let version = u32_at(take(buf, &mut pos, 4, "version")?);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(BadHeader {
                 offset: 8,
-                expected: "journal version 1",
+                expected: "journal version 1 or 2",
             });
         }
         let page_size = u32_at(take(buf, &mut pos, 4, "page size")?);
@@ -177,6 +231,7 @@ impl JournalHeader {
         }
         Ok((
             JournalHeader {
+                version,
                 page_size,
                 salt,
                 files,
@@ -194,17 +249,114 @@ fn record_crc(salt: u64, head: &[u8], data: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// Appends one record (`file`, `offset`, `data`) with its salted crc to `out`.
+fn encode_record(out: &mut Vec<u8>, salt: u64, file: u32, offset: u64, data: &[u8]) {
+    let at = out.len();
+    out.extend_from_slice(&file.to_le_bytes());
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let crc = record_crc(salt, &out[at..], data);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// Appends post-image records for `posts` to `out` (as many records as
+/// [`MAX_MARK_DATA`] needs; nothing for an empty slice), building each in place.
+pub fn encode_posts(out: &mut Vec<u8>, salt: u64, posts: &[PostImage]) {
+    for chunk in posts.chunks(MAX_MARK_DATA / POST_ENTRY_LEN) {
+        let at = out.len();
+        out.extend_from_slice(&POST_MARK.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&((chunk.len() * POST_ENTRY_LEN) as u32).to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        for p in chunk {
+            out.extend_from_slice(&p.record.to_le_bytes());
+            out.extend_from_slice(&p.crc.to_le_bytes());
+        }
+        let data_at = at + RECORD_HEADER_LEN;
+        let crc = record_crc(salt, &out[at..at + 16], &out[data_at..]);
+        out[at + 16..data_at].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+impl LengthMark {
+    /// Appends the lengths record to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>, salt: u64) {
+        let mut data = [0u8; 16];
+        data[..8].copy_from_slice(&self.lo.to_le_bytes());
+        data[8..].copy_from_slice(&self.hi.to_le_bytes());
+        encode_record(out, salt, LENGTHS_MARK, u64::from(self.file), &data);
+    }
+}
+
+impl JournalEntry {
+    /// Parses one record at the start of `buf` for a journal whose header is `header`;
+    /// returns it and its length. `None` when the bytes are not a whole valid record (a torn
+    /// or stale tail). A pre-image's file index must name a header file that existed, its
+    /// bytes lie below that file's original length, its length be in 1..=page size; a
+    /// post-image record holds 1..=512 entries at offset 0; a lengths record names a header
+    /// file and has `lo <= hi`; version 1 journals hold pre-images only; every crc matches.
+    pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalEntry, usize)> {
+        let head = buf.get(..RECORD_HEADER_LEN)?;
+        let file = u32_at(&head[0..4]);
+        let offset = u64_at(&head[4..12]);
+        let len = u32_at(&head[12..16]);
+        let crc = u32_at(&head[16..20]);
+        let marks = header.version >= VERSION;
+        match file {
+            POST_MARK if marks => {
+                let n = len as usize;
+                if offset != 0 || n == 0 || n > MAX_MARK_DATA || !n.is_multiple_of(POST_ENTRY_LEN) {
+                    return None;
+                }
+                let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + n)?;
+                if record_crc(header.salt, &head[..16], data) != crc {
+                    return None;
+                }
+                let posts = data
+                    .chunks_exact(POST_ENTRY_LEN)
+                    .map(|e| PostImage {
+                        record: u32_at(&e[..4]),
+                        crc: u32_at(&e[4..]),
+                    })
+                    .collect();
+                Some((JournalEntry::Post(posts), RECORD_HEADER_LEN + n))
+            }
+            LENGTHS_MARK if marks => {
+                if len != 16 || offset >= header.files.len() as u64 {
+                    return None;
+                }
+                let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + 16)?;
+                if record_crc(header.salt, &head[..16], data) != crc {
+                    return None;
+                }
+                let (lo, hi) = (u64_at(&data[..8]), u64_at(&data[8..]));
+                if lo > hi {
+                    return None;
+                }
+                let mark = LengthMark {
+                    file: offset as u32,
+                    lo,
+                    hi,
+                };
+                Some((JournalEntry::Lengths(mark), RECORD_HEADER_LEN + 16))
+            }
+            _ => JournalRecord::parse(buf, header).map(|(r, n)| (JournalEntry::Pre(r), n)),
+        }
+    }
+}
+
 impl JournalRecord {
     /// The record's bytes, its crc computed with the transaction's `salt`.
     pub fn encode(&self, salt: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.data.len());
-        out.extend_from_slice(&self.file.to_le_bytes());
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
-        let crc = record_crc(salt, &out, &self.data);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&self.data);
+        self.encode_into(&mut out, salt);
         out
+    }
+
+    /// Appends the record's bytes to `out` (see [`JournalRecord::encode`]).
+    pub fn encode_into(&self, out: &mut Vec<u8>, salt: u64) {
+        encode_record(out, salt, self.file, self.offset, &self.data);
     }
 
     /// Parses one record at the start of `buf` for a journal whose header is `header`;
@@ -247,8 +399,12 @@ impl JournalRecord {
 pub struct ParsedJournal {
     /// The header.
     pub header: JournalHeader,
-    /// Every record up to the first invalid one.
+    /// Every pre-image record up to the first invalid record.
     pub records: Vec<JournalRecord>,
+    /// Every post-image entry up to the first invalid record.
+    pub posts: Vec<PostImage>,
+    /// Every lengths mark up to the first invalid record.
+    pub lengths: Vec<LengthMark>,
     /// Bytes after the last valid record (a torn tail, or zero).
     pub ignored_tail: usize,
 }
@@ -265,14 +421,20 @@ pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
         return Ok(None);
     }
     let (header, mut pos) = JournalHeader::parse(buf)?;
-    let mut records = Vec::new();
-    while let Some((rec, n)) = JournalRecord::parse(&buf[pos..], &header) {
-        records.push(rec);
+    let (mut records, mut posts, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some((entry, n)) = JournalEntry::parse(&buf[pos..], &header) {
+        match entry {
+            JournalEntry::Pre(rec) => records.push(rec),
+            JournalEntry::Post(p) => posts.extend(p),
+            JournalEntry::Lengths(m) => lengths.push(m),
+        }
         pos += n;
     }
     Ok(Some(ParsedJournal {
         header,
         records,
+        posts,
+        lengths,
         ignored_tail: buf.len() - pos,
     }))
 }
@@ -283,6 +445,7 @@ mod tests {
 
     fn sample() -> (JournalHeader, Vec<JournalRecord>) {
         let header = JournalHeader {
+            version: VERSION,
             page_size: 16,
             salt: 0x1234_5678_9abc_def0,
             files: vec![
@@ -383,6 +546,7 @@ mod tests {
                 ),
             )
                 .prop_map(|(page_size, salt, files)| JournalHeader {
+                    version: VERSION,
                     page_size,
                     salt,
                     files: files

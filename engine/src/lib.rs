@@ -42,7 +42,7 @@ pub use cache::{Page, PageCache, PageKey};
 pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions, SQLITE_DEFAULT_LOCK_TIMEOUT};
 pub use error::{Error, RemoteFailure, Result};
 pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
-pub use format::{CrashReport, Format, Problem};
+pub use format::{journal_problem, CrashReport, Format, Problem};
 pub use lock::{LockGuard, LockKind, LockMode, LockTable};
 pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
@@ -50,5 +50,7 @@ pub use os_vfs::OsVfs;
 pub use pager::PagerTestFault;
 pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
 pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
-pub use recovery::{journal_path, recover_in_memory};
+pub use recovery::{
+    journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
+};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

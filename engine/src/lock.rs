@@ -156,6 +156,28 @@ fn os_flock(fd: i32, op: libc::c_int, path: &Path) -> Result<bool> {
     }
 }
 
+/// Takes an exclusive OS `flock` on `path` through a descriptor of its own, outside the
+/// lock table: for a pager whose own lock is table-only ([`LockKind::None`]), so that its
+/// recovery still excludes other processes that `flock` the file (docs/recovery.md). The
+/// returned handle carries the lock; dropping it closes the descriptor and releases it.
+/// `Ok(None)` for a file with no descriptor (in-memory); [`Error::Locked`] on a conflict.
+pub(crate) fn os_flock_exclusive(
+    vfs: &dyn crate::Vfs,
+    path: &Path,
+) -> Result<Option<Box<dyn VfsFile>>> {
+    let handle = vfs.open(path, crate::VfsOpen::READ)?;
+    let Some(fd) = handle.raw_fd() else {
+        return Ok(None);
+    };
+    if os_flock(fd, libc::LOCK_EX, path)? {
+        Ok(Some(handle))
+    } else {
+        Err(Error::Locked {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Non-blocking fcntl lock/unlock of `start..end`; Ok(false) when another process conflicts.
 fn os_fcntl(fd: i32, ty: libc::c_int, start: u64, end: u64, path: &Path) -> Result<bool> {
     let len = if end == u64::MAX { 0 } else { end - start };

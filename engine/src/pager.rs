@@ -17,9 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{PageCache, PageKey};
-use crate::journal::{JournalFile, JournalHeader, JournalRecord, MAX_HEADER_LEN};
+use crate::journal::{
+    encode_posts, JournalFile, JournalHeader, JournalRecord, LengthMark, PostImage, MAX_HEADER_LEN,
+};
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
-use crate::recovery::{journal_name, journal_path, probe, roll_back, JournalState};
+use crate::recovery::{
+    journal_name, journal_path, journal_status, lock_journal, probe, refuse_hot_journal, roll_back,
+    JournalState, JournalStatus,
+};
 use crate::{Durability, Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// Index of a file in the list given to [`Pager::open`].
@@ -136,7 +141,22 @@ struct Txn {
     journal_pos: u64,
     /// Whether a database file was changed on disk (by an eviction) during the transaction.
     db_touched: bool,
+    /// Per page, the indices in `records` of its pre-image records (for post-images).
+    rec_by_page: BTreeMap<PageKey, Vec<u32>>,
+    /// Post-images noted so far (docs/journal.md, "Post-images"); `posts_flushed` of them
+    /// are in the journal file.
+    posts: Vec<PostImage>,
+    posts_flushed: usize,
+    /// Per file, the least and greatest logical length in the transaction so far, and the
+    /// range last written to the journal as a lengths mark.
+    len_range: Vec<(u64, u64)>,
+    len_flushed: Vec<(u64, u64)>,
 }
+
+/// Bytes per sector: pre-image records never straddle a multiple of this, so that a write
+/// torn at sector boundaries (power loss) leaves each record's range whole — either as the
+/// write left it or as before it (docs/journal.md, "Post-images").
+const RECORD_SECTOR: u64 = 512;
 
 /// Transactions over a set of files (see the module docs).
 ///
@@ -157,6 +177,9 @@ pub struct Pager {
     txn: Option<Txn>,
     journal_path: PathBuf,
     journal: Option<Box<dyn VfsFile>>,
+    /// The journal's own lock, held exclusive from its creation until close: it tells every
+    /// other handle and process that a live writer owns the journal.
+    journal_lock: Option<LockGuard>,
     lock: Option<LockGuard>,
     /// A database file was created or removed since the directories were last fsynced
     /// (by a commit, an eviction or a rollback): `Full` syncs them before the journal is
@@ -175,6 +198,11 @@ pub struct Pager {
 #[derive(Debug, Default)]
 struct DirtyPages {
     ranges: BTreeMap<PageKey, (usize, usize)>,
+    /// Per dirty page, the sequence number of its last change: write-back goes in this
+    /// order (docs/recovery.md, "Write order").
+    changed_at: BTreeMap<PageKey, u64>,
+    /// The next sequence number.
+    seq: u64,
     /// `bits[file][page / 64] >> (page % 64) & 1`: whether the page is in `ranges`.
     bits: Vec<Vec<u64>>,
 }
@@ -213,29 +241,40 @@ impl DirtyPages {
         let range = self.ranges.entry(key).or_insert((a, b));
         range.0 = range.0.min(a);
         range.1 = range.1.max(b);
+        self.seq += 1;
+        self.changed_at.insert(key, self.seq);
         self.set_bit(key, true);
+    }
+
+    /// The dirty pages, least recently changed first (ties, which cannot happen, by key).
+    fn in_change_order(&self) -> Vec<PageKey> {
+        let mut keys: Vec<(u64, PageKey)> = self
+            .ranges
+            .keys()
+            .map(|k| (self.changed_at.get(k).copied().unwrap_or(0), *k))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
     }
 
     /// Sets page `key`'s range (putting back one taken out).
     fn insert(&mut self, key: PageKey, range: (usize, usize)) {
         self.ranges.insert(key, range);
+        self.seq += 1;
+        self.changed_at.insert(key, self.seq);
         self.set_bit(key, true);
     }
 
     fn remove(&mut self, key: &PageKey) -> Option<(usize, usize)> {
         let r = self.ranges.remove(key);
+        self.changed_at.remove(key);
         self.set_bit(*key, false);
         r
     }
 
-    fn pop_first(&mut self) -> Option<(PageKey, (usize, usize))> {
-        let (key, r) = self.ranges.pop_first()?;
-        self.set_bit(key, false);
-        Some((key, r))
-    }
-
     fn clear(&mut self) {
         self.ranges.clear();
+        self.changed_at.clear();
         self.bits.clear();
     }
 }
@@ -336,6 +375,7 @@ impl Pager {
             .map(|f| journal_name(&journal_path, &f.path))
             .collect();
         let header_len = JournalHeader {
+            version: crate::journal::VERSION,
             page_size: opts.page_size as u32,
             salt: 0,
             files: names
@@ -370,29 +410,19 @@ impl Pager {
                     },
                 )?
             };
-            let table = LockTable::global();
-            let guard = table.lock(&*handle, mode, kind, opts.lock_timeout)?;
-            // Only a valid hot journal needs the exclusive lock: an absent, invalidated or
-            // torn-header one changes nothing, and upgrading for it would make two readers
-            // fail each other with Locked.
-            let hot = matches!(probe(&*vfs, &journal_path)?, JournalState::Hot { .. });
-            if mode == LockMode::Shared && hot {
-                // Recovery writes: trade the shared lock for an exclusive one meanwhile.
-                drop(guard);
-                let x = table.lock(&*handle, LockMode::Exclusive, kind, opts.lock_timeout)?;
-                roll_back(&*vfs, &journal_path, Some(&names))?;
-                drop(x);
-                lock = Some(table.lock(&*handle, mode, kind, opts.lock_timeout)?);
+            let guard = LockTable::global().lock(&*handle, mode, kind, opts.lock_timeout)?;
+            if mode == LockMode::Exclusive && !opts.read_only {
+                // Only a writer's open rolls back (docs/recovery.md): it holds the database's
+                // exclusive lock, and recover_under_lock checks that no live writer owns the
+                // journal.
+                recover_under_lock(&*vfs, &*handle, kind, &journal_path, Some(&names))?;
             } else {
-                lock = Some(guard);
+                refuse_hot_journal(&*vfs, &files[0].path)?;
             }
-            if mode == LockMode::Exclusive {
-                roll_back(&*vfs, &journal_path, Some(&names))?;
-            }
-        } else if let JournalState::Hot { .. } = probe(&*vfs, &journal_path)? {
-            // Without a lock the journal may be a live writer's: rolling it back would undo
-            // that writer's transaction under it, so never do it here.
-            return Err(Error::HotJournal { path: journal_path });
+            lock = Some(guard);
+        } else {
+            // Without a lock the journal may be a live writer's: never roll it back here.
+            refuse_hot_journal(&*vfs, &files[0].path)?;
         }
         if primary_created && opts.durability == Durability::Full {
             // The lock needed the file: make its directory entry as durable as a commit's.
@@ -425,6 +455,7 @@ impl Pager {
             txn: None,
             journal_path,
             journal: None,
+            journal_lock: None,
             lock,
             dir_dirty: false,
             dirty: DirtyPages::default(),
@@ -443,8 +474,25 @@ impl Pager {
     /// journal (absolute, `..`, a separator), or an original length that neither the file nor
     /// the journal's records cover.
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
+        Pager::recover_or_discard(vfs, primary, false)
+    }
+
+    /// `pydbm recover --discard`: deletes a hot (or cold) journal of the pager whose first
+    /// file is `primary` without rolling it back, under the same locks as
+    /// [`Pager::recover`] (so never a live writer's journal). For the user who decides that
+    /// the files as they are (e.g. with another program's later writes) are to be kept.
+    /// `Ok(None)` when there is no journal.
+    pub fn discard_journal(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
+        Pager::recover_or_discard(vfs, primary, true)
+    }
+
+    fn recover_or_discard(
+        vfs: &dyn Vfs,
+        primary: &Path,
+        discard: bool,
+    ) -> Result<Option<Vec<String>>> {
         let journal = journal_path(primary);
-        if matches!(probe(vfs, &journal)?, JournalState::Absent) {
+        if journal_status(vfs, primary)? == JournalStatus::Absent {
             return Ok(None);
         }
         let created = !vfs.exists(primary)?;
@@ -470,7 +518,22 @@ impl Pager {
             }
             _ => false,
         };
-        let result = roll_back(vfs, &journal, None);
+        let result = (|| {
+            let jf = match vfs.open(&journal, VfsOpen::READ) {
+                Err(e) if e.is_not_found() => return Ok(None),
+                other => other?,
+            };
+            let _owned = lock_journal(&*jf, LockMode::Exclusive)?;
+            if discard {
+                drop(jf);
+                vfs.remove(&journal)?;
+                return Ok(Some(vec![format!(
+                    "{}: deleted without rolling back; the files keep their current bytes",
+                    journal.display()
+                )]));
+            }
+            roll_back(vfs, &journal, None, true)
+        })();
         if created && !restores_primary && vfs.exists(primary)? && handle.len()? == 0 {
             // The empty file existed only to carry the lock.
             vfs.remove(primary)?;
@@ -576,7 +639,36 @@ impl Pager {
             header_written: false,
             journal_pos: 0,
             db_touched: false,
+            rec_by_page: BTreeMap::new(),
+            posts: Vec::new(),
+            posts_flushed: 0,
+            len_range: self
+                .files
+                .iter()
+                .map(|s| {
+                    let l = if s.exists { s.len } else { 0 };
+                    (l, l)
+                })
+                .collect(),
+            len_flushed: self
+                .files
+                .iter()
+                .map(|s| {
+                    let l = if s.exists { s.len } else { 0 };
+                    (l, l)
+                })
+                .collect(),
         });
+    }
+
+    /// Widens file `f`'s length range in the open transaction to its current logical length.
+    fn track_len(&mut self, f: FileId) {
+        let len = self.files[f].len;
+        if let Some(txn) = &mut self.txn {
+            let r = &mut txn.len_range[f];
+            r.0 = r.0.min(len);
+            r.1 = r.1.max(len);
+        }
     }
 
     /// Reads a page from disk (zeros past the disk's end or a pending truncation), into
@@ -627,9 +719,26 @@ impl Pager {
         if page.dirty {
             let ps = self.opts.page_size;
             let range = self.dirty.remove(&key).unwrap_or((0, ps));
+            if let Some(txn) = &mut self.txn {
+                note_posts(txn, ps as u64, key, range, &page.data);
+            }
+            let full = self.opts.durability == Durability::Full;
             let res = self
                 .flush_journal()
-                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]));
+                .and_then(|()| self.write_page(key, range.0, &page.data[range.0..range.1]))
+                .and_then(|()| {
+                    // Under Full, a page written twice in one transaction (here, then at
+                    // commit) must not have both writes pending at a power loss: a mix of
+                    // the two matches no post-image. Rare: only large transactions evict.
+                    match (full, &self.files[key.0].handle) {
+                        (true, Some(h)) => {
+                            h.sync()?;
+                            self.files[key.0].unsynced = false;
+                            Ok(())
+                        }
+                        _ => Ok(()),
+                    }
+                });
             if let Err(e) = res {
                 self.cache.insert(key, page.data, true);
                 self.dirty.insert(key, range);
@@ -684,15 +793,28 @@ impl Pager {
             .data;
         // Every byte of the page not yet recorded still holds its original value: a byte is
         // recorded before its first change.
-        let recs: Vec<JournalRecord> = gaps
-            .iter()
-            .map(|&(a, b)| JournalRecord {
-                file: key.0 as u32,
-                offset: start + a as u64,
-                data: page[a..b].to_vec(),
-            })
-            .collect();
+        // One record per sector piece (RECORD_SECTOR): a torn write leaves each whole.
+        let mut recs: Vec<JournalRecord> = Vec::with_capacity(gaps.len());
+        for &(a, b) in &gaps {
+            let mut from = a;
+            while from < b {
+                let abs = start + from as u64;
+                let sector_end = (abs / RECORD_SECTOR + 1) * RECORD_SECTOR;
+                let to = b.min((sector_end - start) as usize);
+                recs.push(JournalRecord {
+                    file: key.0 as u32,
+                    offset: abs,
+                    data: page[from..to].to_vec(),
+                });
+                from = to;
+            }
+        }
         let txn = self.txn.as_mut().expect("checked above");
+        let first = txn.records.len() as u32;
+        txn.rec_by_page
+            .entry(key)
+            .or_default()
+            .extend(first..first + recs.len() as u32);
         txn.records.extend(recs);
         let ranges = txn.journaled.entry(key).or_default();
         ranges.extend(gaps);
@@ -858,6 +980,7 @@ impl Pager {
             st.len = 0;
         }
         st.len = st.len.max(end);
+        self.track_len(f);
         let ps = self.opts.page_size as u64;
         let mut done = 0usize;
         while done < data.len() {
@@ -976,6 +1099,7 @@ impl Pager {
         let st = &mut self.files[f];
         st.exists = true;
         st.len = len;
+        self.track_len(f);
         Ok(())
     }
 
@@ -1005,6 +1129,7 @@ impl Pager {
         let st = &mut self.files[f];
         st.zero_from = st.zero_from.min(len);
         st.len = len;
+        self.track_len(f);
         Ok(())
     }
 
@@ -1026,12 +1151,23 @@ impl Pager {
     /// Writes the transaction's unwritten journal bytes (header first); fsyncs under `Full`.
     fn flush_journal(&mut self) -> Result<()> {
         let Some(txn) = &self.txn else { return Ok(()) };
-        if txn.header_written && txn.flushed == txn.records.len() {
+        if txn.header_written
+            && txn.flushed == txn.records.len()
+            && txn.posts_flushed == txn.posts.len()
+            && txn.len_flushed == txn.len_range
+        {
             return Ok(());
         }
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(
+            256 + txn.records[txn.flushed..]
+                .iter()
+                .map(|r| r.data.len() + crate::journal::RECORD_HEADER_LEN)
+                .sum::<usize>()
+                + (txn.posts.len() - txn.posts_flushed) * crate::journal::POST_ENTRY_LEN,
+        );
         if !txn.header_written {
             let header = JournalHeader {
+                version: crate::journal::VERSION,
                 page_size: self.opts.page_size as u32,
                 salt: txn.salt,
                 files: self
@@ -1047,7 +1183,20 @@ impl Pager {
             bytes.extend(header.encode());
         }
         for rec in &txn.records[txn.flushed..] {
-            bytes.extend(rec.encode(txn.salt));
+            rec.encode_into(&mut bytes, txn.salt);
+        }
+        // Post-images after the records they refer to, and the length ranges: both before
+        // any database byte they describe is written (docs/journal.md, "Post-images").
+        encode_posts(&mut bytes, txn.salt, &txn.posts[txn.posts_flushed..]);
+        for (f, (&now, &done)) in txn.len_range.iter().zip(&txn.len_flushed).enumerate() {
+            if now != done {
+                LengthMark {
+                    file: f as u32,
+                    lo: now.0,
+                    hi: now.1,
+                }
+                .encode_into(&mut bytes, txn.salt);
+            }
         }
         let pos = txn.journal_pos;
         let full = self.opts.durability == Durability::Full;
@@ -1055,13 +1204,27 @@ impl Pager {
         if self.journal.is_none() {
             created = !self.vfs.exists(&self.journal_path)?;
             let mode = self.files[0].spec.create_mode;
-            self.journal = Some(self.vfs.open(
+            let j = self.vfs.open(
                 &self.journal_path,
                 VfsOpen {
                     mode,
                     ..VfsOpen::CREATE
                 },
-            )?);
+            )?;
+            // A live writer owns its journal (docs/recovery.md): held until close, so no
+            // other handle or process rolls it back or deletes it under this writer. Readers
+            // probe it for an instant, so wait briefly for them.
+            self.journal_lock = match LockTable::global().lock(
+                &*j,
+                LockMode::Exclusive,
+                LockKind::Flock,
+                Some(JOURNAL_LOCK_WAIT),
+            ) {
+                Ok(g) => Some(g),
+                Err(Error::Unsupported { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            self.journal = Some(j);
         }
         let j = self.journal.as_ref().expect("opened just above");
         j.write_at(&bytes, pos)?;
@@ -1076,6 +1239,8 @@ impl Pager {
         let txn = self.txn.as_mut().expect("checked at the top");
         txn.header_written = true;
         txn.flushed = txn.records.len();
+        txn.posts_flushed = txn.posts.len();
+        txn.len_flushed.clone_from(&txn.len_range);
         txn.journal_pos = pos + bytes.len() as u64;
         Ok(())
     }
@@ -1178,7 +1343,16 @@ impl Pager {
             }
             self.files[f].zero_from = u64::MAX;
         }
-        while let Some((key, (a, b))) = self.dirty.pop_first() {
+        // Pages in the order of their last change, not of their offsets: a format that
+        // updates its structures bottom-up (gdbm: record, bucket, directory, header) then
+        // has them reach the file in that order, so a process killed during write-back
+        // leaves other libraries, which know nothing of the journal, the most consistent
+        // file possible (docs/recovery.md, "Write order"). Rollback does not depend on it.
+        for key in self.dirty.in_change_order() {
+            let (a, b) = self
+                .dirty
+                .remove(&key)
+                .expect("in_change_order lists dirty pages");
             let page = self
                 .cache
                 .get_mut(key)
@@ -1252,6 +1426,14 @@ impl Pager {
             return Ok(());
         }
         let full = self.opts.durability == Durability::Full;
+        if let Some(txn) = &mut self.txn {
+            let ps = self.opts.page_size as u64;
+            for (&key, &range) in &self.dirty.ranges {
+                if let Some(page) = self.cache.peek(key) {
+                    note_posts(txn, ps, key, range, &page.data);
+                }
+            }
+        }
         if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
             self.write_back()?;
             self.flush_journal()?;
@@ -1358,6 +1540,61 @@ impl Pager {
         }
         drop(self.lock.take());
         Ok(())
+    }
+}
+
+/// A writer's open, holding the database's exclusive lock on `primary` (through `kind`):
+/// rolls back a hot journal, or deletes a cold one. Refuses with [`Error::Locked`] when a
+/// live writer owns the journal (its lock is held). When the open's own lock is not an OS
+/// `flock` ([`LockKind::None`], ndbm today), an exclusive `flock` on a second descriptor of
+/// the primary is taken around the rollback, so another pydbm process holding the file
+/// with `flock` is never rolled back under.
+fn recover_under_lock(
+    vfs: &dyn Vfs,
+    primary: &dyn VfsFile,
+    kind: LockKind,
+    journal: &Path,
+    names: Option<&[Vec<u8>]>,
+) -> Result<()> {
+    // The usual case, no journal: one stat, no open.
+    if !vfs.exists(journal)? {
+        return Ok(());
+    }
+    let jf = match vfs.open(journal, VfsOpen::READ) {
+        Err(e) if e.is_not_found() => return Ok(()),
+        other => other?,
+    };
+    let _owned = lock_journal(&*jf, LockMode::Exclusive)?;
+    drop(jf);
+    let _os_lock = match kind {
+        LockKind::Flock => None,
+        _ => crate::lock::os_flock_exclusive(vfs, primary.path())?,
+    };
+    roll_back(vfs, journal, names, false)?;
+    Ok(())
+}
+
+/// How long a writer waits for its journal's lock (readers hold it only to probe it).
+const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Notes the post-images of a write of in-page range `range` of page `key`, whose whole
+/// content after the write is `page`: for each pre-image record of the page that the range
+/// touches, the crc32 of the record's range as the write leaves it.
+fn note_posts(txn: &mut Txn, ps: u64, key: PageKey, range: (usize, usize), page: &[u8]) {
+    let Some(idxs) = txn.rec_by_page.get(&key) else {
+        return;
+    };
+    let start = key.1 * ps;
+    for &i in idxs {
+        let r = &txn.records[i as usize];
+        let a = (r.offset - start) as usize;
+        let b = a + r.data.len();
+        if a < range.1 && range.0 < b && b <= page.len() {
+            txn.posts.push(PostImage {
+                record: i,
+                crc: crc32fast::hash(&page[a..b]),
+            });
+        }
     }
 }
 

@@ -108,8 +108,10 @@ fn rollback_and_hot_journal_restore_evicted_pages() {
     }
 }
 
+/// A read-only open never writes (docs/recovery.md): with a hot journal it is refused and
+/// leaves the journal and the files as they are; the next writer's open rolls back.
 #[test]
-fn read_only_open_recovers_hot_journal_and_refuses_writes() {
+fn read_only_open_refuses_a_hot_journal_and_a_writer_recovers_it() {
     let mem = MemVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
@@ -122,13 +124,30 @@ fn read_only_open_recovers_hot_journal_and_refuses_writes() {
         lock: Some((LockKind::Flock, LockMode::Shared)),
         ..small(Durability::Process)
     };
+    let journal = Path::new("/d/a.dat-journal");
+    let before = (mem.read_file(Path::new("/d/a.dat")), mem.read_file(journal));
+    match Pager::open(vfs.clone(), specs(), ro.clone()) {
+        Err(e @ Error::HotJournal { .. }) => assert!(
+            e.to_string()
+                .contains("open writable or run `pydbm recover`"),
+            "{e}"
+        ),
+        other => panic!("expected HotJournal, got {other:?}"),
+    }
+    assert_eq!(
+        (mem.read_file(Path::new("/d/a.dat")), mem.read_file(journal)),
+        before,
+        "a reader changed a file"
+    );
+    let w = Pager::open(vfs.clone(), specs(), locked(small(Durability::Process))).unwrap();
+    w.close().unwrap();
     let mut r = Pager::open(vfs, specs(), ro).unwrap();
     assert_eq!(contents(&mut r, 0).unwrap(), vec![1; 300]);
     assert!(matches!(
         r.write_at(0, 0, b"x"),
         Err(Error::ReadOnly { .. })
     ));
-    assert!(!mem.exists(Path::new("/d/a.dat-journal")).unwrap());
+    assert!(!mem.exists(journal).unwrap());
 }
 
 #[test]
@@ -436,7 +455,10 @@ fn recover_refuses_while_a_writer_holds_the_lock() {
 
 fn forged_journal(names: &[(&[u8], Option<u64>)], records: &[(u32, u64, Vec<u8>)]) -> Vec<u8> {
     use crate::journal::{JournalFile, JournalHeader, JournalRecord};
+    // Version 1 (pre-images only): `Pager::recover` rolls those back unverified, so the
+    // hostile-journal checks are what refuses them.
     let h = JournalHeader {
+        version: crate::journal::VERSION_1,
         page_size: 64,
         salt: 9,
         files: names
@@ -584,10 +606,131 @@ fn journal_records_only_the_changed_bytes() {
             .unwrap()
             .1;
     let rec = crate::journal::RECORD_HEADER_LEN;
-    assert_eq!(j.len(), header + 2 * rec + 15, "two records, 10 + 5 bytes");
+    assert_eq!(
+        j.len(),
+        header + 2 * rec + 15 + rec + 2 * crate::journal::POST_ENTRY_LEN,
+        "two records, 10 + 5 bytes, and one post-image record for both"
+    );
     let mut want = vec![1u8; 8192];
     want[100..103].fill(4);
     want[103..105].fill(2);
     want[105..115].fill(3);
+    assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), want);
+}
+
+/// A hot journal whose transaction wrote pages (evictions), then the file changed by
+/// "another program": in a range the transaction journaled, or past every length the
+/// transaction gave it. Recovery refuses (naming the file and offset), changes nothing and
+/// keeps the journal; `discard_journal` deletes it and leaves the files as they are. The
+/// same journal over the files as the crash left them rolls back.
+#[test]
+fn recovery_refuses_to_roll_back_over_later_writes() {
+    let setup = || {
+        let mem = MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+        let base: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        p.write_at(0, 0, &base).unwrap();
+        p.commit().unwrap();
+        // Bigger than the 4-page cache: evicted pages reach the file, then the process dies.
+        p.write_at(0, 0, &[0xEE; 900]).unwrap();
+        drop(p);
+        assert_ne!(mem.read_file(Path::new("/d/a.dat")).unwrap(), base);
+        (mem, vfs, base)
+    };
+    let journal = Path::new("/d/a.dat-journal");
+    // Untouched since the crash: rolls back.
+    let (mem, vfs, base) = setup();
+    Pager::recover(&*vfs, Path::new("/d/a.dat"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), base);
+    type Foreign = fn(&mut Vec<u8>);
+    let foreign: [(&str, Foreign, &str); 2] = [
+        ("rewrote byte 3", |d| d[3] = 0x11, "offset 0:"),
+        (
+            "appended",
+            |d| d.extend_from_slice(&[7; 100]),
+            "expected a length in 1000..=1000",
+        ),
+    ];
+    for (what, change, want) in foreign {
+        let (mem, vfs, _) = setup();
+        let mut data = mem.read_file(Path::new("/d/a.dat")).unwrap();
+        change(&mut data);
+        mem.write_file(Path::new("/d/a.dat"), &data);
+        let j = mem.read_file(journal).unwrap();
+        for attempt in 0..2 {
+            let err = if attempt == 0 {
+                Pager::recover(&*vfs, Path::new("/d/a.dat")).unwrap_err()
+            } else {
+                Pager::open(vfs.clone(), specs(), locked(small(Durability::Process))).unwrap_err()
+            };
+            let text = err.to_string();
+            assert!(
+                text.contains("/d/a.dat: corrupt at ") && text.contains(want),
+                "{what}: {text}"
+            );
+            assert!(text.contains("pydbm recover --discard"), "{what}: {text}");
+            assert_eq!(
+                mem.read_file(Path::new("/d/a.dat")).unwrap(),
+                data,
+                "{what}"
+            );
+            assert_eq!(mem.read_file(journal).unwrap(), j, "{what}: journal kept");
+        }
+        let lines = Pager::discard_journal(&*vfs, Path::new("/d/a.dat"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            lines[0].contains("deleted without rolling back"),
+            "{lines:?}"
+        );
+        assert!(!mem.exists(journal).unwrap());
+        assert_eq!(
+            mem.read_file(Path::new("/d/a.dat")).unwrap(),
+            data,
+            "{what}"
+        );
+    }
+}
+
+/// A live writer owns its journal: while it is open (mid-transaction, journal hot), no
+/// recovery, writer or reader open in the process rolls the journal back or deletes it.
+#[test]
+fn a_live_writers_journal_is_never_rolled_back() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+    p.write_at(0, 0, &[1; 1000]).unwrap();
+    p.commit().unwrap();
+    p.write_at(0, 0, &[2; 900]).unwrap(); // evictions: the journal is hot
+    let journal = Path::new("/d/a.dat-journal");
+    let j = mem.read_file(journal).unwrap();
+    assert!(matches!(
+        crate::journal_status(&*vfs, Path::new("/d/a.dat")).unwrap(),
+        crate::JournalStatus::Hot { in_use: true, .. }
+    ));
+    assert!(matches!(
+        Pager::recover(&*vfs, Path::new("/d/a.dat")),
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(
+        Pager::open(vfs.clone(), specs(), locked(small(Durability::Process))),
+        Err(Error::Locked { .. })
+    ));
+    let ro = PagerOptions {
+        read_only: true,
+        ..small(Durability::Process)
+    };
+    assert!(matches!(
+        Pager::open(vfs.clone(), specs(), ro),
+        Err(Error::Locked { .. })
+    ));
+    assert_eq!(mem.read_file(journal).unwrap(), j);
+    p.commit().unwrap();
+    p.close().unwrap();
+    let mut want = vec![2u8; 900];
+    want.extend([1u8; 100]);
     assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), want);
 }

@@ -1,11 +1,16 @@
 //! Hot-journal rollback: puts the database files back as the journal header and records
 //! say they were when the interrupted transaction began.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::journal::{BadHeader, JournalHeader, JournalRecord, MAX_HEADER_LEN, RECORD_HEADER_LEN};
+use crate::journal::{
+    BadHeader, JournalEntry, JournalHeader, LengthMark, MAX_HEADER_LEN, MAX_MARK_DATA,
+    RECORD_HEADER_LEN, VERSION_1,
+};
+use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
 use crate::{Error, Result, Vfs, VfsFile, VfsOpen};
 
 /// The journal path of a pager whose first file is `primary`: `<primary>-journal`.
@@ -80,6 +85,81 @@ fn read_state(jf: &dyn VfsFile) -> Result<JournalState> {
     })
 }
 
+/// Whether a database's journal needs a rollback: the one answer `check`, `recover` and
+/// every open share ([`journal_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStatus {
+    /// No journal file.
+    Absent,
+    /// A journal that needs no rollback: empty, invalidated by a commit, or with a header
+    /// that does not parse (no database byte of its transaction was written). A writable
+    /// open or `pydbm recover` deletes it; readers leave it alone.
+    Cold,
+    /// A valid header: the transaction it describes may have changed the files.
+    Hot {
+        /// A live pydbm writer holds the journal's lock: its transaction is in progress, not
+        /// interrupted, and nobody may roll it back.
+        in_use: bool,
+        /// The journal's format version ([`crate::journal::VERSION`] or `VERSION_1`).
+        version: u32,
+    },
+}
+
+/// Takes the lock that says "a live writer owns this journal" on the open journal `jf`: a
+/// writer holds it exclusive from the journal's creation until it closes
+/// (docs/recovery.md). `Ok(None)` when the file has no identity to lock (never on real
+/// files); [`Error::Locked`] when another handle holds a conflicting lock.
+pub(crate) fn lock_journal(jf: &dyn VfsFile, mode: LockMode) -> Result<Option<LockGuard>> {
+    match LockTable::global().lock(jf, mode, LockKind::Flock, None) {
+        Ok(g) => Ok(Some(g)),
+        Err(Error::Unsupported { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decides whether the journal of the pager whose first file is `primary` is hot, and
+/// whether a live writer owns it. Reads the journal's header and probes its lock with a
+/// shared lock released at once; never writes, truncates or removes anything.
+pub fn journal_status(vfs: &dyn Vfs, primary: &Path) -> Result<JournalStatus> {
+    let journal = journal_path(primary);
+    if !vfs.exists(&journal)? {
+        return Ok(JournalStatus::Absent);
+    }
+    let jf = match vfs.open(&journal, VfsOpen::READ) {
+        Err(e) if e.is_not_found() => return Ok(JournalStatus::Absent),
+        other => other?,
+    };
+    Ok(match read_state(&*jf)? {
+        JournalState::Absent => JournalStatus::Absent,
+        JournalState::NotHot | JournalState::BadHeader(_) => JournalStatus::Cold,
+        JournalState::Hot { header, .. } => JournalStatus::Hot {
+            in_use: match lock_journal(&*jf, LockMode::Shared) {
+                Ok(_) => false,
+                Err(Error::Locked { .. }) => true,
+                Err(e) => return Err(e),
+            },
+            version: header.version,
+        },
+    })
+}
+
+/// What every reader (a read-only or unlocked open, `stats`) does first: it never writes
+/// (docs/recovery.md), and a hot journal means the files may hold an interrupted transaction's torn writes, so the open is refused —
+/// [`Error::Locked`] when a live writer owns the journal (its commit is in progress),
+/// [`Error::HotJournal`] when the writer is gone (open writable or run `pydbm recover`).
+pub fn refuse_hot_journal(vfs: &dyn Vfs, primary: &Path) -> Result<()> {
+    let journal = journal_path(primary);
+    match journal_status(vfs, primary)? {
+        JournalStatus::Hot { in_use: true, .. } => Err(Error::Locked {
+            path: journal.clone(),
+        }),
+        JournalStatus::Hot { in_use: false, .. } => Err(Error::HotJournal {
+            path: journal.clone(),
+        }),
+        JournalStatus::Absent | JournalStatus::Cold => Ok(()),
+    }
+}
+
 /// What the journal at `journal` holds (see [`JournalState`]); reads, never writes.
 pub(crate) fn probe(vfs: &dyn Vfs, journal: &Path) -> Result<JournalState> {
     if !vfs.exists(journal)? {
@@ -101,34 +181,164 @@ struct RecordAt {
     data_pos: u64,
 }
 
+/// The valid records of a journal: pre-images (where their data lies), post-image crcs by
+/// pre-image record index, the last lengths mark per file, and the torn tail's length.
+#[derive(Debug, Default)]
+struct Scanned {
+    recs: Vec<RecordAt>,
+    posts: HashMap<u32, Vec<u32>>,
+    lengths: HashMap<u32, LengthMark>,
+    ignored_tail: u64,
+}
+
 /// Reads the valid records after the header, one at a time through a buffer of at most
-/// `RECORD_HEADER_LEN + page_size` bytes (≤ 16 MiB + 20), never the whole journal.
-/// Returns the records and the length of the torn or stale tail after them.
+/// `RECORD_HEADER_LEN + max(page_size, MAX_MARK_DATA)` bytes (≤ 16 MiB + 20), never the
+/// whole journal.
 fn scan_records(
     jf: &dyn VfsFile,
     header: &JournalHeader,
     header_len: usize,
     file_len: u64,
-) -> Result<(Vec<RecordAt>, u64)> {
-    let mut recs = Vec::new();
+) -> Result<Scanned> {
+    let mut out = Scanned::default();
     let mut pos = header_len as u64;
     let mut buf = Vec::new();
+    let max_data = u64::from(header.page_size).max(MAX_MARK_DATA as u64);
     while pos < file_len {
-        let want = (RECORD_HEADER_LEN as u64 + u64::from(header.page_size)).min(file_len - pos);
+        let want = (RECORD_HEADER_LEN as u64 + max_data).min(file_len - pos);
         buf.resize(want as usize, 0);
         jf.read_exact_at(&mut buf, pos)?;
-        let Some((rec, n)) = JournalRecord::parse(&buf, header) else {
+        let Some((entry, n)) = JournalEntry::parse(&buf, header) else {
             break;
         };
-        recs.push(RecordAt {
-            file: rec.file as usize,
-            offset: rec.offset,
-            len: rec.data.len() as u64,
-            data_pos: pos + RECORD_HEADER_LEN as u64,
-        });
+        match entry {
+            JournalEntry::Pre(rec) => out.recs.push(RecordAt {
+                file: rec.file as usize,
+                offset: rec.offset,
+                len: rec.data.len() as u64,
+                data_pos: pos + RECORD_HEADER_LEN as u64,
+            }),
+            JournalEntry::Post(posts) => {
+                for p in posts {
+                    out.posts.entry(p.record).or_default().push(p.crc);
+                }
+            }
+            JournalEntry::Lengths(m) => {
+                // Marks only widen: the last one of a file is its whole range.
+                out.lengths.insert(m.file, m);
+            }
+        }
         pos += n as u64;
     }
-    Ok((recs, file_len - pos))
+    out.ignored_tail = file_len - pos;
+    Ok(out)
+}
+
+/// Refusal of a rollback that would overwrite bytes written after the crash: names the file,
+/// the offset and what is there, and keeps the journal.
+fn conflict(journal: &Path, path: &Path, offset: u64, what: String) -> Error {
+    Error::corrupt(
+        path,
+        offset,
+        format!(
+            "{what}; another program wrote the file after the interrupted transaction, so \
+             rolling back would destroy its writes: refusing to recover; the journal {} is kept \
+             (`pydbm recover --discard` deletes it, leaving the files as they are)",
+            journal.display()
+        ),
+    )
+}
+
+/// Proves that rolling back changes only what the interrupted transaction wrote
+/// (docs/journal.md, "Post-images"): every file's length lies in the range the transaction
+/// gave it, and every pre-image record's range holds either its pre-image (the write never
+/// happened) or one of the post-images the transaction recorded for it. Ranges at or past a
+/// length the transaction truncated the file to are not compared (they are checked by the
+/// length range and restored whole). Reads only.
+fn verify_post_images(
+    vfs: &dyn Vfs,
+    jf: &dyn VfsFile,
+    journal: &Path,
+    header: &JournalHeader,
+    paths: &[PathBuf],
+    scanned: &Scanned,
+) -> Result<()> {
+    let mut lows = Vec::with_capacity(paths.len());
+    let mut handles = Vec::with_capacity(paths.len());
+    for (i, (jfile, path)) in header.files.iter().zip(paths).enumerate() {
+        let orig = jfile.orig_len.unwrap_or(0);
+        let (lo, hi) = match scanned.lengths.get(&(i as u32)) {
+            Some(m) => (m.lo.min(orig), m.hi.max(orig)),
+            None => (orig, orig),
+        };
+        lows.push(lo);
+        let handle = if vfs.exists(path)? {
+            Some(vfs.open(path, VfsOpen::READ)?)
+        } else {
+            None
+        };
+        match (&handle, jfile.orig_len) {
+            (None, Some(_)) if lo > 0 => {
+                return Err(conflict(
+                    journal,
+                    path,
+                    0,
+                    "expected the file (the interrupted transaction never removed it), found it missing".into(),
+                ));
+            }
+            (Some(h), _) => {
+                let len = h.len()?;
+                if len > hi || len < lo {
+                    return Err(conflict(
+                        journal,
+                        path,
+                        len.min(hi),
+                        format!(
+                            "expected a length in {lo}..={hi} (the lengths the interrupted \
+                             transaction gave the file), found {len} bytes"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        handles.push(handle);
+    }
+    let (mut pre, mut now) = (Vec::new(), Vec::new());
+    for (k, rec) in scanned.recs.iter().enumerate() {
+        if rec.offset + rec.len > lows[rec.file] {
+            continue;
+        }
+        let Some(h) = &handles[rec.file] else {
+            continue;
+        };
+        pre.resize(rec.len as usize, 0);
+        now.resize(rec.len as usize, 0);
+        jf.read_exact_at(&mut pre, rec.data_pos)?;
+        h.read_exact_at(&mut now, rec.offset)?;
+        if pre == now {
+            continue;
+        }
+        let crc = crc32fast::hash(&now);
+        if scanned
+            .posts
+            .get(&(k as u32))
+            .is_some_and(|c| c.contains(&crc))
+        {
+            continue;
+        }
+        return Err(conflict(
+            journal,
+            &paths[rec.file],
+            rec.offset,
+            format!(
+                "the {} byte(s) the interrupted transaction wrote here, or the bytes from \
+                 before it, found other bytes (crc32 {crc:08x})",
+                rec.len
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the records of file `file` cover every byte of `from..to`.
@@ -167,10 +377,17 @@ fn covered(recs: &[RecordAt], file: usize, from: u64, to: u64) -> bool {
 /// original length that neither the file's current length nor the journal's records cover
 /// (which would make recovery create a huge sparse file). Memory use is bounded by one page
 /// plus a few words per record, whatever the journal's length fields say.
+///
+/// Before any byte changes, a version 2 journal's post-images are checked
+/// ([`verify_post_images`]): a file another program changed since the crash is refused with
+/// [`Error::Corrupt`] naming the file and offset, and the journal is kept. A version 1
+/// journal has no post-images: with `allow_unverified` (an explicit `pydbm recover`) it is
+/// rolled back as before, otherwise refused.
 pub fn roll_back(
     vfs: &dyn Vfs,
     journal: &Path,
     expected: Option<&[Vec<u8>]>,
+    allow_unverified: bool,
 ) -> Result<Option<Vec<String>>> {
     if !vfs.exists(journal)? {
         return Ok(None);
@@ -227,7 +444,26 @@ pub fn roll_back(
         .iter()
         .map(|f| resolve(journal, &f.name))
         .collect();
-    let (recs, ignored_tail) = scan_records(&*jf, &header, header_len, file_len)?;
+    let scanned = scan_records(&*jf, &header, header_len, file_len)?;
+    let mut lines = Vec::new();
+    if header.version == VERSION_1 {
+        if !allow_unverified {
+            return Err(Error::corrupt(
+                journal,
+                8,
+                "a version 2 journal: a version 1 journal has no post-images to prove the \
+                 files unchanged since the crash; run `pydbm recover` to roll it back \
+                 unverified, or `pydbm recover --discard` to delete it",
+            ));
+        }
+        lines.push(format!(
+            "{}: version 1 journal (no post-images): rolled back without checking for later writes",
+            journal.display()
+        ));
+    } else {
+        verify_post_images(vfs, &*jf, journal, &header, &paths, &scanned)?;
+    }
+    let (recs, ignored_tail) = (&scanned.recs, scanned.ignored_tail);
     // Every byte between a file's current length and its original length must come back
     // from a record: the pager journals all of them before shrinking or removing a file.
     for (i, (jfile, path)) in header.files.iter().zip(&paths).enumerate() {
@@ -236,7 +472,7 @@ pub fn roll_back(
             true => vfs.open(path, VfsOpen::READ)?.len()?,
             false => 0,
         };
-        if orig > current && !covered(&recs, i, current, orig) {
+        if orig > current && !covered(recs, i, current, orig) {
             return Err(Error::corrupt(
                 journal,
                 28,
@@ -247,10 +483,9 @@ pub fn roll_back(
             ));
         }
     }
-    let mut lines = Vec::new();
     let mut restored = vec![0usize; paths.len()];
     let mut data = Vec::new();
-    for rec in &recs {
+    for rec in recs {
         // Only files that existed can have records (JournalRecord::parse checks it).
         data.resize(rec.len as usize, 0);
         jf.read_exact_at(&mut data, rec.data_pos)?;
@@ -312,7 +547,7 @@ pub fn recover_in_memory(journal: &[u8]) -> Result<Option<Vec<String>>> {
     let pattern: Vec<u8> = (0..8192u32).map(|i| (i * 7) as u8).collect();
     vfs.write_file(Path::new("/db/db"), &pattern);
     vfs.write_file(Path::new("/db/db-journal"), journal);
-    roll_back(&vfs, Path::new("/db/db-journal"), None)
+    roll_back(&vfs, Path::new("/db/db-journal"), None, true)
 }
 
 #[cfg(test)]
@@ -357,6 +592,7 @@ mod tests {
     fn rollback_restores_bytes_and_lengths() {
         let vfs = crate::MemVfs::new();
         let header = crate::journal::JournalHeader {
+            version: crate::journal::VERSION,
             page_size: 16,
             salt: 3,
             files: vec![
@@ -379,10 +615,22 @@ mod tests {
             }
             .encode(3),
         );
+        // What the transaction wrote: "nnnn" over "WXYZ", file a grown to 40, b created.
+        crate::journal::encode_posts(
+            &mut j,
+            3,
+            &[crate::journal::PostImage {
+                record: 0,
+                crc: crc32fast::hash(b"nnnn"),
+            }],
+        );
+        for (file, lo, hi) in [(0, 20, 40), (1, 0, 7)] {
+            LengthMark { file, lo, hi }.encode_into(&mut j, 3);
+        }
         vfs.write_file(Path::new("/d/a"), &[b'n'; 40]);
         vfs.write_file(Path::new("/d/b"), b"created");
         vfs.write_file(Path::new("/d/a-journal"), &j);
-        let lines = roll_back(&vfs, Path::new("/d/a-journal"), None)
+        let lines = roll_back(&vfs, Path::new("/d/a-journal"), None, false)
             .unwrap()
             .unwrap();
         let mut want = vec![b'n'; 16];

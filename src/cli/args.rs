@@ -261,6 +261,11 @@ pub enum Command {
         /// The database and its format.
         #[command(flatten)]
         target: Target,
+        /// Delete the journal without rolling it back (for a journal recovery refuses
+        /// because another program wrote the file after the crash): the files keep their
+        /// current bytes.
+        #[arg(long)]
+        discard: bool,
     },
     /// Compact the file, as db.reorganize() does.
     Reorganize {

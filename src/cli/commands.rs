@@ -109,7 +109,7 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
             write,
         } => convert(&src, &dst, db_type, force, write),
         Command::Check { target } => check(&target),
-        Command::Recover { target } => recover(&target),
+        Command::Recover { target, discard } => recover(&target, discard),
         Command::Reorganize { target, write } => reorganize(&target, write),
         Command::Stats { target } => stats(&target),
         Command::Crashtest {
@@ -695,13 +695,21 @@ fn check(target: &Target) -> Result<(), CliError> {
 
 /// `recover`: the database's files are copied aside first ([`DamagedCopy`]); the copy is
 /// kept, and its files named, when recovery changed anything (also when it only removed a
-/// journal: the journal may be the evidence of what went wrong).
-fn recover(target: &Target) -> Result<(), CliError> {
+/// journal: the journal may be the evidence of what went wrong). With `discard`, the
+/// journal is deleted without a rollback (`Format::discard_journal`).
+fn recover(target: &Target, discard: bool) -> Result<(), CliError> {
     let db = resolve(target, Missing::IsAnError)?;
     let module = db.format.module();
     let copy = DamagedCopy::take(module, &db.path, std::time::SystemTime::now())
         .map_err(|e| CliError::Failed(format!("keeping a copy before recovery: {e}")))?;
-    let result = waiting_for_lock(|| db.format.recover(&db.path));
+    // --discard deletes the journal without rolling it back (docs/recovery.md).
+    let result = waiting_for_lock(|| {
+        if discard {
+            db.format.discard_journal(&db.path)
+        } else {
+            db.format.recover(&db.path)
+        }
+    });
     // An unreadable comparison counts as a change: the copy is kept.
     let change = copy.changes().unwrap_or(Change::Data);
     let kept = if change == Change::Nothing {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pydbm_engine::{
-    journal_path, CrashReport, Dbm, Error, FileSpec, Format, LockKind, LockMode, OpenOptions,
-    OsVfs, Pager, PagerOptions, Problem, Result, Vfs, VfsOpen,
+    CrashReport, Dbm, Error, FileSpec, Format, LockKind, LockMode, OpenOptions, OsVfs, Pager,
+    PagerOptions, Problem, Result, Vfs, VfsOpen,
 };
 
 use super::check::{self, Finding};
@@ -80,16 +80,7 @@ impl DumbFormat {
     pub fn check_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<Problem>> {
         let paths = file_paths(name);
         let mut problems = Vec::new();
-        let journal = journal_path(&paths[DAT]);
-        let hot = vfs.exists(&journal)? && !vfs.open(&journal, VfsOpen::READ)?.is_empty()?;
-        if hot {
-            problems.push(Problem {
-                file: journal,
-                offset: None,
-                message: "a journal is present: an operation was interrupted; run `pydbm recover`"
-                    .into(),
-            });
-        }
+        problems.extend(pydbm_engine::journal_problem(vfs, &paths[DAT])?);
         let dat = read_file(vfs, &paths[DAT])?.ok_or_else(|| not_found(&paths[DAT]))?;
         let dir = read_file(vfs, &paths[DIR])?.ok_or_else(|| not_found(&paths[DIR]))?;
         let mut entries = Vec::new();
@@ -117,6 +108,8 @@ impl DumbFormat {
     /// [`Format::stats`] through any `vfs`.
     pub fn stats_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<(String, String)>> {
         let paths = file_paths(name);
+        // A reader: torn bytes of an interrupted operation are not reported as the file.
+        pydbm_engine::refuse_hot_journal(vfs, &paths[DAT])?;
         let dat = read_file(vfs, &paths[DAT])?.ok_or_else(|| not_found(&paths[DAT]))?;
         let dir = read_file(vfs, &paths[DIR])?.ok_or_else(|| not_found(&paths[DIR]))?;
         let bak = read_file(vfs, &paths[BAK])?;
@@ -186,7 +179,9 @@ impl DumbFormat {
             }
         }
         if dropped == 0 {
-            report.push(format!("index ok: {} records", kept.len()));
+            // A key listed twice (an override line, docs/dumb.md "Replacements") is one record.
+            let records = super::index::Index::from_entries(kept).len();
+            report.push(format!("index ok: {records} records"));
             return Ok(report);
         }
         let index = super::index::Index::from_entries(kept);
@@ -250,6 +245,12 @@ impl Format for DumbFormat {
 
     fn recover(&self, path: &Path) -> Result<Vec<String>> {
         self.recover_in(Arc::new(OsVfs::new()), path)
+    }
+
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        let dat = &file_paths(path)[DAT];
+        Ok(Pager::discard_journal(&OsVfs::new(), dat)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", dat.display())]))
     }
 
     fn crashtest(
@@ -343,12 +344,23 @@ mod tests {
                 let _ = db.close();
             }
             let disk = fault.surviving_disk();
-            let journal = journal_path(&file_paths(name)[DAT]);
-            if disk.read_file(&journal).is_none_or(|j| j.is_empty()) {
+            let journal = pydbm_engine::journal_path(&file_paths(name)[DAT]);
+            let hot = matches!(
+                pydbm_engine::journal_status(&disk, &file_paths(name)[DAT]).unwrap(),
+                pydbm_engine::JournalStatus::Hot { .. }
+            );
+            if !hot {
+                // check and recover agree: no journal problem, nothing rolled back.
+                assert!(FORMAT
+                    .check_in(&disk, name)
+                    .unwrap()
+                    .iter()
+                    .all(|p| !p.message.contains("journal")));
                 continue;
             }
+            assert!(disk.read_file(&journal).is_some());
             let problems = FORMAT.check_in(&disk, name).unwrap();
-            assert!(problems[0].message.contains("journal is present"));
+            assert!(problems[0].message.contains("hot rollback journal"));
             let disk: Arc<dyn Vfs> = Arc::new(disk);
             let report = FORMAT.recover_in(disk.clone(), name).unwrap();
             assert!(!report[0].starts_with("no interrupted"), "{report:?}");

@@ -154,6 +154,15 @@ pub struct Store<F: DumbFiles> {
     /// Whether `dir_bytes` is exactly `dir_index::encode(index)`: then `_commit`'s new `.dir`
     /// is the current one and need not be encoded again.
     dir_is_index: bool,
+    /// Length of the `.dir` file as handed to the files: `dir_written` plus the override
+    /// lines (below) written since the last index commit.
+    dir_file_len: u64,
+    /// Whether the `.dir` file holds override lines, i.e. differs from
+    /// `dir_bytes[..dir_written]` (then `_commit` rewrites it whole).
+    dir_file_differs: bool,
+    /// Override lines not yet handed to the files: one `repr(key), (pos, siz)` line per
+    /// replacement that moved or resized a value (docs/dumb.md, "Replacements").
+    dir_overrides: Vec<u8>,
     /// [`DumbFiles::defers_writes`] of the files.
     defer: bool,
     /// Read-ahead for gets in file order (only when `defer`).
@@ -179,6 +188,9 @@ impl<F: DumbFiles> Store<F> {
             dat_written: 0,
             dir_written: 0,
             dir_is_index: false,
+            dir_file_len: 0,
+            dir_file_differs: false,
+            dir_overrides: Vec::new(),
             defer,
             ahead: ReadAhead::default(),
         };
@@ -220,6 +232,7 @@ impl<F: DumbFiles> Store<F> {
             let entries = dir_index::parse(self.files.path(DIR), &text)?;
             self.index = Index::from_entries(entries);
             self.dir_written = text.len();
+            self.dir_file_len = text.len() as u64;
             self.dir_is_index = text.is_empty();
             self.dir_bytes = Some(text);
         } else {
@@ -372,9 +385,17 @@ impl<F: DumbFiles> Store<F> {
         if let Some(dir) = &self.dir_bytes {
             if self.dir_written < dir.len() {
                 self.files
-                    .write_at(DIR, self.dir_written as u64, &dir[self.dir_written..])?;
+                    .write_at(DIR, self.dir_file_len, &dir[self.dir_written..])?;
+                self.dir_file_len += (dir.len() - self.dir_written) as u64;
                 self.dir_written = dir.len();
             }
+        }
+        if !self.dir_overrides.is_empty() {
+            self.files
+                .write_at(DIR, self.dir_file_len, &self.dir_overrides)?;
+            self.dir_file_len += self.dir_overrides.len() as u64;
+            self.dir_overrides.clear();
+            self.dir_file_differs = true;
         }
         Ok(())
     }
@@ -478,6 +499,7 @@ impl<F: DumbFiles> Store<F> {
                 };
                 if slot != old {
                     self.dir_is_index = false;
+                    self.note_override(key, slot);
                 }
                 self.index.set_found(found, key, slot);
             }
@@ -487,10 +509,29 @@ impl<F: DumbFiles> Store<F> {
                 let slot = self.append_value(value)?;
                 self.index.set_found(found, key, slot);
                 self.dir_is_index = false;
+                self.note_override(key, slot);
             }
         }
         self.modified = true;
         Ok(())
+    }
+
+    /// Queues an override line for `key`'s new slot, written to `.dir` in the same
+    /// transaction as the value (docs/dumb.md, "Replacements"). CPython changes only its
+    /// in-memory index on a replacement and rewrites `.dir` at the next `_commit`, so a
+    /// process killed in between leaves `.dir` pointing at the old slot: for an in-place
+    /// rewrite the old length over the new bytes (a torn value, e.g. `b'NEWVA'` for a
+    /// 300-byte value over `b'abcde'`), for a moved value the old value (the completed
+    /// operation lost). A `.dir` line for a key already listed replaces its slot and keeps
+    /// its position when Python (and pydbm) read the file (`_update` assigns into a dict),
+    /// so the appended line makes the operation complete on disk. `dir_bytes` stays what
+    /// CPython's `.dir` would hold, so `_commit`'s `.bak` and `.dir` are still CPython's.
+    /// Without a journal (`Durability::None`, deferred writes) nothing is promised across
+    /// a kill and no line is written.
+    fn note_override(&mut self, key: &[u8], slot: Slot) {
+        if !self.defer {
+            dir_index::encode_line(key, slot, &mut self.dir_overrides);
+        }
     }
 
     /// `_addval`: pad `.dat` with NULs to the next block boundary and write `value` there.
@@ -598,6 +639,9 @@ impl<F: DumbFiles> Store<F> {
         self.dat_len = dat.len() as u64;
         self.dat_written = self.dat_len;
         self.dir_written = text.len();
+        self.dir_file_len = text.len() as u64;
+        self.dir_file_differs = false;
+        self.dir_overrides.clear();
         self.dir_bytes = Some(text);
         self.dir_is_index = true;
         self.modified = false;
@@ -622,21 +666,34 @@ impl<F: DumbFiles> Store<F> {
                 }
             }
         }
-        if let (true, Some(dir)) = (self.dir_is_index, &self.dir_bytes) {
-            // The new .dir is the current one: only the lines still in memory need writing.
-            if self.dir_written < dir.len() {
-                self.files
-                    .write_at(DIR, self.dir_written as u64, &dir[self.dir_written..])?;
+        // Override lines still in memory are superseded by the index written below.
+        self.dir_overrides.clear();
+        match (self.dir_is_index, &self.dir_bytes) {
+            (true, Some(dir)) if !self.dir_file_differs => {
+                // The new .dir is the current one: only the lines still in memory need writing.
+                if self.dir_written < dir.len() {
+                    self.files
+                        .write_at(DIR, self.dir_written as u64, &dir[self.dir_written..])?;
+                    self.dir_written = dir.len();
+                }
+            }
+            (true, Some(dir)) => {
+                // The index is the current .dir, but the file also holds override lines.
+                self.files.set_len(DIR, dir.len() as u64)?;
+                self.files.write_at(DIR, 0, dir)?;
                 self.dir_written = dir.len();
             }
-        } else {
-            let text = dir_index::encode(self.index.iter());
-            self.files.set_len(DIR, text.len() as u64)?;
-            self.files.write_at(DIR, 0, &text)?;
-            self.dir_written = text.len();
-            self.dir_bytes = Some(text);
-            self.dir_is_index = true;
+            _ => {
+                let text = dir_index::encode(self.index.iter());
+                self.files.set_len(DIR, text.len() as u64)?;
+                self.files.write_at(DIR, 0, &text)?;
+                self.dir_written = text.len();
+                self.dir_bytes = Some(text);
+                self.dir_is_index = true;
+            }
         }
+        self.dir_file_len = self.dir_written as u64;
+        self.dir_file_differs = false;
         self.modified = false;
         Ok(())
     }
@@ -649,6 +706,10 @@ impl<F: DumbFiles> Store<F> {
                 // The rollback may restore bytes the window copied after they were written.
                 self.ahead.clear();
                 let _ = self.files.rollback();
+                // Override lines of the failed operation are gone with it; the .dir file is
+                // as the rollback left it.
+                self.dir_overrides.clear();
+                self.dir_file_len = self.files.len(DIR);
                 Err(e)
             }
         }
@@ -787,12 +848,29 @@ mod tests {
     }
 
     fn assert_step(files: &MemFiles, step: &str) {
+        assert_step_with_overrides(files, step, &[]);
+    }
+
+    /// Like `assert_step`, for a step after replacements in a session: pydbm's `.dir` is
+    /// CPython's followed by one override line per replacement that moved or resized a
+    /// value (CPython changes only its in-memory index until `_commit`; see
+    /// `Store::note_override`). Every other file, and every file after a commit, is
+    /// CPython's byte for byte.
+    fn assert_step_with_overrides(files: &MemFiles, step: &str, overrides: &[(&[u8], Slot)]) {
         assert!(
             corpus_dir().is_some(),
             "tests/fixtures/dumb/corpus/py3.13 is committed"
         );
         for (f, ext) in [(DAT, ".dat"), (DIR, ".dir"), (BAK, ".bak")] {
-            let (got, want) = (&files.now[f], corpus(step, ext));
+            let mut want = corpus(step, ext);
+            if f == DIR {
+                if let Some(dir) = want.as_mut() {
+                    for &(key, slot) in overrides {
+                        dir_index::encode_line(key, slot, dir);
+                    }
+                }
+            }
+            let (got, want) = (&files.now[f], want);
             if *got != want {
                 let first = got
                     .as_deref()
@@ -827,10 +905,29 @@ mod tests {
         assert_step(&s.files, "03-after-close");
         let mut s = Store::open(s.into_files(), OpenMode::Write).unwrap();
         s.insert(b"a", b"22").unwrap();
-        assert_step(&s.files, "04-overwrite-inplace");
+        let a_inplace = (&b"a"[..], Slot { pos: 0, siz: 2 });
+        assert_step_with_overrides(&s.files, "04-overwrite-inplace", &[a_inplace]);
         s.insert(b"big", &[b'C'; 100]).unwrap();
         s.insert(b"a", &[b'A'; 513]).unwrap();
-        assert_step(&s.files, "05-grow-before-sync");
+        let big_inplace = (
+            &b"big"[..],
+            Slot {
+                pos: 2048,
+                siz: 100,
+            },
+        );
+        let a_moved = (
+            &b"a"[..],
+            Slot {
+                pos: 3072,
+                siz: 513,
+            },
+        );
+        assert_step_with_overrides(
+            &s.files,
+            "05-grow-before-sync",
+            &[a_inplace, big_inplace, a_moved],
+        );
         s.sync().unwrap();
         assert_step(&s.files, "06-after-sync");
         s.sync().unwrap();

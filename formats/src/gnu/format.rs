@@ -41,25 +41,6 @@ fn shared_lock(vfs: &dyn Vfs, path: &Path) -> Result<pydbm_engine::LockGuard> {
     )
 }
 
-fn journal_of(path: &Path) -> std::path::PathBuf {
-    pydbm_engine::journal_path(path)
-}
-
-/// Whether `path`'s rollback journal is hot: present and holding a valid header. A
-/// Process-durability writer leaves an invalidated (zeroed-magic) journal behind after
-/// every commit, and a torn header is never rolled back, so neither counts.
-pub fn journal_is_hot(vfs: &dyn Vfs, path: &Path) -> Result<bool> {
-    let j = journal_of(path);
-    if !vfs.exists(&j)? {
-        return Ok(false);
-    }
-    let data = read_all(vfs, &j)?;
-    Ok(matches!(
-        pydbm_engine::journal::parse_journal(&data),
-        Ok(Some(_))
-    ))
-}
-
 /// `(name, value)` statistics of a gdbm file image: variant and space accounting.
 pub fn stats_of(data: &[u8]) -> Vec<(String, String)> {
     let w = walk(data);
@@ -193,14 +174,7 @@ impl Format for GnuFormat {
         let vfs = OsVfs::new();
         let _lock = shared_lock(&vfs, path)?;
         let mut out = Vec::new();
-        if journal_is_hot(&vfs, path)? {
-            out.push(Problem {
-                file: path.to_path_buf(),
-                offset: None,
-                message: "a hot rollback journal is present: the last operation did not complete (run recover)"
-                    .into(),
-            });
-        }
+        out.extend(pydbm_engine::journal_problem(&vfs, path)?);
         let data = read_all(&vfs, path)?;
         for p in walk(&data).problems {
             out.push(Problem {
@@ -216,6 +190,8 @@ impl Format for GnuFormat {
     fn stats(&self, path: &Path) -> Result<Vec<(String, String)>> {
         let vfs = OsVfs::new();
         let _lock = shared_lock(&vfs, path)?;
+        // A reader: torn bytes of an interrupted operation are not reported as the file.
+        pydbm_engine::refuse_hot_journal(&vfs, path)?;
         Ok(stats_of(&read_all(&vfs, path)?))
     }
 
@@ -252,6 +228,11 @@ impl Format for GnuFormat {
         pager.commit()?;
         pager.close()?;
         Ok(s.report)
+    }
+
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        Ok(Pager::discard_journal(&OsVfs::new(), path)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", path.display())]))
     }
 
     fn crashtest(
@@ -329,7 +310,7 @@ mod tests {
         let mut db = super::super::open(&path, &OpenOptions::from_flag("n").unwrap()).unwrap();
         db.insert(b"k", b"v").unwrap();
         db.close().unwrap();
-        let jp = journal_of(&path);
+        let jp = pydbm_engine::journal_path(&path);
         let mut invalidated = INVALIDATED_MAGIC.to_vec();
         invalidated.extend_from_slice(&[7u8; 100]);
         std::fs::write(&jp, &invalidated).unwrap();
@@ -337,6 +318,7 @@ mod tests {
         std::fs::write(&jp, b"pydbmJNL\x01\x00\x00\x00torn").unwrap();
         assert_eq!(journal_problems(&path), 0);
         let hot = JournalHeader {
+            version: pydbm_engine::journal::VERSION,
             page_size: 4096,
             salt: 42,
             files: vec![JournalFile {

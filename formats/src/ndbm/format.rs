@@ -43,6 +43,10 @@ impl Format for NdbmFormat {
         if is_compat_pair(path)? {
             return super::compat::check(&OsVfs::new(), path);
         }
+        // A read-only open refuses a hot journal (docs/recovery.md): report it alone.
+        if let Some(p) = pydbm_engine::journal_problem(&OsVfs::new(), &db_path(path))? {
+            return Ok(vec![p]);
+        }
         let mut db = NdbmDb::open(path, &read_only())?;
         super::check::check(db.hash_store()?)
     }
@@ -112,6 +116,12 @@ impl Format for NdbmFormat {
                 db_path(path).display()
             )]),
         }
+    }
+
+    fn discard_journal(&self, path: &Path) -> Result<Vec<String>> {
+        let db = db_path(path);
+        Ok(Pager::discard_journal(&OsVfs::new(), &db)?
+            .unwrap_or_else(|| vec![format!("{}: no journal", db.display())]))
     }
 
     /// Runs the workload twice: crashing as a killed process (`Durability::Process`) and
@@ -283,6 +293,8 @@ fn crashtest_one(
         db.close()
     };
     let read_state = |vfs: Arc<dyn Vfs>| -> Result<State> {
+        // As `pydbm recover` does: a read-only open never rolls back (docs/recovery.md).
+        Pager::recover(&*vfs, &db_path(path))?;
         let mut db = NdbmDb::open_with(vfs, path, &read_only())?;
         let mut s = State::new();
         for k in db.keys()? {
