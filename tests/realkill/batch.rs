@@ -176,7 +176,7 @@ fn dumb_batch_killed_midway_leaves_a_prefix() {
 }
 
 #[test]
-#[ignore = "fails until recovery: after a kill, a read-only open of the new dbm.sqlite3 file fails `the database is opened for reading only` (2 of 10 rounds); see docs/realkill.md"]
+
 fn sqlite3_batch_killed_midway_leaves_a_prefix() {
     batch_test("sqlite3");
 }

@@ -409,25 +409,25 @@ fn gnu_full_disk_file_made_by_the_reference() {
 }
 
 #[test]
-#[ignore = "fails until locking: `pydbm check`/`stats` die by SIGBUS (mapped reads of holes) on a full disk; see docs/realkill.md"]
+
 fn ndbm_full_disk_file_made_by_pydbm() {
     full_disk_test("ndbm", false);
 }
 
 #[test]
-#[ignore = "fails until locking: `pydbm check`/`stats` die by SIGBUS (mapped reads of holes) on a full disk; see docs/realkill.md"]
+
 fn ndbm_full_disk_file_made_by_the_reference() {
     full_disk_test("ndbm", true);
 }
 
 #[test]
-#[ignore = "fails until recovery: a write that failed with ENOSPC can leave a hot journal, and `check` exits 1; see docs/realkill.md"]
+
 fn dumb_full_disk_file_made_by_pydbm() {
     full_disk_test("dumb", false);
 }
 
 #[test]
-#[ignore = "fails until recovery: a write that failed with ENOSPC can leave a hot journal, and `check` exits 1; see docs/realkill.md"]
+
 fn dumb_full_disk_file_made_by_the_reference() {
     full_disk_test("dumb", true);
 }

@@ -7,8 +7,13 @@
 //! (b) the reference library, after that one pydbm open, must read exactly pydbm's view;
 //! (c) the reference then writes (three new keys, an overwrite, a delete) and closes, and
 //!     pydbm's next view must hold exactly what it wrote;
-//! (d) no reader process may end other than cleanly or with a "locked" error, and no byte of
-//!     the database's files may change while the writer is stopped.
+//! (d) no reader process may end other than cleanly or with a "locked" error — or, once the
+//!     writer is dead, with the "hot journal" refusal (docs/recovery.md: readers never roll
+//!     back; the next writable open does) — and no byte of the database's files may change
+//!     while the writer is stopped (a reader beside a stopped, live writer must see "locked",
+//!     never "hot journal").
+//! pydbm's view after a kill is read after one writable open (`apply --flag w` of a `len`
+//! line), the open that recovers a hot journal under the rules of docs/recovery.md.
 //! Before pydbm's first open the reference also reads the killed file once, read-only: what
 //! another library sees after a kill is measured (it is not a pydbm promise, issue 16 item
 //! 4), not counted as a violation.
@@ -119,6 +124,8 @@ pub struct Tally {
     pub reader_clean: u64,
     /// Readers refused with a "locked" error.
     pub reader_locked: u64,
+    /// Readers refused with the "hot journal" error after the writer died.
+    pub reader_hot: u64,
     /// The reference's read-only view of the killed file before any pydbm open: a committed
     /// state (the acknowledged prefix, or it plus the in-flight operation).
     pub raw_consistent: u64,
@@ -137,7 +144,8 @@ impl Tally {
     pub fn summary(&self, name: &str) -> String {
         format!(
             "{name}: rounds {}, kills {} (+{} before open, {} writers finished first, {} locked out by readers), acknowledged ops {}, \
-             stop probes {}, readers {} ({} clean, {} locked), reference before pydbm opens: {} consistent, \
+             stop probes {}, readers {} ({} clean, {} locked, {} refused a dead writer's hot journal), \
+             reference before pydbm opens: {} consistent, \
              {} torn, {} errors; violations {}",
             self.rounds,
             self.kills,
@@ -149,6 +157,7 @@ impl Tally {
             self.reader_runs,
             self.reader_clean,
             self.reader_locked,
+            self.reader_hot,
             self.raw_consistent,
             self.raw_torn,
             self.raw_error,
@@ -163,14 +172,26 @@ struct ReaderLog {
     runs: u64,
     clean: u64,
     locked: u64,
+    hot: u64,
     bad: Vec<String>,
 }
 
 /// How long any pydbm command may take before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Runs one pydbm reader command and classifies its end: clean, locked, or a violation.
-fn read_once(format: &str, path: &Path, kind: u64, log: &mut ReaderLog) {
+/// Whether a reader may be refused with the "hot journal" error: only when the journal's
+/// writer may be dead (the loop readers run on after the kill), never beside a live writer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriterState {
+    /// The writer is alive (stopped): its journal is locked, readers must see "locked".
+    Alive,
+    /// The writer may have been killed: its journal may be hot.
+    MaybeDead,
+}
+
+/// Runs one pydbm reader command and classifies its end: clean, locked, refused a hot
+/// journal (allowed only under [`WriterState::MaybeDead`]), or a violation.
+fn read_once(format: &str, path: &Path, kind: u64, writer: WriterState, log: &mut ReaderLog) {
     let mut cmd = Command::new(pydbm_binary());
     let what = match kind % 3 {
         0 => {
@@ -196,6 +217,9 @@ fn read_once(format: &str, path: &Path, kind: u64, log: &mut ReaderLog) {
     match f.code() {
         Some(0) => log.clean += 1,
         Some(1) if stderr.contains("locked") => log.locked += 1,
+        Some(1) if writer == WriterState::MaybeDead && stderr.contains("hot journal") => {
+            log.hot += 1
+        }
         Some(1) if what == "get" && stderr.contains("key not found") => log.clean += 1,
         _ => log.bad.push(format!(
             "(d) reader `pydbm {what}`: {}: {}",
@@ -227,7 +251,7 @@ impl Readers {
                     let mut log = ReaderLog::default();
                     let mut kind = seed.wrapping_add(i);
                     while !stop.load(Ordering::Relaxed) {
-                        read_once(format, &path, kind, &mut log);
+                        read_once(format, &path, kind, WriterState::MaybeDead, &mut log);
                         kind = kind.wrapping_add(1 + i);
                         thread::sleep(Duration::from_millis(2));
                     }
@@ -245,6 +269,7 @@ impl Readers {
             tally.reader_runs += log.runs;
             tally.reader_clean += log.clean;
             tally.reader_locked += log.locked;
+            tally.reader_hot += log.hot;
             tally.violations.extend(log.bad);
         }
     }
@@ -336,7 +361,7 @@ fn stop_probe(t: &Target, dir: &Path, path: &Path, writer: &Child, kind: u64, ta
     tally.probes += 1;
     let before = snapshot(dir);
     let mut log = ReaderLog::default();
-    read_once(t.name, path, kind, &mut log);
+    read_once(t.name, path, kind, WriterState::Alive, &mut log);
     let after = snapshot(dir);
     if before != after {
         tally.violations.push(format!(
@@ -376,14 +401,33 @@ pub fn ack_lines(stdout: impl std::io::Read + Send + 'static) -> mpsc::Receiver<
     receive
 }
 
-/// `pydbm dump --format hex` parsed, or the command's failure.
+/// `pydbm dump --format hex` parsed, or the command's failure. A dump refused because of a
+/// dead writer's hot journal (readers never roll back: docs/recovery.md) is retried once
+/// after one writable open, the open that recovers the journal.
 pub fn pydbm_view(t: &Target, path: &Path) -> Result<Content, String> {
-    let f = process::run(
-        Command::new(pydbm_binary())
-            .args(["dump", "--type", t.name, "--format", "hex"])
-            .arg(path),
-        DEADLINE,
-    );
+    let dump = || {
+        process::run(
+            Command::new(pydbm_binary())
+                .args(["dump", "--type", t.name, "--format", "hex"])
+                .arg(path),
+            DEADLINE,
+        )
+    };
+    let mut f = dump();
+    if f.code() == Some(1) && f.stderr.contains("hot journal") {
+        let mut open = Command::new(pydbm_binary());
+        open.args(["apply", "--type", t.name, "--flag", "w"])
+            .arg(path);
+        let w = process::run_with_stdin(&mut open, b"len\n", DEADLINE);
+        if w.code() != Some(0) {
+            return Err(format!(
+                "the writable open that recovers a hot journal (`pydbm apply --flag w`): {}: {}",
+                w.describe(),
+                first_chars(w.stderr.trim(), 300)
+            ));
+        }
+        f = dump();
+    }
     if f.code() != Some(0) {
         return Err(format!(
             "`pydbm dump`: {}: {}",
@@ -892,7 +936,7 @@ fn gnu_kill_rounds_5000() {
 }
 
 #[test]
-#[ignore = "fails until locking: ndbm readers unlink/roll back a live writer's journal and read torn pages (exit 1 corrupt, SIGBUS); see docs/realkill.md"]
+
 fn ndbm_kill_rounds() {
     kill_test("ndbm", 200, 2);
 }
@@ -910,13 +954,13 @@ fn ndbm_kill_rounds_5000() {
 }
 
 #[test]
-#[ignore = "fails until recovery: dumb tears a value after a kill (neither the old nor the new value); see docs/realkill.md"]
+
 fn dumb_kill_rounds() {
     kill_test("dumb", 200, 2);
 }
 
 #[test]
-#[ignore = "fails until recovery: dumb tears a value after a kill (neither the old nor the new value); see docs/realkill.md"]
+
 fn dumb_kill_rounds_writer_alone() {
     // 200 while dumb_kill_rounds is ignored, so plain `cargo test` still kills 200 writers.
     kill_test("dumb", 200, 0);
@@ -929,7 +973,7 @@ fn dumb_kill_rounds_5000() {
 }
 
 #[test]
-#[ignore = "fails until locking: a sqlite3 reader beside a stopped writer fails with `locking protocol` (about 1 round in 100); see docs/realkill.md"]
+
 fn sqlite3_kill_rounds() {
     kill_test("sqlite3", 200, 2);
 }

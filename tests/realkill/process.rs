@@ -83,3 +83,20 @@ pub fn run(cmd: &mut Command, deadline: Duration) -> Finished {
         .expect("spawn a pydbm command");
     finish(child, deadline)
 }
+
+/// Runs `cmd` with `input` on its stdin (then closed), output captured, with a deadline.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8], deadline: Duration) -> Finished {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a pydbm command");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // A child that exits before reading ends the write with EPIPE: its exit says why.
+        let _ = stdin.write_all(input);
+    }
+    finish(child, deadline)
+}

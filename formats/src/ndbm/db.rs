@@ -181,19 +181,22 @@ impl NdbmDb {
     }
 }
 
-/// Commits a finished operation, or rolls it back (and reloads the meta page) on error.
+/// Commits a finished operation, or rolls it back (and reloads the meta page) on error —
+/// also when the commit itself fails (a full disk while writing pages back): the operation
+/// is then undone at once from the records in memory, so no hot journal is left behind for
+/// readers to refuse (issue 16, full disk). If that rollback fails too, the journal stays
+/// hot and the next writable open recovers it; the commit's error is the one reported.
 fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>) -> Result<T> {
-    match r {
-        Ok(v) => {
-            st.file_mut().commit()?;
-            Ok(v)
-        }
-        Err(e) => {
-            st.file_mut().rollback()?;
-            st.reload_meta()?;
-            Err(e)
-        }
-    }
+    let e = match r {
+        Ok(v) => match st.file_mut().commit() {
+            Ok(()) => return Ok(v),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    st.file_mut().rollback()?;
+    st.reload_meta()?;
+    Err(e)
 }
 
 impl Dbm for NdbmDb {
