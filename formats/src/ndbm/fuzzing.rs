@@ -64,3 +64,40 @@ mod tests {
         assert!(n >= 5, "only {n} seeds");
     }
 }
+
+#[cfg(test)]
+mod bounded_writes {
+    use super::super::pagefile::MemFile;
+    use super::super::store::HashStore;
+
+    /// `spares[2]` of a 3-page file points group 2 at page ~6.9 million: the first split
+    /// that doubles the table used to write bucket 2's page there (`expand` →
+    /// `MemFile::write`, a 27.5 GB allocation found by cargo-fuzz on a mutated
+    /// be_small.db). The write is refused as corruption naming last_pgno.
+    #[test]
+    fn a_bucket_page_past_last_pgno_is_not_written() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/ndbm_open/spares_past_end.db");
+        let bytes = std::fs::read(dir).expect("committed reproducer");
+        let len = bytes.len();
+        let mut st = HashStore::open(MemFile::new("spares_past_end.db", bytes))
+            .expect("the meta of the reproducer validates (group 2 is not in use yet)");
+        let mut err = None;
+        for i in 0..200u32 {
+            if let Err(e) = st.put(format!("k{i}").as_bytes(), b"v") {
+                err = Some(e.to_string());
+                break;
+            }
+        }
+        let err = err.expect("a put reaches the doubling and fails");
+        assert!(err.contains("last_pgno"), "{err}");
+        assert!(st.into_file().into_bytes().len() <= len + 4 * 4096);
+        super::open_bytes(
+            &std::fs::read(
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../fuzz/corpus/ndbm_open/spares_past_end.db"),
+            )
+            .unwrap(),
+        );
+    }
+}
