@@ -18,6 +18,6 @@ fi
 cargo fuzz --version
 
 if [ "${1:-}" != "--no-build" ]; then
-    # -j1: the build machines are shared; one rustc at a time.
-    cargo +nightly fuzz build -j1
+    # One rustc at a time: the build machines are shared.
+    CARGO_BUILD_JOBS=1 cargo +nightly fuzz build
 fi

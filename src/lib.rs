@@ -15,3 +15,5 @@ pub mod registry;
 pub use registry::format_for;
 
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzz_entry;

@@ -44,3 +44,21 @@ fn tree_like(p: &super::Pickle) -> bool {
         )
     })
 }
+
+/// The body of the `pickle_dis` fuzz target: `pydbm pickle dis` on arbitrary bytes (the
+/// listing of what decodes, then the error). Errors are fine; a panic, hang or unbounded
+/// allocation is a bug.
+pub fn pickle_dis(data: &[u8]) {
+    let _ = super::dis_partial(data);
+}
+
+/// The body of the `pickle_show` fuzz target: `pydbm pickle show` (load, then repr) on
+/// arbitrary bytes, with default options and with Python 2 `bytes` decoding.
+pub fn pickle_show(data: &[u8]) {
+    let _ = super::show(data, &LoadOptions::default());
+    let py2 = LoadOptions {
+        encoding: "bytes".into(),
+        ..LoadOptions::default()
+    };
+    let _ = super::show(data, &py2);
+}
