@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use pydbm_engine::{Error, Result};
 
 use super::opcodes::{lookup, Arg, OpInfo};
-use super::pyint::PyInt;
+use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
 use super::repr::{bytes_repr, str_repr};
 use super::text::{decode_escape, decode_raw_unicode_escape, float_repr, parse_python_float};
@@ -109,8 +109,14 @@ fn latin1_repr(b: &[u8]) -> String {
 fn int_from_text(s: &[u8]) -> std::result::Result<PyInt, String> {
     std::str::from_utf8(s)
         .ok()
+        .ok_or(DecimalError::Invalid)
         .and_then(PyInt::parse_decimal)
-        .ok_or_else(|| format!("invalid literal for int() with base 10: {}", bytes_repr(s)))
+        .map_err(|e| match e {
+            DecimalError::TooManyDigits(m) => m,
+            DecimalError::Invalid => {
+                format!("invalid literal for int() with base 10: {}", bytes_repr(s))
+            }
+        })
 }
 
 fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option<i64>), String> {
@@ -242,7 +248,7 @@ fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option
             if b.len() as u64 != n {
                 return Err("not enough data in stream to read long1".into());
             }
-            (PyInt::from_le_twos_complement(b).to_string(), None)
+            (PyInt::from_le_twos_complement(b).to_decimal()?, None)
         }
         Arg::Long4 => {
             let n = u(r.exact(4, "int4")?) as u32 as i32;
@@ -254,7 +260,7 @@ fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option
                 return Err("not enough data in stream to read long4".into());
             }
             let b = r.read(n as usize);
-            (PyInt::from_le_twos_complement(b).to_string(), None)
+            (PyInt::from_le_twos_complement(b).to_decimal()?, None)
         }
     })
 }

@@ -213,7 +213,10 @@ impl Repr<'_> {
         match node {
             Node::None => out.push_str("None"),
             Node::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
-            Node::Int(i) => out.push_str(&i.to_string()),
+            Node::Int(i) => out.push_str(
+                &i.to_decimal()
+                    .map_err(|m| Error::BadArgument(format!("ValueError: {m}")))?,
+            ),
             Node::Float(f) => out.push_str(&float_repr(*f)),
             Node::Str(s) => out.push_str(&str_repr(s)),
             Node::Bytes(b) => out.push_str(&bytes_repr(b)),
