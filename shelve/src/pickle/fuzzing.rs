@@ -26,9 +26,29 @@ pub fn pickle_load(data: &[u8]) {
                 "protocol {q} dump changed the graph"
             );
             let again = dumps(&back, q).expect("a loaded dump re-dumps");
-            assert_eq!(again, bytes, "protocol {q} re-dump is not a fixpoint");
+            if again != bytes && q < 3 && names_globals(&p) {
+                // Below protocol 3 global names pass through the Python 2 compat tables
+                // both ways. CPython only pickles importable objects under their own
+                // names, so its re-dump is a fixpoint; pydbm never imports and keeps a
+                // name as written, so a name CPython could not load (protocol 4
+                // `UserDict.UserDict`: dumped as is, loaded as collections.UserDict,
+                // re-dumped as UserDict.IterableUserDict) or an alias (socket.SocketType
+                // for _socket.socket) settles one round later. The corpus keeps both.
+                let back2 = loads(&again, &opts).expect("pydbm loads its own re-dump");
+                let again2 = dumps(&back2, q).expect("a loaded dump re-dumps");
+                assert_eq!(again2, again, "protocol {q} re-dump does not settle");
+            } else {
+                assert_eq!(again, bytes, "protocol {q} re-dump is not a fixpoint");
+            }
         }
     }
+}
+
+/// Whether the graph names a global (a GLOBAL/STACK_GLOBAL name or an instance's class).
+fn names_globals(p: &super::Pickle) -> bool {
+    p.nodes
+        .iter()
+        .any(|n| matches!(n, super::Node::Instance(_) | super::Node::Global { .. }))
 }
 
 /// Graphs whose reduce structures the pickler rewrites per protocol (instances, nested
