@@ -15,18 +15,24 @@ pub fn cli_script(data: &[u8]) {
     }
 }
 
-/// Every fuzz target (fuzz/fuzz_targets/NAME.rs), the path of the function its body
+/// A fuzz target: its name (fuzz/fuzz_targets/NAME.rs), the path of the function its body
 /// calls, and that function.
 #[cfg(test)]
-const TARGETS: &[(&str, &str, fn(&[u8]))] = &[
+type Target = (&'static str, &'static str, fn(&[u8]));
+
+/// Every fuzz target.
+#[cfg(test)]
+const TARGETS: &[Target] = &[
     ("cli_script", "pydbm::fuzz_entry::cli_script", cli_script),
-    ("dumb_dir", "pydbm_formats::dumb::fuzzing::dir_text", |d| {
-        pydbm_formats::dumb::fuzzing::dir_text(d)
-    }),
+    (
+        "dumb_dir",
+        "pydbm_formats::dumb::fuzzing::dir_text",
+        pydbm_formats::dumb::fuzzing::dir_text,
+    ),
     (
         "dumb_open",
         "pydbm_formats::dumb::fuzzing::open_pair",
-        |d| pydbm_formats::dumb::fuzzing::open_pair(d),
+        pydbm_formats::dumb::fuzzing::open_pair,
     ),
     (
         "gnu_dump",

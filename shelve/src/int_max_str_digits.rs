@@ -27,11 +27,28 @@ pub fn set_int_max_str_digits(n: usize) -> Result<(), String> {
     // CPython 3.13 accepts 640 itself despite the message's wording.
     if n != 0 && n < MIN_MAX_STR_DIGITS {
         return Err(format!(
-            "ValueError: maxdigits must be 0 or larger than {MIN_MAX_STR_DIGITS}"
+            "maxdigits must be 0 or larger than {MIN_MAX_STR_DIGITS}"
         ));
     }
     LIMIT.store(n, Ordering::Relaxed);
     Ok(())
+}
+
+/// Applies `PYTHONINTMAXSTRDIGITS` when set, as CPython does at startup (CPython 3.13
+/// refuses to start on an invalid value; the caller reports this error instead).
+pub fn set_from_env() -> Result<(), String> {
+    let Some(v) = std::env::var_os("PYTHONINTMAXSTRDIGITS") else {
+        return Ok(());
+    };
+    v.to_str()
+        .and_then(|t| t.parse::<usize>().ok())
+        .filter(|&n| n == 0 || n >= MIN_MAX_STR_DIGITS)
+        .map(|n| LIMIT.store(n, Ordering::Relaxed))
+        .ok_or_else(|| {
+            format!(
+                "PYTHONINTMAXSTRDIGITS: invalid limit; must be >= {MIN_MAX_STR_DIGITS} or 0 for unlimited"
+            )
+        })
 }
 
 /// Checks an `int(text)` conversion of `digits` decimal digits: the `ValueError` text

@@ -62,13 +62,13 @@ pub fn fuzz_gnu_open(data: &[u8]) {
 /// back in both formats (which must read to the same records) and loaded into a fresh
 /// gdbm file (what `pydbm load --type gnu` does next). Errors are fine; panics are bugs.
 pub fn fuzz_gnu_dump(data: &[u8]) {
-    use super::dump::{read_any, read_ascii, read_binary, write_ascii, write_binary, DumpMeta};
+    use super::dump::{read_any, read_ascii, read_binary, write_ascii, write_binary};
     let _ = read_ascii(data);
     let _ = read_binary(data);
     let Ok(dump) = read_any(data) else {
         return;
     };
-    let meta = dump.meta.clone().unwrap_or_else(DumpMeta::default);
+    let meta = dump.meta.clone().unwrap_or_default();
     let ascii = read_ascii(&write_ascii(&meta, &dump.records))
         .expect("an ASCII dump pydbm wrote reads back");
     assert_eq!(ascii.records, dump.records, "ASCII dump round trip");

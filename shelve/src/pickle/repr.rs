@@ -681,8 +681,8 @@ pub fn global_repr(module: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod budget_tests {
-    /// 64 levels of `[x, x]` over one memoized list: 200 bytes of pickle whose printed
-    /// form has 2^64 lists. Refused with MemoryError after 2^22 objects, at once.
+    /// 64 levels of `(x, x)` over one memoized list: 389 bytes of pickle whose printed
+    /// form has 2^64 tuples. Refused with MemoryError after 2^22 objects, at once.
     #[test]
     fn shared_references_cannot_expand_without_bound() {
         let mut data = b"\x80\x04]\x94".to_vec(); // EMPTY_LIST, MEMOIZE (memo 0)
