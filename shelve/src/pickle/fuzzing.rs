@@ -53,7 +53,10 @@ fn names_globals(p: &super::Pickle) -> bool {
 
 /// Graphs whose reduce structures the pickler rewrites per protocol (instances, nested
 /// globals) are not expected to be isomorphic after a dump, nor are PickleBuffers (written
-/// in-band they load back as bytes/bytearray, as in CPython); plain data is.
+/// in-band they load back as bytes/bytearray, as in CPython), nor persistent references
+/// (never memoized: CPython's pickler writes the pid at each reference and the unpickler
+/// calls persistent_load each time, so one persistent object reached twice, e.g. as a
+/// frozenset element and as another reference's pid, loads back as two); plain data is.
 fn tree_like(p: &super::Pickle) -> bool {
     p.nodes.iter().all(|n| {
         !matches!(
@@ -61,6 +64,7 @@ fn tree_like(p: &super::Pickle) -> bool {
             super::Node::Instance(_)
                 | super::Node::Global { .. }
                 | super::Node::PickleBuffer { .. }
+                | super::Node::PersistentId { .. }
         )
     })
 }
