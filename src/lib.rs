@@ -18,3 +18,5 @@ pub mod remote;
 pub use pydbm_etcd as etcd;
 
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzz_entry;

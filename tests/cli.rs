@@ -273,3 +273,43 @@ fn gnu_foreign_builds_check_dump_and_convert_to_native() {
         }
     }
 }
+
+/// `PYTHONINTMAXSTRDIGITS` sets the int↔decimal digit limit as for CPython 3.13: a LONG4
+/// of 1,786 bytes (4,301 digits) fails `pickle show` by default with CPython's ValueError,
+/// prints with the limit off, and an invalid value is refused with CPython's reason.
+#[test]
+fn int_digit_limit_follows_pythonintmaxstrdigits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.pickle");
+    let mut data = b"\x80\x04\x8b".to_vec();
+    data.extend_from_slice(&1786u32.to_le_bytes());
+    data.extend(std::iter::repeat_n(0x5au8, 1786));
+    data.push(b'.');
+    std::fs::write(&file, &data).unwrap();
+    let run = |env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pydbm"));
+        c.args(["pickle", "show"]).arg(&file);
+        match env {
+            Some(v) => c.env("PYTHONINTMAXSTRDIGITS", v),
+            None => c.env_remove("PYTHONINTMAXSTRDIGITS"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ValueError: Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit"),
+        "{err}"
+    );
+    let out = run(Some("0"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 4301 + 1);
+    let out = run(Some("100"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be >= 640 or 0 for unlimited"));
+}

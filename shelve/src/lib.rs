@@ -4,6 +4,7 @@
 //! over any [`pydbm_engine::Dbm`]. Pure computation: nothing here touches files.
 #![warn(missing_docs)]
 
+pub mod int_max_str_digits;
 pub mod marshal;
 pub mod pickle;
 pub mod shelf;

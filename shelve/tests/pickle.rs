@@ -890,3 +890,160 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
         failures.join("\n")
     );
 }
+
+/// CPython 3.13 for the hostile-input checks: `PYDBM_PYTHON313`, else `python3.13` on
+/// PATH, else the pyenv install the other live tests use.
+fn python313() -> Option<String> {
+    let works = |py: &str| {
+        std::process::Command::new(py)
+            .args(["-c", "import sys; assert sys.version_info[:2] == (3, 13)"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let candidates = [
+        std::env::var("PYDBM_PYTHON313").ok(),
+        Some("python3.13".to_string()),
+        Some(PY313.to_string()),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| works(p));
+    if found.is_none() {
+        skip_or_fail("CPython 3.13 (PYDBM_PYTHON313, python3.13 or the pyenv 3.13.0)");
+    }
+    found
+}
+
+/// What CPython 3.13 does with one input: `OK` or `Type: message`.
+const HOSTILE: &str = r#"
+import sys, pickle, pickletools, marshal, io
+for line in sys.stdin:
+    kind, h = line.split()
+    data = bytes.fromhex(h)
+    try:
+        if kind == "load": pickle.loads(data)
+        elif kind == "show": repr(pickle.loads(data))
+        elif kind == "dis": pickletools.dis(data, io.StringIO())
+        elif kind == "dump0": pickle.dumps(pickle.loads(data), 0)
+        elif kind == "marshal_show": repr(marshal.loads(data))
+        out = "OK"
+    except Exception as e:
+        out = f"{type(e).__name__}: {e}"
+    print(out.encode().hex())
+"#;
+
+/// Hostile numbers follow CPython 3.13 (live): `F1e99999` raises OverflowError quoting the
+/// line; ints over 4,300 decimal digits raise CPython's ValueError in load (LONG text),
+/// show/repr, dis, protocol-0 dumps and marshal show; and the 300 KB LONG4 that used to
+/// take 20 s (`pickle show`) and 48 s (`marshal show`) is refused at once.
+#[test]
+fn hostile_numbers_fail_like_cpython_313() {
+    let Some(py) = python313() else { return };
+    let long4 = |n: usize| {
+        let mut d = b"\x80\x04\x8b".to_vec();
+        d.extend_from_slice(&(n as u32).to_le_bytes());
+        d.extend(std::iter::repeat_n(0x5au8, n));
+        d.push(b'.');
+        d
+    };
+    let marshal_long = |ndigits: usize| {
+        let mut d = b"l".to_vec();
+        d.extend_from_slice(&(ndigits as i32).to_le_bytes());
+        for _ in 0..ndigits {
+            d.extend_from_slice(&0x2a2au16.to_le_bytes());
+        }
+        d
+    };
+    let text = |op: &[u8], body: &[u8], tail: &[u8]| [op, body, tail, b".".as_slice()].concat();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("load", b"F1e99999\n.".to_vec()),
+        ("load", b"F-1e99999\n.".to_vec()),
+        ("load", b"F2e308x\n.".to_vec()),
+        ("load", text(b"F", &b"9".repeat(400), b"\n")),
+        ("load", b"F1e-99999\n.".to_vec()),
+        ("load", b"Finf\n.".to_vec()),
+        ("dis", b"F1e99999\n.".to_vec()),
+        ("load", text(b"L", &b"1".repeat(4300), b"L\n")),
+        ("load", text(b"L", &b"1".repeat(4301), b"L\n")),
+        ("load", text(b"L-", &b"0".repeat(5000), b"L\n")),
+        ("load", text(b"L", &b"1_".repeat(4300), b"1L\n")),
+        ("load", text(b"I", &b"1".repeat(4301), b"\n")),
+        ("dis", text(b"L", &b"1".repeat(4301), b"L\n")),
+        ("dis", text(b"I", &b"1".repeat(4301), b"\n")),
+        ("show", text(b"L", &b"7".repeat(4300), b"L\n")),
+        ("load", long4(300_000)),
+        ("show", long4(300_000)),
+        ("dis", long4(300_000)),
+        ("dump0", long4(300_000)),
+        ("show", long4(1785)),
+        ("show", long4(1786)),
+        ("marshal_show", marshal_long(20_000)),
+        ("marshal_show", marshal_long(952)),
+        ("marshal_show", marshal_long(953)),
+    ];
+    let input: String = cases
+        .iter()
+        .map(|(k, d)| format!("{k} {}\n", hex_full(d)))
+        .collect();
+    let out = run_python(&py, HOSTILE, &input);
+    let wants: Vec<String> = out
+        .lines()
+        .map(|h| String::from_utf8(unhex_bytes(h)).unwrap())
+        .collect();
+    assert_eq!(wants.len(), cases.len());
+    let opts = LoadOptions::default();
+    for ((kind, data), want) in cases.iter().zip(&wants) {
+        let start = std::time::Instant::now();
+        let got: Result<(), String> = match *kind {
+            "load" => pickle::loads(data, &opts)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            "show" => pickle::show(data, &opts)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            "dis" => match pickle::dis_partial(data) {
+                (_, None) => Ok(()),
+                (_, Some(e)) => Err(format!("ValueError: {e}")),
+            },
+            "dump0" => pickle::recode(data, 0, &opts)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            _ => pydbm_shelve::marshal::show(data)
+                .map(|_| ())
+                .map_err(|e| format!("{}: {}", e.exc.name(), e.message)),
+        };
+        let took = start.elapsed();
+        let what = format!("{kind} of {} bytes", data.len());
+        match got {
+            Ok(()) => assert_eq!(want, "OK", "{what}: pydbm succeeded"),
+            Err(e) => assert!(
+                want != "OK" && e.contains(want.as_str()),
+                "{what}: CPython says {want:?}, pydbm {e:?}"
+            ),
+        }
+        assert!(took.as_secs_f64() < 2.0, "{what} took {took:?}");
+    }
+}
+
+fn run_python(py: &str, script: &str, stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(py)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn CPython");
+    let mut sin = child.stdin.take().expect("piped stdin");
+    let input = stdin.to_string();
+    let writer = std::thread::spawn(move || sin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("CPython ran");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write to CPython");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("hex output")
+}

@@ -189,6 +189,27 @@ pub fn convert_timestamp(b: &[u8]) -> Result<DateTime> {
     )
 }
 
+/// The body of the `sqlite_datetime` fuzz target: `data` through the default `"date"`
+/// and `"timestamp"` converters; a value that converts prints (`isoformat`) to text that
+/// converts back to it. Errors are fine; panics are bugs.
+#[doc(hidden)]
+pub fn fuzz_converters(data: &[u8]) {
+    if let Ok(d) = convert_date(data) {
+        assert_eq!(
+            convert_date(d.isoformat().as_bytes()).expect("an isoformat date converts"),
+            d
+        );
+    }
+    if let Ok(t) = convert_timestamp(data) {
+        let text = t.isoformat();
+        assert_eq!(
+            convert_timestamp(text.as_bytes()).expect("an isoformat timestamp converts"),
+            t,
+            "{text}"
+        );
+    }
+}
+
 /// The DeprecationWarning text CPython 3.12+ emits on each use of the default `what`
 /// (`"date adapter"`, `"datetime adapter"`, `"date converter"`, `"timestamp converter"`).
 fn deprecated(what: &str) -> Result<()> {

@@ -817,9 +817,12 @@ fn pickle(cmd: PickleCommand) -> Result<(), CliError> {
     match cmd {
         PickleCommand::Dis { file } => {
             // pickletools prints what it decoded before the error, then the error.
+            // Streamed line by line: a MARK-heavy listing grows quadratically.
             let data = read_input(file.as_deref())?;
-            let (text, err) = pickle::dis_partial(&data);
-            stdout_write(text.as_bytes())?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            let err = pickle::dis_write(&data, &mut out)
+                .and_then(|e| out.flush().map(|()| e))
+                .map_err(|e| CliError::Failed(format!("writing stdout: {e}")))?;
             match err {
                 None => Ok(()),
                 Some(e) => Err(CliError::Failed(format!("ValueError: {e}"))),

@@ -79,6 +79,11 @@ pub fn main() -> i32 {
             return 2;
         }
     };
+    // PYTHONINTMAXSTRDIGITS sets the int<->decimal digit limit as it does for CPython.
+    if let Err(e) = pydbm_shelve::int_max_str_digits::set_from_env() {
+        eprintln!("pydbm: error: {e}");
+        return 2;
+    }
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()

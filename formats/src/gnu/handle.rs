@@ -195,6 +195,17 @@ impl<S: Storage> GdbmFile<S> {
         block_size: i32,
         opts: FileOptions,
     ) -> Result<GdbmFile<S>> {
+        // A new file needs a bucket of at least one slot, a header avail table of at
+        // least two entries and a power-of-two directory in one block (spec §3.1).
+        let bs_usize = usize::try_from(block_size).unwrap_or(0);
+        if layout.bucket_elems(bs_usize) < 1
+            || layout.header_avail_capacity(bs_usize) < 2
+            || !(bs_usize / layout.off_size()).is_power_of_two()
+        {
+            return Err(Error::BadArgument(format!(
+                "block size {block_size} cannot hold a new gdbm file (spec §3.1: a power of two large enough for one bucket slot)"
+            )));
+        }
         let header = Header::new(layout, block_size);
         let bs = block_size as i64;
         let dir = vec![2 * bs; header.dir_size as usize / layout.off_size()];

@@ -8,6 +8,7 @@ use pydbm_engine::{Error, Result};
 
 use super::check::walk;
 use super::handle::{FileOptions, GdbmFile};
+use super::header::new_block_size;
 use super::storage::MemStorage;
 
 /// The outcome of a salvage: the new file image and a line per action and per loss.
@@ -41,10 +42,22 @@ pub fn salvage(path: &std::path::Path, data: &[u8]) -> Result<Salvaged> {
         .iter()
         .map(|p| format!("offset {}: {}", p.offset, p.message))
         .collect();
+    // The damaged header's block size only has to be large enough to read (spec §18
+    // rule 2: > header_avail_offset + 31, e.g. 106 bytes); a fresh file follows the rule
+    // for new files (spec §3.1: below 512 → a power of two from the system's block size,
+    // here 512), so every bucket holds at least one slot and the directory is a power
+    // of two.
+    let block_size = new_block_size(h.block_size, 512);
+    if block_size != h.block_size {
+        report.push(format!(
+            "block size {} is not one gdbm creates; the fresh file uses {block_size}",
+            h.block_size
+        ));
+    }
     let mut fresh = GdbmFile::create(
         MemStorage::without_undo(path, Vec::new()),
         h.layout,
-        h.block_size,
+        block_size,
         FileOptions::default(),
     )?;
     let mut seen = HashSet::new();

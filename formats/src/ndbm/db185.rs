@@ -477,6 +477,30 @@ mod tests {
         let _ = &super::super::FORMAT as &dyn Format;
     }
 
+    /// The db-1.85 seeds of the `ndbm_open_any` fuzz target are files this module's
+    /// spec builder makes (both byte orders, one and several buckets); the committed
+    /// copies must stay equal to them. `PYDBM_WRITE_SEEDS=1` rewrites them.
+    #[test]
+    fn fuzz_seeds_are_built_from_the_spec() {
+        let keys: Vec<Vec<u8>> = (0..12).map(|i| format!("key{i}").into_bytes()).collect();
+        let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &k[1..])).collect();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ndbm_open_any");
+        for (lorder, max_bucket, per_page) in [(1234, 0, 25), (4321, 3, 4)] {
+            let file = build(&pairs, lorder, max_bucket, per_page);
+            let p = dir.join(format!("db185_{lorder}_{max_bucket}.db"));
+            if std::env::var_os("PYDBM_WRITE_SEEDS").is_some() {
+                std::fs::write(&p, &file).unwrap();
+            }
+            let committed = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(
+                committed,
+                file,
+                "{} differs from the builder's",
+                p.display()
+            );
+        }
+    }
+
     #[test]
     fn charkey_is_hash4_of_the_check_string() {
         assert_eq!(hash4(b"%$sniglet^&\0"), CHARKEY);

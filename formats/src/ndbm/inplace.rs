@@ -119,7 +119,7 @@ impl<F: PageFile> HashStore<F> {
     fn commit_edit(&mut self, pgno: u32, changed: Changed) -> Result<()> {
         self.hash_cache.remove(&pgno);
         let ps = self.pagesize as u64;
-        let base = pgno as u64 * ps;
+        let base = self.page_write_offset(pgno)?;
         if self.edit_whole || self.file.len() < base + ps {
             self.edit_whole = false;
             return self.file.write(base, &self.edit);

@@ -90,7 +90,16 @@ impl PageFile for MemFile {
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        let end = offset as usize + data.len();
+        let end = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(data.len()))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    &self.path,
+                    offset,
+                    format!("a write of {} bytes at an addressable offset", data.len()),
+                )
+            })?;
         if end > self.work.len() {
             self.work.resize(end, 0);
         }

@@ -25,6 +25,19 @@ impl<F: PageFile> HashStore<F> {
             let g = ceil_log2(new as u64) as usize + 1;
             if g < NSPARES && self.meta.spares[g] == 0 {
                 let old_last = self.meta.last_pgno;
+                // Buckets 0..=max_bucket are `new` distinct pages in 1..=last_pgno (ndbm
+                // spec §3.4), so a doubling at most doubles the file. A meta whose
+                // max_bucket says otherwise would reserve a group sized by a hostile field
+                // (a fuzzed file asked for 27.5 GB here).
+                if new > old_last {
+                    return Err(self.corrupt(
+                        72,
+                        format!(
+                            "max_bucket {} with {new} bucket pages inside last_pgno {old_last}",
+                            self.meta.max_bucket
+                        ),
+                    ));
+                }
                 let Some(last) = old_last.checked_add(new) else {
                     return Err(self.corrupt(32, "room for another group of bucket pages"));
                 };
@@ -243,7 +256,8 @@ impl<F: PageFile> HashStore<F> {
     }
 
     fn write_split_target(&mut self, pgno: u32, page: &[u8]) -> Result<()> {
+        let at = self.page_write_offset(pgno)?;
         self.hash_cache.remove(&pgno);
-        self.file.write(pgno as u64 * self.pagesize as u64, page)
+        self.file.write(at, page)
     }
 }

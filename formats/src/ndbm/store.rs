@@ -278,14 +278,30 @@ impl<F: PageFile> HashStore<F> {
         Ok(())
     }
 
+    /// The file offset of page `pgno` for a write: every page pydbm writes lies in
+    /// 1..=last_pgno (allocation raises last_pgno first), so a page number a hostile meta
+    /// or chain pointer produced outside it is [`pydbm_engine::Error::Corrupt`] instead of
+    /// a write that grows the file (or an in-memory image) by gigabytes.
+    pub(super) fn page_write_offset(&self, pgno: u32) -> Result<u64> {
+        if pgno == 0 || pgno > self.meta.last_pgno {
+            return Err(self.corrupt(
+                32,
+                format!(
+                    "a page to write in 1..={} (last_pgno), found {pgno}",
+                    self.meta.last_pgno
+                ),
+            ));
+        }
+        Ok(pgno as u64 * self.pagesize as u64)
+    }
+
     /// Encodes `page` into the scratch buffer and writes it to its place in the file.
     fn write_hash_bytes(&mut self, page: &HashPage) -> Result<()> {
+        let at = self.page_write_offset(page.pgno)?;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(self.pagesize, 0);
         page.encode_into(self.meta.endian, &mut buf);
-        let res = self
-            .file
-            .write(page.pgno as u64 * self.pagesize as u64, &buf);
+        let res = self.file.write(at, &buf);
         self.scratch = buf;
         res
     }
@@ -304,8 +320,9 @@ impl<F: PageFile> HashStore<F> {
 
     /// Writes a page that is not a bucket page (overflow, free), dropping any cached copy.
     pub(super) fn write_other(&mut self, pgno: u32, bytes: &[u8]) -> Result<()> {
+        let at = self.page_write_offset(pgno)?;
         self.hash_cache.remove(&pgno);
-        self.file.write(pgno as u64 * self.pagesize as u64, bytes)
+        self.file.write(at, bytes)
     }
 
     /// Truncates the file to `pages` pages, dropping cached copies of the pages cut off.

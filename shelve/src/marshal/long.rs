@@ -85,6 +85,30 @@ impl PyLong {
         Some(PyLong::canonical(negative, digits))
     }
 
+    /// Number of significant bits of the magnitude (`int.bit_length()`).
+    pub fn bit_length(&self) -> u64 {
+        match &self.0 {
+            Repr::Small(v) => 64 - u64::from(v.unsigned_abs().leading_zeros()),
+            Repr::Big { digits, .. } => match digits.last() {
+                None => 0,
+                Some(&top) => {
+                    (digits.len() as u64 - 1) * u64::from(DIGIT_BITS)
+                        + (16 - u64::from(top.leading_zeros()))
+                }
+            },
+        }
+    }
+
+    /// `str(n)`: decimal text, or the `ValueError` text when the value has more digits
+    /// than `sys.set_int_max_str_digits` allows, refused from the bit length before any
+    /// conversion work (the conversion is quadratic in the digit count).
+    pub fn to_decimal(&self) -> Result<String, String> {
+        crate::int_max_str_digits::check_format_bits(self.bit_length())?;
+        let s = self.to_string();
+        crate::int_max_str_digits::check_format_len(s.len() - usize::from(s.starts_with('-')))?;
+        Ok(s)
+    }
+
     /// Whether the value is below zero.
     pub fn is_negative(&self) -> bool {
         match &self.0 {

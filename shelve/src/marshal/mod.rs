@@ -73,6 +73,12 @@ pub fn fuzz_one(data: &[u8]) {
     }
 }
 
+/// The body of the `marshal_show` fuzz target: `pydbm marshal show` (load, then repr) on
+/// arbitrary bytes. Errors are fine; a panic, hang or unbounded allocation is a bug.
+pub fn fuzz_show(data: &[u8]) {
+    let _ = show(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,12 @@ impl Printer<'_> {
             Node::True => self.out.push_str("True"),
             Node::StopIteration => self.out.push_str("<class 'StopIteration'>"),
             Node::Ellipsis => self.out.push_str("Ellipsis"),
-            Node::Int { value: v, .. } => self.out.push_str(&v.to_string()),
+            Node::Int { value: v, .. } => {
+                let text = v
+                    .to_decimal()
+                    .map_err(|m| MarshalError::dump(PyExc::ValueError, m))?;
+                self.out.push_str(&text);
+            }
             Node::Float(x) => self.out.push_str(&float_repr(*x)),
             Node::Complex { re, im } => {
                 let imag = complex_part_repr(*im);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use pydbm_engine::{Error, Result};
 
 use super::opcodes::{lookup, Arg, OpInfo};
-use super::pyint::PyInt;
+use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
 use super::repr::{bytes_repr, str_repr};
 use super::text::{decode_escape, decode_raw_unicode_escape, float_repr, parse_python_float};
@@ -109,8 +109,14 @@ fn latin1_repr(b: &[u8]) -> String {
 fn int_from_text(s: &[u8]) -> std::result::Result<PyInt, String> {
     std::str::from_utf8(s)
         .ok()
+        .ok_or(DecimalError::Invalid)
         .and_then(PyInt::parse_decimal)
-        .ok_or_else(|| format!("invalid literal for int() with base 10: {}", bytes_repr(s)))
+        .map_err(|e| match e {
+            DecimalError::TooManyDigits(m) => m,
+            DecimalError::Invalid => {
+                format!("invalid literal for int() with base 10: {}", bytes_repr(s))
+            }
+        })
 }
 
 fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option<i64>), String> {
@@ -242,7 +248,7 @@ fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option
             if b.len() as u64 != n {
                 return Err("not enough data in stream to read long1".into());
             }
-            (PyInt::from_le_twos_complement(b).to_string(), None)
+            (PyInt::from_le_twos_complement(b).to_decimal()?, None)
         }
         Arg::Long4 => {
             let n = u(r.exact(4, "int4")?) as u32 as i32;
@@ -254,7 +260,7 @@ fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option
                 return Err("not enough data in stream to read long4".into());
             }
             let b = r.read(n as usize);
-            (PyInt::from_le_twos_complement(b).to_string(), None)
+            (PyInt::from_le_twos_complement(b).to_decimal()?, None)
         }
     })
 }
@@ -273,15 +279,36 @@ pub fn genops(data: &[u8]) -> Result<Vec<Op>> {
 }
 
 fn genops_partial(data: &[u8]) -> (Vec<Op>, Option<(usize, String)>) {
-    let mut r = Reader { data, pos: 0 };
     let mut ops = Vec::new();
-    loop {
+    for op in OpStream::new(data) {
+        match op {
+            Ok(o) => ops.push(o),
+            Err(e) => return (ops, Some(e)),
+        }
+    }
+    (ops, None)
+}
+
+/// `pickletools.genops` as a lazy iterator: one opcode at a time, then `Err((pos, msg))`
+/// once if the pickle is malformed, then nothing. Nothing is kept but the position.
+struct OpStream<'a> {
+    r: Reader<'a>,
+    done: bool,
+}
+
+impl<'a> OpStream<'a> {
+    fn new(data: &'a [u8]) -> OpStream<'a> {
+        OpStream {
+            r: Reader { data, pos: 0 },
+            done: false,
+        }
+    }
+
+    fn step(&mut self) -> std::result::Result<Op, (usize, String)> {
+        let r = &mut self.r;
         let pos = r.pos;
-        let Some(&c) = data.get(pos) else {
-            return (
-                ops,
-                Some((pos, "pickle exhausted before seeing STOP".into())),
-            );
+        let Some(&c) = r.data.get(pos) else {
+            return Err((pos, "pickle exhausted before seeing STOP".into()));
         };
         r.pos += 1;
         let Some(info) = lookup(c) else {
@@ -290,37 +317,64 @@ fn genops_partial(data: &[u8]) -> (Vec<Op>, Option<(usize, String)>) {
             } else {
                 bytes_repr(&[c])
             };
-            return (
-                ops,
-                Some((pos, format!("at position {pos}, opcode {code} unknown"))),
-            );
+            return Err((pos, format!("at position {pos}, opcode {code} unknown")));
         };
-        match read_arg(&mut r, info.arg) {
-            Ok((repr, int)) => ops.push(Op {
-                pos,
-                info,
-                arg_repr: (info.arg != Arg::None).then_some(repr),
-                arg_int: int,
-            }),
-            Err(m) => return (ops, Some((pos, m))),
-        }
+        let (repr, int) = read_arg(r, info.arg).map_err(|m| (pos, m))?;
         if c == b'.' {
-            return (ops, None);
+            self.done = true;
         }
+        Ok(Op {
+            pos,
+            info,
+            arg_repr: (info.arg != Arg::None).then_some(repr),
+            arg_int: int,
+        })
+    }
+}
+
+impl Iterator for OpStream<'_> {
+    type Item = std::result::Result<Op, (usize, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let op = self.step();
+        if op.is_err() {
+            self.done = true;
+        }
+        Some(op)
     }
 }
 
 /// The text `python3 -m pickletools FILE` prints for `data`, and the error pickletools
-/// raises after printing it (`ValueError: ...`), if any.
+/// raises after printing it (`ValueError: ...`), if any. Built in memory: the listing of
+/// a MARK-heavy pickle grows quadratically (each line is indented by the open MARKs), so
+/// output meant for a stream goes through [`dis_write`].
 pub fn dis_partial(data: &[u8]) -> (String, Option<String>) {
-    let (ops, gen_err) = genops_partial(data);
-    let mut out = String::new();
+    let mut out = Vec::new();
+    let err = dis_write(data, &mut out).expect("writing to a Vec<u8> never fails");
+    (
+        String::from_utf8(out).expect("the listing is written from Rust strings"),
+        err,
+    )
+}
+
+/// [`dis_partial`] streamed to `out` as pickletools does: one line at a time, reading
+/// one opcode at a time, so memory stays bounded by the input and the open MARKs
+/// whatever the listing's length. Returns pickletools' error after the lines it printed
+/// (`Ok(Some(msg))`), or the writer's error.
+pub fn dis_write(data: &[u8], out: &mut dyn std::io::Write) -> std::io::Result<Option<String>> {
     let mut stack: Vec<&'static str> = Vec::new();
     let mut memo: HashSet<i64> = HashSet::new();
     let mut memo_len = 0i64;
     let mut maxproto: i32 = -1;
     let mut markstack: Vec<usize> = Vec::new();
-    for o in &ops {
+    for o in OpStream::new(data) {
+        let o = match o {
+            Ok(o) => o,
+            Err((_, e)) => return Ok(Some(e)),
+        };
         let info = o.info;
         let code_repr = super::repr::char_escape(info.code);
         let code_repr = if info.code == b'\\' {
@@ -328,13 +382,9 @@ pub fn dis_partial(data: &[u8]) -> (String, Option<String>) {
         } else {
             code_repr
         };
-        let mut line = format!(
-            "{:5}: {:<4} {}{}",
-            o.pos,
-            code_repr,
-            "    ".repeat(markstack.len()),
-            info.name
-        );
+        write!(out, "{:5}: {:<4} ", o.pos, code_repr)?;
+        write_indent(out, markstack.len())?;
+        let mut line = info.name.to_string();
         maxproto = maxproto.max(info.proto as i32);
         let mut numtopop = info.pops as usize;
         let mut markmsg: Option<String> = None;
@@ -401,19 +451,16 @@ pub fn dis_partial(data: &[u8]) -> (String, Option<String>) {
                 line.push_str(m);
             }
         }
-        out.push_str(&line);
-        out.push('\n');
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
         if let Some(e) = errormsg {
-            return (out, Some(e));
+            return Ok(Some(e));
         }
         if stack.len() < numtopop {
-            return (
-                out,
-                Some(format!(
-                    "tries to pop {numtopop} items from stack with only {} items",
-                    stack.len()
-                )),
-            );
+            return Ok(Some(format!(
+                "tries to pop {numtopop} items from stack with only {} items",
+                stack.len()
+            )));
         }
         stack.truncate(stack.len() - numtopop);
         if info.name == "MARK" {
@@ -421,20 +468,26 @@ pub fn dis_partial(data: &[u8]) -> (String, Option<String>) {
         }
         stack.extend(after);
     }
-    if let Some((_, e)) = gen_err {
-        return (out, Some(e));
-    }
-    out.push_str(&format!("highest protocol among opcodes = {maxproto}\n"));
+    writeln!(out, "highest protocol among opcodes = {maxproto}")?;
     if !stack.is_empty() {
-        return (
-            out,
-            Some(format!(
-                "stack not empty after STOP: [{}]",
-                stack.join(", ")
-            )),
-        );
+        return Ok(Some(format!(
+            "stack not empty after STOP: [{}]",
+            stack.join(", ")
+        )));
     }
-    (out, None)
+    Ok(None)
+}
+
+/// Writes `levels` indentation steps of four spaces without building the whole string.
+fn write_indent(out: &mut dyn std::io::Write, levels: usize) -> std::io::Result<()> {
+    const SPACES: [u8; 1024] = [b' '; 1024];
+    let mut left = levels.saturating_mul(4);
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.write_all(&SPACES[..n])?;
+        left -= n;
+    }
+    Ok(())
 }
 
 /// `python3 -m pickletools FILE` output for a well-formed pickle; for a malformed one, an
@@ -443,5 +496,50 @@ pub fn dis(data: &[u8]) -> Result<String> {
     match dis_partial(data) {
         (text, None) => Ok(text),
         (_, Some(e)) => Err(Error::corrupt("<pickle>", 0, format!("ValueError: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    /// A writer that keeps the first `cap` bytes and then fails.
+    struct Capped {
+        kept: Vec<u8>,
+        cap: usize,
+    }
+
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.kept.len() + buf.len() > self.cap {
+                return Err(std::io::Error::other("full"));
+            }
+            self.kept.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 200,000 MARKs: the listing is ~80 GB (each line indented by the open MARKs), which
+    /// the in-memory listing tried to allocate (`memory allocation of 4294967296 bytes
+    /// failed`). Streamed, the first megabyte arrives at once and a writer error ends it.
+    #[test]
+    fn a_mark_heavy_listing_streams() {
+        let mut data = vec![b'('; 200_000];
+        data.push(b'.');
+        let start = std::time::Instant::now();
+        let mut out = Capped {
+            kept: Vec::new(),
+            cap: 1 << 20,
+        };
+        let r = super::dis_write(&data, &mut out);
+        assert!(r.is_err(), "the capped writer ends the listing");
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        let text = String::from_utf8(out.kept).unwrap();
+        assert!(
+            text.starts_with("    0: (    MARK\n    1: (        MARK\n"),
+            "{}",
+            &text[..80]
+        );
     }
 }

@@ -31,7 +31,7 @@ use pydbm_engine::Result;
 
 pub use copyreg::{ClassFilter, ExtensionRegistry};
 pub use de::{from_pickle, from_slice, from_slice_with};
-pub use dis::{dis, dis_partial};
+pub use dis::{dis, dis_partial, dis_write};
 pub use optimize::optimize;
 pub use pickler::{dumps, dumps_with, DumpOptions, DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 pub use pyint::PyInt;

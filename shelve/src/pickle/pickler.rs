@@ -423,8 +423,7 @@ impl<'a> Pickler<'a> {
                 return Ok(());
             }
             Node::Int(i) => {
-                self.save_int(i);
-                return Ok(());
+                return self.save_int(i);
             }
             Node::Float(f) => {
                 self.save_float(*f);
@@ -536,10 +535,7 @@ impl<'a> Pickler<'a> {
                 self.depth -= 1;
                 r
             }
-            Val::Int(i) => {
-                self.save_int(&PyInt::from(*i));
-                Ok(())
-            }
+            Val::Int(i) => self.save_int(&PyInt::from(*i)),
             Val::List(items) => {
                 self.enter()?;
                 let key = self.fresh_key();
@@ -571,7 +567,7 @@ impl<'a> Pickler<'a> {
         }
     }
 
-    fn save_int(&mut self, i: &PyInt) {
+    fn save_int(&mut self, i: &PyInt) -> Result<()> {
         if let Some(v) = i.to_i64() {
             if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
                 if self.proto >= 1 {
@@ -587,7 +583,7 @@ impl<'a> Pickler<'a> {
                 } else {
                     self.write(format!("I{v}\n").as_bytes());
                 }
-                return;
+                return Ok(());
             }
         }
         if self.proto >= 2 {
@@ -603,8 +599,13 @@ impl<'a> Pickler<'a> {
                 self.write(&h);
             }
         } else {
-            self.write(format!("L{i}L\n").as_bytes());
+            // Protocols 0 and 1 write the decimal text: CPython's digit limit applies.
+            let text = i
+                .to_decimal()
+                .map_err(|m| Error::BadArgument(format!("ValueError: {m}")))?;
+            self.write(format!("L{text}L\n").as_bytes());
         }
+        Ok(())
     }
 
     fn save_float(&mut self, f: f64) {

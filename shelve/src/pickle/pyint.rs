@@ -166,31 +166,35 @@ impl PyInt {
     }
 
     /// Parses Python `int()` decimal text: optional whitespace, sign, digits (underscores
-    /// between digits allowed). `None` when the text is not a decimal integer.
-    pub fn parse_decimal(text: &str) -> Option<PyInt> {
+    /// between digits allowed). Fails with [`DecimalError::Invalid`] when the text is not a
+    /// decimal integer and [`DecimalError::TooManyDigits`] when it has more digits than
+    /// `sys.set_int_max_str_digits` allows (checked before any conversion work).
+    pub fn parse_decimal(text: &str) -> Result<PyInt, DecimalError> {
         let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        let (negative, digits) = match t.as_bytes().first()? {
-            b'-' => (true, &t[1..]),
-            b'+' => (false, &t[1..]),
-            _ => (false, t),
+        let (negative, digits) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            Some(_) => (false, t),
+            None => return Err(DecimalError::Invalid),
         };
         if digits.is_empty()
             || digits.starts_with('_')
             || digits.ends_with('_')
             || digits.contains("__")
         {
-            return None;
+            return Err(DecimalError::Invalid);
         }
         let clean: Vec<u8> = digits.bytes().filter(|&b| b != b'_').collect();
         if !clean.iter().all(u8::is_ascii_digit) {
-            return None;
+            return Err(DecimalError::Invalid);
         }
+        crate::int_max_str_digits::check_parse(clean.len()).map_err(DecimalError::TooManyDigits)?;
         if clean.len() <= 18 {
             let mut v: i64 = 0;
             for d in &clean {
                 v = v * 10 + (d - b'0') as i64;
             }
-            return Some(PyInt::Small(if negative { -v } else { v }));
+            return Ok(PyInt::Small(if negative { -v } else { v }));
         }
         let mut limbs: Vec<u32> = Vec::new();
         for chunk in clean.chunks(9) {
@@ -210,7 +214,19 @@ impl PyInt {
                 limbs.push(carry as u32);
             }
         }
-        Some(PyInt::from_sign_magnitude(negative, limbs))
+        Ok(PyInt::from_sign_magnitude(negative, limbs))
+    }
+
+    /// `str(n)`: decimal text, or the `ValueError` text (without `ValueError: `) when the
+    /// value has more digits than `sys.set_int_max_str_digits` allows. Values far over the
+    /// limit are refused from their bit length, before any conversion work, so the cost
+    /// is bounded by the limit (the conversion is quadratic in the digit count).
+    pub fn to_decimal(&self) -> Result<String, String> {
+        crate::int_max_str_digits::check_format_bits(self.bit_length())?;
+        let s = self.to_string();
+        let digits = s.len() - usize::from(s.starts_with('-'));
+        crate::int_max_str_digits::check_format_len(digits)?;
+        Ok(s)
     }
 
     /// Number of bits of the absolute value (Python's `int.bit_length`).
@@ -232,8 +248,18 @@ impl PyInt {
     }
 }
 
+/// Why [`PyInt::parse_decimal`] refused a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not a decimal integer literal.
+    Invalid,
+    /// More digits than the limit: CPython's `ValueError` text (without the prefix).
+    TooManyDigits(String),
+}
+
 impl fmt::Display for PyInt {
-    /// Decimal text, as Python's `repr(int)`.
+    /// Decimal text, as Python's `repr(int)` with no digit limit (quadratic in the digit
+    /// count: Python-facing output goes through [`PyInt::to_decimal`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PyInt::Small(v) => write!(f, "{v}"),

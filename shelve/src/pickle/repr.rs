@@ -13,6 +13,12 @@ use super::value::{Construct, Node, NodeId, Pickle};
 
 /// Deepest nesting `repr` follows before failing (CPython's recursion limit is 1000).
 const MAX_DEPTH: usize = 900;
+/// Most nodes printed: memo GETs make a small pickle a DAG whose printed form doubles per
+/// level (a 200-byte pickle can ask for 2^60 nodes; CPython would print until memory runs
+/// out).
+const MAX_REPR_NODES: usize = 1 << 22;
+/// Longest text printed (one long str shared by many references prints many times).
+const MAX_REPR_BYTES: usize = 256 << 20;
 
 fn printable(cp: u32) -> bool {
     if (0x20..0x7f).contains(&cp) {
@@ -107,6 +113,7 @@ fn repr_inner(p: &Pickle) -> Result<String> {
         p,
         active: HashSet::new(),
         depth: 0,
+        budget: MAX_REPR_NODES,
     };
     let mut out = String::new();
     r.go(p.root, &mut out)?;
@@ -117,6 +124,8 @@ struct Repr<'a> {
     p: &'a Pickle,
     active: HashSet<NodeId>,
     depth: usize,
+    /// Nodes left to print (see [`MAX_REPR_NODES`]).
+    budget: usize,
 }
 
 const BUILTIN_CLASSES: &[&str] = &[
@@ -176,6 +185,17 @@ impl Repr<'_> {
     }
 
     fn go(&mut self, id: NodeId, out: &mut String) -> Result<()> {
+        if self.budget == 0 {
+            return Err(Error::BadArgument(format!(
+                "MemoryError: repr would print more than {MAX_REPR_NODES} objects (shared references expand)"
+            )));
+        }
+        self.budget -= 1;
+        if out.len() > MAX_REPR_BYTES {
+            return Err(Error::BadArgument(
+                "MemoryError: repr longer than 256 MiB".into(),
+            ));
+        }
         let p = self.p;
         let node = p.node(id);
         let recursive_form = match node {
@@ -213,7 +233,10 @@ impl Repr<'_> {
         match node {
             Node::None => out.push_str("None"),
             Node::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
-            Node::Int(i) => out.push_str(&i.to_string()),
+            Node::Int(i) => out.push_str(
+                &i.to_decimal()
+                    .map_err(|m| Error::BadArgument(format!("ValueError: {m}")))?,
+            ),
             Node::Float(f) => out.push_str(&float_repr(*f)),
             Node::Str(s) => out.push_str(&str_repr(s)),
             Node::Bytes(b) => out.push_str(&bytes_repr(b)),
@@ -653,5 +676,25 @@ pub fn global_repr(module: &str, name: &str) -> String {
         format!("<class '{module}.{name}'>")
     } else {
         format!("<function {name}>")
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    /// 64 levels of `(x, x)` over one memoized list: 389 bytes of pickle whose printed
+    /// form has 2^64 tuples. Refused with MemoryError after 2^22 objects, at once.
+    #[test]
+    fn shared_references_cannot_expand_without_bound() {
+        let mut data = b"\x80\x04]\x94".to_vec(); // EMPTY_LIST, MEMOIZE (memo 0)
+        for i in 0..64u8 {
+            data.extend_from_slice(&[b'h', i, b'h', i, b'\x86', b'\x94']); // (m_i, m_i) as memo i+1
+        }
+        data.push(b'.');
+        let p = super::super::loads(&data, &super::super::LoadOptions::default())
+            .expect("a valid pickle");
+        let start = std::time::Instant::now();
+        let e = super::repr(&p).expect_err("2^64 objects are not printed");
+        assert!(e.to_string().contains("MemoryError"), "{e}");
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
     }
 }

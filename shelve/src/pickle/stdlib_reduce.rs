@@ -50,7 +50,7 @@ pub fn fraction_terms(text: &str) -> Option<(PyInt, PyInt)> {
     }
     if den.trim_start_matches('0') == "1" {
         return Some((
-            PyInt::parse_decimal(&format!("{sign}{digits}"))?,
+            PyInt::parse_decimal(&format!("{sign}{digits}")).ok()?,
             PyInt::from(1),
         ));
     }
@@ -60,8 +60,8 @@ pub fn fraction_terms(text: &str) -> Option<(PyInt, PyInt)> {
     // -0/5 is 0/1, as in Python.
     let sign = if n == 0 { "" } else { sign };
     Some((
-        PyInt::parse_decimal(&format!("{sign}{n}"))?,
-        PyInt::parse_decimal(&d.to_string())?,
+        PyInt::parse_decimal(&format!("{sign}{n}")).ok()?,
+        PyInt::parse_decimal(&d.to_string()).ok()?,
     ))
 }
 

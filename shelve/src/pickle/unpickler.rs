@@ -13,7 +13,7 @@ use pydbm_engine::{Error, Result};
 use super::compat_table::{IMPORT_MAPPING, NAME_MAPPING};
 use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::opcodes::{code as op, lookup};
-use super::pyint::PyInt;
+use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
 use super::stdlib_reduce::{array_item, fraction_terms, str_pattern_flags, ArrayValue};
 use super::text::{decode_escape, decode_raw_unicode_escape, parse_python_float};
@@ -749,7 +749,7 @@ impl<'a> Unpickler<'a> {
                         _ => {
                             let v = std::str::from_utf8(l)
                                 .ok()
-                                .and_then(|s| PyInt::parse_decimal(s.trim_end_matches('\r')))
+                                .and_then(|s| PyInt::parse_decimal(s.trim_end_matches('\r')).ok())
                                 .ok_or_else(|| {
                                     self.fail("ValueError: could not convert string to int")
                                 })?;
@@ -761,10 +761,11 @@ impl<'a> Unpickler<'a> {
                     let l = self.line()?;
                     let t = std::str::from_utf8(l).unwrap_or("\u{fffd}");
                     let t2 = t.strip_suffix('L').unwrap_or(t);
-                    let v = PyInt::parse_decimal(t2).ok_or_else(|| {
-                        self.fail(format!(
+                    let v = PyInt::parse_decimal(t2).map_err(|e| match e {
+                        DecimalError::TooManyDigits(m) => self.fail(format!("ValueError: {m}")),
+                        DecimalError::Invalid => self.fail(format!(
                             "ValueError: invalid literal for int() with base 10: '{t}\\n'"
-                        ))
+                        )),
                     })?;
                     self.add_push(Node::Int(v));
                 }
@@ -797,6 +798,18 @@ impl<'a> Unpickler<'a> {
                 }
                 op::FLOAT => {
                     let l = self.line()?;
+                    if float_prefix_overflows(l) {
+                        // CPython's C unpickler parses FLOAT with an overflow check
+                        // (checked live against 3.13: `F1e99999` → OverflowError quoting
+                        // at most 200 bytes of the line, newline included).
+                        let mut quoted = l.to_vec();
+                        quoted.push(b'\n');
+                        quoted.truncate(200);
+                        return Err(self.fail(format!(
+                            "OverflowError: value too large to convert to float: '{}'",
+                            String::from_utf8_lossy(&quoted)
+                        )));
+                    }
                     let t = std::str::from_utf8(l).ok();
                     let v = t.and_then(parse_python_float).ok_or_else(|| {
                         self.fail(format!(
@@ -1270,6 +1283,47 @@ pub(crate) fn type_name(n: &Node) -> &'static str {
         Node::PersistentId { .. } => "object",
         Node::PickleBuffer { .. } => "pickle.PickleBuffer",
     }
+}
+
+/// Whether the decimal number at the start of a FLOAT line (sign, digits with an optional
+/// point, optional exponent: the longest prefix `strtod` reads) is finite text whose
+/// value overflows a double, such as `1e99999` or 400 nines. `inf`/`nan` spellings and
+/// texts that do not start with a number are not overflows.
+fn float_prefix_overflows(line: &[u8]) -> bool {
+    let mut i = usize::from(matches!(line.first(), Some(b'+' | b'-')));
+    let start_digits = i;
+    while line.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    let mut mantissa_digits = i - start_digits;
+    if line.get(i) == Some(&b'.') {
+        i += 1;
+        let f = i;
+        while line.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        mantissa_digits += i - f;
+    }
+    if mantissa_digits == 0 {
+        return false;
+    }
+    if matches!(line.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(line.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let e = j;
+        while line.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        if j > e {
+            i = j;
+        }
+    }
+    std::str::from_utf8(&line[..i])
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .is_some_and(f64::is_infinite)
 }
 
 #[cfg(test)]

@@ -1,0 +1,8 @@
+//! Fuzzes `pydbm marshal show` (load, then repr) on arbitrary bytes.
+//! Seeds: fuzz/corpus/marshal_show/; replayed by `cargo test` (src/fuzz_entry.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    pydbm_shelve::marshal::fuzz_show(data);
+});
