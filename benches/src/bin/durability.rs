@@ -12,7 +12,8 @@
 //! Workload per side and round, on a new file: open, N inserts of 16-byte keys (the hex of
 //! `i × 0x9E3779B97F4A7C15`, so Python builds the same keys) with 100-byte values, close
 //! (the "insert" phase, so deferred write-back counts); reopen, N gets in a scattered order
-//! (`j × 1000003 mod N`), close (the "get" phase). CPU time is the process's user + system
+//! (`j × 1000003 mod N`), close (the "get" phase). The last column is the insert phase's
+//! wall-clock ratio (what the fsync-bound `Full` rows are about). CPU time is the process's user + system
 //! time (getrusage) for in-process sides and `time.process_time()` inside the child for the
 //! Python references (their interpreter start-up is not counted).
 //!
@@ -72,29 +73,52 @@ mod = importlib.import_module(module)
 keys = [b'%016x' % ((i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) for i in range(n)]
 order = [keys[(j * 1000003) % n] for j in range(n)]
 value = b'v' * 100
-c0 = time.process_time()
+c0 = time.process_time(); w0 = time.perf_counter()
 db = mod.open(name, 'n')
 for k in keys:
     db[k] = value
 db.close()
-c1 = time.process_time()
+c1 = time.process_time(); w1 = time.perf_counter()
 db = mod.open(name, 'w')
 for k in order:
     assert len(db[k]) == 100
 db.close()
 c2 = time.process_time()
-print(c1 - c0, c2 - c1)
+print(c1 - c0, c2 - c1, w1 - w0)
 "#;
 
-/// CPU seconds of the two phases of one run.
+/// CPU seconds of the two phases of one run, and the insert phase's wall-clock seconds
+/// (what the `Full` rows wait for: an fsync costs little CPU).
 #[derive(Clone, Copy, Debug)]
 struct Phases {
     insert: f64,
     get: f64,
+    insert_wall: f64,
 }
 
-fn cpu() -> f64 {
-    ProcessCpu::now().total()
+/// A point in time: process CPU seconds (user + system) and the wall clock.
+#[derive(Clone, Copy)]
+struct Stamp {
+    cpu: f64,
+    wall: std::time::Instant,
+}
+
+fn cpu() -> Stamp {
+    Stamp {
+        cpu: ProcessCpu::now().total(),
+        wall: std::time::Instant::now(),
+    }
+}
+
+impl Phases {
+    /// The phases between three stamps: insert from `a` to `b`, get from `b` to `c`.
+    fn between(a: Stamp, b: Stamp, c: Stamp) -> Phases {
+        Phases {
+            insert: b.cpu - a.cpu,
+            get: c.cpu - b.cpu,
+            insert_wall: (b.wall - a.wall).as_secs_f64(),
+        }
+    }
 }
 
 /// Runs the workload through any pydbm `Dbm` opened by `open` (flag `n`, then `w`).
@@ -117,11 +141,7 @@ fn run_pydbm(w: &Workload, open: &dyn Fn(&OpenOptions) -> Box<dyn Dbm>, d: Durab
         assert_eq!(v.len(), 100);
     }
     db.close().expect("close");
-    let c2 = cpu();
-    Phases {
-        insert: c1 - c0,
-        get: c2 - c1,
-    }
+    Phases::between(c0, c1, cpu())
 }
 
 type GdbmOpenFn =
@@ -179,10 +199,7 @@ fn run_gdbm(g: &Gdbm, path: &Path, w: &Workload, sync: bool) -> Phases {
             libc::free(d.dptr as *mut c_void);
         }
         (g.close)(db);
-        Phases {
-            insert: c1 - c0,
-            get: cpu() - c1,
-        }
+        Phases::between(c0, c1, cpu())
     }
 }
 
@@ -241,10 +258,7 @@ fn run_libdb(l: &LibDb, path: &Path, w: &Workload) -> Phases {
             assert_eq!((l.fetch)(db, Datum::of(&w.keys[i])).dsize, 100);
         }
         (l.close)(db);
-        Phases {
-            insert: c1 - c0,
-            get: cpu() - c1,
-        }
+        Phases::between(c0, c1, cpu())
     }
 }
 
@@ -280,10 +294,7 @@ fn run_rusqlite(path: &Path, w: &Workload, sync: &str) -> Phases {
         }
     }
     drop(c);
-    Phases {
-        insert: c1 - c0,
-        get: cpu() - c1,
-    }
+    Phases::between(c0, c1, cpu())
 }
 
 /// The workload in a CPython subprocess through `module` (`dbm.dumb`, `dbm.sqlite3`);
@@ -308,9 +319,10 @@ fn run_python(python: &Path, module: &str, path: &Path, n: usize) -> Option<Phas
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    (t.len() == 2).then(|| Phases {
+    (t.len() == 3).then(|| Phases {
         insert: t[0],
         get: t[1],
+        insert_wall: t[2],
     })
 }
 
@@ -532,7 +544,7 @@ fn main() {
     }
 
     println!(
-        "\n{:<22} {:>7} {:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "\n{:<22} {:>7} {:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
         "pydbm side",
         "N",
         "reference",
@@ -541,7 +553,8 @@ fn main() {
         "ins x",
         "get cpu",
         "ref get",
-        "get x"
+        "get x",
+        "ins wall x"
     );
     let med = |i: usize, f: fn(&Phases) -> f64| {
         let v: Vec<f64> = results[i].iter().flatten().map(f).collect();
@@ -563,10 +576,11 @@ fn main() {
     };
     let ins = |p: &Phases| p.insert;
     let get = |p: &Phases| p.get;
+    let ins_wall = |p: &Phases| p.insert_wall;
     for (_, row) in &rows {
         let (p, r) = (row.pydbm, row.reference);
         println!(
-            "{:<22} {:>7} {:<26} {} {} {} {} {} {}",
+            "{:<22} {:>7} {:<26} {} {} {} {} {} {} {}",
             sides[p].label,
             sides[p].n,
             sides[r].label,
@@ -576,6 +590,7 @@ fn main() {
             show(med(p, get), "s"),
             show(med(r, get), "s"),
             show(ratio(p, r, get), "x"),
+            show(ratio(p, r, ins_wall), "x"),
         );
     }
     println!("\nown-cost ratio (median per round): default Process insert ÷ None insert");
