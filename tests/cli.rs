@@ -193,7 +193,10 @@ fn shelve_commands_read_cpython_shelves() {
 fn gnu_foreign_builds_check_dump_and_convert_to_native() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("formats/tests/fixtures/gnu/layouts");
-    let python = Command::new("/usr/bin/python3")
+    let debian_python =
+        pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Gdbm)
+            .unwrap_or_else(|| "/usr/bin/python3".into());
+    let python = Command::new(&debian_python)
         .args(["-c", "import dbm.gnu"])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -254,7 +257,7 @@ fn gnu_foreign_builds_check_dump_and_convert_to_native() {
         got.sort();
         assert_eq!(got, want_sorted, "{name}: converted");
         if python {
-            let listing = Command::new("/usr/bin/python3")
+            let listing = Command::new(&debian_python)
                 .args([
                     "-c",
                     "import dbm.gnu, sys\n\

@@ -96,7 +96,7 @@ fn reference_accepts(ty: &str, db: &Path, want_len: usize) -> Option<Result<(), 
             vec!["-r".into(), db.display().to_string(), "count".into()],
         ),
         "dumb" => (
-            "/usr/bin/python3",
+            debian_python(),
             vec![
                 "-c".into(),
                 "import dbm.dumb, sys; d = dbm.dumb.open(sys.argv[1], 'r'); print(len(d), len([d[k] for k in d.keys()]))"
@@ -415,29 +415,12 @@ fn lock_timeout_waits_for_another_process_and_default_fails_at_once() {
     }
 }
 
-/// CPython 3.13 (`PYDBM_PYTHON313`, else `python3.13` on PATH, else pyenv's 3.13.0) when
-/// its `dbm.sqlite3` imports.
+/// CPython 3.13 as `pydbm_engine::live_reference` finds it, when its `dbm.sqlite3` imports.
 fn python313() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("PYDBM_PYTHON313") {
-        candidates.push(p.into());
-    }
-    candidates.push("python3.13".into());
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(home).join(".pyenv/versions/3.13.0/bin/python3.13"));
-    }
-    for c in candidates {
-        let ok = Command::new(&c)
-            .args(["-c", "import dbm.sqlite3"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    skip_or_fail("CPython 3.13 with dbm.sqlite3 (PYDBM_PYTHON313 or python3.13)");
-    None
+    pydbm_engine::live_reference::python_or_skip(
+        pydbm_engine::live_reference::Python::Py313,
+        "import dbm.sqlite3",
+    )
 }
 
 /// Issue 16 item 6: racing a CPython 3.13 `dbm.sqlite3` writer, pydbm's sets wait for the
@@ -697,4 +680,15 @@ fn gdbm_compat_pair_is_locked_between_pydbm_processes() {
     holder.wait().unwrap();
     let out = run(pydbm().args(["get", "--type", "ndbm"]).arg(&name).arg("k2"));
     assert_eq!(text(&out.stdout), "v2\n");
+}
+
+/// Debian's python3 (`PYDBM_PYTHON_GDBM`, default `/usr/bin/python3`, as
+/// `pydbm_engine::live_reference` finds it), for CPython's `dbm.dumb` as a verifier.
+fn debian_python() -> &'static str {
+    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Gdbm)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/usr/bin/python3".into())
+    })
 }

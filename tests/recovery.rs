@@ -19,7 +19,13 @@ use pydbm_engine::{
     OpenMode, OpenOptions, Vfs,
 };
 
-const PYTHON: &str = "/usr/bin/python3";
+/// Debian's python3 with dbm.gnu/dbm.ndbm/dbm.dumb (`PYDBM_PYTHON_GDBM`, default
+/// `/usr/bin/python3`, as `pydbm_engine::live_reference` finds it).
+static PYTHON: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Gdbm)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/usr/bin/python3".into())
+});
 
 fn pydbm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pydbm"))
@@ -29,7 +35,7 @@ fn pydbm(args: &[&str]) -> Output {
 }
 
 fn python(script: &str, args: &[&str]) -> Output {
-    Command::new(PYTHON)
+    Command::new(&*PYTHON)
         .arg("-c")
         .arg(script)
         .args(args)
@@ -39,7 +45,7 @@ fn python(script: &str, args: &[&str]) -> Output {
 
 /// Whether `/usr/bin/python3` imports `module`.
 fn python_has(module: &str) -> bool {
-    Path::new(PYTHON).exists() && python(&format!("import {module}"), &[]).status.success()
+    Path::new(&*PYTHON).exists() && python(&format!("import {module}"), &[]).status.success()
 }
 
 /// The two formats of the scenario: name, Python module, the primary file of database
@@ -173,7 +179,7 @@ print(ok)
 /// The stale-journal scenario for one format, from several kill points.
 fn stale_journal_is_never_rolled_over_other_commits(kind: Kind) {
     if !python_has(kind.module()) {
-        skip_or_fail(&format!("{PYTHON} with {}", kind.module()));
+        skip_or_fail(&format!("{} with {}", &*PYTHON, kind.module()));
         return;
     }
     let mut rounds = 0;
@@ -362,7 +368,7 @@ fn dumb_completed_replacement_survives_sigkill() {
                 "{len}: CPython reads; {py:?}"
             );
         } else {
-            skip_or_fail(&format!("{PYTHON} with dbm.dumb"));
+            skip_or_fail(&format!("{} with dbm.dumb", &*PYTHON));
         }
     }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use pydbm_engine::live_reference::{python, Python};
+
 use super::workload::{hex, unhex, Content};
 
 /// Runs `python -c PROBE` and returns the interpreter's real executable when it succeeds
@@ -21,27 +23,27 @@ fn probe(python: &str, modules: &str, version_check: &str) -> Option<PathBuf> {
     (!exe.is_empty()).then(|| PathBuf::from(exe))
 }
 
-/// Debian's python3 with `dbm.gnu` (libgdbm) and `dbm.ndbm` (Berkeley DB 5.3):
-/// `$PYDBM_PYTHON_GDBM`, default `/usr/bin/python3`.
+/// Debian's python3 with `dbm.gnu` (libgdbm) and `dbm.ndbm` (Berkeley DB 5.3), as
+/// `pydbm_engine::live_reference` finds it (`$PYDBM_PYTHON_GDBM`, default `/usr/bin/python3`).
 pub fn python_debian() -> Option<&'static Path> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let py = std::env::var("PYDBM_PYTHON_GDBM").unwrap_or("/usr/bin/python3".into());
-            probe(&py, "dbm.gnu, dbm.ndbm", "")
+            let py = python(Python::Gdbm)?;
+            probe(&py.to_string_lossy(), "dbm.gnu, dbm.ndbm", "")
         })
         .as_deref()
 }
 
-/// CPython 3.13 with `dbm.dumb` and `dbm.sqlite3`: `$PYDBM_PYTHON313`, else `python3.13` on
-/// PATH.
+/// CPython 3.13 with `dbm.dumb` and `dbm.sqlite3`, as `pydbm_engine::live_reference` finds
+/// it (`$PYDBM_PYTHON313`, else `python3.13` on PATH, else pyenv's newest 3.13).
 pub fn python313() -> Option<&'static Path> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let py = std::env::var("PYDBM_PYTHON313").unwrap_or("python3.13".into());
+            let py = python(Python::Py313)?;
             probe(
-                &py,
+                &py.to_string_lossy(),
                 "dbm.dumb, dbm.sqlite3",
                 "assert sys.version_info[:2] == (3, 13), sys.version;",
             )
