@@ -838,12 +838,7 @@ fn pickle(cmd: PickleCommand) -> Result<(), CliError> {
             file,
             py2,
         } => {
-            if protocol > pickle::HIGHEST_PROTOCOL {
-                return Err(CliError::Usage(format!(
-                    "--protocol {protocol}: pickle protocols are 0 to {}",
-                    pickle::HIGHEST_PROTOCOL
-                )));
-            }
+            check_protocol(protocol)?;
             let data = read_input(file.as_deref())?;
             stdout_write(&pickle::recode(&data, protocol, &load_options(&py2))?)
         }
@@ -908,12 +903,7 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
             protocol,
             write,
         } => {
-            if protocol > pickle::HIGHEST_PROTOCOL {
-                return Err(CliError::Usage(format!(
-                    "--protocol {protocol}: pickle protocols are 0 to {}",
-                    pickle::HIGHEST_PROTOCOL
-                )));
-            }
+            check_protocol(protocol)?;
             let data = read_input(file.as_deref())?;
             let value = pickle::loads(&data, &pickle::LoadOptions::default())?;
             let (db, _) = open(&target, "c", write.durability.engine())?;
@@ -943,4 +933,15 @@ fn shelve(cmd: ShelveCommand) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// `--protocol N`: a usage error beyond the highest pickle protocol.
+fn check_protocol(protocol: u8) -> Result<(), CliError> {
+    if protocol > pickle::HIGHEST_PROTOCOL {
+        return Err(CliError::Usage(format!(
+            "--protocol {protocol}: pickle protocols are 0 to {}",
+            pickle::HIGHEST_PROTOCOL
+        )));
+    }
+    Ok(())
 }
