@@ -176,7 +176,6 @@ fn dumb_batch_killed_midway_leaves_a_prefix() {
 }
 
 #[test]
-
 fn sqlite3_batch_killed_midway_leaves_a_prefix() {
     batch_test("sqlite3");
 }

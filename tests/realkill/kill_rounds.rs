@@ -936,7 +936,6 @@ fn gnu_kill_rounds_5000() {
 }
 
 #[test]
-
 fn ndbm_kill_rounds() {
     kill_test("ndbm", 200, 2);
 }
@@ -954,13 +953,11 @@ fn ndbm_kill_rounds_5000() {
 }
 
 #[test]
-
 fn dumb_kill_rounds() {
     kill_test("dumb", 200, 2);
 }
 
 #[test]
-
 fn dumb_kill_rounds_writer_alone() {
     // 200 while dumb_kill_rounds is ignored, so plain `cargo test` still kills 200 writers.
     kill_test("dumb", 200, 0);
@@ -973,7 +970,6 @@ fn dumb_kill_rounds_5000() {
 }
 
 #[test]
-
 fn sqlite3_kill_rounds() {
     kill_test("sqlite3", 200, 2);
 }
