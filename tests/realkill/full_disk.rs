@@ -419,13 +419,13 @@ fn ndbm_full_disk_file_made_by_the_reference() {
 }
 
 #[test]
-#[ignore = "open bug (issue 16): when ENOSPC fails dumb's commit itself, the operation is not rolled back at once, so readers meet a hot journal and CPython reads the failed operation's .dir lines; ndbm got this fix, dumb needs its in-memory index restored too; docs/realkill.md"]
+#[ignore = "open bug (issue 16): on a full disk dumb's .dir can hold lines for values whose deferred .dat appends never reached the file (`key 'fill00063' has 3000 value bytes at 1212416, past the end of .dat`); CPython then lists unacknowledged keys; docs/realkill.md"]
 fn dumb_full_disk_file_made_by_pydbm() {
     full_disk_test("dumb", false);
 }
 
 #[test]
-#[ignore = "open bug (issue 16): when ENOSPC fails dumb's commit itself, the operation is not rolled back at once, so readers meet a hot journal and CPython reads the failed operation's .dir lines; ndbm got this fix, dumb needs its in-memory index restored too; docs/realkill.md"]
+#[ignore = "open bug (issue 16): on a full disk dumb's .dir can hold lines for values whose deferred .dat appends never reached the file (`key 'fill00063' has 3000 value bytes at 1212416, past the end of .dat`); CPython then lists unacknowledged keys; docs/realkill.md"]
 fn dumb_full_disk_file_made_by_the_reference() {
     full_disk_test("dumb", true);
 }

@@ -167,6 +167,10 @@ pub struct Store<F: DumbFiles> {
     defer: bool,
     /// Read-ahead for gets in file order (only when `defer`).
     ahead: ReadAhead,
+    /// Set when a commit itself failed (a full disk while writing back): the files were rolled
+    /// back to before the operation, but the in-memory index may still describe it, so every
+    /// later use of this handle fails until the database is opened again.
+    commit_failed: bool,
 }
 
 impl<F: DumbFiles> Store<F> {
@@ -193,6 +197,7 @@ impl<F: DumbFiles> Store<F> {
             dir_overrides: Vec::new(),
             defer,
             ahead: ReadAhead::default(),
+            commit_failed: false,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -279,6 +284,7 @@ impl<F: DumbFiles> Store<F> {
     /// CPython's `db[key]`: the value, read from `.dat` at the key's slot.
     /// A slot reaching past the end of `.dat` is [`Error::Corrupt`].
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_usable()?;
         let Some(slot) = self.index.get(key) else {
             return Ok(None);
         };
@@ -699,9 +705,23 @@ impl<F: DumbFiles> Store<F> {
     }
 
     /// Commits the journal after a successful operation, or rolls it back after a failed one.
+    /// A commit that fails itself (ENOSPC while writing back) is rolled back at once, so no
+    /// hot journal is left for readers and no other library sees the operation's partial
+    /// writes (issue 16, full disk); this handle then refuses further use (`commit_failed`).
     fn finish(&mut self, result: Result<()>) -> Result<()> {
+        self.check_usable()?;
         match result {
-            Ok(()) => self.files.commit(),
+            Ok(()) => {
+                let committed = self.files.commit();
+                if committed.is_err() {
+                    self.commit_failed = true;
+                    self.ahead.clear();
+                    // If this rollback fails too, the journal stays hot and the next
+                    // writable open recovers it; the commit's error is the one reported.
+                    let _ = self.files.rollback();
+                }
+                committed
+            }
             Err(e) => {
                 // The rollback may restore bytes the window copied after they were written.
                 self.ahead.clear();
@@ -715,7 +735,21 @@ impl<F: DumbFiles> Store<F> {
         }
     }
 
+    /// Fails once a commit of this handle has failed (see `commit_failed`).
+    fn check_usable(&self) -> Result<()> {
+        if self.commit_failed {
+            return Err(Error::io(
+                self.files.path(DAT),
+                std::io::Error::other(
+                    "an earlier commit failed and was rolled back; open the database again",
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn check_writable(&self) -> Result<()> {
+        self.check_usable()?;
         if self.read_only {
             // CPython: dbm.dumb.error('The database is opened for reading only').
             return Err(Error::ReadOnly {
