@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use pydbm_engine::live_reference::skip_or_fail;
 
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
+use tmpfs::Tmpfs;
+
 fn pydbm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pydbm"))
 }
@@ -512,43 +516,6 @@ fn sqlite3_sets_race_a_cpython_writer_without_failures() {
         text(&out.stderr)
     );
     holder.wait().expect("CPython ends");
-}
-
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a `size` tmpfs (`mount -t tmpfs -o size=...`, root only); `None` (after
-    /// skip_or_fail) where mounting is impossible.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            skip_or_fail("mounting a tmpfs (needs root)");
-            return None;
-        }
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 /// Fills the file system holding `dir` with a file `fill` until writes fail with ENOSPC.

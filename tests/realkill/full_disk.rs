@@ -21,46 +21,9 @@ use std::time::Duration;
 use super::kill_rounds::{diff, target, Target};
 use super::process::{self, Finished};
 use super::reference;
+use super::tmpfs::Tmpfs;
 use super::workload::{hex, unhex, Content};
 use super::{pydbm_binary, selected};
-
-/// A tmpfs mounted on a fresh temporary directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `1m`); `None` after a loud skip when not permitted.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            pydbm_engine::live_reference::skip_or_fail("mounting a tmpfs (`mount -t tmpfs`, root)");
-            return None;
-        }
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // A busy mount is detached lazily; the temp dir is removed after it.
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// Fills the filesystem of `dir` with `filler`, then gives back `room` bytes.
 fn fill(dir: &Path, room: u64) -> PathBuf {

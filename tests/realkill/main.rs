@@ -14,6 +14,8 @@ mod kill_rounds;
 mod process;
 mod reference;
 mod reference_first;
+#[path = "../support/tmpfs.rs"]
+mod tmpfs;
 mod workload;
 
 use std::path::{Path, PathBuf};
