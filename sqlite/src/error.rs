@@ -197,14 +197,18 @@ impl Error {
     }
 
     /// Maps this error to the workspace's [`pydbm_engine::Error`] for the file `path`:
-    /// busy/locked → `Locked`, read-only → `ReadOnly`, not-a-database/corrupt → `Corrupt`,
+    /// busy/locked/protocol (a lost WAL lock race) → `Locked`, read-only → `ReadOnly`, not-a-database/corrupt → `Corrupt`,
     /// cannot-open on a missing file → an I/O `NotFound`, anything else → an I/O error
     /// carrying SQLite's message.
     pub fn to_engine(&self, path: &Path) -> pydbm_engine::Error {
         match self.primary_code() {
-            Some(ffi::SQLITE_BUSY) | Some(ffi::SQLITE_LOCKED) => pydbm_engine::Error::Locked {
-                path: path.to_path_buf(),
-            },
+            // SQLITE_PROTOCOL is the loser of WAL's lock race giving up after SQLite's own
+            // retries (sqlite3 spec on result codes): contention, like BUSY, not damage.
+            Some(ffi::SQLITE_BUSY) | Some(ffi::SQLITE_LOCKED) | Some(ffi::SQLITE_PROTOCOL) => {
+                pydbm_engine::Error::Locked {
+                    path: path.to_path_buf(),
+                }
+            }
             Some(ffi::SQLITE_READONLY) => pydbm_engine::Error::ReadOnly {
                 path: path.to_path_buf(),
             },
@@ -297,5 +301,27 @@ mod tests {
         assert_eq!(Error::from_code(18, "x").kind, ErrorKind::DataError);
         assert_eq!(result_code_name(2067), "SQLITE_CONSTRAINT_UNIQUE");
         assert_eq!(result_code_name(123456), "SQLITE_UNKNOWN");
+    }
+
+    #[test]
+    fn lock_races_map_to_locked() {
+        let p = std::path::Path::new("/x/db");
+        for (code, msg) in [
+            (5, "database is locked"),
+            (6, "database table is locked"),
+            (15, "locking protocol"),
+        ] {
+            assert!(
+                matches!(
+                    Error::from_code(code, msg).to_engine(p),
+                    pydbm_engine::Error::Locked { .. }
+                ),
+                "{code} {msg}"
+            );
+        }
+        assert!(!matches!(
+            Error::from_code(11, "database disk image is malformed").to_engine(p),
+            pydbm_engine::Error::Locked { .. }
+        ));
     }
 }
