@@ -2,7 +2,7 @@
 //!
 //! - Committed fixtures (tests/fixtures/gnu/, made by make.py with the real libgdbm):
 //!   every random script's output must hash to the digest libgdbm's file had.
-//! - The shared corpus (/work/shared/corpus/gdbm or $PYDBM_CORPUS) reads with the records
+//! - The gdbm corpus (tests/fixtures/gnu/corpus/, copied from the shared corpus) reads with the records
 //!   Python's dbm.gnu lists, and the corpus's generating sequences rebuild identical bytes.
 //! - Live: with Debian's python3's dbm.gnu (`PYDBM_PYTHON_GDBM`) and `cc -lgdbm`, fresh scripts are run through
 //!   both and the files `cmp`-identical. Missing reference → "SKIPPED", or failure if CI=true.
@@ -264,19 +264,11 @@ fn differential_fixtures_match_libgdbm() {
     );
 }
 
-/// The shared corpus directory, if present (`$PYDBM_CORPUS`, `<repo>/../shared/...`,
-/// or /work/shared/...).
-fn corpus_dir() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cands = [
-        std::env::var_os("PYDBM_CORPUS").map(PathBuf::from),
-        Some(root.join("../shared/corpus/gdbm")),
-        Some(PathBuf::from("/work/shared/corpus/gdbm")),
-    ];
-    cands
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("02-small.gdbm").exists())
+/// The gdbm corpus: copies of the shared corpus's files (made by libgdbm 1.23, see
+/// tests/fixtures/gnu/corpus/README.md), committed so the tests need nothing outside the
+/// repository.
+fn corpus_dir() -> PathBuf {
+    fixtures().join("corpus")
 }
 
 fn open_image(bytes: Vec<u8>, writable: bool) -> pydbm_engine::Result<GdbmFile<MemStorage>> {
@@ -293,9 +285,7 @@ fn open_image(bytes: Vec<u8>, writable: bool) -> pydbm_engine::Result<GdbmFile<M
 /// corpus-listing.txt (made by make.py); refused files are refused.
 #[test]
 fn corpus_reads_like_python() {
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     let listing = std::fs::read_to_string(fixtures().join("corpus-listing.txt")).unwrap();
     let mut expected: Vec<(String, Vec<String>)> = Vec::new();
     for line in listing.lines() {
@@ -347,9 +337,7 @@ fn corpus_reads_like_python() {
 /// The needs-recovery file (next_block < file size) opens; len fails, get finds nothing.
 #[test]
 fn corpus_needs_recovery_state() {
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     let mut db = open_image(
         std::fs::read(dir.join("invalid/next-block-short.gdbm")).unwrap(),
         true,
@@ -368,9 +356,7 @@ fn corpus_needs_recovery_state() {
 /// Rebuilding corpus files with their generating sequences (spec §22) gives their bytes.
 #[test]
 fn corpus_rebuilds_byte_identical() {
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     let build = |bs: i32, numsync: bool, f: &dyn Fn(&mut GdbmFile<MemStorage>)| -> Vec<u8> {
         let mut db = GdbmFile::open(
             MemStorage::new("c.gdbm", Vec::new()),
@@ -467,9 +453,7 @@ fn corpus_rebuilds_byte_identical() {
 /// the ones iteration lists.
 #[test]
 fn corpus_passes_check() {
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     for name in [
         "01-empty.gdbm",
         "02-small.gdbm",
@@ -713,9 +697,7 @@ fn listing_of(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[test]
 fn corpus_dumps_read() {
     use pydbm_formats::gnu::dump;
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     let d = dump::read_any(&std::fs::read(dir.join("12-small.ascii.dump.txt")).unwrap()).unwrap();
     assert_eq!(d.records, listing_of("02-small.gdbm"));
     let meta = d.meta.unwrap();
@@ -935,9 +917,7 @@ fn live_gdbmtool_accepts_pydbm_files() {
 /// bytes (made by libgdbm); converting back gives a standard file with the same records.
 #[test]
 fn corpus_convert_to_numsync() {
-    let Some(dir) = corpus_dir() else {
-        return skip_or_fail("shared gdbm corpus");
-    };
+    let dir = corpus_dir();
     let mut db = open_image(std::fs::read(dir.join("02-small.gdbm")).unwrap(), true).unwrap();
     db.convert(true).unwrap();
     let bytes = db.close().unwrap().into_bytes();

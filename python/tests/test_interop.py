@@ -156,15 +156,14 @@ def test_acceptance_scenario_interpreter_lacks_gdbm():
 
 
 def corpus_dir():
-    """shared/corpus beside the repository (where CI puts shared/), or PYDBM_CORPUS."""
+    """The whichdb corpus committed in the repository (formats/tests/fixtures/whichdb/corpus:
+    copies of shared/corpus files made by libgdbm 1.23, Berkeley DB 5.3 and CPython), or
+    PYDBM_CORPUS."""
     env = os.environ.get("PYDBM_CORPUS")
     if env:
         return env
     repo = os.path.dirname(os.path.dirname(HERE))
-    for cand in (os.path.join(repo, "..", "shared", "corpus"), "/work/shared/corpus"):
-        if os.path.isdir(cand):
-            return cand
-    return None
+    return os.path.join(repo, "formats", "tests", "fixtures", "whichdb", "corpus")
 
 
 def test_whichdb_answers_as_the_reference_on_the_corpus(tmp_path, reference_python):
@@ -174,8 +173,6 @@ def test_whichdb_answers_as_the_reference_on_the_corpus(tmp_path, reference_pyth
     import pydbm._pydbm as native
 
     corpus = corpus_dir()
-    if corpus is None:
-        missing_reference("shared/corpus (set PYDBM_CORPUS)")
     names = set()
     for root, _dirs, files in os.walk(corpus):
         for f in files:
