@@ -1,4 +1,4 @@
-//! Prints which live references the last `cargo test` used and which it skipped, from the
+//! Prints which live references the recorded `cargo test` runs used and which they skipped, from the
 //! records every live test leaves under `target/live-references/`
 //! (`pydbm_engine::live_reference`). `-- --reset` empties the directory first (run it before
 //! `cargo test` so the summary covers exactly one run); `-- --strict` exits 1 when anything

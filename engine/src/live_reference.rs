@@ -22,14 +22,23 @@
 //! When a reference is missing the test says loudly that it skipped; under `CI=true` it fails
 //! instead, so a CI machine that lost a reference cannot pass by skipping.
 //!
-//! # Summary ([`record_used`], [`summary`])
+//! # Summary ([`record_used`], [`summary`], [`print_run_summary`])
 //!
 //! libtest hides the output of passing tests, so every live test also appends one line to
-//! `target/live-references/<binary>-<pid>.log` (one file per test process, one `write` per
-//! line with `O_APPEND`, so parallel test threads and binaries never interleave): `used`
-//! with the reference and the test, or `skipped` with what was missing. `cargo run -q -p
-//! pydbm-engine --example live_references` prints the summary of those files after
-//! `cargo test` (and `-- --reset` empties the directory before a run).
+//! `target/live-references/run-<cargo>-<binary>-<pid>.log` (one file per test process, one
+//! `write` per line with `O_APPEND`, so parallel test threads and binaries never
+//! interleave): `used` with the reference and the test, or `skipped` with what was missing.
+//! `<cargo>` names the `cargo` process that started the test (its pid and start time, from
+//! `/proc`), so the records of one `cargo test` are told apart from earlier runs'.
+//!
+//! Every package with live tests has a last test target, `tests/zz_live_references.rs`
+//! (`harness = false`; cargo runs a package's test targets in name order and the packages
+//! in name order, `pydbm-sqlite` last), that calls [`print_run_summary`]: a plain `cargo
+//! test`, `cargo test -p <package>` and `cargo test --workspace` all end with the summary of
+//! what that run used and skipped (under `--workspace` each package's summary covers the
+//! run so far, the last one all of it). `cargo run -q -p pydbm-engine --example
+//! live_references` prints the summary of every record file (`-- --reset` empties the
+//! directory first).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -274,15 +283,133 @@ fn record(kind: &str, what: &str) {
         "{kind}\t{}\t{binary}::{test}\n",
         what.replace(['\t', '\n'], " ")
     );
+    let run = match cargo_run() {
+        Some(run) => format!("run-{run}-"),
+        None => String::new(),
+    };
     let _ = std::fs::create_dir_all(&dir);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(format!("{exe}-{}.log", std::process::id())));
+        .open(dir.join(format!("{run}{exe}-{}.log", std::process::id())));
     if let Ok(mut file) = file {
         // One write per line: O_APPEND makes it atomic against the other threads.
         let _ = file.write_all(line.as_bytes());
     }
+}
+
+/// The pid and the start time (clock ticks since boot) of the process `pid`, and its
+/// parent's pid and its command name, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(u64, u32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so split at the
+    // last ')'. starttime is field 22, the 20th after comm.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let ppid = rest.get(1)?.parse().ok()?;
+    let start = rest.get(19)?.parse().ok()?;
+    Some((start, ppid, comm))
+}
+
+/// The `cargo` process this test process runs under (the nearest ancestor whose command
+/// name starts with `cargo`), as `<pid>.<start time>`: the same for every test binary one
+/// `cargo test` starts (and their children), different for the next run even when the pid
+/// is reused. Found once per process; `None` outside cargo or without `/proc`.
+pub fn cargo_run() -> Option<String> {
+    static RUN: OnceLock<Option<String>> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let mut pid = std::process::id();
+        // A bounded walk: a cycle cannot occur in /proc, but a racing exit could confuse it.
+        for _ in 0..32 {
+            let (_, ppid, _) = proc_stat(pid)?;
+            if ppid <= 1 {
+                return None;
+            }
+            let (start, _, comm) = proc_stat(ppid)?;
+            if comm.starts_with("cargo") {
+                return Some(format!("{ppid}.{start}"));
+            }
+            pid = ppid;
+        }
+        None
+    })
+    .clone()
+}
+
+/// Whether the cargo run `run` (`<pid>.<start time>`, see [`cargo_run`]) is still going.
+fn run_is_alive(run: &str) -> bool {
+    let Some((pid, start)) = run.split_once('.') else {
+        return false;
+    };
+    match (pid.parse::<u32>(), start.parse::<u64>()) {
+        (Ok(pid), Ok(start)) => proc_stat(pid).is_some_and(|(s, _, _)| s == start),
+        _ => false,
+    }
+}
+
+/// Prints the summary of the records this cargo run left so far (see the module docs): the
+/// body of every package's `tests/zz_live_references.rs`. Also deletes the record files of
+/// cargo runs that have ended (their summary was printed, or never will be). Returns failure
+/// when something skipped under `CI=true` (each skipping test has already failed there;
+/// this makes the summary agree), or when the records cannot be read.
+///
+/// Arguments cargo passes through (`cargo test -- --ignored`, a filter) are ignored, except
+/// `--list`, which prints nothing (a harness asking for the list of tests gets an empty one).
+pub fn print_run_summary() -> std::process::ExitCode {
+    if std::env::args().any(|a| a == "--list") {
+        return std::process::ExitCode::SUCCESS;
+    }
+    let Some(dir) = record_dir() else {
+        eprintln!("live references: cannot locate the target directory; no summary");
+        return std::process::ExitCode::FAILURE;
+    };
+    let run = cargo_run();
+    let mut mine = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            eprintln!("live references: cannot read {}: {e}", dir.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    for path in entries {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let Some(file_run) = name.strip_prefix("run-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if Some(file_run) == run.as_deref() {
+            mine.push(path);
+        } else if !run_is_alive(file_run) {
+            // An ended run's records: best effort, a file that stays is only read again.
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let text = match summary_of(mine, &dir) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("live references: cannot read {}: {e}", dir.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let scope = match &run {
+        Some(run) => format!("this cargo run (cargo process {run}) so far"),
+        None => "this test process (not run by cargo: nothing recorded to sum)".to_string(),
+    };
+    println!(
+        "\nlive references of {scope}; records in {}:",
+        dir.display()
+    );
+    print!("{text}");
+    if in_ci() && text.lines().any(|l| l.starts_with("SKIPPED ")) {
+        eprintln!("live references: a reference was missing and CI=true");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
 }
 
 /// The summary of every record in `dir`: one line per reference used (with the number of
@@ -290,17 +417,20 @@ fn record(kind: &str, what: &str) {
 /// and a last line `live references: N live tests ran, M skipped`. Malformed lines are
 /// counted and reported, not ignored.
 pub fn summary(dir: &Path) -> std::io::Result<String> {
-    let mut used: BTreeMap<String, usize> = BTreeMap::new();
-    let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut malformed = 0usize;
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .collect(),
+    let files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
+    summary_of(files, dir)
+}
+
+/// The summary of the `.log` files among `files` (others are skipped), which are in `dir`.
+fn summary_of(mut files: Vec<PathBuf>, dir: &Path) -> std::io::Result<String> {
+    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut malformed = 0usize;
+    files.retain(|p| p.extension().is_some_and(|x| x == "log"));
     files.sort();
     for file in files {
         for line in std::fs::read_to_string(&file)?.lines() {
@@ -382,6 +512,22 @@ mod tests {
                 + &dir.path().display().to_string()
                 + "\nlive references: 3 live tests ran, 1 skipped (2 references used, 1 missing)\n"
         );
+    }
+
+    #[test]
+    fn a_run_is_alive_only_with_its_start_time() {
+        let pid = std::process::id();
+        let (start, ppid, comm) = proc_stat(pid).expect("/proc/self/stat parses");
+        assert!(ppid > 0);
+        assert!(!comm.is_empty());
+        assert!(run_is_alive(&format!("{pid}.{start}")));
+        // The same pid with another start time is a reused pid: a different run.
+        assert!(!run_is_alive(&format!("{pid}.{}", start + 1)));
+        assert!(!run_is_alive("not-a-run"));
+        // Under cargo, the run is the cargo process, an ancestor that is alive.
+        if let Some(run) = cargo_run() {
+            assert!(run_is_alive(&run), "{run}");
+        }
     }
 
     #[test]
