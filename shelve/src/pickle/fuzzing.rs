@@ -32,8 +32,9 @@ pub fn pickle_load(data: &[u8]) {
                 // names, so its re-dump is a fixpoint; pydbm never imports and keeps a
                 // name as written, so a name CPython could not load (protocol 4
                 // `UserDict.UserDict`: dumped as is, loaded as collections.UserDict,
-                // re-dumped as UserDict.IterableUserDict) or an alias (socket.SocketType
-                // for _socket.socket) settles one round later. The corpus keeps both.
+                // re-dumped as UserDict.IterableUserDict) or a name CPython resolves to a
+                // non-class object (tkFileDialog.X is the string 'x') settles one round
+                // later. The corpus keeps both.
                 let back2 = loads(&again, &opts).expect("pydbm loads its own re-dump");
                 let again2 = dumps(&back2, q).expect("a loaded dump re-dumps");
                 assert_eq!(again2, again, "protocol {q} re-dump does not settle");

@@ -9,6 +9,7 @@
 //! See `docs/pickle.md` and the pickle spec (`python-formats.md` §1, §8).
 
 mod big_stack;
+mod canonical_table;
 mod compat_table;
 pub mod copyreg;
 mod de;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use pydbm_engine::{Error, Result};
 
+use super::canonical_table::CANONICAL_NAME;
 use super::compat_table::{IMPORT_MAPPING, NAME_MAPPING};
 use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::opcodes::{code as op, lookup};
@@ -397,7 +398,7 @@ impl<'a> Unpickler<'a> {
                 Error::BadArgument(m) => self.fail(m),
                 other => other,
             })?;
-        let key = (module, name);
+        let key = canonical_name(module, name);
         if let Some(&id) = self.globals.get(&key) {
             return Ok(id);
         }
@@ -1261,6 +1262,28 @@ pub(crate) fn map_py2_name(module: String, name: String) -> (String, String) {
         return (IMPORT_MAPPING[i].1.to_string(), name);
     }
     (module, name)
+}
+
+/// The name CPython 3.13 pickles the object `module.name` under when that is an alias of a
+/// class or function (`socket.SocketType` is `_socket.socket`, `io.StringIO` is
+/// `_io.StringIO`, `functools.reduce` is `_functools.reduce`, 3.11's
+/// `_collections._tuplegetter` is 3.13's `collections._tuplegetter`): CPython resolves a
+/// global to its object, whose `__module__` and `__qualname__` name it when it is pickled
+/// again (pickle spec §1.5). The table covers the modules of the compat tables and every
+/// name CPython 2.7, 3.6, 3.11 and 3.13 write for their classes and functions
+/// (canonical_table.rs). Applied after the class filter, which sees the name as written
+/// (mapped from Python 2 below protocol 3), as CPython's `find_class` does. Other names are
+/// kept.
+pub(crate) fn canonical_name(module: String, name: String) -> (String, String) {
+    match CANONICAL_NAME
+        .binary_search_by(|((m, n), _)| (*m, *n).cmp(&(module.as_str(), name.as_str())))
+    {
+        Ok(i) => {
+            let (m, n) = CANONICAL_NAME[i].1;
+            (m.to_string(), n.to_string())
+        }
+        Err(_) => (module, name),
+    }
 }
 
 /// Python's type name of a node, for error messages.
