@@ -900,15 +900,123 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
 /// pydbm never imports, so it cannot know the name is missing.
 #[test]
 fn compat_table_globals_made_by_every_python_recode_like_cpython_313() {
-    let text = std::fs::read_to_string(fixtures().join("compat/globals.tsv")).unwrap();
+    let compared = compare_compat_tsv("globals.tsv", &[]);
+    for source in ["py27", "py36", "py311", "py313", "crafted"] {
+        assert!(
+            compared.get(source).copied().unwrap_or(0) > 1000,
+            "globals.tsv has too few pickles made by {source}: {compared:?}"
+        );
+    }
+}
+
+/// Instances of every exception class of the compat tables (no arguments, a message, an
+/// `(errno, text)` pair, three arguments) and of the `User*` containers, pickled by CPython
+/// 2.7, 3.6, 3.11 and 3.13, recode at every protocol to 3.13's re-dump
+/// (tests/fixtures/pickle/compat/instances.tsv, made by make_compat_globals.py).
+#[test]
+fn compat_table_instances_made_by_every_python_recode_like_cpython_313() {
+    let compared = compare_compat_tsv("instances.tsv", INSTANCE_GAPS);
+    for source in ["py27", "py36", "py311", "py313"] {
+        assert!(
+            compared.get(source).copied().unwrap_or(0) > 1000,
+            "instances.tsv has too few pickles made by {source}: {compared:?}"
+        );
+    }
+}
+
+/// A class whose instances pydbm does not yet re-reduce the way CPython 3.13 does: pickles
+/// whose loaded graph names it may differ (counted); each gap must still differ somewhere,
+/// so a fixed one has to leave the list.
+struct KnownGap {
+    module: &'static str,
+    name: &'static str,
+    why: &'static str,
+}
+
+/// CPython runs these classes' code on load; pydbm never runs code.
+const INSTANCE_GAPS: &[KnownGap] = &[
+    KnownGap {
+        module: "builtins",
+        name: "AttributeError",
+        why: "3.13's AttributeError.__getstate__ adds {'name': ..., 'args': args} to the state",
+    },
+    KnownGap {
+        module: "builtins",
+        name: "OSError",
+        why: "OSError(errno, text, ...) constructs the errno's subclass (PEP 3151: \
+              2 -> FileNotFoundError, 1 -> PermissionError) and keeps filename",
+    },
+    KnownGap {
+        module: "test.support",
+        name: "TestFailed",
+        why: "its __init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "Error",
+        why: "configparser's errors' __init__ store message/section/option attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "DuplicateSectionError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "InterpolationDepthError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "InterpolationError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "InterpolationSyntaxError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "NoOptionError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "NoSectionError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "configparser",
+        name: "ParsingError",
+        why: "__init__ stores attributes",
+    },
+    KnownGap {
+        module: "http.client",
+        name: "IncompleteRead",
+        why: "__init__ stores partial/expected",
+    },
+    KnownGap {
+        module: "http.client",
+        name: "LineTooLong",
+        why: "__init__ formats its message from the line type",
+    },
+];
+
+/// Recodes every pickle of `compat/<name>` (format: make_compat_globals.py's docstring) at
+/// protocols 0..5 and demands CPython 3.13's bytes, or an error where 3.13 raised; pickles
+/// 3.13 cannot load are counted, not compared. Returns the recodes compared per maker.
+fn compare_compat_tsv(name: &str, known_gaps: &[KnownGap]) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(fixtures().join("compat").join(name)).unwrap();
     let rows: Vec<Vec<&str>> = text
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| l.split('\t').collect())
         .collect();
     let mut failures = Vec::new();
-    let mut compared: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut compared: BTreeMap<String, usize> = BTreeMap::new();
     let (mut unloadable, mut total) = (0usize, 0usize);
+    let mut gap_hits = vec![0usize; known_gaps.len()];
     for row in &rows {
         let (sources, input) = (row[0], unhex_bytes(row[1]));
         // "=N": the six recodes of data row N.
@@ -916,37 +1024,57 @@ fn compat_table_globals_made_by_every_python_recode_like_cpython_313() {
             Some(n) => rows[n.parse::<usize>().unwrap()][2..].to_vec(),
             None => row[2..].to_vec(),
         };
-        assert_eq!(wants.len(), 6, "malformed globals.tsv row {}", row[1]);
+        assert_eq!(wants.len(), 6, "malformed {name} row {}", row[1]);
         if wants.iter().all(|w| w.starts_with("ERR_")) {
             unloadable += 1;
             continue;
         }
+        // The known gap naming a class of this pickle's loaded graph, if any.
+        let gap = pickle::loads(&input, &LoadOptions::default())
+            .ok()
+            .and_then(|p| {
+                p.nodes.iter().find_map(|n| match n {
+                    pickle::Node::Global { module, name } => known_gaps
+                        .iter()
+                        .position(|g| (g.module, g.name) == (module.as_str(), name.as_str())),
+                    _ => None,
+                })
+            });
         for (q, want) in wants.iter().enumerate() {
             let got = pickle::recode(&input, q as u8, &LoadOptions::default());
             match (want.strip_prefix("ERR_"), &got) {
                 (Some(_), Err(_)) => {}
                 (None, Ok(got)) if hex_full(got) == *want => {}
-                _ => failures.push(format!(
-                    "{sources} {} -> p{q}: cpython {want}, pydbm {:?}",
-                    row[1],
-                    got.map(|g| hex_full(&g))
-                )),
+                _ => match gap {
+                    Some(g) => gap_hits[g] += 1,
+                    None => failures.push(format!(
+                        "{sources} {} -> p{q}: cpython {want}, pydbm {:?}",
+                        row[1],
+                        got.map(|g| hex_full(&g))
+                    )),
+                },
             }
             total += 1;
             for source in sources.split(',') {
-                *compared.entry(source).or_default() += 1;
+                *compared.entry(source.to_string()).or_default() += 1;
             }
         }
     }
     println!(
-        "{} pickles, {total} recodes compared (by maker, a pickle several wrote counted for each: \
+        "{name}: {} pickles, {total} recodes compared (by maker, a pickle several wrote counted for each: \
          {compared:?}); {unloadable} pickles CPython 3.13 cannot load",
         rows.len()
     );
-    for source in ["py27", "py36", "py311", "py313", "crafted"] {
+    for (gap, hits) in known_gaps.iter().zip(&gap_hits) {
+        println!(
+            "{name}: known gap {}.{}: {hits} recodes differ ({})",
+            gap.module, gap.name, gap.why
+        );
         assert!(
-            compared.get(source).copied().unwrap_or(0) > 1000,
-            "globals.tsv has too few pickles made by {source}: {compared:?}"
+            *hits > 0,
+            "{}.{} now recodes like CPython 3.13: remove it from the known gaps",
+            gap.module,
+            gap.name
         );
     }
     assert!(
@@ -960,6 +1088,7 @@ fn compat_table_globals_made_by_every_python_recode_like_cpython_313() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    compared
 }
 
 /// Every 20th of the pickles of `compat_table_globals_made_by_every_python_recode_like_cpython_313`
