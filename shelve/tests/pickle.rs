@@ -933,19 +933,8 @@ struct KnownGap {
     why: &'static str,
 }
 
-/// CPython runs these classes' code on load; pydbm never runs code.
+/// CPython runs these classes' Python `__init__` on load; pydbm never runs code.
 const INSTANCE_GAPS: &[KnownGap] = &[
-    KnownGap {
-        module: "builtins",
-        name: "AttributeError",
-        why: "3.13's AttributeError.__getstate__ adds {'name': ..., 'args': args} to the state",
-    },
-    KnownGap {
-        module: "builtins",
-        name: "OSError",
-        why: "OSError(errno, text, ...) constructs the errno's subclass (PEP 3151: \
-              2 -> FileNotFoundError, 1 -> PermissionError) and keeps filename",
-    },
     KnownGap {
         module: "test.support",
         name: "TestFailed",

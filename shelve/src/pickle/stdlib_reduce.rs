@@ -72,6 +72,29 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
     a
 }
 
+/// The `OSError` subclass CPython 3.13 on Linux builds for `OSError(errno, strerror, ...)`
+/// (PEP 3151's errno table, Linux errno values; checked with live 3.13 for errno 1..199),
+/// or `None` when the errno keeps plain `OSError`.
+pub fn oserror_subclass(errno: i64) -> Option<&'static str> {
+    Some(match errno {
+        1 | 13 => "PermissionError",
+        2 => "FileNotFoundError",
+        3 => "ProcessLookupError",
+        4 => "InterruptedError",
+        10 => "ChildProcessError",
+        11 | 114 | 115 => "BlockingIOError",
+        17 => "FileExistsError",
+        20 => "NotADirectoryError",
+        21 => "IsADirectoryError",
+        32 | 108 => "BrokenPipeError",
+        103 => "ConnectionAbortedError",
+        104 => "ConnectionResetError",
+        110 => "TimeoutError",
+        111 => "ConnectionRefusedError",
+        _ => return None,
+    })
+}
+
 /// `re._compile(pattern, flags)` for a str pattern: Python 3 compiles str patterns with
 /// `re.UNICODE` (32) unless `re.ASCII` (256) is given, so a Python 2 pickle's flags come back
 /// with 32 added. `None` (leave the call alone) when 32 is already set, or with `re.LOCALE`

@@ -16,7 +16,7 @@ use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::opcodes::{code as op, lookup};
 use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
-use super::stdlib_reduce::{array_item, fraction_terms, str_pattern_flags, ArrayValue};
+use super::stdlib_reduce::{self, array_item, fraction_terms, str_pattern_flags, ArrayValue};
 use super::text::{decode_escape, decode_raw_unicode_escape, parse_python_float};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
 
@@ -410,6 +410,72 @@ impl<'a> Unpickler<'a> {
         Ok(id)
     }
 
+    /// The `builtins.<name>` class node of an object CPython builds itself (not through
+    /// `find_class`, so the class filter is not asked).
+    fn builtin_class(&mut self, name: &str) -> NodeId {
+        let key = ("builtins".to_string(), name.to_string());
+        if let Some(&id) = self.globals.get(&key) {
+            return id;
+        }
+        let id = self.graph.add(Node::Global {
+            module: key.0.clone(),
+            name: key.1.clone(),
+        });
+        self.globals.insert(key, id);
+        id
+    }
+
+    /// BUILD on an `AttributeError` (see [`Self::reduce_instance`]): CPython's
+    /// `BaseException.__setstate__` sets each key as an attribute — `args` replaces the
+    /// arguments, `name` and `obj` go to their slots, the rest to `__dict__` — and 3.13's
+    /// `__getstate__` gives back `__dict__`, then `name` when it was set, then `args`.
+    /// `None` (BUILD as usual) for any other instance or a state that is not a dict.
+    fn attribute_error_state(&mut self, inst: NodeId, state: NodeId) -> Option<()> {
+        let Node::Instance(i) = self.graph.node(inst) else {
+            return None;
+        };
+        let Construct::Reduce { callable, args } = i.construct else {
+            return None;
+        };
+        if !matches!(self.graph.node(callable), Node::Global { module, name }
+            if module == "builtins" && name == "AttributeError")
+        {
+            return None;
+        }
+        let Node::Dict(items) = self.graph.node(state) else {
+            return None;
+        };
+        let key_is = |g: &Pickle, k: NodeId, want: &str| matches!(g.node(k), Node::Str(s) if s.as_str() == Some(want));
+        let g = &self.graph;
+        let mut rest = Vec::new();
+        let (mut name, mut new_args) = (None, None);
+        for &(k, v) in items {
+            if key_is(g, k, "args") {
+                // setattr converts to a tuple; only a tuple keeps its identity.
+                if !matches!(g.node(v), Node::Tuple(_)) {
+                    return None;
+                }
+                new_args = Some((k, v));
+            } else if key_is(g, k, "name") {
+                name = Some((k, v));
+            } else if !key_is(g, k, "obj") {
+                rest.push((k, v));
+            }
+        }
+        let (args_key, args) = match new_args {
+            Some(kv) => kv,
+            None => (self.str_node(PyStr::from("args")), args),
+        };
+        rest.extend(name);
+        rest.push((args_key, args));
+        let merged = self.graph.add(Node::Dict(rest));
+        if let Node::Instance(i) = &mut self.graph.nodes[inst] {
+            i.construct = Construct::Reduce { callable, args };
+            i.state = Some(merged);
+        }
+        Some(())
+    }
+
     fn line_utf8(&self, b: &[u8]) -> Result<String> {
         String::from_utf8(b.to_vec()).map_err(|e| {
             self.fail(format!(
@@ -571,6 +637,29 @@ impl<'a> Unpickler<'a> {
                         state: None,
                     })));
                 }
+            }
+            ("builtins", "OSError", [errno, _strerror, rest @ ..]) if rest.len() <= 1 => {
+                // OSError(errno, strerror[, filename]) builds the errno's subclass (PEP 3151),
+                // which reduces to itself with the same arguments.
+                if let Some(sub) = match g.node(*errno) {
+                    Node::Int(e) => e.to_i64().and_then(stdlib_reduce::oserror_subclass),
+                    _ => None,
+                } {
+                    let callable = self.builtin_class(sub);
+                    return self.instance(Construct::Reduce { callable, args });
+                }
+            }
+            ("builtins", "AttributeError", _) => {
+                // 3.13's AttributeError.__reduce__ always carries its __getstate__ dict,
+                // {'args': args} when nothing else was set; BUILD merges the rest.
+                let key = self.str_node(PyStr::from("args"));
+                let state = self.graph.add(Node::Dict(vec![(key, args)]));
+                return self.graph.add(Node::Instance(Box::new(Instance {
+                    construct: Construct::Reduce { callable, args },
+                    list_items,
+                    dict_items,
+                    state: Some(state),
+                })));
             }
             ("collections", "OrderedDict", [l]) => {
                 if let Node::List(pairs) = g.node(*l) {
@@ -1142,6 +1231,9 @@ impl<'a> Unpickler<'a> {
                 op::BUILD => {
                     let state = self.pop()?;
                     let inst = self.top()?;
+                    if self.attribute_error_state(inst, state).is_some() {
+                        continue;
+                    }
                     match &mut self.graph.nodes[inst] {
                         Node::Instance(i) => i.state = Some(state),
                         other => {
