@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use pydbm_engine::live_reference::skip_or_fail;
+use pydbm_engine::live_reference::{record_used, skip_or_fail};
 use pydbm_engine::{
     journal_path, journal_status, CrashKind, Dbm, FaultConfig, FaultVfs, JournalStatus, MemVfs,
     OpenMode, OpenOptions, Vfs,
@@ -182,6 +182,7 @@ fn stale_journal_is_never_rolled_over_other_commits(kind: Kind) {
         skip_or_fail(&format!("{} with {}", &*PYTHON, kind.module()));
         return;
     }
+    record_used(&format!("{} with {}", &*PYTHON, kind.module()));
     let mut rounds = 0;
     let mut from = 1;
     while rounds < 3 {

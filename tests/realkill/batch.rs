@@ -62,8 +62,7 @@ fn batch_test(name: &str) {
         return;
     }
     let t = target(name);
-    let Some(python) = (t.python)() else {
-        pydbm_engine::live_reference::skip_or_fail(t.python_name);
+    let Some(python) = super::reference::reference_or_skip(t.python, t.python_name) else {
         return;
     };
     let rounds = env_number("REALKILL_BATCHES", 12);

@@ -144,8 +144,7 @@ fn full_disk_test(name: &str, made_by_reference: bool) {
         return;
     }
     let t = target(name);
-    let Some(python) = (t.python)() else {
-        pydbm_engine::live_reference::skip_or_fail(t.python_name);
+    let Some(python) = super::reference::reference_or_skip(t.python, t.python_name) else {
         return;
     };
     let Some(fs) = Tmpfs::mount("8m") else { return };

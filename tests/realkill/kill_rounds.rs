@@ -882,8 +882,7 @@ pub fn kill_test(name: &str, default_kills: u64, readers: u64) {
         return;
     }
     let t = target(name);
-    let Some(python) = (t.python)() else {
-        pydbm_engine::live_reference::skip_or_fail(t.python_name);
+    let Some(python) = super::reference::reference_or_skip(t.python, t.python_name) else {
         return;
     };
     let kills = env_number("REALKILL_KILLS", default_kills);

@@ -51,6 +51,23 @@ pub fn python313() -> Option<&'static Path> {
         .as_deref()
 }
 
+/// The reference interpreter a test compares against (`find`: [`python_debian`] or
+/// [`python313`]): records its use for the run's live-reference summary
+/// (`pydbm_engine::live_reference`), or skips loudly naming `name` (a failure under
+/// `CI=true`) and returns `None`.
+pub fn reference_or_skip(find: fn() -> Option<&'static Path>, name: &str) -> Option<&'static Path> {
+    match find() {
+        Some(python) => {
+            pydbm_engine::live_reference::record_used(&format!("{name}: {}", python.display()));
+            Some(python)
+        }
+        None => {
+            pydbm_engine::live_reference::skip_or_fail(name);
+            None
+        }
+    }
+}
+
 /// Reads every record (`item HEXKEY HEXVAL` lines, `?` for a listed key it cannot fetch,
 /// then `end-read`), then applies the
 /// `set`/`del` lines of stdin in order (a `del` of an absent key does nothing) and closes
