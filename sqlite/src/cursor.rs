@@ -5,7 +5,7 @@
 //! row handed out (fetchone/fetchmany/fetchall/iteration) is read and then the next one is
 //! stepped, so an error of a later step surfaces on the fetch that steps it (and the row
 //! read before it is lost, as in Python). DML and DDL run to completion in `execute`. The
-//! pending statement lives in the connection's state (a [`QuerySlots`] slot owned by the
+//! pending statement lives in the connection's state (a `QuerySlots` slot owned by the
 //! cursor), so `Connection::close` finalizes it and later fetches fail with Python's
 //! "Cannot operate on a closed database.".
 

@@ -3,7 +3,7 @@
 //! - [`loads`] turns bytes into a [`Pickle`] (an arena graph of [`Node`]s) without executing
 //!   anything; [`dumps`] writes a graph back, byte-identical to CPython 3.13's `pickle.dumps`
 //!   for the same object graph.
-//! - [`recode`], [`show`], [`dis`] are what `pydbm pickle recode|show|dis` print.
+//! - [`recode`], [`show`], [`dis()`] are what `pydbm pickle recode|show|dis` print.
 //! - [`to_vec`] / [`from_slice`] map serde types to pickles and back.
 //!
 //! See `docs/pickle.md` and the pickle spec (`python-formats.md` §1, §8).
