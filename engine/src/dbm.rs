@@ -27,7 +27,7 @@ impl OpenMode {
     }
 }
 
-/// Durability of a committed operation. See ARCHITECTURE.md and the README.
+/// Durability of a committed operation. See docs/architecture.md, docs/journal.md and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// No journal; changes are written back at `sync`/`close` (or when the cache is full).

@@ -7,7 +7,7 @@
 //! opened; `Some("")` means "unknown format".
 //!
 //! [`Dialect::Pydbm`] (what [`whichdb`] answers and the CLI prints) is CPython 3.13 plus the
-//! gdbm files pydbm opens but CPython cannot name (CLI.md): numsync, byte-swapped and
+//! gdbm files pydbm opens but CPython cannot name (docs/cli.md): numsync, byte-swapped and
 //! 32-bit-numsync magics answer `dbm.gnu`.
 //!
 //! ```
