@@ -4,8 +4,8 @@
 //! live reference CPython 3.13 (`PYDBM_PYTHON313`, see pydbm_engine::live_reference).
 //!
 //! Version note: pydbm follows CPython 3.13; ≤ 3.12 differ in `.bak` after a sync/close
-//! without changes (seen in the corpus copies of 3.7, 3.12 and 3.13 under fixtures/dumb/corpus), so every byte comparison here is
-//! against 3.13 itself.
+//! without changes (seen in the corpus copies of 3.7, 3.12 and 3.13 under
+//! fixtures/dumb/corpus), so every byte comparison here is against 3.13 itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
