@@ -23,6 +23,21 @@ use pydbm_shelve::shelf::{Shelf, ShelfOptions};
 ///
 /// An `etcd://` address answers `Some("etcd")` from its form alone (no request is made;
 /// docs/etcd.md).
+///
+/// ```
+/// use pydbm::formats::{dumb::DumbDb, gnu};
+/// use pydbm::{Dbm, OpenOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// gnu::open(&dir.path().join("g"), &OpenOptions::from_flag("c")?)?.close()?;
+/// DumbDb::open(&dir.path().join("d"), &OpenOptions::from_flag("c")?)?.close()?;
+/// std::fs::write(dir.path().join("text"), "not a database")?;
+/// assert_eq!(pydbm::whichdb(dir.path().join("g"))?, Some("dbm.gnu"));
+/// assert_eq!(pydbm::whichdb(dir.path().join("d"))?, Some("dbm.dumb")); // d.dat + d.dir
+/// assert_eq!(pydbm::whichdb(dir.path().join("text"))?, Some(""));
+/// assert_eq!(pydbm::whichdb(dir.path().join("missing"))?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn whichdb(path: impl AsRef<Path>) -> Result<Option<&'static str>> {
     if crate::remote::is_etcd_address(path.as_ref()) {
         return Ok(Some(crate::remote::ETCD_MODULE));
@@ -64,6 +79,28 @@ pub fn open_with_mode(path: impl AsRef<Path>, flag: &str, mode: u32) -> Result<B
 /// `shelve.open(path, flag, protocol, writeback)` (CPython's `DbfilenameShelf`): a
 /// [`Shelf`] over `pydbm::open(path, flag)`, with `opts` giving the protocol (default 4, as
 /// CPython 3.10–3.13) and writeback. Errors are [`open`]'s.
+///
+/// ```
+/// use pydbm::shelve::shelf::ShelfOptions;
+///
+/// let dir = tempfile::tempdir()?;
+/// // The file name does not choose the format: like CPython 3.13's shelve.open, a new
+/// // database is dbm.sqlite3 (use a format's own `open` to choose one).
+/// let path = dir.path().join("prefs.gdbm");
+/// let mut shelf = pydbm::open_shelf(&path, "c", ShelfOptions::default())?;
+/// shelf.insert("volume", &11u8)?;
+/// shelf.insert("themes", &vec!["dark", "light"])?;
+/// shelf.close()?;
+/// assert_eq!(pydbm::whichdb(&path)?, Some("dbm.sqlite3"));
+///
+/// let mut again = pydbm::open_shelf(&path, "r", ShelfOptions::default())?;
+/// assert_eq!(again.get::<u8>("volume")?, Some(11));
+/// assert_eq!(again.get::<Vec<String>>("themes")?, Some(vec!["dark".into(), "light".into()]));
+/// // The raw record is the pickle CPython writes: pickle.dumps(11, 4)
+/// let mut raw = pydbm::open(&path, "r")?;
+/// assert_eq!(raw.get(b"volume")?, Some(b"\x80\x04K\x0b.".to_vec()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_shelf(path: impl AsRef<Path>, flag: &str, opts: ShelfOptions) -> Result<Shelf> {
     Ok(Shelf::from_box(open(path, flag)?, opts))
 }

@@ -44,6 +44,48 @@ pub type ReadState<'a, S> = &'a dyn Fn(Arc<dyn Vfs>) -> Result<S>;
 
 /// Runs `workload` crashing at every event (see the module docs) and reports violations.
 ///
+/// # Example
+///
+/// A workload that keeps a counter in a file through a [`crate::Pager`]; every crash point
+/// must leave the last committed counter or the one being committed:
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use pydbm_engine::crash::{self, CrashConfig};
+/// use pydbm_engine::{Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions, Result, Vfs};
+///
+/// fn pager(vfs: Arc<dyn Vfs>) -> Result<Pager> {
+///     let opts = PagerOptions {
+///         durability: Durability::Full,
+///         lock: Some((LockKind::Flock, LockMode::Exclusive)),
+///         ..PagerOptions::default()
+///     };
+///     Pager::open(vfs, vec![FileSpec::new("/db/counter")], opts)
+/// }
+/// let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(u64)| -> Result<()> {
+///     let mut p = pager(vfs)?;
+///     for i in 0..4u64 {
+///         p.write_at(0, 0, &i.to_le_bytes())?;
+///         p.commit()?;
+///         committed(i);
+///     }
+///     p.close()
+/// };
+/// let read_state = |vfs: Arc<dyn Vfs>| -> Result<u64> {
+///     let mut p = pager(vfs)?; // opening rolls back a hot journal
+///     let mut b = [0u8; 8];
+///     p.read_at(0, 0, &mut b)?;
+///     Ok(u64::from_le_bytes(b))
+/// };
+/// let cfg = CrashConfig { seed: 1, durability: Durability::Full, max_points: None };
+/// let report = crash::run(cfg, &workload, &read_state, &mut |_, _| {})?;
+/// assert!(report.crash_points > 10);
+/// assert_eq!(report.violations, 0, "{:?}", report.details);
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
+/// Runs `workload` crashing at every event (see the module docs) and reports violations.
+///
 /// `progress(done, total)` is called after each crash point. Fails only when the workload
 /// fails without a crash (a bug in the workload or the format), or for `Durability::None`.
 pub fn run<S: Clone + PartialEq + Debug>(

@@ -240,6 +240,46 @@ impl Model {
 /// `progress(done, total)` after each crash point; fails only when the workload fails on its
 /// own (no crash is injected while recording), or for `Durability::None`
 /// ([`Error::BadArgument`]).
+///
+/// # Example
+///
+/// The same workload as [`crate::crash::run`]'s example, checked by replay: the same crash
+/// points, one workload run.
+///
+/// ```
+/// use std::sync::Arc;
+/// use pydbm_engine::crash::{self, CrashConfig};
+/// use pydbm_engine::crash_replay::run_replay;
+/// use pydbm_engine::{Durability, FileSpec, LockKind, LockMode, Pager, PagerOptions, Result, Vfs};
+///
+/// fn pager(vfs: Arc<dyn Vfs>) -> Result<Pager> {
+///     let opts = PagerOptions {
+///         durability: Durability::Process,
+///         lock: Some((LockKind::Flock, LockMode::Exclusive)),
+///         ..PagerOptions::default()
+///     };
+///     Pager::open(vfs, vec![FileSpec::new("/db/log")], opts)
+/// }
+/// // Appends a 100-byte record per step; the state is the file's length.
+/// let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(u64)| -> Result<()> {
+///     let mut p = pager(vfs)?;
+///     committed(0);
+///     for i in 0..5u64 {
+///         p.write_at(0, i * 100, &[i as u8; 100])?;
+///         p.commit()?;
+///         committed(p.len(0));
+///     }
+///     p.close()
+/// };
+/// let read_state = |vfs: Arc<dyn Vfs>| -> Result<u64> { Ok(pager(vfs)?.len(0)) };
+/// let cfg = CrashConfig { seed: 3, durability: Durability::Process, max_points: None };
+/// let replayed = run_replay(cfg, &workload, &read_state, &mut |_, _| {})?;
+/// let rerun = crash::run(cfg, &workload, &read_state, &mut |_, _| {})?;
+/// assert_eq!(replayed.violations, 0, "{:?}", replayed.details);
+/// assert_eq!(replayed.crash_points, rerun.crash_points);
+/// assert_eq!(rerun.violations, 0);
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
 pub fn run_replay<S: Clone + PartialEq + Debug>(
     cfg: CrashConfig,
     workload: Workload<'_, S>,

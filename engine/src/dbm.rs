@@ -27,7 +27,7 @@ impl OpenMode {
     }
 }
 
-/// Durability of a committed operation. See ARCHITECTURE.md and the README.
+/// Durability of a committed operation. See docs/architecture.md, docs/journal.md and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// No journal; changes are written back at `sync`/`close` (or when the cache is full).
@@ -89,6 +89,18 @@ impl OpenOptions {
     /// The first letter is the mode; the following letters are gdbm's modifiers
     /// `f`, `s`, `u`. Fails with [`Error::BadArgument`] naming the bad letter, using
     /// the wording of Python's `dbm.gnu` error where one exists.
+    ///
+    /// ```
+    /// use pydbm_engine::{Error, OpenMode, OpenOptions};
+    ///
+    /// let o = OpenOptions::from_flag("cu")?;
+    /// assert_eq!((o.mode, o.no_lock, o.fast), (OpenMode::Create, true, false));
+    /// assert!(o.mode.writable() && !OpenOptions::from_flag("r")?.mode.writable());
+    /// let err = OpenOptions::from_flag("x").unwrap_err();
+    /// assert!(matches!(err, Error::BadArgument(_)));
+    /// assert!(err.to_string().contains("first flag must be one of 'r', 'w', 'c' or 'n'"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_flag(flag: &str) -> Result<Self> {
         let mut chars = flag.chars();
         let mode = match chars.next() {

@@ -237,6 +237,58 @@ impl FaultState {
 }
 
 /// A [`Vfs`] wrapper that crashes on cue (see the module docs). Cloning shares the state.
+///
+/// # Example: crash a commit at every event
+///
+/// Count the events of one commit, then crash at each of them, under a process kill and
+/// under power loss, and check that the rebooted disk holds the old bytes or the new ones,
+/// never a mix ([`crate::crash`] does this for whole workloads):
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use pydbm_engine::{
+///     CrashKind, Durability, FaultConfig, FaultVfs, FileSpec, LockKind, LockMode, MemVfs,
+///     Pager, PagerOptions, Vfs,
+/// };
+///
+/// let path = Path::new("/db/file");
+/// let opts = PagerOptions {
+///     durability: Durability::Full,
+///     // The lock lets a reopen roll back a hot journal (a lockless pager refuses to).
+///     lock: Some((LockKind::Flock, LockMode::Exclusive)),
+///     ..PagerOptions::default()
+/// };
+/// let (old, new) = (vec![1u8; 10_000], vec![2u8; 10_000]);
+/// let commit_new = |vfs: Arc<dyn Vfs>| -> pydbm_engine::Result<()> {
+///     let mut pager = Pager::open(vfs, vec![FileSpec::new(path)], opts.clone())?;
+///     pager.write_at(0, 0, &new)?;
+///     pager.commit()
+/// };
+/// let base = MemVfs::new();
+/// base.write_file(path, &old);
+///
+/// let counter = FaultVfs::new(
+///     base.snapshot(),
+///     FaultConfig { seed: 7, crash_at: None, kind: CrashKind::PowerLoss },
+/// );
+/// commit_new(Arc::new(counter.clone()))?;
+/// let events = counter.events();
+/// assert!(events >= 5, "journal write + sync, page write + sync, invalidation: {events}");
+///
+/// for kind in [CrashKind::ProcessKill, CrashKind::PowerLoss] {
+///     for n in 1..=events {
+///         let fault = FaultVfs::new(base.snapshot(), FaultConfig { seed: n, crash_at: Some(n), kind });
+///         assert!(commit_new(Arc::new(fault.clone())).is_err());
+///         let rebooted: Arc<dyn Vfs> = Arc::new(fault.surviving_disk());
+///         let mut pager = Pager::open(rebooted, vec![FileSpec::new(path)], opts.clone())?; // rolls back
+///         let mut now = vec![0u8; 10_000];
+///         pager.read_at(0, 0, &mut now)?;
+///         assert!(now == old || now == new, "{kind:?} at event {n} left a mix");
+///     }
+/// }
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FaultVfs<V> {
     inner: V,

@@ -22,6 +22,47 @@
 //! magic with zeros ([`INVALIDATED_MAGIC`]): one small write instead of a truncation. Records are read until the first one that
 //! does not parse or whose crc fails: that is a torn tail and ends the journal. The salt is
 //! fresh for each transaction, so a record left over from an older journal never validates.
+//!
+//! # Example
+//!
+//! Encode a journal, read it back, and see a torn tail end it:
+//!
+//! ```
+//! use pydbm_engine::journal::{
+//!     parse_journal, JournalFile, JournalHeader, JournalRecord, INVALIDATED_MAGIC, MAGIC, VERSION,
+//! };
+//!
+//! let header = JournalHeader {
+//!     version: VERSION,
+//!     page_size: 4096,
+//!     salt: 0x5eed,
+//!     files: vec![JournalFile { name: b"db".to_vec(), orig_len: Some(8192) }],
+//! };
+//! let mut bytes = header.encode();
+//! assert!(bytes.starts_with(MAGIC));
+//! let first = JournalRecord { file: 0, offset: 0, data: vec![7; 100] };
+//! let second = JournalRecord { file: 0, offset: 4096, data: vec![9; 50] };
+//! first.encode_into(&mut bytes, header.salt);
+//! bytes.extend(second.encode(header.salt));
+//!
+//! let parsed = parse_journal(&bytes).unwrap().expect("a hot journal");
+//! assert_eq!(parsed.header, header);
+//! assert_eq!(parsed.records, vec![first.clone(), second]);
+//! assert_eq!(parsed.ignored_tail, 0);
+//!
+//! // A crash while the second record was being written: it fails its crc and ends the journal.
+//! bytes.truncate(bytes.len() - 10);
+//! let torn = parse_journal(&bytes).unwrap().expect("the header is intact");
+//! assert_eq!(torn.records, vec![first]);
+//! assert!(torn.ignored_tail > 0);
+//!
+//! // A commit overwrites the magic with zeros: the journal is no longer hot.
+//! bytes[..8].copy_from_slice(&INVALIDATED_MAGIC);
+//! assert_eq!(parse_journal(&bytes), Ok(None));
+//! // A bad header says where and what was expected.
+//! let err = JournalHeader::parse(b"pydbmJNX").unwrap_err();
+//! assert_eq!((err.offset, err.expected), (0, "the magic \"pydbmJNL\""));
+//! ```
 
 /// The 8 bytes a journal starts with.
 pub const MAGIC: &[u8; 8] = b"pydbmJNL";

@@ -87,6 +87,31 @@ impl InodeLocks {
 }
 
 /// The process-wide table of held locks (see the module docs).
+///
+/// # Example
+///
+/// Two handles of one process conflict exactly as two processes would:
+///
+/// ```
+/// use std::time::Duration;
+/// use pydbm_engine::{Error, LockKind, LockMode, LockTable, OsVfs};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("db");
+/// std::fs::write(&path, b"")?;
+/// let (vfs, table) = (OsVfs::new(), LockTable::global());
+///
+/// let reader1 = table.lock_path(&vfs, &path, LockMode::Shared, LockKind::Flock, None)?;
+/// let reader2 = table.lock_path(&vfs, &path, LockMode::Shared, LockKind::Flock, None)?;
+/// let wait = Some(Duration::from_millis(20));
+/// let refused = table.lock_path(&vfs, &path, LockMode::Exclusive, LockKind::Flock, wait);
+/// assert!(matches!(refused, Err(Error::Locked { .. })));
+///
+/// drop((reader1, reader2));
+/// let writer = table.lock_path(&vfs, &path, LockMode::Exclusive, LockKind::Flock, None)?;
+/// assert_eq!(writer.path(), path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct LockTable {
     inodes: Mutex<HashMap<(u64, u64), InodeLocks>>,

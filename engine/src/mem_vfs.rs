@@ -38,6 +38,26 @@ struct MemDisk {
 /// Cloning a `MemVfs` gives another handle on the *same* disk; [`MemVfs::snapshot`] copies
 /// the disk. Each disk has its own synthetic device number, so the lock table treats files
 /// of two different disks as different files and files of one disk like real files.
+///
+/// ```
+/// use std::path::Path;
+/// use pydbm_engine::{MemVfs, Vfs, VfsOpen};
+///
+/// let disk = MemVfs::new();
+/// let f = disk.open(Path::new("/d/a"), VfsOpen::CREATE)?;
+/// f.write_at(b"abc", 0)?;
+/// let before = disk.snapshot(); // a deep copy: later writes do not reach it
+/// f.write_at(b"def", 3)?;
+/// assert_eq!(disk.read_file(Path::new("/d/a")), Some(b"abcdef".to_vec()));
+/// assert_eq!(before.read_file(Path::new("/d/a")), Some(b"abc".to_vec()));
+/// // POSIX-like: an unlinked file stays readable through an open handle.
+/// disk.remove(Path::new("/d/a"))?;
+/// assert!(!disk.exists(Path::new("/d/a"))?);
+/// let mut buf = [0u8; 6];
+/// assert_eq!(f.read_at(&mut buf, 0)?, 6);
+/// assert_eq!(&buf, b"abcdef");
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemVfs {
     disk: Arc<Mutex<MemDisk>>,

@@ -26,7 +26,7 @@ use crate::{Error, Result, Vfs, VfsFile, VfsOpen};
 /// (`fstat` when a read reaches past it) or set itself (its own writes and `set_len`), so the
 /// handle's own truncations are safe. A page the file cannot supply when it is read — the file
 /// truncated by another process (libdb takes no lock), or a hole on a full tmpfs — would raise
-/// `SIGBUS`; the map is registered with [`crate::map_guard`]'s handler, which absorbs the fault,
+/// `SIGBUS`; the map is registered with `map_guard`'s handler, which absorbs the fault,
 /// and the read is served again by `pread` (zeros for a hole, a short read past the end).
 /// Locks still matter: they keep other pydbm processes from changing the file at all.
 #[derive(Debug, Clone, Default)]

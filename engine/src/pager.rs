@@ -168,6 +168,35 @@ const RECORD_SECTOR: u64 = 512;
 ///
 /// Without a lock ([`PagerOptions::lock`] = `None`), nothing stops another handle from
 /// rolling back this pager's journal mid-operation: use a lock whenever handles share files.
+///
+/// # Example
+///
+/// A transaction over an in-memory disk: changes are visible at once, survive a reopen after
+/// [`Pager::commit`], and vanish on [`Pager::rollback`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use pydbm_engine::{FileSpec, MemVfs, Pager, PagerOptions, Vfs};
+///
+/// let disk = MemVfs::new();
+/// let vfs: Arc<dyn Vfs> = Arc::new(disk.clone());
+/// let mut pager = Pager::open(vfs.clone(), vec![FileSpec::new("/db/data")], PagerOptions::default())?;
+/// pager.write_at(0, 0, b"hello")?;
+/// pager.commit()?;
+///
+/// pager.write_at(0, 0, b"HELLO, world")?;
+/// assert_eq!(pager.len(0), 12); // uncommitted changes are visible to this pager
+/// pager.rollback()?;
+/// assert_eq!(pager.len(0), 5);
+/// pager.close()?;
+///
+/// let mut again = Pager::open(vfs, vec![FileSpec::new("/db/data")], PagerOptions::default())?;
+/// let mut buf = [0u8; 5];
+/// again.read_at(0, 0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// assert_eq!(disk.read_file("/db/data".as_ref()).as_deref(), Some(&b"hello"[..]));
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Pager {
     vfs: Arc<dyn Vfs>,
@@ -473,6 +502,42 @@ impl Pager {
     /// [`Error::Corrupt`] and left in place: a file name that is not a plain name beside the
     /// journal (absolute, `..`, a separator), or an original length that neither the file nor
     /// the journal's records cover.
+    ///
+    /// # Example
+    ///
+    /// A process killed in the middle of a commit leaves a hot journal; `recover` puts the
+    /// committed bytes back ([`crate::journal_status`] is the read-only probe):
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use pydbm_engine::{
+    ///     journal_status, CrashKind, FaultConfig, FaultVfs, FileSpec, JournalStatus, MemVfs,
+    ///     Pager, PagerOptions, Vfs,
+    /// };
+    ///
+    /// let path = Path::new("/db/file");
+    /// let disk = MemVfs::new();
+    /// disk.write_file(path, &[b'a'; 8192]);
+    /// // Kill the process at the 3rd write or sync of the commit below.
+    /// let fault = FaultVfs::new(
+    ///     disk,
+    ///     FaultConfig { seed: 1, crash_at: Some(3), kind: CrashKind::ProcessKill },
+    /// );
+    /// let vfs: Arc<dyn Vfs> = Arc::new(fault.clone());
+    /// let mut pager = Pager::open(vfs, vec![FileSpec::new(path)], PagerOptions::default())?;
+    /// pager.write_at(0, 0, &[b'b'; 8192])?;
+    /// assert!(pager.commit().is_err()); // "simulated crash"
+    /// drop(pager);
+    ///
+    /// let rebooted = fault.surviving_disk();
+    /// assert!(matches!(journal_status(&rebooted, path)?, JournalStatus::Hot { in_use: false, .. }));
+    /// let actions = Pager::recover(&rebooted, path)?.expect("the journal was hot");
+    /// assert!(!actions.is_empty());
+    /// assert_eq!(rebooted.read_file(path), Some(vec![b'a'; 8192]));
+    /// assert_eq!(journal_status(&rebooted, path)?, JournalStatus::Absent);
+    /// # Ok::<(), pydbm_engine::Error>(())
+    /// ```
     pub fn recover(vfs: &dyn Vfs, primary: &Path) -> Result<Option<Vec<String>>> {
         Pager::recover_or_discard(vfs, primary, false)
     }

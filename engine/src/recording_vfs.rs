@@ -114,6 +114,23 @@ impl RecordState {
 ///
 /// The node model starts empty: the wrapped file system must start empty too (files it
 /// already holds are not in the log, so a replay would not know their bytes).
+///
+/// ```
+/// use std::path::Path;
+/// use pydbm_engine::{MemVfs, RecordedOp, RecordingVfs, Vfs, VfsOpen};
+///
+/// let rec = RecordingVfs::new(MemVfs::new());
+/// let f = rec.open(Path::new("/d/x"), VfsOpen::CREATE)?; // event 1: create
+/// f.write_at(b"abc", 0)?; // event 2
+/// rec.note_state(); // the workload reported a committed state here
+/// f.sync()?; // event 3
+/// assert_eq!(rec.events(), 3);
+/// let log = rec.take_events();
+/// assert!(matches!(log[0].op, RecordedOp::Create { .. }));
+/// assert!(matches!(&log[1].op, RecordedOp::Write { data, .. } if data.as_slice() == b"abc"));
+/// assert_eq!(log[2].states_before, 1);
+/// # Ok::<(), pydbm_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RecordingVfs<V> {
     inner: V,

@@ -7,8 +7,34 @@
 //! opened; `Some("")` means "unknown format".
 //!
 //! [`Dialect::Pydbm`] (what [`whichdb`] answers and the CLI prints) is CPython 3.13 plus the
-//! gdbm files pydbm opens but CPython cannot name (CLI.md): numsync, byte-swapped and
+//! gdbm files pydbm opens but CPython cannot name (docs/cli.md): numsync, byte-swapped and
 //! 32-bit-numsync magics answer `dbm.gnu`.
+//!
+//! ```
+//! use std::path::Path;
+//! use pydbm_engine::MemVfs;
+//! use pydbm_formats::whichdb::{whichdb, whichdb_as, Dialect};
+//!
+//! let disk = MemVfs::new();
+//! disk.write_file(Path::new("/d/g"), &0x13579acf_u32.to_le_bytes()); // GDBM_MAGIC64
+//! disk.write_file(Path::new("/d/s"), b"SQLite format 3\0 and the rest");
+//! disk.write_file(Path::new("/d/n"), &0x13579ad1_u32.to_le_bytes()); // numsync
+//! disk.write_file(Path::new("/d/text"), b"hello, world");
+//! disk.write_file(Path::new("/d/du.dat"), b"");
+//! disk.write_file(Path::new("/d/du.dir"), b"");
+//!
+//! assert_eq!(whichdb(&disk, Path::new("/d/g"))?, Some("dbm.gnu"));
+//! assert_eq!(whichdb(&disk, Path::new("/d/s"))?, Some("dbm.sqlite3"));
+//! assert_eq!(whichdb(&disk, Path::new("/d/du"))?, Some("dbm.dumb"));
+//! assert_eq!(whichdb(&disk, Path::new("/d/text"))?, Some("")); // unknown format
+//! assert_eq!(whichdb(&disk, Path::new("/d/missing"))?, None); // cannot be opened
+//! // CPython cannot name numsync gdbm files; pydbm's dialect can.
+//! assert_eq!(whichdb(&disk, Path::new("/d/n"))?, Some("dbm.gnu"));
+//! assert_eq!(whichdb_as(&disk, Path::new("/d/n"), Dialect::CPython313)?, Some(""));
+//! // Before 3.13 whichdb had no SQLite check.
+//! assert_eq!(whichdb_as(&disk, Path::new("/d/s"), Dialect::CPython311)?, Some(""));
+//! # Ok::<(), pydbm_engine::Error>(())
+//! ```
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

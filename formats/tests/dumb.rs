@@ -4,8 +4,8 @@
 //! live reference CPython 3.13 (`PYDBM_PYTHON313`, see pydbm_engine::live_reference).
 //!
 //! Version note: pydbm follows CPython 3.13; ≤ 3.12 differ in `.bak` after a sync/close
-//! without changes (shared/corpus/dumb/version-diffs.txt), so every byte comparison here is
-//! against 3.13 itself.
+//! without changes (seen in the corpus copies of 3.7, 3.12 and 3.13 under
+//! fixtures/dumb/corpus), so every byte comparison here is against 3.13 itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,8 +17,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dumb")
 }
 
-/// The shared dumb corpus's files the tests read, committed in tests/fixtures/dumb/corpus
-/// (copied from shared/corpus/dumb; see the README there).
+/// The reference dumb corpus's files the tests read, committed in tests/fixtures/dumb/corpus
+/// (see the README there).
 fn corpus_root() -> PathBuf {
     fixtures().join("corpus")
 }

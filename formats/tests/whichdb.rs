@@ -38,7 +38,7 @@ fn answer(path: &Path, dialect: Dialect) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Files CPython cannot name but pydbm opens as gdbm (CLI.md `pydbm whichdb`).
+/// Files CPython cannot name but pydbm opens as gdbm (docs/cli.md `pydbm whichdb`).
 const PYDBM_GDBM_EXTRAS: [&str; 8] = [
     "corpus/gdbm/09-numsync.gdbm",
     "corpus/gdbm/10-converted-numsync.gdbm",
@@ -288,7 +288,7 @@ fn live_every_format_fixture_matches_cpython() {
 
 /// CPython 3.13's `dbm.whichdb`, run live by `PYDBM_PYTHON313` (the pyenv build). That build has no
 /// `_dbm`, so its whichdb would skip the `.db` probe (spec §6 step 2: `ndbm.open` is tried
-/// only when `dbm.ndbm` imports); CLI.md defines the answer of a 3.13 *with* `dbm.ndbm`.
+/// only when `dbm.ndbm` imports); docs/cli.md defines the answer of a 3.13 *with* `dbm.ndbm`.
 /// The script therefore gives 3.13's whichdb an `ndbm` whose `open` runs the real
 /// `dbm.ndbm.open` (Berkeley DB 5.3) of Debian's python3 (`sys.argv[1]`) in a child and raises OSError
 /// (as `dbm.ndbm.error` is) when that fails. Everything else is 3.13's own code.
@@ -347,7 +347,7 @@ fn cpython313_answers(queries: &[PathBuf]) -> Option<Vec<Option<String>>> {
 /// Live against CPython 3.13 (issue 7): every edge case and corpus query of expected.tsv
 /// and every fixture file of every format in the workspace (as itself and without its
 /// extension). The CPython313 dialect equals 3.13's answer on every one; the default
-/// (pydbm) dialect differs only where CLI.md says: gdbm variants CPython cannot name
+/// (pydbm) dialect differs only where docs/cli.md says: gdbm variants CPython cannot name
 /// (numsync, byte-swapped) are `dbm.gnu` where 3.13 says ''.
 #[test]
 fn live_cpython313_matches_every_query() {

@@ -9,6 +9,48 @@
 //! the cache and syncs the database; `close` is `sync` then the database's close, after
 //! which every call fails ("invalid operation on closed shelf"). Values are `Pickle` graphs
 //! ([`Shelf::get_pickle`]) or any serde type ([`Shelf::get`], [`Shelf::insert`]).
+//!
+//! # Example
+//!
+//! A shelf of serde structs over a gdbm file (in memory here; any [`Dbm`] works, e.g.
+//! `pydbm::open`'s `Box<dyn Dbm>` with [`Shelf::from_box`]). The record stored is the pickle
+//! CPython's `shelve` stores for the same dict:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use pydbm_engine::{Dbm, MemVfs, OpenOptions, Vfs};
+//! use pydbm_formats::gnu;
+//! use pydbm_shelve::shelf::Shelf;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Person {
+//!     name: String,
+//!     born: u32,
+//!     langs: Vec<String>,
+//! }
+//!
+//! let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+//! let path = Path::new("/mem/people");
+//! let db = gnu::open_with(vfs.clone(), path, &OpenOptions::from_flag("c")?, Default::default())?;
+//! let mut shelf = Shelf::new(db);
+//! let ada = Person { name: "Ada".into(), born: 1815, langs: vec!["en".into(), "fr".into()] };
+//! shelf.insert("ada", &ada)?;
+//! assert_eq!(shelf.get::<Person>("ada")?, Some(ada));
+//! assert_eq!(shelf.get::<Person>("grace")?, None);
+//! let repr = pydbm_shelve::pickle::repr::repr(&shelf.get_pickle("ada")?.expect("stored"))?;
+//! assert_eq!(repr, "{'name': 'Ada', 'born': 1815, 'langs': ['en', 'fr']}");
+//! assert_eq!(shelf.keys()?, vec!["ada".to_string()]);
+//! shelf.close()?;
+//!
+//! // CPython 3.13: pickle.dumps({'name': 'Ada', 'born': 1815, 'langs': ['en', 'fr']}, 4)
+//! let cpython: &[u8] = b"\x80\x04\x952\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x04name\x94\x8c\x03Ada\x94\
+//!     \x8c\x04born\x94M\x17\x07\x8c\x05langs\x94]\x94(\x8c\x02en\x94\x8c\x02fr\x94eu.";
+//! let mut raw = gnu::open_with(vfs, path, &OpenOptions::from_flag("r")?, Default::default())?;
+//! assert_eq!(raw.get(b"ada")?.as_deref(), Some(cpython));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::path::PathBuf;

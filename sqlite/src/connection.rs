@@ -1,6 +1,47 @@
 //! `sqlite3.connect` and `sqlite3.Connection` (spec §1.1–§1.3, §1.10): Python's
 //! transaction control (legacy `isolation_level` and 3.12's `autocommit`), thread checks,
 //! and the connection-level API.
+//!
+//! # Example
+//!
+//! Every output below is what CPython 3.13's `sqlite3` gives for the same calls:
+//!
+//! ```
+//! use pydbm_sqlite::{connect, ConnectOptions, ErrorKind, Value};
+//!
+//! let con = connect(":memory:", &ConnectOptions::default())?;
+//! con.execute("CREATE TABLE t (k TEXT UNIQUE, v)", ())?;
+//! let rows: Vec<(&str, Value)> =
+//!     vec![("a", Value::Int(1)), ("b", Value::Float(2.5)), ("c", Value::Bytes(vec![0]))];
+//! con.executemany("INSERT INTO t VALUES (?, ?)", rows)?;
+//! assert!(con.in_transaction()?); // legacy control: an implicit BEGIN before the INSERTs
+//! con.commit()?;
+//! assert!(!con.in_transaction()?);
+//!
+//! let found = con.execute("SELECT k, v FROM t WHERE k > ? ORDER BY k", ("a",))?.fetchall()?;
+//! let shown: Vec<String> = found.iter().map(Value::repr).collect();
+//! assert_eq!(shown, ["('b', 2.5)", "('c', b'\\x00')"]);
+//!
+//! let err = con.execute("INSERT INTO t VALUES ('a', 0)", ()).unwrap_err();
+//! assert_eq!(err.kind, ErrorKind::IntegrityError);
+//! assert_eq!(err.message, "UNIQUE constraint failed: t.k");
+//! assert_eq!(err.sqlite_errorname, Some("SQLITE_CONSTRAINT_UNIQUE"));
+//! con.rollback()?;
+//!
+//! assert_eq!(
+//!     con.iterdump(None)?,
+//!     [
+//!         "BEGIN TRANSACTION;",
+//!         "CREATE TABLE t (k TEXT UNIQUE, v);",
+//!         "INSERT INTO \"t\" VALUES('a',1);",
+//!         "INSERT INTO \"t\" VALUES('b',2.5);",
+//!         "INSERT INTO \"t\" VALUES('c',X'00');",
+//!         "COMMIT;",
+//!     ]
+//! );
+//! con.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

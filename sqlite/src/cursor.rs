@@ -5,9 +5,30 @@
 //! row handed out (fetchone/fetchmany/fetchall/iteration) is read and then the next one is
 //! stepped, so an error of a later step surfaces on the fetch that steps it (and the row
 //! read before it is lost, as in Python). DML and DDL run to completion in `execute`. The
-//! pending statement lives in the connection's state (a [`QuerySlots`] slot owned by the
+//! pending statement lives in the connection's state (a `QuerySlots` slot owned by the
 //! cursor), so `Connection::close` finalizes it and later fetches fail with Python's
 //! "Cannot operate on a closed database.".
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use pydbm_sqlite::{connect, ConnectOptions, Value};
+//!
+//! let con = connect(":memory:", &ConnectOptions::default())?;
+//! con.executescript("CREATE TABLE t (k, v); INSERT INTO t VALUES ('a', 1), ('b', 2.5);")?;
+//! let mut cur = con.cursor()?;
+//! cur.execute("SELECT k AS key, v FROM t ORDER BY k", ())?;
+//! assert_eq!(cur.description(), Some(&["key".to_string(), "v".to_string()][..]));
+//! assert_eq!(cur.fetchone()?.map(|row| row.repr()), Some("('a', 1)".to_string()));
+//! assert_eq!(cur.fetchmany(Some(5))?.len(), 1);
+//! assert!(cur.fetchone()?.is_none());
+//!
+//! let mut named = BTreeMap::new();
+//! named.insert("k".to_string(), Value::Text("d".into()));
+//! named.insert("v".to_string(), Value::Null);
+//! cur.execute("INSERT INTO t VALUES (:k, :v)", named)?;
+//! assert_eq!((cur.lastrowid(), cur.rowcount()), (Some(3), 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::sync::Arc;
 

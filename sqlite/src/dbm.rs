@@ -3,6 +3,33 @@
 //!
 //! Every statement runs in SQLite's autocommit mode (Python opens with `autocommit=True`),
 //! so each `insert`/`remove` is its own committed transaction.
+//!
+//! ```
+//! use pydbm_engine::{Dbm, OpenOptions};
+//! use pydbm_sqlite::{connect, dbm::SqliteDbm, ConnectOptions, Value};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("sq");
+//! let mut db = SqliteDbm::open(&path, &OpenOptions::from_flag("c")?)?;
+//! db.insert(b"k", b"v")?;
+//! db.insert(b"n", b"\0")?;
+//! assert_eq!(db.keys()?, vec![b"k".to_vec(), b"n".to_vec()]);
+//! db.close()?;
+//!
+//! // The file is what CPython 3.13's dbm.sqlite3 writes: its table, in WAL mode, BLOB keys.
+//! let con = connect(&path, &ConnectOptions::default())?;
+//! let schema = con.execute("SELECT sql FROM sqlite_master WHERE name = 'Dict'", ())?.fetchall()?;
+//! assert_eq!(
+//!     schema[0].repr(),
+//!     "('CREATE TABLE Dict (\\n    key BLOB UNIQUE NOT NULL,\\n    value BLOB NOT NULL\\n  )',)"
+//! );
+//! let mode = con.execute("PRAGMA journal_mode", ())?.fetchone()?.expect("one row");
+//! assert_eq!(mode.repr(), "('wal',)");
+//! let kinds = con.execute("SELECT typeof(key) FROM Dict", ())?.fetchall()?;
+//! assert!(kinds.iter().all(|row| row.repr() == "('blob',)"));
+//! assert_eq!(pydbm_formats::whichdb::whichdb(&pydbm_engine::OsVfs::new(), &path)?, Some("dbm.sqlite3"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fs;
 use std::io;

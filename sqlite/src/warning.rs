@@ -19,11 +19,11 @@
 //! | warning | pydbm |
 //! |---|---|
 //! | default `date`/`datetime` adapters, `"date"`/`"timestamp"` converters (3.12) | [`crate::datetime::register_default_datetime`]'s adapters and converters |
-//! | named placeholder (`:a`, `@a`, `$a`) bound from a sequence (3.12) | [`named_placeholders_with_sequence`], per binding, after the count check |
+//! | named placeholder (`:a`, `@a`, `$a`) bound from a sequence (3.12) | `named_placeholders_with_sequence`, per binding, after the count check |
 //! | more than one positional argument to `connect` (3.13) | not applicable: [`crate::ConnectOptions`] has named fields only |
 //! | keyword `name=`/`narg=`/`func=` to `create_function`, `*_callback=` to `set_authorizer` & co. (3.13) | not applicable: Rust has no keyword arguments |
 //! | `sqlite3.version` / `version_info` (3.12) | not applicable: pydbm has no module version attribute |
-//! | `ResourceWarning: unclosed database` (3.13) | [`unclosed_database`], when the last handle of an open connection drops |
+//! | `ResourceWarning: unclosed database` (3.13) | `unclosed_database`, when the last handle of an open connection drops |
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -59,7 +59,7 @@ impl Step {
     }
 }
 
-/// Lowercase hex, `-` for the empty string (CLI.md).
+/// Lowercase hex, `-` for the empty string (docs/cli.md).
 pub fn hex(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "-".to_string();

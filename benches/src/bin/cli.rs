@@ -19,7 +19,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// What Python runs: the `apply` script semantics of docs CLI.md for `set` and `get`.
+/// What Python runs: the `apply` script semantics of docs/cli.md for `set` and `get`.
 const PY_APPLY: &str = r#"
 import sys, importlib
 mod = importlib.import_module(sys.argv[1])

@@ -1,5 +1,29 @@
 //! [`DumbDb`]: a `dbm.dumb` database opened through the engine's [`Pager`], implementing
 //! [`Dbm`].
+//!
+//! ```
+//! use pydbm_engine::{Dbm, OpenOptions};
+//! use pydbm_formats::dumb::{db::file_paths, DumbDb};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let name = dir.path().join("db");
+//! let mut db = DumbDb::open(&name, &OpenOptions::from_flag("c")?)?;
+//! db.insert(b"apple", b"red")?;
+//! db.insert(b"kiwi", b"green")?;
+//! db.insert(b"apple", b"yellow!")?; // fits its 512-byte block: rewritten in place
+//! db.remove(b"kiwi")?;
+//! db.insert(b"fig", b"purple")?; // appended at the next free block
+//! db.close()?;
+//!
+//! let [dat, dir_file, _bak] = file_paths(&name);
+//! // The bytes CPython 3.11 and 3.13's dbm.dumb write for the same five operations.
+//! assert_eq!(std::fs::read(&dir_file)?, b"'apple', (0, 7)\n'fig', (1024, 6)\n");
+//! assert_eq!(std::fs::metadata(&dat)?.len(), 1030);
+//! let mut ro = DumbDb::open(&name, &OpenOptions::from_flag("r")?)?;
+//! assert_eq!(ro.keys()?, vec![b"apple".to_vec(), b"fig".to_vec()]); // insertion order
+//! assert_eq!(ro.get(b"fig")?, Some(b"purple".to_vec()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,23 @@
 //! The encoder reproduces CPython's `repr(str)` for the code points U+0000–U+00FF exactly;
 //! the parser accepts the subset of Python literal syntax that `ast.literal_eval` would turn
 //! into a `(str, (int, int))` pair for such a line, without ever evaluating the text.
+//!
+//! ```
+//! use std::path::Path;
+//! use pydbm_formats::dumb::dir_index::{encode, parse, Slot};
+//!
+//! let entries = [(&b"k\xe9y"[..], Slot { pos: 512, siz: 3 }), (&b"it's"[..], Slot { pos: 0, siz: 0 })];
+//! let text = encode(entries);
+//! // Python: "%r, %r\n" % (key.decode("latin-1"), (pos, siz))
+//! assert_eq!(text, b"'k\xe9y', (512, 3)\n\"it's\", (0, 0)\n");
+//! let back = parse(Path::new("db.dir"), &text)?;
+//! assert_eq!(back, entries.map(|(k, s)| (k.to_vec(), s)));
+//! // A line that is no (str, (int, int)) pair names the file, its offset and the line.
+//! let err = parse(Path::new("db.dir"), b"'a', (0, 1)\n'b', (0,)\n").unwrap_err();
+//! assert!(err.to_string().contains("db.dir"), "{err}");
+//! assert!(err.to_string().contains("line 2"), "{err}");
+//! # Ok::<(), pydbm_engine::Error>(())
+//! ```
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! - [`check`]: index-vs-`.dat` consistency analysis (pure).
 //! - [`store`]: CPython 3.13's write algorithm over three transactional files.
 //! - [`db`]: [`DumbDb`], the [`pydbm_engine::Dbm`] over the engine's pager.
-//! - [`format`]: [`DumbFormat`] / [`FORMAT`], the CLI's check, stats, recover, crashtest.
+//! - [`format`](mod@format): [`DumbFormat`] / [`FORMAT`], the CLI's check, stats, recover, crashtest.
 //! - [`crashtest`]: the crash workload run through the engine's harness.
 //! - [`fuzzing`]: the fuzz targets' entry points.
 //!

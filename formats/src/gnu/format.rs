@@ -1,5 +1,32 @@
 //! `GnuFormat`: the `pydbm` CLI's entry points for gdbm files (open, check, stats,
 //! recover, crashtest).
+//!
+//! ```
+//! use pydbm_engine::{Format, OpenOptions};
+//! use pydbm_formats::gnu::FORMAT;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("db");
+//! let mut db = FORMAT.open(&path, &OpenOptions::from_flag("c")?)?; // a Box<dyn Dbm>
+//! db.insert(b"k", b"v")?;
+//! db.close()?;
+//! assert_eq!(db.module(), "dbm.gnu");
+//! assert!(FORMAT.check(&path)?.is_empty(), "a sound file has no problems");
+//! let stats = FORMAT.stats(&path)?;
+//! let stat = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+//! assert_eq!(stat("records"), Some("1"));
+//! assert_eq!(stat("problems"), Some("0"));
+//!
+//! // A damaged header is a problem naming the file, the offset and what was expected.
+//! let mut bytes = std::fs::read(&path)?;
+//! bytes[0] ^= 0xff;
+//! std::fs::write(&path, &bytes)?;
+//! let problems = FORMAT.check(&path)?;
+//! assert_eq!(problems.len(), 1);
+//! assert_eq!((problems[0].file.as_path(), problems[0].offset), (path.as_path(), Some(0)));
+//! assert!(problems[0].message.contains("gdbm magic number"), "{}", problems[0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;

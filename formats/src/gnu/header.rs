@@ -1,4 +1,19 @@
 //! The file header block (gdbm spec §3, §4, §18) and the block size rule for new files (§3.1).
+//!
+//! ```
+//! use pydbm_formats::gnu::header::Header;
+//! use pydbm_formats::gnu::layout::{Layout, MAGIC64};
+//!
+//! let header = Header::new(Layout::NATIVE, 512);
+//! let block = header.encode();
+//! assert_eq!(block.len(), 512);
+//! assert_eq!(block[..4], MAGIC64.to_le_bytes());
+//! assert_eq!(Header::parse(&block)?, header);
+//! // A truncated block is refused, naming the offset and what was expected there.
+//! let err = Header::parse(&block[..100]).unwrap_err();
+//! assert!(err.to_string().contains("512"), "{err}");
+//! # Ok::<(), pydbm_formats::gnu::Malformed>(())
+//! ```
 
 use super::avail::{AvailBlock, AvailElem};
 use super::layout::{GdbmCode, Layout, Malformed};

@@ -1,5 +1,57 @@
 //! Opening a gdbm file by path through the engine: flags, locking (gdbm spec §15) and
 //! the block size of new files (§3.1).
+//!
+//! # Examples
+//!
+//! Create a file as `dbm.gnu.open(path, "c")` does, use it, and reopen it read-only:
+//!
+//! ```
+//! use pydbm_engine::{Dbm, Error, OpenOptions};
+//! use pydbm_formats::gnu;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("fruit.gdbm");
+//! let mut db = gnu::open(&path, &OpenOptions::from_flag("c")?)?;
+//! db.insert(b"apple", b"red")?;
+//! db.insert(b"kiwi", b"green")?;
+//! db.insert(b"apple", b"yellow")?; // replaces
+//! assert!(db.remove(b"kiwi")?);
+//! assert!(!db.remove(b"kiwi")?);
+//! assert_eq!(db.get(b"apple")?, Some(b"yellow".to_vec()));
+//! assert_eq!(db.keys()?, vec![b"apple".to_vec()]);
+//! db.close()?;
+//!
+//! let mut ro = gnu::open(&path, &OpenOptions::from_flag("r")?)?;
+//! assert_eq!(ro.len()?, 1);
+//! assert!(matches!(ro.insert(b"x", b"y"), Err(Error::ReadOnly { .. })));
+//! // A second writer is refused while the reader holds its flock, as libgdbm refuses it.
+//! let second = gnu::open(&path, &OpenOptions::from_flag("w")?);
+//! assert!(matches!(second, Err(Error::Locked { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Any [`Vfs`] works, e.g. memory; [`GnuOptions`] takes the C API's settings:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use pydbm_engine::{Dbm, MemVfs, OpenOptions, Vfs};
+//! use pydbm_formats::gnu::{self, layout::NUMSYNC_MAGIC64, GnuOptions};
+//!
+//! let disk = MemVfs::new();
+//! let vfs: Arc<dyn Vfs> = Arc::new(disk.clone());
+//! let path = Path::new("/mem/numsync.gdbm");
+//! let settings = GnuOptions { block_size: 1024, numsync: true, ..GnuOptions::default() };
+//! let mut db = gnu::open_with(vfs, path, &OpenOptions::from_flag("n")?, settings)?;
+//! for i in 0..1000u32 {
+//!     db.insert(&i.to_be_bytes(), b"value")?;
+//! }
+//! db.close()?;
+//! let bytes = disk.read_file(path).expect("the file exists");
+//! assert_eq!(bytes[..4], NUMSYNC_MAGIC64.to_le_bytes()); // native byte order
+//! assert_eq!(bytes.len() % 1024, 0);
+//! # Ok::<(), pydbm_engine::Error>(())
+//! ```
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,4 +1,26 @@
 //! `NdbmDb`: a Berkeley DB hash file opened with Python's `dbm.ndbm` semantics.
+//!
+//! ```
+//! use pydbm_engine::{Dbm, OpenOptions};
+//! use pydbm_formats::ndbm::{db_path, NdbmDb};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let name = dir.path().join("colours");
+//! let mut db = NdbmDb::open(&name, &OpenOptions::from_flag("c")?)?;
+//! db.insert(b"sky", b"blue")?;
+//! db.insert(b"grass", b"green")?;
+//! assert!(db.remove(b"grass")?);
+//! assert_eq!(db.get(b"sky")?, Some(b"blue".to_vec()));
+//! assert_eq!(db.library(), "Berkeley DB");
+//! db.close()?;
+//! // dbm.ndbm on Berkeley DB stores NAME as NAME.db, a hash file with 4 KiB pages.
+//! let file = db_path(&name);
+//! assert_eq!(file, dir.path().join("colours.db"));
+//! assert_eq!(std::fs::metadata(&file)?.len() % 4096, 0);
+//! let mut ro = NdbmDb::open(&name, &OpenOptions::from_flag("r")?)?;
+//! assert_eq!(ro.keys()?, vec![b"sky".to_vec()]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

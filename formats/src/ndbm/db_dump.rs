@@ -6,6 +6,25 @@
 //! `DATA=END`. Several such sections (sub-databases) may follow each other; every pair of
 //! every section is returned. In `print` form a byte is itself when printable, `\\` for a
 //! backslash, or `\xx` (two hex digits); in `bytevalue` form every byte is two hex digits.
+//!
+//! ```
+//! use pydbm_formats::ndbm::parse_db_dump;
+//!
+//! // `db5.3_dump -p nd.db` of a file Python's dbm.ndbm wrote with
+//! // d[b"k\x01"] = b"v a"; d[b"x"] = b"\xff"
+//! let text = b"VERSION=3\nformat=print\ntype=hash\nh_nelem=3\ndb_pagesize=4096\nHEADER=END\n \
+//!              k\\01\n v a\n x\n \\ff\nDATA=END\n";
+//! let want = vec![(b"k\x01".to_vec(), b"v a".to_vec()), (b"x".to_vec(), b"\xff".to_vec())];
+//! assert_eq!(parse_db_dump(text)?, want);
+//! // The same file dumped without -p (format=bytevalue).
+//! let hex = b"VERSION=3\nformat=bytevalue\ntype=hash\nh_nelem=3\ndb_pagesize=4096\n\
+//!             HEADER=END\n 6b01\n 762061\n 78\n ff\nDATA=END\n";
+//! assert_eq!(parse_db_dump(hex)?, want);
+//! // A data line must start with a space; the error names the line.
+//! let err = parse_db_dump(b"VERSION=3\nformat=print\nHEADER=END\nk\n v\nDATA=END\n").unwrap_err();
+//! assert!(err.to_string().contains("line 4: a data line starting with a space"), "{err}");
+//! # Ok::<(), pydbm_engine::Error>(())
+//! ```
 
 use pydbm_engine::{Error, Result};
 

@@ -2,7 +2,7 @@
 //! Ubuntu (`NAME.db`), read and written at the spec's level L3 (identical to libdb on every
 //! live byte for the same operation sequence).
 //!
-//! Layout of the module (ndbm spec in `shared/spec/ndbm.md`, design note `docs/ndbm.md`):
+//! Layout of the module (ndbm spec in `docs/spec/ndbm.md`, design note `docs/ndbm.md`):
 //! - [`meta`], [`page`]: the on-disk structures as plain data with parse/encode (no I/O).
 //! - [`hash`]: libdb's hash function and the key order of sorted pages (§3.3, §3.4).
 //! - [`store`] (lookup, insert, replace, delete), `alloc` (free list, overflow chains),

@@ -9,6 +9,32 @@
 //! - [`show`] is `repr(marshal.loads(data))`.
 //!
 //! Nothing here touches files. Spec: python-formats.md §2.
+//!
+//! ```
+//! use pydbm_shelve::marshal;
+//!
+//! // CPython 3.13: marshal.dumps((1, 'a', b'b', 2.5, None, [True], {'k': frozenset({7})}, 2**70), 4)
+//! let m: &[u8] = b"\xa9\x08\xe9\x01\x00\x00\x00\xda\x01a\xf3\x01\x00\x00\x00b\xe7\x00\x00\x00\x00\x00\x00\x04@N\
+//!     [\x01\x00\x00\x00T{\xda\x01k>\x01\x00\x00\x00\xe9\x07\x00\x00\x000l\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x04";
+//! assert_eq!(
+//!     marshal::show(m)?,
+//!     "(1, 'a', b'b', 2.5, None, [True], {'k': frozenset({7})}, 1180591620717411303424)"
+//! );
+//! // marshal.dumps(marshal.loads(m), 4): the loaded values' reference counts differ from
+//! // the literal's, so only the outer tuple keeps FLAG_REF (spec §2.3).
+//! let v4: &[u8] = b")\x08\xe9\x01\x00\x00\x00\xda\x01as\x01\x00\x00\x00bg\x00\x00\x00\x00\x00\x00\x04@N\
+//!     [\x01\x00\x00\x00T{\xda\x01k>\x01\x00\x00\x00\xe9\x07\x00\x00\x000l\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x04";
+//! assert_eq!(marshal::recode(m, 4)?, v4);
+//! // Version 2 has no references and no short forms.
+//! let v2: &[u8] = b"(\x08\x00\x00\x00i\x01\x00\x00\x00u\x01\x00\x00\x00as\x01\x00\x00\x00bg\x00\x00\x00\x00\x00\x00\x04@N\
+//!     [\x01\x00\x00\x00T{u\x01\x00\x00\x00k>\x01\x00\x00\x00i\x07\x00\x00\x000l\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x04";
+//! let value = marshal::loads(m)?;
+//! assert_eq!(marshal::dumps(&value, 2)?, v2);
+//! // A truncated stream is an EOFError, as in CPython.
+//! let err = marshal::loads(&m[..10]).unwrap_err();
+//! assert!(err.to_string().contains("EOF"), "{err}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
 mod float_text;

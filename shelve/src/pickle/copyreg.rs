@@ -2,6 +2,30 @@
 //! ("restricting globals"), and the constructors the unpickler may evaluate.
 //!
 //! Nothing here is process-global: a registry is passed to the loader and the dumper.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use pydbm_shelve::pickle::{self, ClassFilter, DumpOptions, ExtensionRegistry, LoadOptions};
+//!
+//! // copyreg.add_extension('collections', 'OrderedDict', 200); pickle.dumps(OrderedDict, 2)
+//! let mut registry = ExtensionRegistry::new();
+//! registry.add_extension("collections", "OrderedDict", 200)?;
+//! let plain = b"\x80\x02ccollections\nOrderedDict\nq\x00."; // the same, unregistered
+//! let class = pickle::loads(plain, &LoadOptions::default())?;
+//! let opts = DumpOptions { extensions: Arc::new(registry.clone()), ..DumpOptions::new(2) };
+//! let (ext, _) = pickle::dumps_with(&class, &opts)?;
+//! assert_eq!(ext, b"\x80\x02\x82\xc8."); // EXT1 200
+//! let load = LoadOptions { extensions: Arc::new(registry), ..LoadOptions::default() };
+//! assert!(pickle::loads(&ext, &load)?.isomorphic(&class));
+//! assert!(pickle::loads(&ext, &LoadOptions::default()).is_err()); // unregistered code
+//!
+//! // "Restricting globals": an allow-list refuses anything else, before it is referenced.
+//! let evil = b"cos\nsystem\n(S'echo hi'\ntR.";
+//! let safe = LoadOptions { filter: ClassFilter::safe_builtins(), ..LoadOptions::default() };
+//! let err = pickle::loads(evil, &safe).unwrap_err();
+//! assert!(err.to_string().contains("global 'os.system' is forbidden"), "{err}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::sync::Arc;

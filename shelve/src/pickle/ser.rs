@@ -40,6 +40,20 @@ pub fn to_pickle<T: Serialize + ?Sized>(value: &T) -> Result<Pickle> {
     Ok(p)
 }
 
+/// ```
+/// use std::collections::BTreeMap;
+/// use pydbm_shelve::pickle::{from_slice, to_vec};
+///
+/// let mut scores = BTreeMap::new();
+/// scores.insert("ada".to_string(), vec![3u8, 1]);
+/// let bytes = to_vec(&scores, 2)?;
+/// // CPython: pickle.dumps({'ada': [3, 1]}, 2)
+/// assert_eq!(bytes, b"\x80\x02}q\x00X\x03\x00\x00\x00adaq\x01]q\x02(K\x03K\x01es.");
+/// assert_eq!(from_slice::<BTreeMap<String, Vec<u8>>>(&bytes)?, scores);
+/// // A value that does not fit the type is an error, not a panic.
+/// assert!(from_slice::<Vec<String>>(&bytes).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 /// `pickle.dumps` of a serde value at `protocol` (0–5; [`DEFAULT_PROTOCOL`] is 4).
 pub fn to_vec<T: Serialize + ?Sized>(value: &T, protocol: u8) -> Result<Vec<u8>> {
     let _ = DEFAULT_PROTOCOL;
