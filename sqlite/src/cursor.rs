@@ -418,7 +418,7 @@ impl RunState {
         // A row that cannot be converted stays current (no step), as in Python. When the
         // previous single row's block is ours alone again, the values go straight into it.
         let n = q.shown.len();
-        let reusable = match (factory, q.single.as_mut().and_then(Arc::get_mut)) {
+        let reusable = match (factory, q.single.as_mut().and_then(unshared)) {
             (RowFactory::Custom(_), _) => None,
             (_, Some(b)) if b.len() == n => Some(b),
             _ => None,
@@ -648,11 +648,30 @@ fn column_value(
     }
 }
 
+/// `Arc::get_mut` for a row block, without its compare-and-swap on the weak count (one
+/// atomic read-modify-write per row less on `for row in cursor`): no `Weak` is ever made of
+/// a row block ([`Tuple`]'s block is private and never downgraded), so the block is ours
+/// alone exactly when its strong count is 1 and, holding that one `Arc` mutably, no other
+/// can appear.
+#[inline(always)]
+fn unshared(b: &mut Arc<Vec<Value>>) -> Option<&mut Vec<Value>> {
+    if Arc::strong_count(b) != 1 || Arc::weak_count(b) != 0 {
+        return None;
+    }
+    // Pairs with the Release decrement of the last other holder's drop (on any thread), so
+    // its reads of the block happen before our writes, as in `Arc::get_mut`.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: `b` is the only `Arc` of the block and no `Weak` exists (see above), so
+    // nothing else can read or write the block while the returned borrow of `b` lives; the
+    // pointer comes from the Arc's own allocation (`Arc::as_ptr`), valid while `b` is.
+    Some(unsafe { &mut *(Arc::as_ptr(b) as *mut Vec<Value>) })
+}
+
 /// Turns the one row read into `q.scratch` into a row object, reusing the block of the
 /// previous single row when the caller has dropped it.
 fn single_row(q: &mut Query, factory: &RowFactory) -> Value {
     let n = q.shown.len();
-    match q.single.as_mut().and_then(Arc::get_mut) {
+    match q.single.as_mut().and_then(unshared) {
         Some(b) if b.len() == n => {
             for (dst, src) in b.iter_mut().zip(q.scratch.drain(..)) {
                 *dst = src;
@@ -786,8 +805,8 @@ impl Cursor {
     #[inline]
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
         self.check()?;
-        let mut guard = self.conn.lock()?;
-        self.run.fetch_one(&mut guard, self.row_factory.as_ref())
+        let (run, factory) = (&mut self.run, self.row_factory.as_ref());
+        self.conn.with_open_state(|st| run.fetch_one(st, factory))
     }
 
     /// `Cursor.fetchmany(size=arraysize)`. A size of 0 fetches every remaining row, as
