@@ -33,6 +33,7 @@ mod pager;
 mod pager_tests;
 pub mod prefetch;
 pub mod prng;
+mod process_id;
 mod recording_vfs;
 mod recovery;
 pub mod slab;

@@ -115,6 +115,10 @@ impl InodeLocks {
 #[derive(Debug, Default)]
 pub struct LockTable {
     inodes: Mutex<HashMap<(u64, u64), InodeLocks>>,
+    /// The process whose locks `inodes` records (0: none yet). A forked child inherits the
+    /// table's memory but none of its `fcntl` locks, so on its first use the child drops
+    /// what it inherited instead of counting its parent's locks as its own.
+    owner: std::sync::atomic::AtomicU32,
 }
 
 /// A held lock; dropping it releases the lock.
@@ -124,6 +128,8 @@ pub struct LockGuard {
     key: (u64, u64),
     path: PathBuf,
     held: Held,
+    /// The process that took the lock: a guard a forked child inherited releases nothing.
+    owner: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,7 +151,7 @@ impl LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        LockTable::global().release(self.key, self.held);
+        LockTable::global().release(self.key, self.held, self.owner);
     }
 }
 
@@ -267,6 +273,7 @@ impl LockTable {
                         key,
                         path: file.path().to_path_buf(),
                         held,
+                        owner: crate::process_id::current(),
                     })
                 }
                 None => match deadline {
@@ -301,6 +308,22 @@ impl LockTable {
         self.lock(&*handle, mode, kind, timeout)
     }
 
+    /// Locks the table for this process: in a forked child, first forgets the locks the
+    /// table recorded for the parent (the child holds none of its `fcntl` locks, and its
+    /// guards of them release nothing). The inherited descriptors are closed, which
+    /// releases no lock of the parent's: `fcntl` locks belong to the parent process, and an
+    /// inherited `flock` stays held while the parent's descriptor is open.
+    fn inodes(&self) -> parking_lot::MutexGuard<'_, HashMap<(u64, u64), InodeLocks>> {
+        use std::sync::atomic::Ordering;
+        let mut inodes = self.inodes.lock();
+        let me = crate::process_id::current();
+        if self.owner.load(Ordering::Relaxed) != me {
+            inodes.clear();
+            self.owner.store(me, Ordering::Relaxed);
+        }
+        inodes
+    }
+
     /// One attempt; Ok(None) on a conflict.
     fn try_lock(
         &self,
@@ -310,7 +333,7 @@ impl LockTable {
         kind: LockKind,
     ) -> Result<Option<Held>> {
         let path = file.path();
-        let mut inodes = self.inodes.lock();
+        let mut inodes = self.inodes();
         let entry = inodes.entry(key).or_default();
         let result = match kind {
             LockKind::Flock | LockKind::None => Self::try_whole(entry, file, mode, kind),
@@ -432,8 +455,11 @@ impl LockTable {
         Ok(Some(Held::Range { start, end, mode }))
     }
 
-    fn release(&self, key: (u64, u64), held: Held) {
-        let mut inodes = self.inodes.lock();
+    fn release(&self, key: (u64, u64), held: Held, owner: u32) {
+        let mut inodes = self.inodes();
+        if owner != crate::process_id::current() {
+            return;
+        }
         let Some(entry) = inodes.get_mut(&key) else {
             return;
         };
@@ -485,7 +511,7 @@ impl LockTable {
     /// Closes `file` (a descriptor of inode `identity`), unless this process holds `fcntl`
     /// locks on that inode: then the descriptor is kept open until the last one is released.
     pub fn close_or_park(&self, identity: (u64, u64), file: File) {
-        let mut inodes = self.inodes.lock();
+        let mut inodes = self.inodes();
         match inodes.get_mut(&identity) {
             Some(entry) if !entry.ranges.is_empty() => entry.parked.push(file),
             _ => drop(file),
@@ -494,10 +520,7 @@ impl LockTable {
 
     /// How many descriptors are parked for `identity` (for tests and diagnostics).
     pub fn parked(&self, identity: (u64, u64)) -> usize {
-        self.inodes
-            .lock()
-            .get(&identity)
-            .map_or(0, |e| e.parked.len())
+        self.inodes().get(&identity).map_or(0, |e| e.parked.len())
     }
 }
 
@@ -689,6 +712,104 @@ mod process_tests {
             Ok(_) => println!("PROBE:ACQUIRED"),
             Err(Error::Locked { .. }) => println!("PROBE:LOCKED"),
             Err(e) => println!("PROBE:ERROR {e}"),
+        }
+    }
+
+    const FORK_ENV: &str = "PYDBM_LOCK_FORK_DIR";
+
+    /// A forked child does not count its parent's locks as its own: the parent holds a
+    /// shared fcntl range, the child takes the same range through the table (inherited in
+    /// its memory), then the parent releases its lock and asks the kernel who holds the
+    /// range: it must be the child. Before the table checked its owner, the child only
+    /// bumped the parent's count, took no lock of its own, and the range was free.
+    #[test]
+    fn forked_child_does_not_inherit_lock_ownership() {
+        let dir = tempfile::tempdir().unwrap();
+        // Forking is done in a single-threaded child test process (no other test thread
+        // can hold the table's mutex or malloc's locks across the fork).
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "lock::process_tests::fork_scenario",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(FORK_ENV, dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("FORK:CHILD-HOLDS-ITS-OWN-LOCK"),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The scenario of [`forked_child_does_not_inherit_lock_ownership`], run only as its
+    /// child process (`--ignored`, with the env var set); fails when run without it.
+    #[test]
+    #[ignore = "the single-threaded half of forked_child_does_not_inherit_lock_ownership"]
+    fn fork_scenario() {
+        let dir = std::env::var(FORK_ENV)
+            .expect("fork_scenario runs only as a child of its test, with PYDBM_LOCK_FORK_DIR set");
+        let p = Path::new(&dir).join("db");
+        let f = OsVfs::new().open(&p, VfsOpen::CREATE).unwrap();
+        let t = LockTable::global();
+        let range = LockKind::Fcntl {
+            start: 100,
+            len: 10,
+        };
+        let parent_lock = t.lock(&*f, LockMode::Shared, range, None).unwrap();
+        let (mut to_parent, mut to_child) = ([0i32; 2], [0i32; 2]);
+        // SAFETY: pipe writes two descriptors into each live two-element array.
+        unsafe {
+            assert_eq!(libc::pipe(to_parent.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(to_child.as_mut_ptr()), 0);
+        }
+        // SAFETY: this test process is single-threaded (--test-threads=1, see above).
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork: {}", io::Error::last_os_error());
+        if child == 0 {
+            // Held (not dropped) until _exit.
+            let held = t.lock(&*f, LockMode::Shared, range, None);
+            let took = held.is_ok();
+            let mut ack = [0u8];
+            // SAFETY: one-byte writes and reads on the pipes made above; _exit ends the
+            // child without running the parent's destructors twice.
+            unsafe {
+                libc::write(to_parent[1], [u8::from(took)].as_ptr().cast(), 1);
+                libc::read(to_child[0], ack.as_mut_ptr().cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        let mut took = [0u8];
+        // SAFETY: a one-byte read into a live buffer.
+        unsafe { libc::read(to_parent[0], took.as_mut_ptr().cast(), 1) };
+        assert_eq!(took[0], 1, "the child could not take a shared lock");
+        drop(parent_lock);
+        // SAFETY: F_GETLK fills the zeroed flock struct we own.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = 100;
+        fl.l_len = 10;
+        let fd = f.raw_fd().expect("an OsVfs file has a descriptor");
+        // SAFETY: fd is open; fl is a live flock struct.
+        let rc = unsafe { libc::fcntl(fd, libc::F_GETLK, &mut fl as *mut libc::flock) };
+        let holder = (rc, fl.l_type, fl.l_pid);
+        let mut status = 0;
+        // SAFETY: releases the child (one byte on its pipe), then reaps it.
+        unsafe {
+            libc::write(to_child[1], b"x".as_ptr().cast(), 1);
+            libc::waitpid(child, &mut status, 0);
+        }
+        if rc == 0 && fl.l_type == libc::F_RDLCK as libc::c_short && fl.l_pid == child {
+            println!("FORK:CHILD-HOLDS-ITS-OWN-LOCK");
+        } else {
+            println!(
+                "FORK:CHILD-HOLDS-NO-LOCK (fcntl rc, l_type, l_pid) = {holder:?}, child {child}"
+            );
         }
     }
 

@@ -61,7 +61,7 @@ pub fn fresh_u64() -> u64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     );
-    h.write_u32(std::process::id());
+    h.write_u32(crate::process_id::current());
     h.finish()
 }
 

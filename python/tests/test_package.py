@@ -17,7 +17,7 @@ import pytest
 
 import pydbm
 import pydbm.shelve
-from conftest import IMPLEMENTED, REFERENCE, missing_reference, module_param, python313
+from conftest import ALL, IMPLEMENTED, REFERENCE, missing_reference, module_param, python313
 
 
 def pymod(name):
@@ -279,6 +279,51 @@ def test_durability_levels_store_the_same_records(tmp_path, name, durability):
         assert len(db) == 300 and db[b"k299"] == b"v" * 299
     with pytest.raises(ValueError):
         mod.open(path, "r", durability="sometimes")
+
+
+def _open_functions():
+    """Every ``open`` the package documents ``durability=`` on, by name."""
+    funcs = {"pydbm.open": pydbm.open, "pydbm.shelve.open": pydbm.shelve.open}
+    for m in ALL:
+        if m in IMPLEMENTED:
+            funcs["pydbm.%s.open" % m.split(".")[1]] = pymod(m).open
+    return funcs
+
+
+@pytest.mark.parametrize("func", sorted(_open_functions()))
+def test_open_docstrings_document_durability(func):
+    """Each ``open`` says what each durability level guarantees and which is the default
+    (issue 17), and its signature takes ``durability`` as a keyword defaulting to it."""
+    import inspect
+
+    f = _open_functions()[func]
+    doc = inspect.getdoc(f) or ""
+    assert "durability" in doc, func
+    for level in ('"none"', '"process"', '"full"'):
+        assert level in doc, (func, level)
+    assert 'default ``"process"``' in doc, func
+    for guarantee in ("killed process", "power loss", "ValueError"):
+        assert guarantee in doc, (func, guarantee)
+    param = inspect.signature(f).parameters["durability"]
+    assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default == "process", func
+
+
+@pytest.mark.parametrize("durability", ["process", "full", "none"])
+def test_open_and_shelve_accept_durability(tmp_path, durability):
+    path = str(tmp_path / "any")
+    with pydbm.open(path, "c", durability=durability) as db:
+        db[b"k"] = b"v"
+    with pydbm.open(path, "r", durability=durability) as db:
+        assert db[b"k"] == b"v"
+    shelf = str(tmp_path / "shelf")
+    with pydbm.shelve.open(shelf, "c", durability=durability) as sh:
+        sh["n"] = [1, 2]
+    with pydbm.shelve.open(shelf, "r") as sh:
+        assert sh["n"] == [1, 2]
+    with pytest.raises(ValueError):
+        pydbm.open(path, "r", durability="sometimes")
+    with pytest.raises(ValueError):
+        pydbm.shelve.open(shelf, "r", durability="sometimes")
 
 
 THREADS_SCRIPT = r"""

@@ -439,7 +439,7 @@ impl RunState {
         // A row that cannot be converted stays current (no step), as in Python. When the
         // previous single row's block is ours alone again, the values go straight into it.
         let n = q.shown.len();
-        let reusable = match (factory, q.single.as_mut().and_then(Arc::get_mut)) {
+        let reusable = match (factory, q.single.as_mut().and_then(unshared)) {
             (RowFactory::Custom(_), _) => None,
             (_, Some(b)) if b.len() == n => Some(b),
             _ => None,
@@ -448,7 +448,7 @@ impl RunState {
             Some(b) => {
                 if q.convs.is_none() && matches!(text_factory, TextFactory::Str) {
                     for (i, slot) in b.iter_mut().enumerate() {
-                        *slot = plain_value(&q.stmt, i)?;
+                        plain_value_into(slot, &q.stmt, i)?;
                     }
                 } else {
                     for (i, slot) in b.iter_mut().enumerate() {
@@ -613,6 +613,37 @@ fn plain_value(stmt: &Statement, i: usize) -> Result<Value> {
     })
 }
 
+/// Stores column `i` of the current row in `slot` under the plain mapping, as
+/// [`plain_value`] would, reusing the text or bytes buffer the slot already holds when the
+/// new value fits in it: the slot belongs to a row the caller has dropped (its block is
+/// ours alone), so `for row in cursor` over a text column allocates nothing per row once
+/// the buffer has grown to the column's longest value.
+#[inline(always)]
+fn plain_value_into(slot: &mut Value, stmt: &Statement, i: usize) -> Result<()> {
+    match (stmt.value_ref(i), &mut *slot) {
+        (ValueRef::Integer(x), _) => *slot = Value::Int(x),
+        (ValueRef::Real(x), _) => *slot = Value::Float(x),
+        (ValueRef::Null, _) => *slot = Value::Null,
+        (ValueRef::Text(t), Value::Text(s)) if s.capacity() >= t.len() => {
+            match std::str::from_utf8(t) {
+                Ok(new) => {
+                    s.clear();
+                    s.push_str(new);
+                }
+                Err(_) => {
+                    *slot = from_sql(ValueRef::Text(t), &TextFactory::Str, stmt.column_name(i))?
+                }
+            }
+        }
+        (ValueRef::Blob(b), Value::Bytes(v)) if v.capacity() >= b.len() => {
+            v.clear();
+            v.extend_from_slice(b);
+        }
+        _ => *slot = plain_value(stmt, i)?,
+    }
+    Ok(())
+}
+
 /// Column `i` of the current row as Python's cursor converts it: a converter for non-NULL
 /// values when one applies, else the plain SQLite ↔ Python mapping under `tf`.
 fn column_value(
@@ -638,11 +669,30 @@ fn column_value(
     }
 }
 
+/// `Arc::get_mut` for a row block, without its compare-and-swap on the weak count (one
+/// atomic read-modify-write per row less on `for row in cursor`): no `Weak` is ever made of
+/// a row block ([`Tuple`]'s block is private and never downgraded), so the block is ours
+/// alone exactly when its strong count is 1 and, holding that one `Arc` mutably, no other
+/// can appear.
+#[inline(always)]
+fn unshared(b: &mut Arc<Vec<Value>>) -> Option<&mut Vec<Value>> {
+    if Arc::strong_count(b) != 1 || Arc::weak_count(b) != 0 {
+        return None;
+    }
+    // Pairs with the Release decrement of the last other holder's drop (on any thread), so
+    // its reads of the block happen before our writes, as in `Arc::get_mut`.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: `b` is the only `Arc` of the block and no `Weak` exists (see above), so
+    // nothing else can read or write the block while the returned borrow of `b` lives; the
+    // pointer comes from the Arc's own allocation (`Arc::as_ptr`), valid while `b` is.
+    Some(unsafe { &mut *(Arc::as_ptr(b) as *mut Vec<Value>) })
+}
+
 /// Turns the one row read into `q.scratch` into a row object, reusing the block of the
 /// previous single row when the caller has dropped it.
 fn single_row(q: &mut Query, factory: &RowFactory) -> Value {
     let n = q.shown.len();
-    match q.single.as_mut().and_then(Arc::get_mut) {
+    match q.single.as_mut().and_then(unshared) {
         Some(b) if b.len() == n => {
             for (dst, src) in b.iter_mut().zip(q.scratch.drain(..)) {
                 *dst = src;
@@ -776,8 +826,8 @@ impl Cursor {
     #[inline]
     pub fn fetchone(&mut self) -> Result<Option<Value>> {
         self.check()?;
-        let mut guard = self.conn.lock()?;
-        self.run.fetch_one(&mut guard, self.row_factory.as_ref())
+        let (run, factory) = (&mut self.run, self.row_factory.as_ref());
+        self.conn.with_open_state(|st| run.fetch_one(st, factory))
     }
 
     /// `Cursor.fetchmany(size=arraysize)`. A size of 0 fetches every remaining row, as
@@ -900,6 +950,69 @@ mod tests {
         rows.iter()
             .map(|r| r.as_tuple().unwrap()[0].as_int().unwrap())
             .collect()
+    }
+
+    /// `for row in cursor` reuses the dropped row's text and bytes buffers in place: every
+    /// row still reads back exactly, whatever the previous row held in the same column
+    /// (longer, shorter, another type, invalid UTF-8), and a row still held by the caller
+    /// is never overwritten.
+    #[test]
+    fn row_at_a_time_reuse_keeps_values_exact() {
+        let c = mem(&ConnectOptions::default());
+        c.execute("create table t(i, a)", ()).unwrap();
+        let col: Vec<Value> = vec![
+            Value::from("a much longer text than the next one"),
+            Value::from("short"),
+            Value::from(""),
+            Value::Int(7),
+            Value::from("text after an int"),
+            Value::Bytes(b"\x00\x01\x02 bytes".to_vec()),
+            Value::Bytes(b"b".to_vec()),
+            Value::from("text after bytes"),
+            Value::Null,
+            Value::Float(1.5),
+            Value::from("é∑ multibyte"),
+        ];
+        for (i, v) in col.iter().enumerate() {
+            c.execute("insert into t values(?, ?)", (i as i64, v.clone()))
+                .unwrap();
+        }
+        let mut cur = c.execute("select i, a from t order by i", ()).unwrap();
+        let mut n = 0;
+        for row in &mut cur {
+            let row = row.unwrap();
+            let t = row.as_tuple().unwrap();
+            assert_eq!(t[0], Value::Int(n as i64));
+            assert_eq!(t[1], col[n], "row {n}");
+            n += 1;
+        }
+        assert_eq!(n, col.len());
+        // A held row keeps its values while later rows are read.
+        let mut cur = c.execute("select a from t order by i", ()).unwrap();
+        let first = cur.next().unwrap().unwrap();
+        let second = cur.next().unwrap().unwrap();
+        assert_eq!(first.as_tuple().unwrap()[0], col[0]);
+        assert_eq!(second.as_tuple().unwrap()[0], col[1]);
+        drop((first, second));
+        let third = cur.next().unwrap().unwrap();
+        assert_eq!(third.as_tuple().unwrap()[0], col[2]);
+        drop(third);
+        let fourth = cur.next().unwrap().unwrap();
+        assert_eq!(fourth.as_tuple().unwrap()[0], col[3]);
+        // Invalid UTF-8 in a reused text slot: Python's error, and the row stays current.
+        c.execute("insert into t values(99, cast(x'ff41' as text))", ())
+            .unwrap();
+        let mut cur = c
+            .execute("select a from t where i in (0, 99) order by i", ())
+            .unwrap();
+        drop(cur.next().unwrap().unwrap());
+        let e = cur.next().unwrap().unwrap_err();
+        assert!(
+            e.message
+                .starts_with("Could not decode to UTF-8 column 'a'"),
+            "{}",
+            e.message
+        );
     }
 
     /// Every BindParams shape binds the same values, from borrows; Python's count and

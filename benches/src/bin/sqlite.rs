@@ -12,6 +12,8 @@
 //!
 //! Usage: `cargo run --release -p pydbm-benches --bin sqlite [N] [--only raw|pydbm]`
 //! (N defaults to 200000; `--only` runs one round of one side, for profiling with callgrind).
+//! `--scan R` builds both tables once and runs only the row-at-a-time scans, R rounds
+//! alternated (rusqlite, pydbm, pydbm, rusqlite, …), printing each side's median and best.
 
 use pydbm_benches::{ProcessCpu, SharedLibrary};
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -392,6 +394,59 @@ fn best(runs: &[Run]) -> Option<Run> {
     })
 }
 
+/// `--scan R`: the row-at-a-time scans alone, R rounds alternated in ABBA order so a
+/// machine whose load drifts slows both sides alike; medians and minima per side.
+fn scan_rounds(dir: &Path, n: i64, rounds: usize) {
+    let (pr, pp) = (dir.join("scan-raw.db"), dir.join("scan-pydbm.db"));
+    raw(&pr, n);
+    pydbm(&pp, n);
+    let (mut r, mut d) = (vec![], vec![]);
+    let (mut r_sys, mut d_sys) = (0.0, 0.0);
+    let system = |f: &dyn Fn() -> Time, out: &mut Vec<Time>, sys: &mut f64| {
+        let before = ProcessCpu::now().system;
+        out.push(f());
+        *sys += ProcessCpu::now().system - before;
+    };
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            system(&|| iterate_raw(&pr), &mut r, &mut r_sys);
+            system(&|| iterate_pydbm(&pp), &mut d, &mut d_sys);
+        } else {
+            system(&|| iterate_pydbm(&pp), &mut d, &mut d_sys);
+            system(&|| iterate_raw(&pr), &mut r, &mut r_sys);
+        }
+    }
+    let stat = |v: &[Time], f: fn(&Time) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(f64::total_cmp);
+        (x[x.len() / 2], x[0])
+    };
+    let (rw, rc) = (stat(&r, |t| t.wall), stat(&r, |t| t.cpu));
+    let (dw, dc) = (stat(&d, |t| t.wall), stat(&d, |t| t.cpu));
+    println!("{n} rows, row-at-a-time scan, {rounds} alternated rounds: median (best) seconds");
+    println!("             wall               cpu");
+    println!(
+        "rusqlite     {:.4} ({:.4})    {:.4} ({:.4})",
+        rw.0, rw.1, rc.0, rc.1
+    );
+    println!(
+        "pydbm        {:.4} ({:.4})    {:.4} ({:.4})",
+        dw.0, dw.1, dc.0, dc.1
+    );
+    println!(
+        "system CPU per round (whole call, open included): rusqlite {:.4}, pydbm {:.4}",
+        r_sys / rounds as f64,
+        d_sys / rounds as f64
+    );
+    println!(
+        "pydbm/rusqlite {:.3} ({:.3})    {:.3} ({:.3})",
+        dw.0 / rw.0,
+        dw.1 / rw.1,
+        dc.0 / rc.0,
+        dc.1 / rc.1
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: i64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(200_000);
@@ -413,6 +468,15 @@ fn main() {
             _ => iterate_pydbm(&p),
         };
         println!("{side}: row-at-a-time scan {it:?}");
+        return;
+    }
+    if let Some(rounds) = args
+        .iter()
+        .position(|a| a == "--scan")
+        .and_then(|i| args.get(i + 1))
+    {
+        let rounds: usize = rounds.parse().expect("--scan R: a number of rounds");
+        scan_rounds(dir.path(), n, rounds.max(1));
         return;
     }
     let debian = Debian::load();

@@ -54,7 +54,22 @@ def open(file, flag="r", mode=0o666, *, durability="process"):
 
     ``'n'`` always creates a new database of the first format this build implements
     (CPython 3.13's order: sqlite3, gnu, ndbm, dumb); otherwise the format is read
-    from the file with :func:`whichdb`. ``durability`` is passed to the module's ``open``.
+    from the file with :func:`whichdb`.
+
+    ``durability`` (keyword-only, pydbm's own; default ``"process"``) is passed to the
+    chosen module's ``open`` and sets what a crash may cost:
+
+    - ``"none"``: no journal (gnu, ndbm, dumb: updates are written back at ``sync()``/
+      ``close()``; sqlite3: ``PRAGMA synchronous = OFF``). A killed process (gnu, ndbm,
+      dumb) or a power loss (all) may lose or tear anything since the last ``sync()``.
+    - ``"process"`` (the default): every update is one atomic transaction that survives a
+      killed process once it returns; nothing is fsynced, so a power loss may lose the
+      most recent updates (sqlite3: ``synchronous = NORMAL``).
+    - ``"full"``: as ``"process"``, and every update is fsynced before it returns, so it
+      also survives power loss (sqlite3: ``synchronous = FULL``, CPython's setting).
+
+    Any other value raises ValueError. An ``etcd://`` address accepts and ignores it
+    (etcd replicates and fsyncs every write).
     """
     global _defaultmod
     if isinstance(file, str) and file.startswith("etcd://"):

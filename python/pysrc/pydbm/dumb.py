@@ -18,9 +18,18 @@ def open(file, flag="c", mode=0o666, *, durability="process"):
     An invalid flag raises ValueError; a missing ``.dat``/``.dir`` with ``'r'``/``'w'``
     raises FileNotFoundError; a ``.dir`` that is not the literal index raises ValueError.
 
-    ``durability`` (keyword-only, pydbm's own): ``"process"`` (default; every update is
-    one journaled transaction that survives a killed process), ``"full"`` (also survives
-    power loss), ``"none"`` (no journal, written back at sync/close like the C library).
+    ``durability`` (keyword-only, pydbm's own; default ``"process"``) is what a crash may cost:
+
+    - ``"none"``: no journal; updates are written back to the file at ``sync()``/``close()``
+      (or when the page cache fills), as CPython's ``dbm.dumb`` writes its index. A killed process or a power
+      loss may lose or tear anything written since the last ``sync()``. Fastest.
+    - ``"process"`` (the default): every update is one journaled transaction. Once it
+      returns it survives a killed process, and no update is ever half-applied. Nothing is
+      fsynced, so a power loss may lose the most recent updates.
+    - ``"full"``: as ``"process"``, and every update is fsynced (journal and file) before it
+      returns, so it also survives power loss.
+
+    Any other value raises ValueError.
     """
     if flag not in ("r", "w", "c", "n"):
         raise ValueError("Flag must be one of 'r', 'w', 'c', or 'n'")

@@ -32,9 +32,18 @@ def open(filename, flag="r", mode=0o666, /, *, durability="process"):
     ``'s'`` (synchronized) and ``'u'`` (no locking). ``mode`` is the permission of a
     created file (before the umask). Errors raise :class:`error`.
 
-    ``durability`` (keyword-only, pydbm's own): ``"process"`` (default; every update is
-    one journaled transaction that survives a killed process), ``"full"`` (also survives
-    power loss), ``"none"`` (no journal, written back at sync/close like the C library).
+    ``durability`` (keyword-only, pydbm's own; default ``"process"``) is what a crash may cost:
+
+    - ``"none"``: no journal; updates are written back to the file at ``sync()``/``close()``
+      (or when the page cache fills), as the C library does. A killed process or a power
+      loss may lose or tear anything written since the last ``sync()``. Fastest.
+    - ``"process"`` (the default): every update is one journaled transaction. Once it
+      returns it survives a killed process, and no update is ever half-applied. Nothing is
+      fsynced, so a power loss may lose the most recent updates.
+    - ``"full"``: as ``"process"``, and every update is fsynced (journal and file) before it
+      returns, so it also survives power loss.
+
+    Any other value raises ValueError.
     """
     if not isinstance(flag, str):
         raise TypeError("open() argument 2 must be str, not %s" % type(flag).__name__)

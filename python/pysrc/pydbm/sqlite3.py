@@ -31,8 +31,19 @@ def _normalize_uri(path):
 def open(filename, /, flag="r", mode=0o666, *, durability="process"):
     """Open an SQLite-backed dbm as ``dbm.sqlite3.open`` does.
 
-    ``durability`` (keyword-only, pydbm's own) sets ``PRAGMA synchronous``: ``"full"``
-    (FULL, CPython's setting), ``"process"`` (NORMAL, the pydbm default), ``"none"`` (OFF).
+    ``durability`` (keyword-only, pydbm's own; default ``"process"``) sets SQLite's
+    ``PRAGMA synchronous`` on the WAL-mode database, and so what a crash may cost:
+
+    - ``"none"`` (``OFF``): no fsync at all. A committed update survives a killed process
+      (the WAL is in the OS page cache), but a power loss may lose recent updates or
+      corrupt the database.
+    - ``"process"`` (``NORMAL``, the default): a committed update survives a killed
+      process; a power loss may roll back the most recent updates but leaves the database
+      consistent.
+    - ``"full"`` (``FULL``, CPython's own setting): every commit is fsynced, so it also
+      survives power loss.
+
+    Any other value raises ValueError.
     """
     if flag not in ("r", "w", "c", "n"):
         raise ValueError("Flag must be one of 'r', 'w', 'c', or 'n', not %r" % (flag,))
