@@ -167,10 +167,15 @@ pub struct Store<F: DumbFiles> {
     defer: bool,
     /// Read-ahead for gets in file order (only when `defer`).
     ahead: ReadAhead,
-    /// Set when a commit itself failed (a full disk while writing back): the files were rolled
-    /// back to before the operation, but the in-memory index may still describe it, so every
-    /// later use of this handle fails until the database is opened again.
-    commit_failed: bool,
+    /// Set when an operation failed after it began changing the files or this state (a full
+    /// disk while writing or committing): the files were rolled back to before the operation,
+    /// but the in-memory index, `.dat` length and appends may still describe it (issue 16,
+    /// full disk: a later `_commit` then wrote `.dir` lines naming values that never reached
+    /// `.dat`), so every later use of this handle fails until the database is opened again.
+    failed: bool,
+    /// Set by an operation that refuses before changing anything (a corrupt slot): its
+    /// failure leaves the handle usable.
+    refused: bool,
 }
 
 impl<F: DumbFiles> Store<F> {
@@ -197,7 +202,8 @@ impl<F: DumbFiles> Store<F> {
             dir_overrides: Vec::new(),
             defer,
             ahead: ReadAhead::default(),
-            commit_failed: false,
+            failed: false,
+            refused: false,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -380,14 +386,23 @@ impl<F: DumbFiles> Store<F> {
         Ok(())
     }
 
-    /// Hands the appends held in memory to the files: one write to `.dat`, one to `.dir`.
-    fn flush_appends(&mut self) -> Result<()> {
+    /// Hands the `.dat` appends held in memory to the files (one write).
+    fn flush_dat(&mut self) -> Result<()> {
         if !self.dat_tail.is_empty() {
             self.files
                 .write_bulk(DAT, self.dat_written, &self.dat_tail)?;
             self.dat_tail.clear();
         }
         self.dat_written = self.dat_len;
+        Ok(())
+    }
+
+    /// Hands the appends held in memory to the files: one write to `.dat`, then one to
+    /// `.dir`. `.dat` goes first so that no `.dir` line reaches the files before the value
+    /// it names: in the same transaction (`Process`/`Full`), whose write-back keeps this
+    /// order, or straight to the file before the line enters the page cache (`None`).
+    fn flush_appends(&mut self) -> Result<()> {
+        self.flush_dat()?;
         if let Some(dir) = &self.dir_bytes {
             if self.dir_written < dir.len() {
                 self.files
@@ -486,7 +501,9 @@ impl<F: DumbFiles> Store<F> {
                     .is_none_or(|e| e > self.dat_len) =>
             {
                 // A corrupt slot: CPython would seek there and write; pydbm refuses to write
-                // at an offset read from a damaged index.
+                // at an offset read from a damaged index (nothing has changed: the early
+                // append was taken back above).
+                self.refused = true;
                 return Err(Error::corrupt(
                     self.files.path(DAT),
                     old.pos,
@@ -586,6 +603,7 @@ impl<F: DumbFiles> Store<F> {
     /// CPython's `sync()` (`_commit`): when modified, `.dir` → `.bak` and a fresh `.dir`; then
     /// everything is written back and made durable.
     pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
         let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)?;
         self.files.sync()
@@ -594,6 +612,8 @@ impl<F: DumbFiles> Store<F> {
     /// The commit part of `close()`: like [`Store::sync`] without forcing durability beyond
     /// the journal's commit (the caller then closes the files).
     pub fn close_commit(&mut self) -> Result<()> {
+        // After a failed operation nothing more is written: the index may name its values.
+        self.check_usable()?;
         let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)
     }
@@ -661,6 +681,8 @@ impl<F: DumbFiles> Store<F> {
         if !self.modified || self.read_only {
             return Ok(());
         }
+        // The values the new .dir names reach the files before it (see flush_appends).
+        self.flush_dat()?;
         match &self.dir_bytes {
             Some(old) => {
                 self.files.set_len(BAK, old.len() as u64)?;
@@ -705,16 +727,19 @@ impl<F: DumbFiles> Store<F> {
     }
 
     /// Commits the journal after a successful operation, or rolls it back after a failed one.
-    /// A commit that fails itself (ENOSPC while writing back) is rolled back at once, so no
-    /// hot journal is left for readers and no other library sees the operation's partial
-    /// writes (issue 16, full disk); this handle then refuses further use (`commit_failed`).
+    /// A failed operation, or a commit that fails itself (ENOSPC while writing back), is
+    /// rolled back at once, so no hot journal is left for readers and no other library sees
+    /// the operation's partial writes (issue 16, full disk). Unless the operation refused
+    /// before changing anything (`refused`), this handle then refuses further use (`failed`):
+    /// its in-memory state may describe the undone operation.
     fn finish(&mut self, result: Result<()>) -> Result<()> {
         self.check_usable()?;
+        let refused = std::mem::take(&mut self.refused);
         match result {
             Ok(()) => {
                 let committed = self.files.commit();
                 if committed.is_err() {
-                    self.commit_failed = true;
+                    self.failed = true;
                     self.ahead.clear();
                     // If this rollback fails too, the journal stays hot and the next
                     // writable open recovers it; the commit's error is the one reported.
@@ -726,6 +751,7 @@ impl<F: DumbFiles> Store<F> {
                 // The rollback may restore bytes the window copied after they were written.
                 self.ahead.clear();
                 let _ = self.files.rollback();
+                self.failed |= !refused;
                 // Override lines of the failed operation are gone with it; the .dir file is
                 // as the rollback left it.
                 self.dir_overrides.clear();
@@ -735,13 +761,13 @@ impl<F: DumbFiles> Store<F> {
         }
     }
 
-    /// Fails once a commit of this handle has failed (see `commit_failed`).
+    /// Fails once an operation of this handle has failed (see `failed`).
     fn check_usable(&self) -> Result<()> {
-        if self.commit_failed {
+        if self.failed {
             return Err(Error::io(
                 self.files.path(DAT),
                 std::io::Error::other(
-                    "an earlier commit failed and was rolled back; open the database again",
+                    "an earlier write failed and was rolled back; open the database again",
                 ),
             ));
         }
