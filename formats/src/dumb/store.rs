@@ -36,7 +36,7 @@ pub const BAK: usize = 2;
 /// written once this many have accumulated.
 pub const APPEND_FLUSH_BYTES: usize = 1 << 20;
 
-/// The largest read-ahead window for gets in file order (see [`ReadAhead`]).
+/// The largest read-ahead window for gets in file order (see `ReadAhead`).
 pub const READ_AHEAD_MAX: usize = 256 << 10;
 /// The first read-ahead window once gets are seen to go through `.dat` in order.
 const READ_AHEAD_MIN: usize = 16 << 10;
