@@ -66,8 +66,11 @@
 
 /// The 8 bytes a journal starts with.
 pub const MAGIC: &[u8; 8] = b"pydbmJNL";
-/// The journal format version this code writes.
-pub const VERSION: u32 = 2;
+/// The journal format version this code writes (3: version 2 plus fresh-image records).
+pub const VERSION: u32 = 3;
+/// The version that added post-image and lengths records (still read; see docs/journal.md,
+/// "Versions").
+pub const VERSION_2: u32 = 2;
 /// The older version this code still reads (pre-images only; see docs/journal.md,
 /// "Versions").
 pub const VERSION_1: u32 = 1;
@@ -75,6 +78,13 @@ pub const VERSION_1: u32 = 1;
 pub const POST_MARK: u32 = u32::MAX;
 /// A record's `file` field for a lengths record.
 pub const LENGTHS_MARK: u32 = u32::MAX - 1;
+/// A record's `file` field for a fresh-image record (version 3).
+pub const FRESH_MARK: u32 = u32::MAX - 2;
+/// Bytes of one fresh-image entry (file, offset, crc32).
+pub const FRESH_ENTRY_LEN: usize = 16;
+/// Fresh-image pieces never straddle a multiple of this (nor a page boundary): a write torn
+/// at sector boundaries leaves each piece whole, as written or as before.
+pub const FRESH_SECTOR: u64 = 512;
 /// Bytes of one post-image entry (record index, crc32).
 pub const POST_ENTRY_LEN: usize = 8;
 /// The most data a post-image or lengths record holds (whatever the page size).
@@ -142,7 +152,30 @@ pub struct LengthMark {
     pub hi: u64,
 }
 
-/// One record of a journal: a pre-image, a batch of post-images or a lengths mark.
+/// What a transaction's write left in one piece of a file that has no pre-image: bytes at
+/// or past the file's original length (an append, or a file the transaction created). The
+/// piece runs from `offset` to the next multiple of [`FRESH_SECTOR`] or of the page size,
+/// whichever comes first (docs/journal.md, "Post-images").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshImage {
+    /// Index into [`JournalHeader::files`].
+    pub file: u32,
+    /// Where the piece starts.
+    pub offset: u64,
+    /// crc32 (IEEE) of the piece as the write left it (zeros past the file's length).
+    pub crc: u32,
+}
+
+impl FreshImage {
+    /// The end of the piece starting at `offset` in a journal of pages of `page_size` bytes.
+    pub fn piece_end(offset: u64, page_size: u64) -> u64 {
+        let next = |m: u64| (offset / m + 1).saturating_mul(m);
+        next(FRESH_SECTOR).min(next(page_size.max(1)))
+    }
+}
+
+/// One record of a journal: a pre-image, a batch of post-images, a lengths mark or a batch
+/// of fresh images.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JournalEntry {
     /// The original bytes of a range.
@@ -151,6 +184,8 @@ pub enum JournalEntry {
     Post(Vec<PostImage>),
     /// A file's length range so far.
     Lengths(LengthMark),
+    /// Fresh images (at least one; version 3).
+    Fresh(Vec<FreshImage>),
 }
 
 /// Why a journal's bytes do not hold a valid header.
@@ -221,10 +256,10 @@ impl JournalHeader {
             });
         }
         let version = u32_at(take(buf, &mut pos, 4, "version")?);
-        if version != VERSION && version != VERSION_1 {
+        if !(VERSION_1..=VERSION).contains(&version) {
             return Err(BadHeader {
                 offset: 8,
-                expected: "journal version 1 or 2",
+                expected: "journal version 1, 2 or 3",
             });
         }
         let page_size = u32_at(take(buf, &mut pos, 4, "page size")?);
@@ -320,6 +355,26 @@ pub fn encode_posts(out: &mut Vec<u8>, salt: u64, posts: &[PostImage]) {
     }
 }
 
+/// Appends fresh-image records for `fresh` to `out` (as many records as [`MAX_MARK_DATA`]
+/// needs; nothing for an empty slice).
+pub fn encode_fresh(out: &mut Vec<u8>, salt: u64, fresh: &[FreshImage]) {
+    for chunk in fresh.chunks(MAX_MARK_DATA / FRESH_ENTRY_LEN) {
+        let at = out.len();
+        out.extend_from_slice(&FRESH_MARK.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&((chunk.len() * FRESH_ENTRY_LEN) as u32).to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        for f in chunk {
+            out.extend_from_slice(&f.file.to_le_bytes());
+            out.extend_from_slice(&f.offset.to_le_bytes());
+            out.extend_from_slice(&f.crc.to_le_bytes());
+        }
+        let data_at = at + RECORD_HEADER_LEN;
+        let crc = record_crc(salt, &out[at..at + 16], &out[data_at..]);
+        out[at + 16..data_at].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
 impl LengthMark {
     /// Appends the lengths record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>, salt: u64) {
@@ -336,15 +391,40 @@ impl JournalEntry {
     /// or stale tail). A pre-image's file index must name a header file that existed, its
     /// bytes lie below that file's original length, its length be in 1..=page size; a
     /// post-image record holds 1..=512 entries at offset 0; a lengths record names a header
-    /// file and has `lo <= hi`; version 1 journals hold pre-images only; every crc matches.
+    /// file and has `lo <= hi`; a fresh-image record holds 1..=256 entries naming header
+    /// files, at offset 0, in version 3 only; version 1 journals hold pre-images only; every
+    /// crc matches.
     pub fn parse(buf: &[u8], header: &JournalHeader) -> Option<(JournalEntry, usize)> {
         let head = buf.get(..RECORD_HEADER_LEN)?;
         let file = u32_at(&head[0..4]);
         let offset = u64_at(&head[4..12]);
         let len = u32_at(&head[12..16]);
         let crc = u32_at(&head[16..20]);
-        let marks = header.version >= VERSION;
+        let marks = header.version >= VERSION_2;
         match file {
+            FRESH_MARK if header.version >= VERSION => {
+                let n = len as usize;
+                if offset != 0 || n == 0 || n > MAX_MARK_DATA || !n.is_multiple_of(FRESH_ENTRY_LEN)
+                {
+                    return None;
+                }
+                let data = buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + n)?;
+                if record_crc(header.salt, &head[..16], data) != crc {
+                    return None;
+                }
+                let fresh: Vec<FreshImage> = data
+                    .chunks_exact(FRESH_ENTRY_LEN)
+                    .map(|e| FreshImage {
+                        file: u32_at(&e[..4]),
+                        offset: u64_at(&e[4..12]),
+                        crc: u32_at(&e[12..]),
+                    })
+                    .collect();
+                if fresh.iter().any(|f| f.file as usize >= header.files.len()) {
+                    return None;
+                }
+                Some((JournalEntry::Fresh(fresh), RECORD_HEADER_LEN + n))
+            }
             POST_MARK if marks => {
                 let n = len as usize;
                 if offset != 0 || n == 0 || n > MAX_MARK_DATA || !n.is_multiple_of(POST_ENTRY_LEN) {
@@ -446,6 +526,8 @@ pub struct ParsedJournal {
     pub posts: Vec<PostImage>,
     /// Every lengths mark up to the first invalid record.
     pub lengths: Vec<LengthMark>,
+    /// Every fresh-image entry up to the first invalid record.
+    pub fresh: Vec<FreshImage>,
     /// Bytes after the last valid record (a torn tail, or zero).
     pub ignored_tail: usize,
 }
@@ -462,12 +544,14 @@ pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
         return Ok(None);
     }
     let (header, mut pos) = JournalHeader::parse(buf)?;
-    let (mut records, mut posts, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut records, mut posts, mut lengths, mut fresh) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     while let Some((entry, n)) = JournalEntry::parse(&buf[pos..], &header) {
         match entry {
             JournalEntry::Pre(rec) => records.push(rec),
             JournalEntry::Post(p) => posts.extend(p),
             JournalEntry::Lengths(m) => lengths.push(m),
+            JournalEntry::Fresh(f) => fresh.extend(f),
         }
         pos += n;
     }
@@ -476,6 +560,7 @@ pub fn parse_journal(buf: &[u8]) -> Result<Option<ParsedJournal>, BadHeader> {
         records,
         posts,
         lengths,
+        fresh,
         ignored_tail: buf.len() - pos,
     }))
 }

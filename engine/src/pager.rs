@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use crate::cache::{PageCache, PageKey};
 use crate::journal::{
-    encode_posts, JournalFile, JournalHeader, JournalRecord, LengthMark, PostImage, MAX_HEADER_LEN,
+    encode_fresh, encode_posts, FreshImage, JournalFile, JournalHeader, JournalRecord, LengthMark,
+    PostImage, MAX_HEADER_LEN,
 };
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
 use crate::recovery::{
@@ -147,6 +148,10 @@ struct Txn {
     /// are in the journal file.
     posts: Vec<PostImage>,
     posts_flushed: usize,
+    /// Fresh images noted so far (bytes at or past a file's original length, which have no
+    /// pre-image); `fresh_flushed` of them are in the journal file.
+    fresh: Vec<FreshImage>,
+    fresh_flushed: usize,
     /// Per file, the least and greatest logical length in the transaction so far, and the
     /// range last written to the journal as a lengths mark.
     len_range: Vec<(u64, u64)>,
@@ -707,6 +712,8 @@ impl Pager {
             rec_by_page: BTreeMap::new(),
             posts: Vec::new(),
             posts_flushed: 0,
+            fresh: Vec::new(),
+            fresh_flushed: 0,
             len_range: self
                 .files
                 .iter()
@@ -1182,6 +1189,7 @@ impl Pager {
             self.journal_range((f, p), 0, self.opts.page_size)?;
             p += 1;
         }
+        self.note_cut(f, len)?;
         for key in self.cache.keys_from(f, len.div_ceil(ps)) {
             self.cache.remove(key);
             self.dirty.remove(&key);
@@ -1195,6 +1203,55 @@ impl Pager {
         st.zero_from = st.zero_from.min(len);
         st.len = len;
         self.track_len(f);
+        Ok(())
+    }
+
+    /// Notes what the disk will hold, once the truncation of file `f` to `len` reaches it, in
+    /// the fresh piece and the pre-image records that `len` cuts: their bytes on disk now
+    /// (below any pending truncation) followed by zeros. A kill after the truncation and
+    /// before the page's next write leaves exactly that (docs/journal.md, "Post-images").
+    fn note_cut(&mut self, f: FileId, len: u64) -> Result<()> {
+        let Some(txn) = &self.txn else { return Ok(()) };
+        let ps = self.opts.page_size as u64;
+        let st = &self.files[f];
+        let Some(h) = &st.handle else { return Ok(()) };
+        let disk_end = st.disk_end().min(len);
+        let read_cut = |from: u64, to: u64| -> Result<Vec<u8>> {
+            let mut buf = vec![0u8; (to - from) as usize];
+            let n = disk_end.clamp(from, to) - from;
+            h.read_exact_at(&mut buf[..n as usize], from)?;
+            Ok(buf)
+        };
+        let orig = txn.orig[f].unwrap_or(0);
+        let mut fresh = None;
+        if len > orig {
+            let sector = crate::journal::FRESH_SECTOR;
+            let start = (len / sector * sector).max(len / ps * ps).max(orig);
+            if start < len {
+                let end = FreshImage::piece_end(start, ps);
+                fresh = Some(FreshImage {
+                    file: f as u32,
+                    offset: start,
+                    crc: crc32fast::hash(&read_cut(start, end)?),
+                });
+            }
+        }
+        let mut posts = Vec::new();
+        if let Some(idxs) = txn.rec_by_page.get(&(f, len / ps)) {
+            for &i in idxs {
+                let r = &txn.records[i as usize];
+                let end = r.offset + r.data.len() as u64;
+                if r.offset < len && len < end {
+                    posts.push(PostImage {
+                        record: i,
+                        crc: crc32fast::hash(&read_cut(r.offset, end)?),
+                    });
+                }
+            }
+        }
+        let txn = self.txn.as_mut().expect("checked above");
+        txn.fresh.extend(fresh);
+        txn.posts.extend(posts);
         Ok(())
     }
 
@@ -1219,6 +1276,7 @@ impl Pager {
         if txn.header_written
             && txn.flushed == txn.records.len()
             && txn.posts_flushed == txn.posts.len()
+            && txn.fresh_flushed == txn.fresh.len()
             && txn.len_flushed == txn.len_range
         {
             return Ok(());
@@ -1228,7 +1286,8 @@ impl Pager {
                 .iter()
                 .map(|r| r.data.len() + crate::journal::RECORD_HEADER_LEN)
                 .sum::<usize>()
-                + (txn.posts.len() - txn.posts_flushed) * crate::journal::POST_ENTRY_LEN,
+                + (txn.posts.len() - txn.posts_flushed) * crate::journal::POST_ENTRY_LEN
+                + (txn.fresh.len() - txn.fresh_flushed) * crate::journal::FRESH_ENTRY_LEN,
         );
         if !txn.header_written {
             let header = JournalHeader {
@@ -1253,6 +1312,7 @@ impl Pager {
         // Post-images after the records they refer to, and the length ranges: both before
         // any database byte they describe is written (docs/journal.md, "Post-images").
         encode_posts(&mut bytes, txn.salt, &txn.posts[txn.posts_flushed..]);
+        encode_fresh(&mut bytes, txn.salt, &txn.fresh[txn.fresh_flushed..]);
         for (f, (&now, &done)) in txn.len_range.iter().zip(&txn.len_flushed).enumerate() {
             if now != done {
                 LengthMark {
@@ -1305,6 +1365,7 @@ impl Pager {
         txn.header_written = true;
         txn.flushed = txn.records.len();
         txn.posts_flushed = txn.posts.len();
+        txn.fresh_flushed = txn.fresh.len();
         txn.len_flushed.clone_from(&txn.len_range);
         txn.journal_pos = pos + bytes.len() as u64;
         Ok(())
@@ -1349,13 +1410,21 @@ impl Pager {
         if self.files[f].zero_from < self.files[f].disk_len {
             self.touch_db();
         }
+        let full = self.opts.durability == Durability::Full;
         let st = &mut self.files[f];
         if st.zero_from < st.disk_len {
             if let Some(h) = &st.handle {
                 h.set_len(st.zero_from)?;
+                if full {
+                    // Durable before any page write of the transaction: a power loss then
+                    // leaves every byte the truncation cut either zero or as a later write
+                    // left it, never the old byte beside a new one in one journaled range
+                    // (post-images could prove neither; docs/journal.md, "Post-images").
+                    h.sync()?;
+                }
             }
             st.disk_len = st.zero_from;
-            st.unsynced = true;
+            st.unsynced = !full;
         }
         st.zero_from = u64::MAX;
         Ok(())
@@ -1644,12 +1713,34 @@ const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Notes the post-images of a write of in-page range `range` of page `key`, whose whole
 /// content after the write is `page`: for each pre-image record of the page that the range
-/// touches, the crc32 of the record's range as the write leaves it.
+/// touches, the crc32 of the record's range as the write leaves it; and for each piece of
+/// the range at or past the file's original length (bytes with no pre-image), a fresh image
+/// of the whole piece (docs/journal.md, "Post-images"). Bytes of the page past the file's
+/// logical length are zeros, as a reader of the file past its end takes them.
 fn note_posts(txn: &mut Txn, ps: u64, key: PageKey, range: (usize, usize), page: &[u8]) {
+    let start = key.1 * ps;
+    let orig = txn.orig[key.0].unwrap_or(0);
+    let mut at = (start + range.0 as u64).max(orig);
+    let write_end = start + range.1 as u64;
+    if at < write_end {
+        // Pieces on the fixed grid (sector and page bounds, starting no lower than the
+        // original length): a piece written twice gets a crc per write, for the same range.
+        let sector = crate::journal::FRESH_SECTOR;
+        at = (at / sector * sector).max(orig).max(start);
+        while at < write_end {
+            let end = FreshImage::piece_end(at, ps);
+            let piece = &page[(at - start) as usize..(end - start) as usize];
+            txn.fresh.push(FreshImage {
+                file: key.0 as u32,
+                offset: at,
+                crc: crc32fast::hash(piece),
+            });
+            at = end;
+        }
+    }
     let Some(idxs) = txn.rec_by_page.get(&key) else {
         return;
     };
-    let start = key.1 * ps;
     for &i in idxs {
         let r = &txn.records[i as usize];
         let a = (r.offset - start) as usize;

@@ -593,9 +593,10 @@ fn journal_records_only_the_changed_bytes() {
         page_size: 4096,
         ..PagerOptions::default()
     };
+    // The file exists before the pager (no first transaction whose journal, with a fresh
+    // image per 512 appended bytes, would outlast the one measured).
+    mem.write_file(Path::new("/d/a.dat"), &[1; 8192]);
     let mut p = Pager::open(vfs, specs(), opts).unwrap();
-    p.write_at(0, 0, &[1; 8192]).unwrap();
-    p.commit().unwrap();
     p.write_at(0, 100, &[2; 10]).unwrap();
     p.write_at(0, 105, &[3; 10]).unwrap(); // overlaps: only bytes 110..115 are new
     p.write_at(0, 100, &[4; 3]).unwrap(); // already journaled: no record
@@ -733,4 +734,65 @@ fn a_live_writers_journal_is_never_rolled_back() {
     let mut want = vec![2u8; 900];
     want.extend([1u8; 100]);
     assert_eq!(mem.read_file(Path::new("/d/a.dat")).unwrap(), want);
+}
+
+/// Issue 16 (dumb, reference first): "another program" writes after the crash where the old
+/// post-image check compared nothing — past the least length of a transaction that
+/// truncated the file (dbm.dumb's reorganize, `.dir` rewrites), and in bytes the transaction
+/// appended past the original length (`.dat` appends, new `.dir` lines) — keeping every
+/// length inside the transaction's range. Recovery must refuse both; over the files as the
+/// crash left them it rolls back.
+#[test]
+fn recovery_refuses_later_writes_past_the_least_length_and_in_appended_bytes() {
+    let base: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8 + 1).collect();
+    type Txn = fn(&mut Pager);
+    let cases: [(&str, Txn); 2] = [
+        ("truncated to 0 and rewritten", |p| {
+            p.set_len(0, 0).unwrap();
+            p.write_at(0, 0, &[0xEE; 700]).unwrap();
+        }),
+        ("appended", |p| p.write_at(0, 1000, &[0xEE; 700]).unwrap()),
+    ];
+    for (what, txn) in cases {
+        let setup = || {
+            let mem = MemVfs::new();
+            let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+            let mut p = Pager::open(vfs.clone(), specs(), small(Durability::Process)).unwrap();
+            p.write_at(0, 0, &base).unwrap();
+            p.commit().unwrap();
+            // Bigger than the 4-page cache: evicted pages reach the file, then the process
+            // dies.
+            txn(&mut p);
+            drop(p);
+            (mem, vfs)
+        };
+        let (mem, vfs) = setup();
+        Pager::recover(&*vfs, Path::new("/d/a.dat"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mem.read_file(Path::new("/d/a.dat")).unwrap(),
+            base,
+            "{what}: untouched since the crash, it rolls back"
+        );
+        let (mem, vfs) = setup();
+        let mut data = mem.read_file(Path::new("/d/a.dat")).unwrap();
+        // Another program appends at the file's end as the crash left it (as CPython's dumb
+        // does), staying inside the lengths the transaction gave the file.
+        data.extend_from_slice(&[7; 100]);
+        let hi = if what == "appended" { 1700 } else { 1000 };
+        assert!(data.len() <= hi, "{what}: {} bytes", data.len());
+        mem.write_file(Path::new("/d/a.dat"), &data);
+        let err = Pager::recover(&*vfs, Path::new("/d/a.dat")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/d/a.dat: corrupt at ") && text.contains("pydbm recover --discard"),
+            "{what}: {text}"
+        );
+        assert_eq!(
+            mem.read_file(Path::new("/d/a.dat")).unwrap(),
+            data,
+            "{what}: the other program's bytes are kept"
+        );
+    }
 }

@@ -1,13 +1,13 @@
 //! Hot-journal rollback: puts the database files back as the journal header and records
 //! say they were when the interrupted transaction began.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::journal::{
-    BadHeader, JournalEntry, JournalHeader, LengthMark, MAX_HEADER_LEN, MAX_MARK_DATA,
+    BadHeader, FreshImage, JournalEntry, JournalHeader, LengthMark, MAX_HEADER_LEN, MAX_MARK_DATA,
     RECORD_HEADER_LEN, VERSION_1,
 };
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
@@ -182,11 +182,13 @@ struct RecordAt {
 }
 
 /// The valid records of a journal: pre-images (where their data lies), post-image crcs by
-/// pre-image record index, the last lengths mark per file, and the torn tail's length.
+/// pre-image record index, fresh-image crcs by (file, piece offset), the last lengths mark
+/// per file, and the torn tail's length.
 #[derive(Debug, Default)]
 struct Scanned {
     recs: Vec<RecordAt>,
     posts: HashMap<u32, Vec<u32>>,
+    fresh: BTreeMap<(u32, u64), Vec<u32>>,
     lengths: HashMap<u32, LengthMark>,
     ignored_tail: u64,
 }
@@ -223,6 +225,11 @@ fn scan_records(
                     out.posts.entry(p.record).or_default().push(p.crc);
                 }
             }
+            JournalEntry::Fresh(fresh) => {
+                for f in fresh {
+                    out.fresh.entry((f.file, f.offset)).or_default().push(f.crc);
+                }
+            }
             JournalEntry::Lengths(m) => {
                 // Marks only widen: the last one of a file is its whole range.
                 out.lengths.insert(m.file, m);
@@ -251,10 +258,12 @@ fn conflict(journal: &Path, path: &Path, offset: u64, what: String) -> Error {
 
 /// Proves that rolling back changes only what the interrupted transaction wrote
 /// (docs/journal.md, "Post-images"): every file's length lies in the range the transaction
-/// gave it, and every pre-image record's range holds either its pre-image (the write never
-/// happened) or one of the post-images the transaction recorded for it. Ranges at or past a
-/// length the transaction truncated the file to are not compared (they are checked by the
-/// length range and restored whole). Reads only.
+/// gave it; every pre-image record's range holds either its pre-image (the write never
+/// happened) or one of the post-images the transaction recorded for it; and every fresh
+/// piece (bytes past the original length, version 3) holds one of its fresh images. Where a
+/// truncation of the transaction may have reached the file (at or past the least length it
+/// gave the file) a range may also read as zeros, and a pre-image range as its pre-image cut
+/// short by zeros; bytes past a file's end read as zeros. Reads only.
 fn verify_post_images(
     vfs: &dyn Vfs,
     jf: &dyn VfsFile,
@@ -306,16 +315,16 @@ fn verify_post_images(
     }
     let (mut pre, mut now) = (Vec::new(), Vec::new());
     for (k, rec) in scanned.recs.iter().enumerate() {
-        if rec.offset + rec.len > lows[rec.file] {
-            continue;
-        }
         let Some(h) = &handles[rec.file] else {
             continue;
         };
+        // At or past the least length, a truncation of the transaction may have cut the
+        // range (then zeros, or the pre-image's first bytes then zeros, until a write).
+        let truncatable = rec.offset + rec.len > lows[rec.file];
         pre.resize(rec.len as usize, 0);
         now.resize(rec.len as usize, 0);
         jf.read_exact_at(&mut pre, rec.data_pos)?;
-        h.read_exact_at(&mut now, rec.offset)?;
+        read_padded(&**h, rec.offset, &mut now)?;
         if pre == now {
             continue;
         }
@@ -326,6 +335,12 @@ fn verify_post_images(
             .is_some_and(|c| c.contains(&crc))
         {
             continue;
+        }
+        if truncatable {
+            let kept = pre.iter().zip(&now).take_while(|(a, b)| a == b).count();
+            if now[kept..].iter().all(|&b| b == 0) {
+                continue;
+            }
         }
         return Err(conflict(
             journal,
@@ -338,6 +353,51 @@ fn verify_post_images(
             ),
         ));
     }
+    // Bytes past a file's original length have no pre-image: in a version 3 journal every
+    // piece of them the transaction wrote has its fresh images recorded before the write, so
+    // each piece the file holds now is one of those images, or zeros (never written, or cut
+    // by a later truncation of the transaction). A version 2 journal has no fresh images.
+    if header.version >= crate::journal::VERSION {
+        let ps = u64::from(header.page_size);
+        for (i, (jfile, h)) in header.files.iter().zip(&handles).enumerate() {
+            let Some(h) = h else { continue };
+            let len = h.len()?;
+            let mut at = jfile.orig_len.unwrap_or(0);
+            while at < len {
+                let end = FreshImage::piece_end(at, ps);
+                now.resize((end - at) as usize, 0);
+                read_padded(&**h, at, &mut now)?;
+                let crc = crc32fast::hash(&now);
+                let ok = now.iter().all(|&b| b == 0)
+                    || scanned
+                        .fresh
+                        .get(&(i as u32, at))
+                        .is_some_and(|c| c.contains(&crc));
+                if !ok {
+                    return Err(conflict(
+                        journal,
+                        &paths[i],
+                        at,
+                        format!(
+                            "bytes past the file's original length of {} that the interrupted \
+                             transaction wrote, or zeros, found other bytes (crc32 {crc:08x})",
+                            jfile.orig_len.unwrap_or(0)
+                        ),
+                    ));
+                }
+                at = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `buf.len()` bytes of `h` at `offset`, as zeros past the file's end.
+fn read_padded(h: &dyn VfsFile, offset: u64, buf: &mut [u8]) -> Result<()> {
+    let len = h.len()?;
+    let n = len.saturating_sub(offset).min(buf.len() as u64) as usize;
+    h.read_exact_at(&mut buf[..n], offset)?;
+    buf[n..].fill(0);
     Ok(())
 }
 
@@ -627,6 +687,21 @@ mod tests {
         for (file, lo, hi) in [(0, 20, 40), (1, 0, 7)] {
             LengthMark { file, lo, hi }.encode_into(&mut j, 3);
         }
+        // The bytes past the original lengths, per 16-byte page piece (zeros past the end).
+        let fresh = |file, offset, bytes: &[u8]| crate::journal::FreshImage {
+            file,
+            offset,
+            crc: crc32fast::hash(bytes),
+        };
+        crate::journal::encode_fresh(
+            &mut j,
+            3,
+            &[
+                fresh(0, 20, &[b'n'; 12]),
+                fresh(0, 32, &[b"nnnnnnnn".as_slice(), &[0; 8]].concat()),
+                fresh(1, 0, &[b"created".as_slice(), &[0; 9]].concat()),
+            ],
+        );
         vfs.write_file(Path::new("/d/a"), &[b'n'; 40]);
         vfs.write_file(Path::new("/d/b"), b"created");
         vfs.write_file(Path::new("/d/a-journal"), &j);

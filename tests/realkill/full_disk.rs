@@ -381,13 +381,11 @@ fn ndbm_full_disk_file_made_by_the_reference() {
 }
 
 #[test]
-#[ignore = "open bug (issue 16): on a full disk dumb's .dir can hold lines for values whose deferred .dat appends never reached the file (`key 'fill00063' has 3000 value bytes at 1212416, past the end of .dat`); CPython then lists unacknowledged keys; docs/realkill.md"]
 fn dumb_full_disk_file_made_by_pydbm() {
     full_disk_test("dumb", false);
 }
 
 #[test]
-#[ignore = "open bug (issue 16): on a full disk dumb's .dir can hold lines for values whose deferred .dat appends never reached the file (`key 'fill00063' has 3000 value bytes at 1212416, past the end of .dat`); CPython then lists unacknowledged keys; docs/realkill.md"]
 fn dumb_full_disk_file_made_by_the_reference() {
     full_disk_test("dumb", true);
 }

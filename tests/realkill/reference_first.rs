@@ -215,7 +215,6 @@ fn ndbm_reference_writes_first_after_a_kill() {
 }
 
 #[test]
-#[ignore = "open bug (issue 16): in 1 of 60 rounds of an idle CI run CPython read a torn dumb database after a kill and committed, and pydbm's rollback passed the post-image check and removed CPython's writes; docs/realkill.md"]
 fn dumb_reference_writes_first_after_a_kill() {
     reference_first_test("dumb", 60);
 }

@@ -3,6 +3,9 @@
 //! ([`pydbm_engine::crash_replay::run_replay`]: one recorded run per workload, every crash
 //! image rebuilt from the log).
 //!
+//! The database is opened through [`DumbFormat::open_in`](super::format::DumbFormat::open_in)
+//! (the path `Format::open` takes, over the fault-injecting file system instead of the OS).
+//!
 //! The state compared is the raw content of `.dat`, `.dir` and `.bak` (a digest of each, with
 //! its existence and length): after any crash and recovery the triple must equal the triple
 //! after the last completed operation, or after the one in flight. Reading the state first
@@ -16,10 +19,10 @@ use std::sync::Arc;
 use pydbm_engine::crash::{self, CrashConfig};
 use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
-use pydbm_engine::{CrashReport, Dbm, Durability, OpenOptions, Pager, Result, Vfs};
+use pydbm_engine::{CrashReport, Durability, OpenOptions, Pager, Result, Vfs};
 
-use super::db::{file_paths, DumbDb};
-use super::format::read_file;
+use super::db::file_paths;
+use super::format::{read_file, FORMAT};
 
 /// Operations per independent workload (each from a fresh database). The replay harness is
 /// linear in a workload's length; workloads stay short so the files (copied once per crash
@@ -81,7 +84,7 @@ fn workload(
 ) -> Result<()> {
     let name = Path::new("/crash/db");
     let mut rng = SplitMix64::new(seed);
-    let mut db = DumbDb::open_in(vfs.clone(), name, &options("c", durability))?;
+    let mut db = FORMAT.open_in(vfs.clone(), name, &options("c", durability))?;
     committed(snapshot(&*vfs, name)?);
     for _ in 0..ops {
         let key = KEYS[rng.below(KEYS.len() as u64) as usize];
@@ -101,7 +104,7 @@ fn workload(
             65..=76 => db.sync()?,
             77..=86 => {
                 db.close()?;
-                db = DumbDb::open_in(vfs.clone(), name, &options("w", durability))?;
+                db = FORMAT.open_in(vfs.clone(), name, &options("w", durability))?;
             }
             87..=89 => db.reorganize()?,
             _ => {
@@ -119,7 +122,7 @@ fn workload(
 fn read_state(vfs: Arc<dyn Vfs>) -> Result<TripleState> {
     let name = Path::new("/crash/db");
     Pager::recover(&*vfs, &file_paths(name)[0])?;
-    let mut db = DumbDb::open_in(vfs.clone(), name, &options("r", Durability::Process))?;
+    let mut db = FORMAT.open_in(vfs.clone(), name, &options("r", Durability::Process))?;
     let keys = db.keys()?;
     for k in &keys {
         db.get(k)?;

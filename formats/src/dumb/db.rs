@@ -35,52 +35,7 @@ use pydbm_engine::{
 };
 
 use super::index::Index;
-use super::store::{DumbFiles, Store, DAT, DIR};
-
-impl DumbFiles for Pager {
-    fn exists(&self, f: usize) -> bool {
-        Pager::exists(self, f)
-    }
-    fn len(&self, f: usize) -> u64 {
-        Pager::len(self, f)
-    }
-    fn read_at(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
-        Pager::read_at(self, f, offset, buf)
-    }
-    fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
-        Pager::write_at(self, f, offset, data)
-    }
-    /// One write straight to the file under `Durability::None`, through the journal otherwise.
-    fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
-        Pager::write_direct(self, f, offset, data)
-    }
-    fn read_bulk(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
-        Pager::read_direct(self, f, offset, buf)
-    }
-    fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
-        Pager::set_len(self, f, len)
-    }
-    fn remove_file(&mut self, f: usize) -> Result<()> {
-        Pager::remove_file(self, f)
-    }
-    fn commit(&mut self) -> Result<()> {
-        Pager::commit(self)
-    }
-    fn rollback(&mut self) -> Result<()> {
-        Pager::rollback(self)
-    }
-    fn sync(&mut self) -> Result<()> {
-        Pager::sync(self)
-    }
-    fn path(&self, f: usize) -> &Path {
-        Pager::path(self, f)
-    }
-    /// Under `Durability::None` the pager only writes at sync/close (or eviction), so the
-    /// store may hold appends across operations too.
-    fn defers_writes(&self) -> bool {
-        Pager::durability(self) == Durability::None
-    }
-}
+use super::store::{Store, DAT, DIR};
 
 /// The paths of a dumb database's files: `NAME.dat`, `NAME.dir`, `NAME.bak` (CPython appends
 /// the suffix to the name as given, `os.fsencode(file) + b'.dat'`).
@@ -100,7 +55,7 @@ pub fn file_paths(name: &Path) -> [PathBuf; 3] {
 /// [`Dbm::close`] to see them).
 #[derive(Debug)]
 pub struct DumbDb {
-    store: Option<Store<Pager>>,
+    store: Option<Store>,
     name: PathBuf,
 }
 
@@ -178,7 +133,7 @@ impl DumbDb {
         })
     }
 
-    fn store(&mut self) -> Result<&mut Store<Pager>> {
+    fn store(&mut self) -> Result<&mut Store> {
         self.store.as_mut().ok_or_else(|| Error::Closed {
             path: self.name.clone(),
         })

@@ -4,7 +4,7 @@
 //! - [`layout`]: the 512-byte block rules of `.dat` (pure).
 //! - [`index`]: the insertion-ordered in-memory index.
 //! - [`check`]: index-vs-`.dat` consistency analysis (pure).
-//! - [`store`]: CPython 3.13's write algorithm over three transactional files.
+//! - [`store`]: CPython 3.13's write algorithm over the engine's multi-file pager.
 //! - [`db`]: [`DumbDb`], the [`pydbm_engine::Dbm`] over the engine's pager.
 //! - [`format`](mod@format): [`DumbFormat`] / [`FORMAT`], the CLI's check, stats, recover, crashtest.
 //! - [`crashtest`]: the crash workload run through the engine's harness.

@@ -6,15 +6,20 @@
 //! `_modified` flag), plus the length of `.dat` and the bytes of `.dir`, kept so that the
 //! `.dir`→`.bak` rename of `_commit` can be replayed as a journaled copy.
 //!
+//! The files are the engine's [`Pager`] over three [`pydbm_engine::FileSpec`]s ([`DAT`],
+//! [`DIR`], [`BAK`]) under one journal, on any [`pydbm_engine::Vfs`]: one Python-level
+//! operation is one [`Pager::commit`].
+//!
 //! Appends (a value with its NUL padding to `.dat`, a line to `.dir`) are collected in memory
 //! and handed to the files in one write per file: at the end of every operation when the
-//! files commit each operation ([`DumbFiles::defers_writes`] false), else only at sync, close,
+//! pager commits each operation (a journal: `Durability::Process` or `Full`), else (under
+//! `Durability::None`, where the pager only writes at sync, close or eviction) only at sync, close,
 //! `_commit`, reorganize or when [`APPEND_FLUSH_BYTES`] have accumulated. Reads of values
 //! still in memory are served from there.
 
 use std::path::Path;
 
-use pydbm_engine::{Error, OpenMode, Result};
+use pydbm_engine::{Durability, Error, OpenMode, Pager, Result};
 
 use super::dir_index::{self, Slot};
 use super::index::Index;
@@ -27,52 +32,6 @@ pub const DIR: usize = 1;
 /// Index of `.bak` among the store's files.
 pub const BAK: usize = 2;
 
-/// The three files of a dumb database, addressed by [`DAT`], [`DIR`], [`BAK`], with
-/// transactional writes: everything written since the last [`DumbFiles::commit`] becomes
-/// visible atomically at the commit, or not at all after [`DumbFiles::rollback`] or a crash.
-///
-/// Implemented by the engine's `Pager`; tests also use an in-memory model.
-pub trait DumbFiles {
-    /// Whether file `f` exists (including uncommitted creations and removals).
-    fn exists(&self, f: usize) -> bool;
-    /// Logical length of file `f` (0 when it does not exist).
-    fn len(&self, f: usize) -> u64;
-    /// Reads exactly `buf.len()` bytes at `offset`; past the end is [`Error::Corrupt`].
-    fn read_at(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()>;
-    /// Writes `data` at `offset`, creating the file when absent; a gap before `offset` reads
-    /// as NULs.
-    fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()>;
-    /// Like [`DumbFiles::write_at`], for a large run of bytes: an implementation may write it
-    /// straight through when nothing needs to stay atomic (the default is `write_at`).
-    fn write_bulk(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
-        self.write_at(f, offset, data)
-    }
-    /// Like [`DumbFiles::read_at`], for a large run of bytes: an implementation may read it
-    /// straight from the file when no transaction is open (the default is `read_at`).
-    fn read_bulk(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_at(f, offset, buf)
-    }
-    /// Truncates or extends (with NULs) file `f`, creating it when absent.
-    fn set_len(&mut self, f: usize, len: u64) -> Result<()>;
-    /// Removes file `f` (no error when it does not exist).
-    fn remove_file(&mut self, f: usize) -> Result<()>;
-    /// Makes every change since the last commit one atomic step.
-    fn commit(&mut self) -> Result<()>;
-    /// Undoes every change since the last commit.
-    fn rollback(&mut self) -> Result<()>;
-    /// Writes everything back to the files and makes it durable (Python's `db.sync()`).
-    fn sync(&mut self) -> Result<()>;
-    /// The path of file `f`, for error messages.
-    fn path(&self, f: usize) -> &Path;
-    /// Whether a commit only needs to reach the files at [`DumbFiles::sync`] or close (the
-    /// engine's `Durability::None`): the store then keeps appends in memory across
-    /// operations. False (the default): every operation's bytes go to the files before its
-    /// commit.
-    fn defers_writes(&self) -> bool {
-        false
-    }
-}
-
 /// When writes are deferred, appended `.dat` bytes (or `.dir` lines) held in memory are
 /// written once this many have accumulated.
 pub const APPEND_FLUSH_BYTES: usize = 1 << 20;
@@ -83,7 +42,7 @@ pub const READ_AHEAD_MAX: usize = 256 << 10;
 const READ_AHEAD_MIN: usize = 16 << 10;
 
 /// A copy of the `.dat` bytes that gets in file order are about to read, filled with one
-/// [`DumbFiles::read_bulk`] per window instead of one [`DumbFiles::read_at`] per value.
+/// [`Pager::read_direct`] per window instead of one [`Pager::read_at`] per value.
 ///
 /// Used only when writes are deferred (then nothing is written between commits but through
 /// the store, which keeps the copy current). A get that starts inside the window or within
@@ -131,10 +90,10 @@ impl ReadAhead {
 /// whether the key is new, to overlap that work with the index's memory access.
 const EARLY_APPEND_MAX: usize = 1024;
 
-/// A dumb database's state over a [`DumbFiles`] implementation.
+/// A dumb database's state over the pager of its three files.
 #[derive(Debug)]
-pub struct Store<F: DumbFiles> {
-    files: F,
+pub struct Store {
+    files: Pager,
     index: Index,
     /// Logical length of `.dat`.
     dat_len: u64,
@@ -163,24 +122,30 @@ pub struct Store<F: DumbFiles> {
     /// Override lines not yet handed to the files: one `repr(key), (pos, siz)` line per
     /// replacement that moved or resized a value (docs/dumb.md, "Replacements").
     dir_overrides: Vec<u8>,
-    /// [`DumbFiles::defers_writes`] of the files.
+    /// Whether the pager runs without a journal (`Durability::None`): commits need not reach
+    /// the files before sync or close, so appends are held across operations.
     defer: bool,
     /// Read-ahead for gets in file order (only when `defer`).
     ahead: ReadAhead,
-    /// Set when a commit itself failed (a full disk while writing back): the files were rolled
-    /// back to before the operation, but the in-memory index may still describe it, so every
-    /// later use of this handle fails until the database is opened again.
-    commit_failed: bool,
+    /// Set when an operation failed after it began changing the files or this state (a full
+    /// disk while writing or committing): the files were rolled back to before the operation,
+    /// but the in-memory index, `.dat` length and appends may still describe it (issue 16,
+    /// full disk: a later `_commit` then wrote `.dir` lines naming values that never reached
+    /// `.dat`), so every later use of this handle fails until the database is opened again.
+    failed: bool,
+    /// Set by an operation that refuses before changing anything (a corrupt slot): its
+    /// failure leaves the handle usable.
+    refused: bool,
 }
 
-impl<F: DumbFiles> Store<F> {
+impl Store {
     /// Opens the database as CPython 3.13's `dbm.dumb.open(name, flag)` does (spec §3.3):
     /// `New` removes `.dat`, `.bak`, `.dir` first; `Create`/`New` create a missing `.dat` and
     /// an empty `.dir`; `Read`/`Write` fail with an I/O `NotFound` error naming the missing
     /// `.dat` or `.dir`. A malformed `.dir` fails with [`Error::Corrupt`] naming the line.
     /// The setup writes are one commit.
-    pub fn open(files: F, mode: OpenMode) -> Result<Self> {
-        let defer = files.defers_writes();
+    pub fn open(files: Pager, mode: OpenMode) -> Result<Self> {
+        let defer = files.durability() == Durability::None;
         let mut store = Store {
             files,
             index: Index::new(),
@@ -197,7 +162,8 @@ impl<F: DumbFiles> Store<F> {
             dir_overrides: Vec::new(),
             defer,
             ahead: ReadAhead::default(),
-            commit_failed: false,
+            failed: false,
+            refused: false,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -257,12 +223,12 @@ impl<F: DumbFiles> Store<F> {
     }
 
     /// The files underneath.
-    pub fn files(&self) -> &F {
+    pub fn files(&self) -> &Pager {
         &self.files
     }
 
     /// Consumes the store, returning the files (after [`Store::close_commit`]).
-    pub fn into_files(self) -> F {
+    pub fn into_files(self) -> Pager {
         self.files
     }
 
@@ -348,7 +314,7 @@ impl<F: DumbFiles> Store<F> {
         ahead.buf.clear();
         ahead.buf.resize(len, 0);
         ahead.pos = pos;
-        if let Err(e) = self.files.read_bulk(DAT, pos, &mut self.ahead.buf) {
+        if let Err(e) = self.files.read_direct(DAT, pos, &mut self.ahead.buf) {
             self.ahead.clear();
             return Err(e);
         }
@@ -380,14 +346,23 @@ impl<F: DumbFiles> Store<F> {
         Ok(())
     }
 
-    /// Hands the appends held in memory to the files: one write to `.dat`, one to `.dir`.
-    fn flush_appends(&mut self) -> Result<()> {
+    /// Hands the `.dat` appends held in memory to the files (one write).
+    fn flush_dat(&mut self) -> Result<()> {
         if !self.dat_tail.is_empty() {
             self.files
-                .write_bulk(DAT, self.dat_written, &self.dat_tail)?;
+                .write_direct(DAT, self.dat_written, &self.dat_tail)?;
             self.dat_tail.clear();
         }
         self.dat_written = self.dat_len;
+        Ok(())
+    }
+
+    /// Hands the appends held in memory to the files: one write to `.dat`, then one to
+    /// `.dir`. `.dat` goes first so that no `.dir` line reaches the files before the value
+    /// it names: in the same transaction (`Process`/`Full`), whose write-back keeps this
+    /// order, or straight to the file before the line enters the page cache (`None`).
+    fn flush_appends(&mut self) -> Result<()> {
+        self.flush_dat()?;
         if let Some(dir) = &self.dir_bytes {
             if self.dir_written < dir.len() {
                 self.files
@@ -486,7 +461,9 @@ impl<F: DumbFiles> Store<F> {
                     .is_none_or(|e| e > self.dat_len) =>
             {
                 // A corrupt slot: CPython would seek there and write; pydbm refuses to write
-                // at an offset read from a damaged index.
+                // at an offset read from a damaged index (nothing has changed: the early
+                // append was taken back above).
+                self.refused = true;
                 return Err(Error::corrupt(
                     self.files.path(DAT),
                     old.pos,
@@ -586,6 +563,7 @@ impl<F: DumbFiles> Store<F> {
     /// CPython's `sync()` (`_commit`): when modified, `.dir` → `.bak` and a fresh `.dir`; then
     /// everything is written back and made durable.
     pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
         let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)?;
         self.files.sync()
@@ -594,6 +572,8 @@ impl<F: DumbFiles> Store<F> {
     /// The commit part of `close()`: like [`Store::sync`] without forcing durability beyond
     /// the journal's commit (the caller then closes the files).
     pub fn close_commit(&mut self) -> Result<()> {
+        // After a failed operation nothing more is written: the index may name its values.
+        self.check_usable()?;
         let result = self.commit_index().and_then(|()| self.flush_appends());
         self.finish(result)
     }
@@ -661,6 +641,8 @@ impl<F: DumbFiles> Store<F> {
         if !self.modified || self.read_only {
             return Ok(());
         }
+        // The values the new .dir names reach the files before it (see flush_appends).
+        self.flush_dat()?;
         match &self.dir_bytes {
             Some(old) => {
                 self.files.set_len(BAK, old.len() as u64)?;
@@ -705,16 +687,19 @@ impl<F: DumbFiles> Store<F> {
     }
 
     /// Commits the journal after a successful operation, or rolls it back after a failed one.
-    /// A commit that fails itself (ENOSPC while writing back) is rolled back at once, so no
-    /// hot journal is left for readers and no other library sees the operation's partial
-    /// writes (issue 16, full disk); this handle then refuses further use (`commit_failed`).
+    /// A failed operation, or a commit that fails itself (ENOSPC while writing back), is
+    /// rolled back at once, so no hot journal is left for readers and no other library sees
+    /// the operation's partial writes (issue 16, full disk). Unless the operation refused
+    /// before changing anything (`refused`), this handle then refuses further use (`failed`):
+    /// its in-memory state may describe the undone operation.
     fn finish(&mut self, result: Result<()>) -> Result<()> {
         self.check_usable()?;
+        let refused = std::mem::take(&mut self.refused);
         match result {
             Ok(()) => {
                 let committed = self.files.commit();
                 if committed.is_err() {
-                    self.commit_failed = true;
+                    self.failed = true;
                     self.ahead.clear();
                     // If this rollback fails too, the journal stays hot and the next
                     // writable open recovers it; the commit's error is the one reported.
@@ -726,6 +711,7 @@ impl<F: DumbFiles> Store<F> {
                 // The rollback may restore bytes the window copied after they were written.
                 self.ahead.clear();
                 let _ = self.files.rollback();
+                self.failed |= !refused;
                 // Override lines of the failed operation are gone with it; the .dir file is
                 // as the rollback left it.
                 self.dir_overrides.clear();
@@ -735,13 +721,13 @@ impl<F: DumbFiles> Store<F> {
         }
     }
 
-    /// Fails once a commit of this handle has failed (see `commit_failed`).
+    /// Fails once an operation of this handle has failed (see `failed`).
     fn check_usable(&self) -> Result<()> {
-        if self.commit_failed {
+        if self.failed {
             return Err(Error::io(
                 self.files.path(DAT),
                 std::io::Error::other(
-                    "an earlier commit failed and was rolled back; open the database again",
+                    "an earlier write failed and was rolled back; open the database again",
                 ),
             ));
         }
@@ -768,106 +754,54 @@ fn missing(path: &Path) -> Error {
 }
 
 #[cfg(test)]
-pub(crate) mod model {
-    //! An in-memory [`DumbFiles`] with exact commit/rollback, for unit tests of the store.
+pub(crate) mod mem_files {
+    //! Test support: a dumb database's pager over an in-memory disk, and its files' logical
+    //! contents (what the files hold once every change is written back).
     use super::*;
-    use std::path::PathBuf;
+    use pydbm_engine::{FileSpec, MemVfs, PagerOptions};
+    use std::sync::Arc;
 
-    /// Three optional byte vectors plus, during a transaction, their copy at its start.
-    #[derive(Debug, Clone, Default)]
-    pub struct MemFiles {
-        pub now: [Option<Vec<u8>>; 3],
-        pub txn_start: Option<[Option<Vec<u8>>; 3]>,
-        pub paths: [PathBuf; 3],
-        /// What [`DumbFiles::defers_writes`] answers.
-        pub defer: bool,
+    /// The pager of `/t/NAME.dat`, `.dir`, `.bak` on `disk` at `durability`.
+    pub fn pager_on(disk: &MemVfs, name: &str, durability: Durability) -> Pager {
+        let specs = [".dat", ".dir", ".bak"]
+            .iter()
+            .map(|e| FileSpec::new(format!("/t/{name}{e}")))
+            .collect();
+        let opts = PagerOptions {
+            durability,
+            ..PagerOptions::default()
+        };
+        Pager::open(Arc::new(disk.clone()), specs, opts).expect("a pager over a memory disk opens")
     }
 
-    impl MemFiles {
-        fn begin(&mut self) {
-            if self.txn_start.is_none() {
-                self.txn_start = Some(self.now.clone());
-            }
-        }
-
-        pub fn new(base: &str) -> Self {
-            MemFiles {
-                paths: [".dat", ".dir", ".bak"].map(|e| PathBuf::from(format!("{base}{e}"))),
-                ..Default::default()
-            }
-        }
+    /// A pager on a new memory disk committing every operation (`Durability::Process`).
+    pub fn mem(name: &str) -> Pager {
+        pager_on(&MemVfs::new(), name, Durability::Process)
     }
 
-    impl DumbFiles for MemFiles {
-        fn exists(&self, f: usize) -> bool {
-            self.now[f].is_some()
-        }
-        fn len(&self, f: usize) -> u64 {
-            self.now[f].as_ref().map_or(0, |v| v.len() as u64)
-        }
-        fn read_at(&mut self, f: usize, offset: u64, buf: &mut [u8]) -> Result<()> {
-            let data = self.now[f].as_deref().unwrap_or(&[]);
-            let start = offset as usize;
-            match data.get(start..start + buf.len()) {
-                Some(s) => {
-                    buf.copy_from_slice(s);
-                    Ok(())
-                }
-                None => Err(Error::corrupt(
-                    &self.paths[f],
-                    offset,
-                    "bytes inside the file",
-                )),
-            }
-        }
-        fn write_at(&mut self, f: usize, offset: u64, data: &[u8]) -> Result<()> {
-            self.begin();
-            let v = self.now[f].get_or_insert_with(Vec::new);
-            let end = offset as usize + data.len();
-            if v.len() < end {
-                v.resize(end, 0);
-            }
-            v[offset as usize..end].copy_from_slice(data);
-            Ok(())
-        }
-        fn set_len(&mut self, f: usize, len: u64) -> Result<()> {
-            self.begin();
-            self.now[f]
-                .get_or_insert_with(Vec::new)
-                .resize(len as usize, 0);
-            Ok(())
-        }
-        fn remove_file(&mut self, f: usize) -> Result<()> {
-            self.begin();
-            self.now[f] = None;
-            Ok(())
-        }
-        fn commit(&mut self) -> Result<()> {
-            self.txn_start = None;
-            Ok(())
-        }
-        fn rollback(&mut self) -> Result<()> {
-            if let Some(start) = self.txn_start.take() {
-                self.now = start;
-            }
-            Ok(())
-        }
-        fn sync(&mut self) -> Result<()> {
-            self.commit()
-        }
-        fn path(&self, f: usize) -> &Path {
-            &self.paths[f]
-        }
-        fn defers_writes(&self) -> bool {
-            self.defer
-        }
+    /// A pager on a new memory disk without a journal (`Durability::None`): the store holds
+    /// appends across operations.
+    pub fn mem_deferred(name: &str) -> Pager {
+        pager_on(&MemVfs::new(), name, Durability::None)
+    }
+
+    /// The three files' logical contents (`None` when absent).
+    pub fn now(p: &mut Pager) -> [Option<Vec<u8>>; 3] {
+        [DAT, DIR, BAK].map(|f| {
+            p.exists(f).then(|| {
+                let mut buf = vec![0u8; p.len(f) as usize];
+                p.read_at(f, 0, &mut buf).expect("bytes inside the file");
+                buf
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::model::MemFiles;
+    use super::mem_files::{mem, mem_deferred, now, pager_on};
     use super::*;
+    use pydbm_engine::MemVfs;
 
     /// The CPython 3.13 dumb corpus, committed in tests/fixtures/dumb/corpus/py3.13 (copied
     /// from shared/corpus/dumb; see the README there).
@@ -881,7 +815,7 @@ mod tests {
         std::fs::read(dir.join(step).join(format!("db{ext}"))).ok()
     }
 
-    fn assert_step(files: &MemFiles, step: &str) {
+    fn assert_step(files: &mut Pager, step: &str) {
         assert_step_with_overrides(files, step, &[]);
     }
 
@@ -890,7 +824,7 @@ mod tests {
     /// value (CPython changes only its in-memory index until `_commit`; see
     /// `Store::note_override`). Every other file, and every file after a commit, is
     /// CPython's byte for byte.
-    fn assert_step_with_overrides(files: &MemFiles, step: &str, overrides: &[(&[u8], Slot)]) {
+    fn assert_step_with_overrides(files: &mut Pager, step: &str, overrides: &[(&[u8], Slot)]) {
         assert!(
             corpus_dir().is_some(),
             "tests/fixtures/dumb/corpus/py3.13 is committed"
@@ -904,7 +838,7 @@ mod tests {
                     }
                 }
             }
-            let (got, want) = (&files.now[f], want);
+            let (got, want) = (&now(files)[f], want);
             if *got != want {
                 let first = got
                     .as_deref()
@@ -925,8 +859,8 @@ mod tests {
     /// store over the in-memory model and compares every file after every step.
     #[test]
     fn corpus_sequence_matches_cpython_3_13() {
-        let mut s = Store::open(MemFiles::new("db"), OpenMode::Create).unwrap();
-        assert_step(&s.files, "01-after-open-c");
+        let mut s = Store::open(mem("db"), OpenMode::Create).unwrap();
+        assert_step(&mut s.files, "01-after-open-c");
         s.insert(b"a", b"1").unwrap();
         s.insert(b"str-key", "str-val \u{20ac}".as_bytes()).unwrap();
         s.insert(b"\xff\x00'\"\\\n", b"weird key").unwrap();
@@ -934,13 +868,13 @@ mod tests {
             .unwrap();
         s.insert(b"big", &[b'B'; 600]).unwrap();
         s.insert(b"empty", b"").unwrap();
-        assert_step(&s.files, "02-after-sets-before-close");
+        assert_step(&mut s.files, "02-after-sets-before-close");
         s.close_commit().unwrap();
-        assert_step(&s.files, "03-after-close");
+        assert_step(&mut s.files, "03-after-close");
         let mut s = Store::open(s.into_files(), OpenMode::Write).unwrap();
         s.insert(b"a", b"22").unwrap();
         let a_inplace = (&b"a"[..], Slot { pos: 0, siz: 2 });
-        assert_step_with_overrides(&s.files, "04-overwrite-inplace", &[a_inplace]);
+        assert_step_with_overrides(&mut s.files, "04-overwrite-inplace", &[a_inplace]);
         s.insert(b"big", &[b'C'; 100]).unwrap();
         s.insert(b"a", &[b'A'; 513]).unwrap();
         let big_inplace = (
@@ -958,35 +892,35 @@ mod tests {
             },
         );
         assert_step_with_overrides(
-            &s.files,
+            &mut s.files,
             "05-grow-before-sync",
             &[a_inplace, big_inplace, a_moved],
         );
         s.sync().unwrap();
-        assert_step(&s.files, "06-after-sync");
+        assert_step(&mut s.files, "06-after-sync");
         s.sync().unwrap();
-        assert_step(&s.files, "07-after-second-sync");
+        assert_step(&mut s.files, "07-after-second-sync");
         assert!(s.remove(b"empty").unwrap());
-        assert_step(&s.files, "08-after-delete");
+        assert_step(&mut s.files, "08-after-delete");
         s.close_commit().unwrap();
-        assert_step(&s.files, "09-after-close");
+        assert_step(&mut s.files, "09-after-close");
         let mut s = Store::open(s.into_files(), OpenMode::Read).unwrap();
         assert_eq!(s.index().len(), 5);
         assert!(matches!(s.insert(b"x", b"y"), Err(Error::ReadOnly { .. })));
         assert!(matches!(s.remove(b"a"), Err(Error::ReadOnly { .. })));
         assert_eq!(s.get(b"big").unwrap().unwrap(), vec![b'C'; 100]);
         s.close_commit().unwrap();
-        assert_step(&s.files, "10-after-readonly");
+        assert_step(&mut s.files, "10-after-readonly");
         let mut s = Store::open(s.into_files(), OpenMode::New).unwrap();
-        assert_step(&s.files, "11-after-open-n");
+        assert_step(&mut s.files, "11-after-open-n");
         s.insert(b"z", b"new").unwrap();
         s.close_commit().unwrap();
-        assert_step(&s.files, "12-after-n-close");
+        assert_step(&mut s.files, "12-after-n-close");
     }
 
     #[test]
     fn reorganize_equals_copying_into_a_new_database() {
-        let mut s = Store::open(MemFiles::new("r"), OpenMode::Create).unwrap();
+        let mut s = Store::open(mem("r"), OpenMode::Create).unwrap();
         s.insert(b"a", &[1; 700]).unwrap();
         s.insert(b"b", b"").unwrap();
         s.insert(b"c", b"cc").unwrap();
@@ -995,46 +929,48 @@ mod tests {
         assert!(s.remove(b"b").unwrap());
         s.insert(b"b", b"again").unwrap();
         s.reorganize().unwrap();
-        let mut fresh = Store::open(MemFiles::new("r"), OpenMode::New).unwrap();
+        let mut fresh = Store::open(mem("r"), OpenMode::New).unwrap();
         fresh.insert(b"a", &[2; 1500]).unwrap();
         fresh.insert(b"c", b"c").unwrap();
         fresh.insert(b"b", b"again").unwrap();
         fresh.close_commit().unwrap();
-        assert_eq!(s.files().now, fresh.files().now);
+        assert_eq!(now(&mut s.files), now(&mut fresh.files));
         assert_eq!(s.get(b"a").unwrap(), Some(vec![2; 1500]));
         // Empty database: no .bak, as CPython leaves none.
-        let mut e = Store::open(MemFiles::new("e"), OpenMode::Create).unwrap();
+        let mut e = Store::open(mem("e"), OpenMode::Create).unwrap();
         e.insert(b"x", b"y").unwrap();
         e.sync().unwrap();
         assert!(e.remove(b"x").unwrap());
         e.reorganize().unwrap();
-        assert_eq!(e.files().now, [Some(vec![]), Some(vec![]), None]);
+        assert_eq!(now(&mut e.files), [Some(vec![]), Some(vec![]), None]);
     }
 
     #[test]
     fn missing_files_follow_the_flag() {
-        let e = Store::open(MemFiles::new("m"), OpenMode::Read).unwrap_err();
+        let e = Store::open(mem("m"), OpenMode::Read).unwrap_err();
         assert!(e.is_not_found() && e.to_string().contains("m.dat"), "{e}");
-        let e = Store::open(MemFiles::new("m"), OpenMode::Write).unwrap_err();
+        let e = Store::open(mem("m"), OpenMode::Write).unwrap_err();
         assert!(e.is_not_found());
-        let mut files = MemFiles::new("m");
-        files.now[DAT] = Some(Vec::new());
-        let e = Store::open(files.clone(), OpenMode::Write).unwrap_err();
+        let disk = MemVfs::new();
+        disk.write_file(Path::new("/t/m.dat"), b"");
+        let files = pager_on(&disk, "m", Durability::Process);
+        let e = Store::open(files, OpenMode::Write).unwrap_err();
         assert!(e.is_not_found() && e.to_string().contains("m.dir"), "{e}");
-        let s = Store::open(files, OpenMode::Create).unwrap();
-        assert_eq!(s.files().now[DIR], Some(Vec::new()));
+        let files = pager_on(&disk, "m", Durability::Process);
+        let mut s = Store::open(files, OpenMode::Create).unwrap();
+        assert_eq!(now(&mut s.files)[DIR], Some(Vec::new()));
     }
 
     #[test]
     fn deleting_a_missing_key_still_marks_modified() {
-        let mut s = Store::open(MemFiles::new("d"), OpenMode::Create).unwrap();
+        let mut s = Store::open(mem("d"), OpenMode::Create).unwrap();
         s.insert(b"k", b"v").unwrap();
         s.sync().unwrap();
-        let dir = s.files().now[DIR].clone();
+        let dir = now(&mut s.files)[DIR].clone();
         assert!(!s.remove(b"nope").unwrap());
         s.sync().unwrap();
         // The second commit shifted .dir into .bak although nothing changed.
-        assert_eq!(s.files().now[BAK], dir);
+        assert_eq!(now(&mut s.files)[BAK], dir);
     }
 
     /// Appends held in memory across operations (deferred writes) leave the same files and
@@ -1044,10 +980,8 @@ mod tests {
     #[test]
     fn deferred_appends_equal_written_through() {
         let mut rng = pydbm_engine::prng::SplitMix64::new(7);
-        let mut direct = Store::open(MemFiles::new("w"), OpenMode::New).unwrap();
-        let mut files = MemFiles::new("w");
-        files.defer = true;
-        let mut deferred = Store::open(files, OpenMode::New).unwrap();
+        let mut direct = Store::open(mem("w"), OpenMode::New).unwrap();
+        let mut deferred = Store::open(mem_deferred("w"), OpenMode::New).unwrap();
         let mut flushed_mid_run = false;
         for step in 0..600u64 {
             let key = [b'k', rng.below(12) as u8];
@@ -1069,12 +1003,20 @@ mod tests {
             } else if r < 99 {
                 direct.reorganize().unwrap();
                 deferred.reorganize().unwrap();
-                assert_eq!(direct.files().now, deferred.files().now, "step {step}");
+                assert_eq!(
+                    now(&mut direct.files),
+                    now(&mut deferred.files),
+                    "step {step}"
+                );
                 continue;
             } else {
                 direct.sync().unwrap();
                 deferred.sync().unwrap();
-                assert_eq!(direct.files().now, deferred.files().now, "step {step}");
+                assert_eq!(
+                    now(&mut direct.files),
+                    now(&mut deferred.files),
+                    "step {step}"
+                );
                 continue;
             }
             // A flush by the threshold, not by sync.
@@ -1087,7 +1029,7 @@ mod tests {
         );
         direct.close_commit().unwrap();
         deferred.close_commit().unwrap();
-        assert_eq!(direct.files().now, deferred.files().now);
+        assert_eq!(now(&mut direct.files), now(&mut deferred.files));
     }
 
     /// Gets in file order go through the read-ahead window; in-place rewrites of values the
@@ -1095,9 +1037,7 @@ mod tests {
     #[test]
     fn read_ahead_never_serves_stale_bytes() {
         let mut rng = pydbm_engine::prng::SplitMix64::new(5);
-        let mut files = MemFiles::new("ra");
-        files.defer = true;
-        let mut s = Store::open(files, OpenMode::New).unwrap();
+        let mut s = Store::open(mem_deferred("ra"), OpenMode::New).unwrap();
         let mut model: Vec<Vec<u8>> = Vec::new();
         let key = |i: usize| format!("key{i:06}").into_bytes();
         for i in 0..3000usize {
@@ -1147,10 +1087,10 @@ mod tests {
 
     #[test]
     fn corrupt_dir_names_the_line_and_slots_past_dat_are_errors() {
-        let mut files = MemFiles::new("c");
-        files.now[DAT] = Some(vec![1; 10]);
-        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\nnope\n".to_vec());
-        match Store::open(files.clone(), OpenMode::Read) {
+        let disk = MemVfs::new();
+        disk.write_file(Path::new("/t/c.dat"), &[1; 10]);
+        disk.write_file(Path::new("/t/c.dir"), b"'a', (0, 5)\n'b', (0, 50)\nnope\n");
+        match Store::open(pager_on(&disk, "c", Durability::Process), OpenMode::Read) {
             Err(Error::Corrupt {
                 offset: 25,
                 expected,
@@ -1158,12 +1098,16 @@ mod tests {
             }) => assert!(expected.contains("line 3")),
             other => panic!("{other:?}"),
         }
-        files.now[DIR] = Some(b"'a', (0, 5)\n'b', (0, 50)\n'c', (99999999999, 1)\n".to_vec());
-        let mut s = Store::open(files, OpenMode::Write).unwrap();
+        disk.write_file(
+            Path::new("/t/c.dir"),
+            b"'a', (0, 5)\n'b', (0, 50)\n'c', (99999999999, 1)\n",
+        );
+        let mut s =
+            Store::open(pager_on(&disk, "c", Durability::Process), OpenMode::Write).unwrap();
         assert_eq!(s.get(b"a").unwrap(), Some(vec![1; 5]));
         assert!(matches!(s.get(b"b"), Err(Error::Corrupt { .. })));
         // No write at an offset taken from a damaged slot; nothing changes.
-        let before = s.files().now.clone();
+        let before = now(&mut s.files);
         assert!(matches!(
             s.insert(b"c", b"x"),
             Err(Error::Corrupt {
@@ -1171,7 +1115,7 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(s.files().now, before);
+        assert_eq!(now(&mut s.files), before);
         s.insert(b"a", b"new").unwrap();
     }
 }
@@ -1181,7 +1125,7 @@ mod fixture_tests {
     //! Replays the committed differential scripts (tests/fixtures/dumb, made by CPython's
     //! dbm.dumb with make.py) through the store over the in-memory model: isolates the
     //! algorithm from the engine's pager.
-    use super::model::MemFiles;
+    use super::mem_files::{mem, mem_deferred, now};
     use super::*;
 
     fn unhex(h: &str) -> Vec<u8> {
@@ -1219,22 +1163,26 @@ mod fixture_tests {
         assert!(names.len() >= 400);
         for (i, name) in names.iter().enumerate() {
             let script = std::fs::read_to_string(dir.join("scripts").join(name)).unwrap();
-            let mut files = MemFiles::new("db");
             // Every other script with appends held in memory across operations.
-            files.defer = i % 2 == 1;
-            let mut store: Option<Store<MemFiles>> = None;
+            let mut files = Some(if i % 2 == 1 {
+                mem_deferred("db")
+            } else {
+                mem("db")
+            });
+            let mut store: Option<Store> = None;
             let mut out = String::new();
             for line in script.lines() {
                 let op: Vec<&str> = line.split_whitespace().collect();
                 match op[0] {
                     "open" => {
                         let mode = OpenOptionsFlag(op[1]).mode();
-                        store = Some(Store::open(std::mem::take(&mut files), mode).unwrap());
+                        let pager = files.take().expect("the database is closed here");
+                        store = Some(Store::open(pager, mode).unwrap());
                     }
                     "close" => {
                         let mut s = store.take().unwrap();
                         s.close_commit().unwrap();
-                        files = s.into_files();
+                        files = Some(s.into_files());
                     }
                     _ => {
                         let s = store.as_mut().unwrap();
@@ -1267,9 +1215,10 @@ mod fixture_tests {
                 }
             }
             let exp = dir.join("expected").join(name.trim_end_matches(".txt"));
+            let got = now(files.as_mut().expect("every script ends closed"));
             for (f, file) in [(DAT, "db.dat"), (DIR, "db.dir"), (BAK, "db.bak")] {
                 let want = std::fs::read(exp.join(file)).ok();
-                assert!(files.now[f] == want, "{name} {file} differs from CPython");
+                assert!(got[f] == want, "{name} {file} differs from CPython");
             }
             assert_eq!(
                 out,
