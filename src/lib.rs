@@ -4,7 +4,16 @@
 #![warn(missing_docs)]
 
 pub use pydbm_engine as engine;
-pub use pydbm_engine::{Dbm, Durability, Error, OpenMode, OpenOptions, Result};
+pub use pydbm_engine::{
+    CursorPosition, Dbm, Durability, Error, Items, Iter, KeysIter, MemDbm, OpenMode, OpenOptions,
+    Result, Transaction,
+};
+pub use pydbm_formats::dumb::DumbDb;
+pub use pydbm_formats::gnu::{GnuDb, GnuOptions};
+pub use pydbm_sqlite::SqliteDbm;
+
+mod options;
+pub use options::{DbFormat, Options};
 pub use pydbm_formats as formats;
 pub use pydbm_shelve as shelve;
 pub use pydbm_sqlite as sqlite;

@@ -171,6 +171,9 @@ pub struct Store<F: DumbFiles> {
     /// back to before the operation, but the in-memory index may still describe it, so every
     /// later use of this handle fails until the database is opened again.
     commit_failed: bool,
+    /// Whether a [`pydbm_engine::Transaction`] is open: operations then end without a
+    /// commit of the journal; [`Store::commit_transaction`] commits them together.
+    in_txn: bool,
 }
 
 impl<F: DumbFiles> Store<F> {
@@ -198,6 +201,7 @@ impl<F: DumbFiles> Store<F> {
             defer,
             ahead: ReadAhead::default(),
             commit_failed: false,
+            in_txn: false,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -598,6 +602,25 @@ impl<F: DumbFiles> Store<F> {
         self.finish(result)
     }
 
+    /// Starts a transaction: appends still held in memory are written and committed first,
+    /// so a rollback (which reopens the store from the files) loses nothing committed; then
+    /// each operation writes as usual without committing the journal.
+    pub fn begin_transaction(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if !self.read_only {
+            let flushed = self.flush_appends();
+            self.finish(flushed)?;
+        }
+        self.in_txn = true;
+        Ok(())
+    }
+
+    /// Commits every operation since [`Store::begin_transaction`] as one journal commit.
+    pub fn commit_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        self.finish(Ok(()))
+    }
+
     /// pydbm's reorganize (CPython's dumb has none): rewrites the database compactly in one
     /// transaction, byte for byte as CPython leaves a new database (`'n'`) into which every
     /// item was copied in index order and which was then closed: values at consecutive
@@ -708,9 +731,14 @@ impl<F: DumbFiles> Store<F> {
     /// A commit that fails itself (ENOSPC while writing back) is rolled back at once, so no
     /// hot journal is left for readers and no other library sees the operation's partial
     /// writes (issue 16, full disk); this handle then refuses further use (`commit_failed`).
+    ///
+    /// Inside a transaction a finished operation is not committed (the transaction commits
+    /// once, [`Store::commit_transaction`]); a failed one rolls back the whole transaction,
+    /// after which the caller reloads the store ([`Store::open`] over the files).
     fn finish(&mut self, result: Result<()>) -> Result<()> {
         self.check_usable()?;
         match result {
+            Ok(()) if self.in_txn => Ok(()),
             Ok(()) => {
                 let committed = self.files.commit();
                 if committed.is_err() {
