@@ -116,6 +116,7 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
             db_type,
             ack_writer: Some(path),
             flag,
+            transaction,
             ..
         } => {
             let flag = match flag {
@@ -123,7 +124,7 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
                 Some(super::args::ApplyFlag::N) => "n",
                 Some(super::args::ApplyFlag::W) => "w",
             };
-            super::acked_writer::run(format_of(db_type)?, flag, &path)
+            super::acked_writer::run(format_of(db_type)?, flag, &path, transaction)
         }
         Command::Crashtest { flag: Some(_), .. } => Err(CliError::Usage(
             "crashtest: --flag is the open flag of --ack-writer and needs it".to_string(),
