@@ -188,7 +188,7 @@ impl Options {
     /// let mut db = Options::new().create().open_gnu(dir.path().join("g.gdbm"))?;
     /// db.insert(b"k", b"v")?;
     /// assert_eq!(db.firstkey()?, Some(b"k".to_vec()));
-    /// # Ok::<(), pydbm::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_gnu(&self, path: impl AsRef<Path>) -> Result<GnuDb> {
         let path = path.as_ref();
@@ -209,7 +209,7 @@ impl Options {
     /// let mut db = Options::new().create().open_ndbm(dir.path().join("n"))?;
     /// db.insert(b"k", b"v")?;
     /// assert!(dir.path().join("n.db").exists());
-    /// # Ok::<(), pydbm::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_ndbm(&self, path: impl AsRef<Path>) -> Result<Box<dyn Dbm>> {
         self.reject_gnu_only(path.as_ref(), DbFormat::Ndbm)?;
@@ -225,7 +225,7 @@ impl Options {
     /// db.insert(b"k", b"v")?;
     /// db.close()?;
     /// assert!(dir.path().join("d.dat").exists());
-    /// # Ok::<(), pydbm::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_dumb(&self, path: impl AsRef<Path>) -> Result<DumbDb> {
         self.reject_gnu_only(path.as_ref(), DbFormat::Dumb)?;
@@ -240,7 +240,7 @@ impl Options {
     /// let mut db = Options::new().create().open_sqlite3(dir.path().join("s.sqlite3"))?;
     /// db.insert(b"k", b"v")?;
     /// assert_eq!(db.len()?, 1);
-    /// # Ok::<(), pydbm::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_sqlite3(&self, path: impl AsRef<Path>) -> Result<SqliteDbm> {
         self.reject_gnu_only(path.as_ref(), DbFormat::Sqlite3)?;
