@@ -2,7 +2,7 @@
 //! [`TRANSACTION_BATCH`] operations (issue 17 item 4): one commit per batch instead of one
 //! per record, so `dbm.sqlite3` runs one `BEGIN`…`COMMIT` and gnu/ndbm/dumb one journal
 //! commit per batch. A process killed mid-run leaves whole batches (docs/cli.md). Formats
-//! without transactions (ndbm's legacy layouts) commit per record as before.
+//! without transactions (ndbm's legacy layouts) and etcd commit per record as before.
 
 use pydbm_engine::{Dbm, Error, Result, Transaction};
 
@@ -10,8 +10,13 @@ use pydbm_engine::{Dbm, Error, Result, Transaction};
 /// negligible, small enough that the journal records a rollback keeps in memory stay bounded.
 pub const TRANSACTION_BATCH: usize = 100_000;
 
-/// A transaction on `db`, or `None` when its format has none.
+/// A transaction on `db`, or `None` when its format has none — or is etcd, whose `Txn` is
+/// capped by the server's `--max-txn-ops` (128 by default) and request size (1.5 MiB), so
+/// bulk commands keep one request per record there (docs/etcd.md).
 pub fn begin(db: &mut dyn Dbm) -> Result<Option<Transaction<'_>>> {
+    if db.module() == crate::remote::ETCD_MODULE {
+        return Ok(None);
+    }
     match Transaction::begin(db) {
         Ok(t) => Ok(Some(t)),
         Err(Error::Unsupported { .. }) => Ok(None),
