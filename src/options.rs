@@ -52,6 +52,14 @@ impl DbFormat {
     /// The format a new database's file name asks for: `.gdbm`/`.gnu` → gnu, `.ndbm` →
     /// ndbm, `.dumb` → dumb, `.sqlite`/`.sqlite3` → sqlite3 (ASCII case ignored); `None`
     /// for anything else.
+    ///
+    /// ```
+    /// use pydbm::DbFormat;
+    /// use std::path::Path;
+    /// assert_eq!(DbFormat::from_extension(Path::new("a.SQLite3")), Some(DbFormat::Sqlite3));
+    /// assert_eq!(DbFormat::from_extension(Path::new("cache.gdbm")), Some(DbFormat::Gnu));
+    /// assert_eq!(DbFormat::from_extension(Path::new("data.db")), None); // ambiguous
+    /// ```
     pub fn from_extension(path: &Path) -> Option<DbFormat> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
@@ -280,6 +288,17 @@ impl Options {
     }
 
     /// The format [`Options::open`] would use for `path` (see its precedence).
+    ///
+    /// ```
+    /// use pydbm::{DbFormat, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let new = dir.path().join("fresh.sqlite3");
+    /// assert_eq!(Options::new().choose_format(&new)?, DbFormat::Sqlite3);
+    /// let named = Options::new().format(DbFormat::Dumb);
+    /// assert_eq!(named.choose_format(&new)?, DbFormat::Dumb);
+    /// assert!(Options::new().choose_format(&dir.path().join("plain")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn choose_format(&self, path: &Path) -> Result<DbFormat> {
         if let Some(f) = self.format {
             return Ok(f);

@@ -353,7 +353,16 @@ pub struct KeysIter<'a> {
 }
 
 impl<'a> KeysIter<'a> {
-    /// A cursor at the start of `db`'s iteration order.
+    /// A cursor at the start of `db`'s iteration order (for a bare `&mut dyn Dbm`).
+    ///
+    /// ```
+    /// use pydbm_engine::{Dbm, KeysIter, MemDbm};
+    /// let mut db = MemDbm::new();
+    /// db.insert(b"x", b"1")?;
+    /// let dynamic: &mut dyn Dbm = &mut db;
+    /// assert_eq!(KeysIter::new(dynamic).count(), 1);
+    /// # Ok::<(), pydbm_engine::Error>(())
+    /// ```
     pub fn new(db: &'a mut dyn Dbm) -> KeysIter<'a> {
         KeysIter {
             db,
@@ -488,7 +497,23 @@ impl std::fmt::Debug for Transaction<'_> {
 }
 
 impl<'a> Transaction<'a> {
-    /// Begins a transaction on `db` (what [`Dbm::transaction`] calls).
+    /// Begins a transaction on `db` (what [`Dbm::transaction`] calls); the way to start one
+    /// on a bare `&mut dyn Dbm`.
+    ///
+    /// ```
+    /// use pydbm_engine::{Dbm, MemDbm, Transaction};
+    /// fn tag_all(db: &mut dyn Dbm, keys: &[&[u8]]) -> pydbm_engine::Result<()> {
+    ///     let mut txn = Transaction::begin(db)?;
+    ///     for k in keys {
+    ///         txn.insert(k, b"tagged")?;
+    ///     }
+    ///     txn.commit()
+    /// }
+    /// let mut db = MemDbm::new();
+    /// tag_all(&mut db, &[b"a", b"b"])?;
+    /// assert_eq!(db.len()?, 2);
+    /// # Ok::<(), pydbm_engine::Error>(())
+    /// ```
     pub fn begin(db: &'a mut dyn Dbm) -> Result<Transaction<'a>> {
         db.begin_transaction()?;
         Ok(Transaction {
@@ -570,6 +595,17 @@ impl<'a> Transaction<'a> {
 
     /// Undoes every change of the transaction (what dropping the guard does, with the
     /// error reported).
+    ///
+    /// ```
+    /// use pydbm_engine::{Dbm, MemDbm};
+    /// let mut db = MemDbm::new();
+    /// db.insert(b"keep", b"1")?;
+    /// let mut txn = db.transaction()?;
+    /// txn.remove(b"keep")?;
+    /// txn.rollback()?;
+    /// assert!(db.contains(b"keep")?);
+    /// # Ok::<(), pydbm_engine::Error>(())
+    /// ```
     pub fn rollback(mut self) -> Result<()> {
         if self.finished {
             return Ok(());
