@@ -52,6 +52,18 @@ pub fn default_module() -> Option<&'static str> {
 }
 
 /// `dbm.open(path, flag)` with the default mode `0o666`. See [`open_with_mode`].
+///
+/// This is the Python-shaped entry point: a flag string, and CPython 3.13's order for a new
+/// database (`dbm.sqlite3` first, whatever the name). From Rust, [`crate::Options`] opens the
+/// format you name (`open_gnu`, …) or finds it from the file or its extension.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let mut db = pydbm::open(dir.path().join("new.gdbm"), "c")?;
+/// assert_eq!(db.module(), "dbm.sqlite3"); // Python 3.13's default, despite the name
+/// db.insert(b"k", b"v")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open(path: impl AsRef<Path>, flag: &str) -> Result<Box<dyn Dbm>> {
     open_with_mode(path, flag, 0o666)
 }

@@ -762,3 +762,53 @@ fn a_killed_test_process_leaves_no_etcd_orphans() {
         "etcd members outlived their test process: {left:?}"
     );
 }
+
+/// The `Dbm` transaction and cursor through `Box<dyn Dbm>` (issue 18): reads inside the
+/// transaction see its own puts and deletes, a dropped one sends nothing, a committed one
+/// applies every operation; `keys_iter` pages through the prefix and agrees with `keys()`.
+#[test]
+fn dbm_transaction_and_cursor_through_box_dyn() {
+    let _one = serial();
+    let Some(cluster) = TestCluster::start_or_skip(1) else {
+        return;
+    };
+    let addr = cluster.address("/dbmtxn", "");
+    let opts = EtcdOptions {
+        timeout: Duration::from_secs(10),
+        page_size: 7,
+        ..EtcdOptions::default()
+    };
+    let mut db: Box<dyn Dbm> = Box::new(EtcdDbm::open(&addr, OpenMode::New, opts).expect("open"));
+    db.insert(b"base", b"1").expect("insert");
+    {
+        let mut txn = db.transaction().expect("begin");
+        for i in 0..100 {
+            txn.insert(format!("k{i:03}").as_bytes(), b"v")
+                .expect("queue");
+        }
+        assert_eq!(txn.get(b"k005").expect("get"), Some(b"v".to_vec()));
+        assert!(txn.remove(b"base").expect("remove"));
+        assert!(!txn.contains(b"base").expect("contains"));
+        assert!(!txn.remove(b"missing").expect("remove missing"));
+    }
+    assert_eq!(
+        db.keys().expect("keys"),
+        vec![b"base".to_vec()],
+        "dropped: nothing sent"
+    );
+    let mut txn = db.transaction().expect("begin");
+    for i in 0..100 {
+        txn.insert(format!("k{i:03}").as_bytes(), b"v")
+            .expect("queue");
+    }
+    assert!(txn.remove(b"base").expect("remove"));
+    txn.commit().expect("commit");
+    let keys = db.keys().expect("keys");
+    assert_eq!(keys.len(), 100);
+    let cursor: Vec<Vec<u8>> = db.keys_iter().map(|k| k.expect("key")).collect();
+    assert_eq!(cursor, keys);
+    let items: Vec<(Vec<u8>, Vec<u8>)> = db.iter().map(|kv| kv.expect("item")).collect();
+    assert_eq!(items.len(), 100);
+    assert!(items.iter().all(|(_, v)| v == b"v"));
+    db.close().expect("close");
+}

@@ -10,7 +10,9 @@
 //!   journal ([`journal`] has the record format).
 //! - [`crash`]: the crash-recovery harness every format reuses; [`crash_replay`]: the same
 //!   checks in linear time, rebuilding each crash image from one [`RecordingVfs`] run.
-//! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`].
+//! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`], its
+//!   [`Transaction`] guard and lazy cursors ([`Iter`], [`KeysIter`]); [`MemDbm`] holds one
+//!   in memory.
 //! - [`Error`]: the one error type of the workspace.
 //! - [`live_reference`]: the skip-or-fail policy of tests that run a real reference.
 #![warn(missing_docs)]
@@ -26,6 +28,7 @@ pub mod journal;
 pub mod live_reference;
 mod lock;
 mod map_guard;
+mod mem_dbm;
 mod mem_vfs;
 mod os_vfs;
 mod pager;
@@ -40,11 +43,15 @@ pub mod slab;
 mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};
-pub use dbm::{Dbm, Durability, Items, OpenMode, OpenOptions, SQLITE_DEFAULT_LOCK_TIMEOUT};
+pub use dbm::{
+    CursorPosition, Dbm, Durability, Items, Iter, KeysIter, OpenMode, OpenOptions, Transaction,
+    SQLITE_DEFAULT_LOCK_TIMEOUT,
+};
 pub use error::{Error, RemoteFailure, Result};
 pub use fault_vfs::{CrashKind, FaultConfig, FaultVfs, SECTOR};
 pub use format::{journal_problem, CrashReport, Format, Problem};
 pub use lock::{LockGuard, LockKind, LockMode, LockTable};
+pub use mem_dbm::MemDbm;
 pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, DeleteOptions, GetOptions, KvClient, Txn, TxnOp};
-use pydbm_engine::{Dbm, Error, OpenMode, RemoteFailure, Result};
+use pydbm_engine::{CursorPosition, Dbm, Error, OpenMode, RemoteFailure, Result};
 
 use crate::address::EtcdAddress;
 use crate::failure;
@@ -60,6 +60,9 @@ pub struct EtcdDbm {
     runtime: tokio::runtime::Runtime,
     /// `None` once closed.
     kv: Option<KvClient>,
+    /// The puts and deletes of an open [`pydbm_engine::Transaction`] (with their encoded
+    /// size), sent as one `Txn` at its commit; `None` outside one.
+    pending: Option<(Vec<BatchOp>, usize)>,
 }
 
 impl std::fmt::Debug for EtcdDbm {
@@ -123,6 +126,7 @@ impl EtcdDbm {
             writable: mode.writable(),
             runtime,
             kv: Some(client.kv_client()),
+            pending: None,
         };
         if mode == OpenMode::New {
             db.clear()?;
@@ -277,9 +281,25 @@ where
     })
 }
 
+impl EtcdDbm {
+    /// What the open transaction last did to `etcd_key`: `Some(Some(value))` a put,
+    /// `Some(None)` a delete, `None` nothing.
+    fn pending_value(&self, etcd_key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let (ops, _) = self.pending.as_ref()?;
+        ops.iter().rev().find_map(|op| match op {
+            BatchOp::Put(k, v) if k == etcd_key => Some(Some(v.clone())),
+            BatchOp::Delete(k) if k == etcd_key => Some(None),
+            _ => None,
+        })
+    }
+}
+
 impl Dbm for EtcdDbm {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let etcd_key = self.address.record_key(key);
+        if let Some(v) = self.pending_value(&etcd_key) {
+            return Ok(v);
+        }
         let mut resp = self.run("get", |mut kv| {
             let etcd_key = etcd_key.clone();
             async move { kv.get(etcd_key, None).await }
@@ -295,6 +315,11 @@ impl Dbm for EtcdDbm {
         self.check_writable()?;
         let etcd_key = self.address.record_key(key);
         self.check_size("put", request_size::put_len(etcd_key.len(), value.len()))?;
+        if let Some((ops, len)) = &mut self.pending {
+            *len += request_size::txn_op_len(request_size::put_len(etcd_key.len(), value.len()));
+            ops.push(BatchOp::Put(etcd_key, value.to_vec()));
+            return Ok(());
+        }
         self.run("put", |mut kv| {
             let (etcd_key, value) = (etcd_key.clone(), value.to_vec());
             async move { kv.put(etcd_key, value, None).await }
@@ -304,6 +329,19 @@ impl Dbm for EtcdDbm {
 
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
         self.check_writable()?;
+        if self.pending.is_some() {
+            // Whether the key is there as the transaction sees it; a delete is queued only
+            // for a present key.
+            let present = self.contains(key)?;
+            if present {
+                let etcd_key = self.address.record_key(key);
+                if let Some((ops, len)) = &mut self.pending {
+                    *len += request_size::txn_op_len(request_size::delete_len(etcd_key.len()));
+                    ops.push(BatchOp::Delete(etcd_key));
+                }
+            }
+            return Ok(present);
+        }
         let etcd_key = self.address.record_key(key);
         let resp = self.run("delete", |mut kv| {
             let etcd_key = etcd_key.clone();
@@ -314,6 +352,9 @@ impl Dbm for EtcdDbm {
 
     fn contains(&mut self, key: &[u8]) -> Result<bool> {
         let etcd_key = self.address.record_key(key);
+        if let Some(v) = self.pending_value(&etcd_key) {
+            return Ok(v.is_some());
+        }
         let resp = self.run("get", |mut kv| {
             let etcd_key = etcd_key.clone();
             async move {
@@ -388,6 +429,63 @@ impl Dbm for EtcdDbm {
 
     fn module(&self) -> &'static str {
         MODULE
+    }
+
+    /// Starts collecting puts and deletes locally (reads see them); the commit sends them
+    /// as one etcd `Txn` (all applied at one revision, or none). Its size is limited by
+    /// [`EtcdOptions::max_request_bytes`] and by the server's `--max-txn-ops` (default 128
+    /// operations), whose refusal is [`RemoteFailure::TooLarge`].
+    fn begin_transaction(&mut self) -> Result<()> {
+        self.kv()?;
+        self.pending = Some((Vec::new(), 0));
+        Ok(())
+    }
+
+    fn commit_transaction(&mut self) -> Result<()> {
+        let (ops, encoded_len) = self.pending.take().unwrap_or_default();
+        EtcdTransaction {
+            db: self,
+            ops,
+            encoded_len,
+        }
+        .commit()
+    }
+
+    /// Nothing was sent: the collected operations are dropped.
+    fn rollback_transaction(&mut self) -> Result<()> {
+        self.pending = None;
+        Ok(())
+    }
+
+    /// [`EtcdOptions::page_size`] keys per batch, in etcd's (bytewise) key order, each batch
+    /// one range request starting after the last key handed out.
+    fn next_keys(&mut self, pos: &mut CursorPosition, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let (first, end) = self.address.record_range();
+        let strip = first.len();
+        let start = if pos.started {
+            let mut k = self.address.record_key(&pos.last_key);
+            k.push(0);
+            k
+        } else {
+            first
+        };
+        let page = i64::try_from(self.options.page_size.max(1)).unwrap_or(i64::MAX);
+        let opts = GetOptions::new()
+            .with_range(end)
+            .with_keys_only()
+            .with_limit(page);
+        let mut resp = self.run("range read of the keys", |mut kv| {
+            let (start, opts) = (start.clone(), opts.clone());
+            async move { kv.get(start, Some(opts)).await }
+        })?;
+        for kv in resp.take_kvs() {
+            let (k, _) = kv.into_key_value();
+            out.push(k[strip..].to_vec());
+        }
+        if let Some(last) = out.last() {
+            pos.last_key.clone_from(last);
+        }
+        Ok(())
     }
 }
 

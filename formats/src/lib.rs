@@ -9,3 +9,6 @@ pub mod dumb;
 pub mod gnu;
 pub mod ndbm;
 pub mod whichdb;
+
+#[cfg(test)]
+mod transaction_crash_tests;

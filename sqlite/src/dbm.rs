@@ -37,7 +37,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pydbm_engine::{Dbm, Durability, Error, Format, OpenMode, OpenOptions, Problem, Result};
+use pydbm_engine::{
+    CursorPosition, Dbm, Durability, Error, Format, OpenMode, OpenOptions, Problem, Result,
+};
 
 use crate::open::{open_like_python, DEFAULT_CACHED_STATEMENTS};
 use crate::uri::dbm_uri;
@@ -57,6 +59,15 @@ pub const STORE_KV: &str =
 pub const DELETE_KEY: &str = "DELETE FROM Dict WHERE key = CAST(? AS BLOB)";
 /// `ITER_KEYS`.
 pub const ITER_KEYS: &str = "SELECT key FROM Dict";
+
+/// The cursor's first batch ([`Dbm::next_keys`]): keys in the `Dict` key index's (BLOB)
+/// order, as `keys()` lists them.
+pub const CURSOR_FIRST: &str = "SELECT key FROM Dict ORDER BY key LIMIT ?";
+/// The cursor's next batch: the keys after the last one handed out.
+pub const CURSOR_NEXT: &str =
+    "SELECT key FROM Dict WHERE key > CAST(? AS BLOB) ORDER BY key LIMIT ?";
+/// Keys per cursor batch.
+pub const CURSOR_BATCH: i64 = 256;
 
 /// The 16 bytes every SQLite database starts with (what `whichdb` tests, spec §6).
 pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -188,6 +199,20 @@ impl SqliteDbm {
     fn wrap(&self, e: rusqlite::Error) -> Error {
         crate::error::Error::from(e).to_engine(&self.path)
     }
+
+    fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.conn()?.execute_batch(sql).map_err(|e| self.wrap(e))
+    }
+}
+
+/// A key column value as bytes (reads always return bytes, spec §5).
+fn key_bytes(v: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
+    match v {
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.to_vec(),
+        rusqlite::types::ValueRef::Integer(i) => i.to_string().into_bytes(),
+        rusqlite::types::ValueRef::Real(f) => f.to_string().into_bytes(),
+        rusqlite::types::ValueRef::Null => Vec::new(),
+    }
 }
 
 impl Dbm for SqliteDbm {
@@ -279,6 +304,62 @@ impl Dbm for SqliteDbm {
 
     fn module(&self) -> &'static str {
         "dbm.sqlite3"
+    }
+
+    /// `BEGIN IMMEDIATE` on a writable handle (the write lock is taken now, so the commit
+    /// cannot fail on a lock upgrade), `BEGIN` on a read-only one. Statements then run
+    /// inside it instead of autocommitting.
+    fn begin_transaction(&mut self) -> Result<()> {
+        let read_only = self
+            .conn()?
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| self.wrap(e))?;
+        self.execute_batch(if read_only {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        })
+    }
+
+    fn commit_transaction(&mut self) -> Result<()> {
+        self.execute_batch("COMMIT")
+    }
+
+    /// `ROLLBACK`, unless SQLite already ended the transaction (it rolls back by itself on
+    /// some errors, e.g. a full disk).
+    fn rollback_transaction(&mut self) -> Result<()> {
+        if self.conn()?.is_autocommit() {
+            return Ok(());
+        }
+        self.execute_batch("ROLLBACK")
+    }
+
+    /// Up to [`CURSOR_BATCH`] keys per batch, after the last key handed out, in the key
+    /// index's BLOB order.
+    fn next_keys(&mut self, pos: &mut CursorPosition, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let conn = self.conn()?;
+        let collect = |rows: rusqlite::Rows<'_>| -> rusqlite::Result<Vec<Vec<u8>>> {
+            rows.mapped(|r| Ok(key_bytes(r.get_ref(0)?))).collect()
+        };
+        let keys = if pos.started {
+            let mut st = conn.prepare_cached(CURSOR_NEXT).map_err(|e| self.wrap(e))?;
+            let rows = st
+                .query((pos.last_key.as_slice(), CURSOR_BATCH))
+                .map_err(|e| self.wrap(e))?;
+            collect(rows)
+        } else {
+            let mut st = conn
+                .prepare_cached(CURSOR_FIRST)
+                .map_err(|e| self.wrap(e))?;
+            let rows = st.query([CURSOR_BATCH]).map_err(|e| self.wrap(e))?;
+            collect(rows)
+        }
+        .map_err(|e| self.wrap(e))?;
+        if let Some(last) = keys.last() {
+            pos.last_key.clone_from(last);
+        }
+        out.extend(keys);
+        Ok(())
     }
 }
 

@@ -5,6 +5,10 @@
 //! written to stdout and flushed before the next operation starts. A line on stdout is
 //! therefore a promise: the operation of that script line completed, and a kill after it
 //! must not undo it.
+//!
+//! With `--transaction` the whole script runs in one [`pydbm_engine::Transaction`]: the
+//! `ack` lines then promise nothing; `committing` is printed before the commit and
+//! `committed` after it, and only `committed` promises every operation of the script.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -16,7 +20,12 @@ use super::{hex, CliError};
 
 /// Runs the script on stdin against `path` (opened with `flag`), acknowledging each
 /// operation on stdout as it completes. The first line, `open`, acknowledges the open.
-pub fn run(format: &dyn Format, flag: &str, path: &Path) -> Result<(), CliError> {
+pub fn run(
+    format: &dyn Format,
+    flag: &str,
+    path: &Path,
+    transaction: bool,
+) -> Result<(), CliError> {
     let mut text = String::new();
     io::stdin()
         .read_to_string(&mut text)
@@ -31,6 +40,11 @@ pub fn run(format: &dyn Format, flag: &str, path: &Path) -> Result<(), CliError>
     };
     let mut db = format.open(path, &OpenOptions::from_flag(flag)?)?;
     ack("open\n".to_string())?;
+    if transaction {
+        run_in_transaction(&mut db, ops, &mut ack)?;
+        db.close()?;
+        return ack("closed\n".to_string());
+    }
     for (line, op) in ops {
         let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
         let answer = match op {
@@ -76,4 +90,47 @@ pub fn run(format: &dyn Format, flag: &str, path: &Path) -> Result<(), CliError>
     }
     db.close()?;
     ack("closed\n".to_string())
+}
+
+/// `--transaction`: every operation of the script in one transaction (sets, deletes and
+/// gets only), acknowledged as it returns; `committing`, the commit, `committed`.
+fn run_in_transaction(
+    db: &mut Box<dyn pydbm_engine::Dbm>,
+    ops: Vec<(usize, Op)>,
+    ack: &mut dyn FnMut(String) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    use pydbm_engine::Dbm;
+    let mut txn = db.transaction()?;
+    for (line, op) in ops {
+        let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
+        let answer = match op {
+            Op::Set(k, v) => {
+                txn.insert(&k, &v).map_err(at)?;
+                String::new()
+            }
+            Op::Del(k) => {
+                if !txn.remove(&k).map_err(at)? {
+                    return Err(CliError::Failed(format!(
+                        "script line {line}: key not found: {}",
+                        hex::encode(&k)
+                    )));
+                }
+                String::new()
+            }
+            Op::Get(k) => match txn.get(&k).map_err(at)? {
+                Some(v) => format!(" {}", hex::encode(&v)),
+                None => " None".to_string(),
+            },
+            other => {
+                return Err(CliError::Usage(format!(
+                    "script line {line}: {other:?} cannot run inside --transaction (set, del \
+                     and get can)"
+                )))
+            }
+        };
+        ack(format!("ack {line}{answer}\n"))?;
+    }
+    ack("committing\n".to_string())?;
+    txn.commit()?;
+    ack("committed\n".to_string())
 }

@@ -301,6 +301,10 @@ pub enum Command {
         /// The open flag of `--ack-writer` (`c`, `n` or `w`, as `apply --flag`; default `c`).
         #[arg(long, value_enum)]
         flag: Option<ApplyFlag>,
+        /// With `--ack-writer`: run the whole script as one transaction, printing
+        /// `committing` before its commit and `committed` after (docs/realkill.md).
+        #[arg(long, requires = "ack_writer")]
+        transaction: bool,
     },
     /// Inspect and re-encode pickles.
     #[command(subcommand)]

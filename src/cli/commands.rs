@@ -116,6 +116,7 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
             db_type,
             ack_writer: Some(path),
             flag,
+            transaction,
             ..
         } => {
             let flag = match flag {
@@ -123,7 +124,7 @@ pub fn run(command: Command, lock_timeout: Option<std::time::Duration>) -> Resul
                 Some(super::args::ApplyFlag::N) => "n",
                 Some(super::args::ApplyFlag::W) => "w",
             };
-            super::acked_writer::run(format_of(db_type)?, flag, &path)
+            super::acked_writer::run(format_of(db_type)?, flag, &path, transaction)
         }
         Command::Crashtest { flag: Some(_), .. } => Err(CliError::Usage(
             "crashtest: --flag is the open flag of --ack-writer and needs it".to_string(),
@@ -514,12 +515,11 @@ fn load(target: &Target, input: Option<&Path>, write: WriteOptions) -> Result<()
     };
     let (mut db, _) = open(target, "c", write.durability.engine())?;
     let bar = progress_bar(records.len() as u64);
-    for (k, v) in &records {
-        db.insert(k, v)?;
+    super::batched_writes::insert_all(db.as_mut(), &mut records.into_iter().map(Ok), &mut || {
         if let Some(b) = &bar {
             b.inc(1);
         }
-    }
+    })?;
     db.close()?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -556,6 +556,12 @@ fn apply(
 
 /// Runs `ops` on one handle of `path` opened with `opts`, appending what `get`, `keys` and
 /// `len` print to `out`. `reopen` opens with `'w'` at the same durability.
+///
+/// Consecutive `set` and `del` lines run in one transaction of up to
+/// [`super::batched_writes::TRANSACTION_BATCH`] lines (one commit instead of one per
+/// line); every other line runs on its own between transactions. A `del`
+/// of a missing key commits the lines before it, then fails as before; any other failure
+/// rolls back its transaction's lines.
 fn run_script(
     format: &dyn Format,
     path: &Path,
@@ -564,44 +570,134 @@ fn run_script(
     out: &mut String,
 ) -> Result<(), CliError> {
     let mut db = format.open(path, opts)?;
-    for (line, op) in ops {
-        let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
-        match op {
-            Op::Set(k, v) => db.insert(&k, &v).map_err(at)?,
-            Op::Del(k) => {
-                if !db.remove(&k).map_err(at)? {
-                    return Err(CliError::Failed(format!(
-                        "script line {line}: key not found: {}",
-                        render_key(&k, true)
-                    )));
+    let mut ops = ops.into_iter().peekable();
+    while let Some((line, op)) = ops.next() {
+        let write = match ScriptWrite::of(op) {
+            Ok(w) => w,
+            Err(op) => {
+                run_line(&mut db, format, path, opts, line, op, out)?;
+                continue;
+            }
+        };
+        let unbatched = match super::batched_writes::begin(db.as_mut())? {
+            Some(mut txn) => {
+                let (mut next, mut last, mut n) = (Some((line, write)), line, 0);
+                while let Some((line, write)) = next.take() {
+                    last = line;
+                    let at = |e: pydbm_engine::Error| {
+                        CliError::Failed(format!("script line {line}: {e}"))
+                    };
+                    match write {
+                        ScriptWrite::Set(k, v) => txn.insert(&k, &v).map_err(at)?,
+                        ScriptWrite::Del(k) => {
+                            if !txn.remove(&k).map_err(at)? {
+                                txn.commit().map_err(at)?;
+                                return Err(key_not_found(line, &k));
+                            }
+                        }
+                    }
+                    n += 1;
+                    if n < super::batched_writes::TRANSACTION_BATCH
+                        && ops.peek().is_some_and(|(_, op)| runs_in_transaction(op))
+                    {
+                        next = ops
+                            .next()
+                            .and_then(|(l, op)| ScriptWrite::of(op).ok().map(|w| (l, w)));
+                    }
                 }
+                txn.commit()
+                    .map_err(|e| CliError::Failed(format!("script line {last}: {e}")))?;
+                None
             }
-            Op::Get(k) => match db.get(&k).map_err(at)? {
-                Some(v) => out.push_str(&format!("{}\n", hex::encode(&v))),
-                None => out.push_str("None\n"),
-            },
-            Op::Keys => {
-                let keys: Vec<String> = db
-                    .keys()
-                    .map_err(at)?
-                    .iter()
-                    .map(|k| hex::encode(k))
-                    .collect();
-                out.push_str(&keys.join(" "));
-                out.push('\n');
-            }
-            Op::Len => out.push_str(&format!("{}\n", db.len().map_err(at)?)),
-            Op::Sync => db.sync().map_err(at)?,
-            Op::Reorganize => db.reorganize().map_err(at)?,
-            Op::Reopen => {
-                db.close().map_err(at)?;
-                db = format
-                    .open(path, &options("w", opts.durability)?)
-                    .map_err(at)?;
-            }
+            None => Some((line, write)),
+        };
+        if let Some((line, write)) = unbatched {
+            run_line(&mut db, format, path, opts, line, write.into_op(), out)?;
         }
     }
     db.close()?;
+    Ok(())
+}
+
+/// An `apply` line that writes: what runs inside the script's transactions.
+enum ScriptWrite {
+    Set(Vec<u8>, Vec<u8>),
+    Del(Vec<u8>),
+}
+
+impl ScriptWrite {
+    /// The write `op` is, or `op` back when it is not one.
+    fn of(op: Op) -> Result<ScriptWrite, Op> {
+        match op {
+            Op::Set(k, v) => Ok(ScriptWrite::Set(k, v)),
+            Op::Del(k) => Ok(ScriptWrite::Del(k)),
+            other => Err(other),
+        }
+    }
+
+    fn into_op(self) -> Op {
+        match self {
+            ScriptWrite::Set(k, v) => Op::Set(k, v),
+            ScriptWrite::Del(k) => Op::Del(k),
+        }
+    }
+}
+
+/// Whether an `apply` line runs inside the script's transactions: the writes. A `get` ends
+/// the transaction before it, so a read-heavy stretch never delays a commit.
+fn runs_in_transaction(op: &Op) -> bool {
+    matches!(op, Op::Set(..) | Op::Del(_))
+}
+
+fn key_not_found(line: usize, key: &[u8]) -> CliError {
+    CliError::Failed(format!(
+        "script line {line}: key not found: {}",
+        render_key(key, true)
+    ))
+}
+
+/// One `apply` line on its own (its own commit).
+fn run_line(
+    db: &mut Box<dyn Dbm>,
+    format: &dyn Format,
+    path: &Path,
+    opts: &OpenOptions,
+    line: usize,
+    op: Op,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let at = |e: pydbm_engine::Error| CliError::Failed(format!("script line {line}: {e}"));
+    match op {
+        Op::Set(k, v) => db.insert(&k, &v).map_err(at)?,
+        Op::Del(k) => {
+            if !db.remove(&k).map_err(at)? {
+                return Err(key_not_found(line, &k));
+            }
+        }
+        Op::Get(k) => match db.get(&k).map_err(at)? {
+            Some(v) => out.push_str(&format!("{}\n", hex::encode(&v))),
+            None => out.push_str("None\n"),
+        },
+        Op::Keys => {
+            let keys: Vec<String> = db
+                .keys()
+                .map_err(at)?
+                .iter()
+                .map(|k| hex::encode(k))
+                .collect();
+            out.push_str(&keys.join(" "));
+            out.push('\n');
+        }
+        Op::Len => out.push_str(&format!("{}\n", db.len().map_err(at)?)),
+        Op::Sync => db.sync().map_err(at)?,
+        Op::Reorganize => db.reorganize().map_err(at)?,
+        Op::Reopen => {
+            db.close().map_err(at)?;
+            *db = format
+                .open(path, &options("w", opts.durability)?)
+                .map_err(at)?;
+        }
+    }
     Ok(())
 }
 
@@ -660,13 +756,11 @@ fn convert(
         .open(&destination.path, &options("n", write.durability.engine())?)?;
     let total = from.len()? as u64;
     let bar = progress_bar(total);
-    for item in Items::of(from.as_mut())? {
-        let (k, v) = item?;
-        to.insert(&k, &v)?;
+    super::batched_writes::insert_all(to.as_mut(), &mut Items::of(from.as_mut())?, &mut || {
         if let Some(b) = &bar {
             b.inc(1);
         }
-    }
+    })?;
     to.close()?;
     from.close()?;
     if let Some(b) = bar {

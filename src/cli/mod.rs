@@ -5,6 +5,7 @@
 
 pub mod acked_writer;
 pub mod args;
+pub mod batched_writes;
 pub mod commands;
 pub mod damaged_copy;
 pub mod database_files;

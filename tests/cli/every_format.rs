@@ -704,8 +704,18 @@ fn recover_after_a_killed_writer_keeps_an_inert_copy_of_its_journal() {
             &hex(&[7u8; 40]),
         ]);
         assert!(!journal.exists(), "{f}");
+        // The acknowledging writer commits each set on its own (`apply` batches them into
+        // one transaction, whose journal exists only while it commits).
         let mut child = Command::new(env!("CARGO_BIN_EXE_pydbm"))
-            .args(["apply", "--type", f, "--flag", "w", arg(&p)])
+            .args([
+                "crashtest",
+                "--type",
+                f,
+                "--ack-writer",
+                arg(&p),
+                "--flag",
+                "w",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -16,6 +16,7 @@ mod reference;
 mod reference_first;
 #[path = "../support/tmpfs.rs"]
 mod tmpfs;
+mod transaction;
 mod workload;
 
 use std::path::{Path, PathBuf};

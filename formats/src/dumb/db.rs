@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pydbm_engine::{
-    Dbm, Durability, Error, FileSpec, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager,
-    PagerOptions, Result, Vfs,
+    CursorPosition, Dbm, Durability, Error, FileSpec, LockKind, LockMode, OpenMode, OpenOptions,
+    OsVfs, Pager, PagerOptions, Result, Vfs,
 };
 
 use super::index::Index;
@@ -207,7 +207,48 @@ impl Dbm for DumbDb {
     fn module(&self) -> &'static str {
         "dbm.dumb"
     }
+
+    fn begin_transaction(&mut self) -> Result<()> {
+        self.store()?.begin_transaction()
+    }
+
+    fn commit_transaction(&mut self) -> Result<()> {
+        self.store()?.commit_transaction()
+    }
+
+    /// Rolls the journal back, then reopens the store from the files, so the in-memory
+    /// index, `.dat` length and held appends are those of the last commit.
+    fn rollback_transaction(&mut self) -> Result<()> {
+        let Some(store) = self.store.take() else {
+            return Err(Error::Closed {
+                path: self.name.clone(),
+            });
+        };
+        let mode = if store.read_only() {
+            OpenMode::Read
+        } else {
+            OpenMode::Write
+        };
+        let mut files = store.into_files();
+        files.rollback()?;
+        self.store = Some(Store::open(files, mode)?);
+        Ok(())
+    }
+
+    /// Up to [`CURSOR_BATCH`] keys per batch from the in-memory index, in its (CPython's
+    /// dict) order.
+    fn next_keys(&mut self, pos: &mut CursorPosition, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let next = self
+            .store()?
+            .index()
+            .keys_from(pos.next as usize, CURSOR_BATCH, out);
+        pos.next = next as u64;
+        Ok(())
+    }
 }
+
+/// Keys per cursor batch ([`Dbm::next_keys`]) of a dumb database.
+pub const CURSOR_BATCH: usize = 256;
 
 impl Drop for DumbDb {
     fn drop(&mut self) {

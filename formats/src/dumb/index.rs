@@ -372,6 +372,23 @@ impl Index {
         self.live == 0
     }
 
+    /// Appends up to `max` live keys, in iteration order, starting at entry number `start`
+    /// (0 for the first); returns the entry number to continue from. The numbers stay
+    /// valid while the index is not changed.
+    pub fn keys_from(&self, start: usize, max: usize, out: &mut Vec<Vec<u8>>) -> usize {
+        let mut i = start;
+        let mut taken = 0;
+        while i < self.entries.len() && taken < max {
+            let e = &self.entries[i];
+            if e.live {
+                out.push(self.key_of(e).to_vec());
+                taken += 1;
+            }
+            i += 1;
+        }
+        i
+    }
+
     /// Entries in iteration order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Slot)> {
         self.entries

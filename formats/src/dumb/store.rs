@@ -136,6 +136,9 @@ pub struct Store {
     /// Set by an operation that refuses before changing anything (a corrupt slot): its
     /// failure leaves the handle usable.
     refused: bool,
+    /// Whether a [`pydbm_engine::Transaction`] is open: operations then end without a
+    /// commit of the journal; [`Store::commit_transaction`] commits them together.
+    in_txn: bool,
 }
 
 impl Store {
@@ -164,6 +167,7 @@ impl Store {
             ahead: ReadAhead::default(),
             failed: false,
             refused: false,
+            in_txn: false,
         };
         match store.open_files(mode) {
             Ok(()) => Ok(store),
@@ -578,6 +582,25 @@ impl Store {
         self.finish(result)
     }
 
+    /// Starts a transaction: appends still held in memory are written and committed first,
+    /// so a rollback (which reopens the store from the files) loses nothing committed; then
+    /// each operation writes as usual without committing the journal.
+    pub fn begin_transaction(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if !self.read_only {
+            let flushed = self.flush_appends();
+            self.finish(flushed)?;
+        }
+        self.in_txn = true;
+        Ok(())
+    }
+
+    /// Commits every operation since [`Store::begin_transaction`] as one journal commit.
+    pub fn commit_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        self.finish(Ok(()))
+    }
+
     /// pydbm's reorganize (CPython's dumb has none): rewrites the database compactly in one
     /// transaction, byte for byte as CPython leaves a new database (`'n'`) into which every
     /// item was copied in index order and which was then closed: values at consecutive
@@ -692,10 +715,15 @@ impl Store {
     /// the operation's partial writes (issue 16, full disk). Unless the operation refused
     /// before changing anything (`refused`), this handle then refuses further use (`failed`):
     /// its in-memory state may describe the undone operation.
+    ///
+    /// Inside a transaction a finished operation is not committed (the transaction commits
+    /// once, [`Store::commit_transaction`]); a failed one rolls back the whole transaction,
+    /// after which the caller reloads the store ([`Store::open`] over the files).
     fn finish(&mut self, result: Result<()>) -> Result<()> {
         self.check_usable()?;
         let refused = std::mem::take(&mut self.refused);
         match result {
+            Ok(()) if self.in_txn => Ok(()),
             Ok(()) => {
                 let committed = self.files.commit();
                 if committed.is_err() {

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
-use pydbm_engine::{Dbm, Error, Result};
+use pydbm_engine::{CursorPosition, Dbm, Error, Result};
 
 use super::handle::GdbmFile;
 use super::pager_storage::PagerStorage;
@@ -128,6 +128,29 @@ impl Dbm for GnuDb {
     }
     fn module(&self) -> &'static str {
         "dbm.gnu"
+    }
+    fn begin_transaction(&mut self) -> Result<()> {
+        self.file()?.begin_transaction()
+    }
+    fn commit_transaction(&mut self) -> Result<()> {
+        self.file()?.commit_transaction()
+    }
+    fn rollback_transaction(&mut self) -> Result<()> {
+        self.file()?.rollback_transaction()
+    }
+    /// One key per batch: `gdbm_firstkey`, then `gdbm_nextkey` of the last key (whose
+    /// bucket is still current, so no lookup is repeated).
+    fn next_keys(&mut self, pos: &mut CursorPosition, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let next = if pos.started {
+            self.file()?.nextkey(&pos.last_key)?
+        } else {
+            self.file()?.firstkey()?
+        };
+        if let Some(k) = next {
+            pos.last_key.clone_from(&k);
+            out.push(k);
+        }
+        Ok(())
     }
 }
 

@@ -97,6 +97,9 @@ pub struct GdbmFile<S: Storage> {
     /// Whether `header.layout.unsigned_char` is settled: by the file's keys, or because
     /// this handle created the file. Little-endian files open unsettled (char_sign.rs).
     char_settled: bool,
+    /// Whether a [`pydbm_engine::Transaction`] is open: `end_update` then leaves the
+    /// storage's commit (and the `'s'` syncs) to [`GdbmFile::commit_transaction`].
+    in_txn: bool,
 }
 
 impl<S: Storage> GdbmFile<S> {
@@ -185,6 +188,7 @@ impl<S: Storage> GdbmFile<S> {
             last_key: Vec::new(),
             record_buf: Vec::new(),
             char_settled: header_big_endian,
+            in_txn: false,
         })
     }
 
@@ -244,6 +248,7 @@ impl<S: Storage> GdbmFile<S> {
             last_key: Vec::new(),
             record_buf: Vec::new(),
             char_settled: true,
+            in_txn: false,
         })
     }
 
@@ -764,7 +769,7 @@ impl<S: Storage> GdbmFile<S> {
             let raw = directory::encode(self.header.layout, &self.dir);
             self.st.write_at(self.header.dir as u64, &raw)?;
             self.dir_changed = false;
-            if self.sync_writes && !self.header_changed {
+            if self.sync_writes && !self.header_changed && !self.in_txn {
                 self.st.sync()?;
             }
         }
@@ -772,14 +777,50 @@ impl<S: Storage> GdbmFile<S> {
             let raw = self.header.encode();
             self.st.write_at(0, &raw)?;
             self.header_changed = false;
-            if self.sync_writes {
+            if self.sync_writes && !self.in_txn {
                 self.st.sync()?;
             }
             if self.st.len() < self.header.next_block as u64 {
                 self.st.set_len(self.header.next_block as u64)?;
             }
         }
+        if self.in_txn {
+            // One commit for the whole transaction (commit_transaction).
+            return Ok(());
+        }
         self.st.commit()
+    }
+
+    /// Starts a transaction: until [`GdbmFile::commit_transaction`] or
+    /// [`GdbmFile::rollback_transaction`], each store and delete writes its buckets,
+    /// directory and header to the storage as usual but does not commit, so the storage's
+    /// journal makes all of them one atomic step.
+    pub fn begin_transaction(&mut self) -> Result<()> {
+        self.st.commit()?;
+        self.in_txn = true;
+        Ok(())
+    }
+
+    /// Commits every update since [`GdbmFile::begin_transaction`] in one storage commit
+    /// (and, for `'s'`, one sync).
+    pub fn commit_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        self.st.commit()?;
+        if self.sync_writes && self.writable {
+            self.st.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Undoes every update since [`GdbmFile::begin_transaction`] through the storage's
+    /// rollback and reloads header, directory and bucket cache from the file.
+    pub fn rollback_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        let recovery = self.need_recovery;
+        self.st.rollback()?;
+        self.reload()?;
+        self.need_recovery |= recovery;
+        Ok(())
     }
 
     /// `gdbm_sync` (Python `db.sync()`): bumps numsync in the extended format, writes

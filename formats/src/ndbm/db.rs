@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pydbm_engine::{
-    Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions, Result, Vfs,
-    VfsOpen,
+    CursorPosition, Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager,
+    PagerOptions, Result, Vfs, VfsOpen,
 };
 
 use super::pagefile::{PageFile, PagerFile};
@@ -55,6 +55,9 @@ pub struct NdbmDb {
     store: Option<HashStore<PagerFile>>,
     path: PathBuf,
     read_only: bool,
+    /// Whether a [`pydbm_engine::Transaction`] is open: operations then do not commit;
+    /// [`Dbm::commit_transaction`] commits them together.
+    in_txn: bool,
 }
 
 impl std::fmt::Debug for NdbmDb {
@@ -161,6 +164,7 @@ impl NdbmDb {
             store: Some(store),
             path: path.to_path_buf(),
             read_only,
+            in_txn: false,
         })
     }
 
@@ -191,9 +195,10 @@ impl NdbmDb {
         if let Some(v) = self.get(key)? {
             return Ok(v);
         }
+        let in_txn = self.in_txn;
         let st = self.writable()?;
         let r = st.put_new(key, value);
-        finish(st, r)?;
+        finish(st, r, in_txn)?;
         Ok(value.to_vec())
     }
 
@@ -208,8 +213,12 @@ impl NdbmDb {
 /// is then undone at once from the records in memory, so no hot journal is left behind for
 /// readers to refuse (issue 16, full disk). If that rollback fails too, the journal stays
 /// hot and the next writable open recovers it; the commit's error is the one reported.
-fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>) -> Result<T> {
+///
+/// Inside a transaction (`in_txn`) a finished operation is not committed (the transaction
+/// commits once); a failed one rolls back the whole transaction.
+fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>, in_txn: bool) -> Result<T> {
     let e = match r {
+        Ok(v) if in_txn => return Ok(v),
         Ok(v) => match st.file_mut().commit() {
             Ok(()) => return Ok(v),
             Err(e) => e,
@@ -227,15 +236,17 @@ impl Dbm for NdbmDb {
     }
 
     fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let in_txn = self.in_txn;
         let st = self.writable()?;
         let r = st.put(key, value);
-        finish(st, r)
+        finish(st, r, in_txn)
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        let in_txn = self.in_txn;
         let st = self.writable()?;
         let r = st.delete(key);
-        finish(st, r)
+        finish(st, r, in_txn)
     }
 
     fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
@@ -267,6 +278,38 @@ impl Dbm for NdbmDb {
 
     fn module(&self) -> &'static str {
         "dbm.ndbm"
+    }
+
+    fn begin_transaction(&mut self) -> Result<()> {
+        self.store()?.file_mut().commit()?;
+        self.in_txn = true;
+        Ok(())
+    }
+
+    fn commit_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        let st = self.store()?;
+        finish(st, Ok(()), false)
+    }
+
+    /// Rolls the journal back and re-reads the meta page; the decoded-page cache is
+    /// emptied by the rollback (`HashStore::reload_meta`).
+    fn rollback_transaction(&mut self) -> Result<()> {
+        self.in_txn = false;
+        let st = self.store()?;
+        st.file_mut().rollback()?;
+        st.reload_meta()
+    }
+
+    /// One bucket per batch (its whole overflow chain), in `dbm_nextkey` order.
+    fn next_keys(&mut self, pos: &mut CursorPosition, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let st = self.store()?;
+        let max = u64::from(st.meta().max_bucket);
+        while pos.next <= max && out.is_empty() {
+            st.bucket_keys(pos.next as u32, out)?;
+            pos.next += 1;
+        }
+        Ok(())
     }
 }
 

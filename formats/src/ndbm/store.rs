@@ -551,6 +551,23 @@ impl<F: PageFile> HashStore<F> {
         Ok(())
     }
 
+    /// Appends the keys of bucket `bucket` (its page and overflow chain, in chain and index
+    /// order) to `out`: one step of a cursor in `dbm_firstkey`/`dbm_nextkey` order.
+    pub fn bucket_keys(&mut self, bucket: u32, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut pgno = self.meta.bucket_page(bucket);
+        let mut hops = 0u32;
+        loop {
+            let page = self.hash_page(pgno)?;
+            for p in &page.pairs {
+                out.push(self.item_bytes(&p.key)?);
+            }
+            if page.next == 0 {
+                return Ok(());
+            }
+            pgno = self.next_in_chain(&page, &mut hops)?;
+        }
+    }
+
     /// Every key in iteration order.
     pub fn keys(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
