@@ -23,6 +23,7 @@ mod error;
 mod fault_vfs;
 mod format;
 pub mod journal;
+#[cfg(any(test, feature = "test-support"))]
 pub mod live_reference;
 mod lock;
 mod map_guard;
@@ -47,10 +48,11 @@ pub use lock::{LockGuard, LockKind, LockMode, LockTable};
 pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub use pager::PagerTestFault;
 pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
 pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
-pub use recovery::{
-    journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
-};
+#[cfg(any(test, feature = "fuzzing"))]
+pub use recovery::recover_in_memory;
+pub use recovery::{journal_path, journal_status, refuse_hot_journal, JournalStatus};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -13,6 +13,7 @@ mod compat_table;
 pub mod copyreg;
 mod de;
 pub mod dis;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod opcodes;
 pub mod optimize;
