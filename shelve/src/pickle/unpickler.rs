@@ -791,9 +791,7 @@ impl<'a> Unpickler<'a> {
                     let t = std::str::from_utf8(l).unwrap_or("\u{fffd}");
                     let t2 = t.strip_suffix('L').unwrap_or(t);
                     let v = PyInt::parse_decimal(t2).map_err(|e| match e {
-                        DecimalError::TooManyDigits(m) => {
-                            self.fail(PyExc::ValueError, format!("{m}"))
-                        }
+                        DecimalError::TooManyDigits(m) => self.fail(PyExc::ValueError, m),
                         DecimalError::Invalid => self.fail(
                             PyExc::ValueError,
                             format!("invalid literal for int() with base 10: '{t}\\n'"),
