@@ -22,6 +22,7 @@ pub mod utf8_position;
 use std::fmt;
 
 /// A command's failure, with the exit status it maps to.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum CliError {
     /// A usage error (exit status 2): bad flag value, malformed script line.
