@@ -12,7 +12,8 @@
 //!   checks in linear time, rebuilding each crash image from one [`RecordingVfs`] run.
 //! - [`Dbm`]: the mapping every format implements, with [`OpenOptions`].
 //! - [`Error`]: the one error type of the workspace.
-//! - [`live_reference`]: the skip-or-fail policy of tests that run a real reference.
+//! - `live_reference` (feature `test-support`, for the workspace's tests): the skip-or-fail policy
+//!   of tests that run a real reference.
 #![warn(missing_docs)]
 
 mod cache;
