@@ -52,7 +52,3 @@ pub use registry::format_for;
 pub mod remote;
 #[cfg(feature = "etcd")]
 pub use pydbm_etcd as etcd;
-
-pub mod cli;
-#[doc(hidden)]
-pub mod fuzz_entry;

@@ -79,6 +79,12 @@ pub enum Error {
     /// A caller passed an argument the operation cannot take.
     #[error("bad argument: {0}")]
     BadArgument(String),
+    /// Bytes a caller handed to a decoder (a pickle stream, not a database file) were
+    /// rejected the way CPython rejects them. The box holds the decoder's own typed error
+    /// (`pydbm_shelve::pickle::PickleError`: Python exception class, message, stream
+    /// offset), reachable through [`source`](std::error::Error::source) or `downcast_ref`.
+    #[error("{0}")]
+    Decode(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A networked store (an etcd cluster addressed as `etcd://…`) could not be reached or
     /// refused the request. `what` says what happened and what to do about it.
     #[error("{endpoint}: {what}")]
@@ -93,6 +99,7 @@ pub enum Error {
 }
 
 /// The failure classes of [`Error::Remote`].
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RemoteFailure {
     /// No endpoint accepted a connection.

@@ -14,7 +14,8 @@
 //!   [`Transaction`] guard and lazy cursors ([`Iter`], [`KeysIter`]); [`MemDbm`] holds one
 //!   in memory.
 //! - [`Error`]: the one error type of the workspace.
-//! - [`live_reference`]: the skip-or-fail policy of tests that run a real reference.
+//! - `live_reference` (feature `test-support`, for the workspace's tests): the skip-or-fail policy
+//!   of tests that run a real reference.
 #![warn(missing_docs)]
 
 mod cache;
@@ -25,6 +26,7 @@ mod error;
 mod fault_vfs;
 mod format;
 pub mod journal;
+#[cfg(any(test, feature = "test-support"))]
 pub mod live_reference;
 mod lock;
 mod map_guard;
@@ -55,10 +57,11 @@ pub use mem_dbm::MemDbm;
 pub use mem_vfs::{MemVfs, DEFAULT_MEM_FILE_LIMIT};
 pub use os_vfs::OsVfs;
 #[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub use pager::PagerTestFault;
 pub use pager::{FileId, FileSpec, Pager, PagerOptions, MAX_FILE_LEN};
 pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
-pub use recovery::{
-    journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
-};
+#[cfg(any(test, feature = "fuzzing"))]
+pub use recovery::recover_in_memory;
+pub use recovery::{journal_path, journal_status, refuse_hot_journal, JournalStatus};
 pub use vfs::{Vfs, VfsFile, VfsOpen};

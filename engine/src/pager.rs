@@ -53,7 +53,8 @@ impl FileSpec {
     }
 }
 
-/// A deliberate defect, for tests that prove the crash suite can fail. Never use it otherwise.
+/// A deliberate defect, for tests that prove the crash suite can fail. Never use it otherwise;
+/// exported (and settable in [`PagerOptions`]) only for tests and the `test-support` feature.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PagerTestFault {
@@ -82,8 +83,23 @@ pub struct PagerOptions {
     /// How long to wait for that lock (`None`: fail at once).
     pub lock_timeout: Option<Duration>,
     /// For tests only: a deliberate defect (see [`PagerTestFault`]).
+    #[cfg(any(test, feature = "test-support"))]
     #[doc(hidden)]
     pub test_fault: Option<PagerTestFault>,
+}
+
+impl PagerOptions {
+    /// Whether the test-only defect `fault` is set (always false without the `test-support`
+    /// feature, where the field does not exist).
+    fn has_test_fault(&self, fault: PagerTestFault) -> bool {
+        #[cfg(any(test, feature = "test-support"))]
+        return self.test_fault == Some(fault);
+        #[cfg(not(any(test, feature = "test-support")))]
+        {
+            let _ = fault;
+            false
+        }
+    }
 }
 
 impl Default for PagerOptions {
@@ -95,6 +111,7 @@ impl Default for PagerOptions {
             read_only: false,
             lock: None,
             lock_timeout: None,
+            #[cfg(any(test, feature = "test-support"))]
             test_fault: None,
         }
     }
@@ -1353,7 +1370,7 @@ impl Pager {
         }
         let j = self.journal.as_ref().expect("opened just above");
         j.write_at(&bytes, pos)?;
-        if full && self.opts.test_fault != Some(PagerTestFault::SkipJournalSync) {
+        if full && !self.opts.has_test_fault(PagerTestFault::SkipJournalSync) {
             j.sync()?;
             if created {
                 if let Some(dir) = self.journal_path.parent() {
@@ -1529,7 +1546,7 @@ impl Pager {
                 st.unsynced = false;
             }
         }
-        if self.dir_dirty && self.opts.test_fault != Some(PagerTestFault::SkipDirSync) {
+        if self.dir_dirty && !self.opts.has_test_fault(PagerTestFault::SkipDirSync) {
             // Every file is in the journal's directory (checked at open).
             if let Some(dir) = self.journal_path.parent() {
                 self.vfs.sync_dir(dir)?;
@@ -1568,7 +1585,7 @@ impl Pager {
                 }
             }
         }
-        if self.opts.test_fault == Some(PagerTestFault::PagesBeforeJournal) {
+        if self.opts.has_test_fault(PagerTestFault::PagesBeforeJournal) {
             self.write_back()?;
             self.flush_journal()?;
         } else {

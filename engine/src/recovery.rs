@@ -601,7 +601,8 @@ pub fn roll_back(
 /// Rolls back `journal` (a journal file's bytes) over an in-memory disk whose `/db/db` file
 /// holds 8 KiB of a fixed pattern, with files limited to 64 MiB. This is what the
 /// `journal_recovery` fuzz target runs: any input must give `Ok` or a clean `Err`, never a
-/// panic, a hang or an unbounded allocation.
+/// panic, a hang or an unbounded allocation. Compiled for tests and the `fuzzing` feature.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn recover_in_memory(journal: &[u8]) -> Result<Option<Vec<String>>> {
     let vfs = crate::MemVfs::with_limit(64 << 20);
     let pattern: Vec<u8> = (0..8192u32).map(|i| (i * 7) as u8).collect();

@@ -14,6 +14,7 @@ mod failure;
 pub mod format;
 pub mod request_size;
 mod store;
+#[cfg(feature = "test-support")]
 pub mod test_cluster;
 
 pub use address::{is_etcd_address, EtcdAddress};

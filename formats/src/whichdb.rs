@@ -39,7 +39,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use pydbm_engine::{MemVfs, Result, Vfs, VfsFile, VfsOpen};
+use pydbm_engine::{Result, Vfs, VfsFile, VfsOpen};
 
 /// Whose answers to give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,13 +197,14 @@ fn berkeley_db_hash_opens(f: &dyn VfsFile) -> bool {
 }
 
 /// The body of the `whichdb` fuzz target (also replayed by `cargo test`): lays arbitrary
-/// bytes out as files on a [`MemVfs`] and asks [`whichdb`] about them.
+/// bytes out as files on a [`pydbm_engine::MemVfs`] and asks [`whichdb`] about them.
 ///
 /// Byte 0's low five bits say which of `x`, `x.pag`, `x.dir`, `x.dat`, `x.db` exist; the
 /// rest of the input, split at each `0xFF 0x00` pair, gives their contents in that order
 /// (missing pieces are empty). Returns the answer; never panics for any input.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_files(data: &[u8]) -> Option<&'static str> {
-    let vfs = MemVfs::new();
+    let vfs = pydbm_engine::MemVfs::new();
     let mask = data.first().copied().unwrap_or(0);
     let rest = data.get(1..).unwrap_or(&[]);
     let mut pieces = Vec::new();

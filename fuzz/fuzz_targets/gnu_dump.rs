@@ -1,6 +1,6 @@
 //! Fuzzes the gdbm dump readers (ASCII and binary, gdbm spec §17), their writers' round trip
 //! and loading the records into a fresh gdbm file.
-//! Seeds: fuzz/corpus/gnu_dump/; replayed by `cargo test` (src/fuzz_entry.rs).
+//! Seeds: fuzz/corpus/gnu_dump/; replayed by `cargo test` (cli/src/fuzz_entry.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,5 @@
 //! Fuzzes `pydbm marshal show` (load, then repr) on arbitrary bytes.
-//! Seeds: fuzz/corpus/marshal_show/; replayed by `cargo test` (src/fuzz_entry.rs).
+//! Seeds: fuzz/corpus/marshal_show/; replayed by `cargo test` (cli/src/fuzz_entry.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

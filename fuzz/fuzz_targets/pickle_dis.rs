@@ -1,5 +1,5 @@
 //! Fuzzes `pydbm pickle dis` (pickletools.dis) on arbitrary bytes.
-//! Seeds: fuzz/corpus/pickle_dis/; replayed by `cargo test` (src/fuzz_entry.rs).
+//! Seeds: fuzz/corpus/pickle_dis/; replayed by `cargo test` (cli/src/fuzz_entry.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

@@ -7,4 +7,6 @@
 pub mod int_max_str_digits;
 pub mod marshal;
 pub mod pickle;
+pub mod py_exc;
+pub use py_exc::PyExc;
 pub mod shelf;

@@ -192,7 +192,7 @@ pub fn convert_timestamp(b: &[u8]) -> Result<DateTime> {
 /// The body of the `sqlite_datetime` fuzz target: `data` through the default `"date"`
 /// and `"timestamp"` converters; a value that converts prints (`isoformat`) to text that
 /// converts back to it. Errors are fine; panics are bugs.
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_converters(data: &[u8]) {
     if let Ok(d) = convert_date(data) {
         assert_eq!(

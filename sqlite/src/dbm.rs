@@ -684,6 +684,7 @@ fn read_prefix(conn: &rusqlite::Connection, path: &Path, buf: &mut [u8]) -> Resu
 /// [`Format::stats`], then removes the file (and any `-wal`/`-shm` SQLite left). Returns
 /// the number of records read. What the `sqlite_dbm_open` fuzz target calls: bad input
 /// must give an `Err`, never a panic or a hang.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn open_bytes(data: &[u8]) -> Result<usize> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

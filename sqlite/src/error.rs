@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::ffi;
 
@@ -12,6 +13,7 @@ use crate::result_codes::result_code_name;
 ///
 /// The DB-API classes form Python's hierarchy (see [`ErrorKind::is_a`]); the last few are
 /// the built-in Python exceptions the module raises for bad arguments.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// `sqlite3.Warning` (subclass of `Exception`; unused by the module since 3.x).
@@ -129,8 +131,11 @@ impl ErrorKind {
 }
 
 /// An exception of Python's `sqlite3` module: its class, its message (`str(exc)`), and for
-/// errors that came from SQLite the extended result code and its name (3.11+).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// errors that came from SQLite the extended result code and its name (3.11+). An error
+/// converted from rusqlite keeps rusqlite's error as its
+/// [`source`](std::error::Error::source). Equality compares what Python sees (class,
+/// message, code, name), not the source.
+#[derive(Debug, Clone)]
 pub struct Error {
     /// The Python class.
     pub kind: ErrorKind,
@@ -140,7 +145,27 @@ pub struct Error {
     pub sqlite_errorcode: Option<i32>,
     /// `exc.sqlite_errorname`, e.g. `"SQLITE_CONSTRAINT_UNIQUE"`.
     pub sqlite_errorname: Option<&'static str>,
+    /// The lower-level error this one was made from (rusqlite's, an I/O error), if any.
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.kind,
+            &self.message,
+            self.sqlite_errorcode,
+            self.sqlite_errorname,
+        ) == (
+            other.kind,
+            &other.message,
+            other.sqlite_errorcode,
+            other.sqlite_errorname,
+        )
+    }
+}
+
+impl Eq for Error {}
 
 /// Result alias of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -153,7 +178,15 @@ impl Error {
             message: message.into(),
             sqlite_errorcode: None,
             sqlite_errorname: None,
+            source: None,
         }
+    }
+
+    /// This error with `source` as the lower-level error it was made from (reported by
+    /// [`std::error::Error::source`]).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// An error SQLite reported with extended result code `code` and message `message`.
@@ -163,6 +196,7 @@ impl Error {
             message: message.into(),
             sqlite_errorcode: Some(code),
             sqlite_errorname: Some(result_code_name(code)),
+            source: None,
         }
     }
 
@@ -221,7 +255,9 @@ impl Error {
                 path,
                 std::io::Error::new(std::io::ErrorKind::NotFound, self.message.clone()),
             ),
-            _ => pydbm_engine::Error::io(path, std::io::Error::other(self.message.clone())),
+            // the I/O error wraps this one, so the source chain reaches SQLite's (and
+            // rusqlite's) error; its text is SQLite's message as before
+            _ => pydbm_engine::Error::io(path, std::io::Error::other(self.clone())),
         }
     }
 }
@@ -232,24 +268,39 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<rusqlite::Error> for Error {
+    /// The Python exception CPython raises for the same failure, keeping `e` as the source.
     fn from(e: rusqlite::Error) -> Self {
+        let python = Error::python_class_of(&e);
+        python.with_source(e)
+    }
+}
+
+impl Error {
+    /// The Python exception for a rusqlite error (class and message; no source).
+    fn python_class_of(e: &rusqlite::Error) -> Error {
         use rusqlite::Error as R;
         match e {
             R::SqliteFailure(err, msg) => {
-                let text = msg.unwrap_or_else(|| errstr(err.extended_code));
+                let text = msg.clone().unwrap_or_else(|| errstr(err.extended_code));
                 Error::from_code(err.extended_code, text)
             }
             R::MultipleStatement => {
                 Error::programming("You can only execute one statement at a time.")
             }
-            R::SqlInputError { error, msg, .. } => Error::from_code(error.extended_code, msg),
+            R::SqlInputError { error, msg, .. } => Error::from_code(error.extended_code, msg.clone()),
             R::ExecuteReturnedResults => {
                 Error::programming("execute returned results where none were expected")
             }
-            R::InvalidParameterCount(given, wanted) => Error::programming(format!(
+            &R::InvalidParameterCount(given, wanted) => Error::programming(format!(
                 "Incorrect number of bindings supplied. The current statement uses {wanted}, and there are {given} supplied."
             )),
             R::NulError(_) => Error::programming("the query contains a null character"),
@@ -301,6 +352,26 @@ mod tests {
         assert_eq!(Error::from_code(18, "x").kind, ErrorKind::DataError);
         assert_eq!(result_code_name(2067), "SQLITE_CONSTRAINT_UNIQUE");
         assert_eq!(result_code_name(123456), "SQLITE_UNKNOWN");
+    }
+
+    #[test]
+    fn rusqlite_errors_stay_the_source_through_the_engine_error() {
+        let conn = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let raw = conn.execute("not sql", []).expect_err("a syntax error");
+        let e = Error::from(raw);
+        assert_eq!(e.kind, ErrorKind::OperationalError);
+        let src = std::error::Error::source(&e).expect("rusqlite's error is the source");
+        assert!(src.downcast_ref::<rusqlite::Error>().is_some(), "{src:?}");
+        // the engine's Io error wraps this error; the chain reaches rusqlite's
+        let engine = e.to_engine(Path::new("/x/db"));
+        assert_eq!(engine.to_string(), format!("/x/db: {}", e.message));
+        let io = std::error::Error::source(&engine)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("an io::Error source");
+        let inner = io.get_ref().and_then(|i| i.downcast_ref::<Error>());
+        assert_eq!(inner, Some(&e));
+        let deepest = std::error::Error::source(io).expect("io's source is rusqlite's error");
+        assert!(deepest.downcast_ref::<rusqlite::Error>().is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! per-round ratios over alternated rounds. Then, when `strace` is installed, system calls
 //! per insert of `pydbm apply` at its (only, default) durability.
 //!
-//! Usage: `cargo build --release -p pydbm-benches --bin cli --bin pydbm &&
+//! Usage: `cargo build --release -p pydbm-benches --bin cli && cargo build --release -p pydbm-cli &&
 //! ./target/release/cli [N] [STRACE_N]` (N defaults to 200000, STRACE_N to 20000). ROUNDS
 //! (default 3) sets the rounds, FORMATS a subset of `gnu,ndbm,dumb`, PYDBM_BIN the pydbm
 //! binary (default: `pydbm` beside this one). References: gnu and ndbm — Debian's

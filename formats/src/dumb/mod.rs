@@ -17,6 +17,7 @@ pub mod crashtest;
 pub mod db;
 pub mod dir_index;
 pub mod format;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod index;
 pub mod layout;

@@ -34,4 +34,5 @@ pub mod salvage;
 pub use open::{open, open_with, os_vfs, GnuOptions};
 pub mod format;
 pub use format::{GnuFormat, FORMAT};
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_entry;

@@ -15,6 +15,7 @@ pub mod db;
 pub mod db185;
 pub mod db_dump;
 pub mod format;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod hash;
 mod inplace;

@@ -2,36 +2,7 @@
 
 use std::fmt;
 
-/// The Python exception class CPython raises for the same failure (spec §2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PyExc {
-    /// `EOFError`.
-    EofError,
-    /// `ValueError`.
-    ValueError,
-    /// `TypeError`.
-    TypeError,
-    /// `UnicodeDecodeError`.
-    UnicodeDecodeError,
-    /// `RecursionError`.
-    RecursionError,
-    /// `MemoryError` (pydbm's output limits).
-    MemoryError,
-}
-
-impl PyExc {
-    /// The class name as Python prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            PyExc::EofError => "EOFError",
-            PyExc::ValueError => "ValueError",
-            PyExc::TypeError => "TypeError",
-            PyExc::UnicodeDecodeError => "UnicodeDecodeError",
-            PyExc::RecursionError => "RecursionError",
-            PyExc::MemoryError => "MemoryError",
-        }
-    }
-}
+pub use crate::py_exc::PyExc;
 
 /// A marshal failure: the exception CPython raises, its message, and for loads the offset
 /// of the byte where reading failed.

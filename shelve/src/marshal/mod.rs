@@ -84,6 +84,7 @@ pub fn show(data: &[u8]) -> Result<String, MarshalError> {
 /// (output capped at 16 MiB), checking that every successful dump loads again.
 ///
 /// Panics only when that round-trip property fails, which is a bug.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_one(data: &[u8]) {
     let Ok(value) = loads(data) else { return };
     let _ = repr(&value);
@@ -101,6 +102,7 @@ pub fn fuzz_one(data: &[u8]) {
 
 /// The body of the `marshal_show` fuzz target: `pydbm marshal show` (load, then repr) on
 /// arbitrary bytes. Errors are fine; a panic, hang or unbounded allocation is a bug.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_show(data: &[u8]) {
     let _ = show(data);
 }

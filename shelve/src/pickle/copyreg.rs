@@ -32,7 +32,9 @@ use std::sync::Arc;
 
 use pydbm_engine::{Error, Result};
 
+use super::error::PickleError;
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
+use crate::py_exc::PyExc;
 
 /// copyreg's extension registry: `(module, name) ↔ code` for the `EXT1/EXT2/EXT4` opcodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,9 +168,11 @@ impl ClassFilter {
                 if l.iter().any(|(m, n)| m == module && n == name) {
                     Ok(())
                 } else {
-                    Err(Error::BadArgument(format!(
-                        "UnpicklingError: global '{module}.{name}' is forbidden"
-                    )))
+                    Err(PickleError::new(
+                        PyExc::UnpicklingError,
+                        format!("global '{module}.{name}' is forbidden"),
+                    )
+                    .into())
                 }
             }
             ClassFilter::Custom(f) => f(module, name),

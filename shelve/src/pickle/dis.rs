@@ -3,13 +3,15 @@
 
 use std::collections::HashSet;
 
-use pydbm_engine::{Error, Result};
+use pydbm_engine::Result;
 
+use super::error::PickleError;
 use super::opcodes::{lookup, Arg, OpInfo};
 use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
 use super::repr::{bytes_repr, str_repr};
 use super::text::{decode_escape, decode_raw_unicode_escape, float_repr, parse_python_float};
+use crate::py_exc::PyExc;
 
 /// One decoded opcode: where it starts, what it is, its argument as Python would `repr` it.
 #[derive(Debug, Clone)]
@@ -78,8 +80,8 @@ impl<'a> Reader<'a> {
             }
         }
         if decode {
-            let d = decode_escape(data)
-                .map_err(|e| e.trim_start_matches("ValueError: ").to_string())?;
+            // pickletools reports the codec's ValueError message alone
+            let d = decode_escape(data).map_err(|e| e.message)?;
             if let Some(p) = d.iter().position(|&b| b >= 0x80) {
                 return Err(format!(
                     "'ascii' codec can't decode byte 0x{:02x} in position {p}: ordinal not in range(128)",
@@ -228,7 +230,8 @@ fn read_arg(r: &mut Reader<'_>, arg: Arg) -> std::result::Result<(String, Option
             let Some(data) = line.strip_suffix(b"\n") else {
                 return Err("no newline found when trying to read unicodestringnl".into());
             };
-            let s = decode_raw_unicode_escape(data)?;
+            let s = decode_raw_unicode_escape(data)
+                .map_err(|e| format!("{}: {}", e.exc.name(), e.message))?;
             (str_repr(&s), None)
         }
         Arg::Unicodestring1 | Arg::Unicodestring4 | Arg::Unicodestring8 => {
@@ -270,11 +273,9 @@ pub fn genops(data: &[u8]) -> Result<Vec<Op>> {
     let (ops, err) = genops_partial(data);
     match err {
         None => Ok(ops),
-        Some((pos, msg)) => Err(Error::corrupt(
-            "<pickle>",
-            pos as u64,
-            format!("ValueError: {msg}"),
-        )),
+        Some((pos, msg)) => Err(PickleError::new(PyExc::ValueError, msg)
+            .at(pos, None)
+            .into()),
     }
 }
 
@@ -495,7 +496,8 @@ fn write_indent(out: &mut dyn std::io::Write, levels: usize) -> std::io::Result<
 pub fn dis(data: &[u8]) -> Result<String> {
     match dis_partial(data) {
         (text, None) => Ok(text),
-        (_, Some(e)) => Err(Error::corrupt("<pickle>", 0, format!("ValueError: {e}"))),
+        // pickletools' errors are ValueErrors; dis_partial keeps no offset
+        (_, Some(e)) => Err(PickleError::new(PyExc::ValueError, e).into()),
     }
 }
 

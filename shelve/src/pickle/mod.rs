@@ -64,6 +64,8 @@ mod compat_table;
 pub mod copyreg;
 mod de;
 pub mod dis;
+mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod opcodes;
 pub mod optimize;
@@ -83,6 +85,7 @@ use pydbm_engine::Result;
 pub use copyreg::{ClassFilter, ExtensionRegistry};
 pub use de::{from_pickle, from_slice, from_slice_with};
 pub use dis::{dis, dis_partial, dis_write};
+pub use error::PickleError;
 pub use optimize::optimize;
 pub use pickler::{dumps, dumps_with, DumpOptions, DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 pub use pyint::PyInt;

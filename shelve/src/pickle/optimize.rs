@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
-use pydbm_engine::{Error, Result};
+use pydbm_engine::Result;
 
 use super::dis::genops;
+use super::error::PickleError;
+use crate::py_exc::PyExc;
 
 enum Piece {
     Put(i64),
@@ -78,11 +80,11 @@ pub fn optimize(data: &[u8]) -> Result<Vec<u8>> {
             }
             Piece::Get(a) => {
                 let Some(Some(n)) = used.get(&a).copied() else {
-                    return Err(Error::corrupt(
-                        "<pickle>",
-                        0,
-                        format!("KeyError: memo key {a} used before it was stored"),
-                    ));
+                    return Err(PickleError::new(
+                        PyExc::KeyError,
+                        format!("memo key {a} used before it was stored"),
+                    )
+                    .into());
                 };
                 (memo_op(proto, n, false), false)
             }

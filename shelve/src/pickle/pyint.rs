@@ -249,6 +249,7 @@ impl PyInt {
 }
 
 /// Why [`PyInt::parse_decimal`] refused a text.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecimalError {
     /// Not a decimal integer literal.

@@ -2,9 +2,11 @@
 //! (STRING), `raw-unicode-escape` (UNICODE), `float()` parsing and `repr(float)` (FLOAT).
 
 use super::pystr::{push_code_point, PyStr};
+use super::PickleError;
+use crate::py_exc::PyExc;
 
 /// Python's `codecs.escape_decode` (what the unpickler applies to a STRING argument).
-pub fn decode_escape(s: &[u8]) -> Result<Vec<u8>, String> {
+pub fn decode_escape(s: &[u8]) -> Result<Vec<u8>, PickleError> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -16,7 +18,7 @@ pub fn decode_escape(s: &[u8]) -> Result<Vec<u8>, String> {
         }
         i += 1;
         let Some(&e) = s.get(i) else {
-            return Err("ValueError: Trailing \\ in string".into());
+            return Err(PickleError::new(PyExc::ValueError, "Trailing \\ in string"));
         };
         i += 1;
         match e {
@@ -56,9 +58,9 @@ pub fn decode_escape(s: &[u8]) -> Result<Vec<u8>, String> {
                         i += 2;
                     }
                     _ => {
-                        return Err(format!(
-                            "ValueError: invalid \\x escape at position {}",
-                            i - 2
+                        return Err(PickleError::new(
+                            PyExc::ValueError,
+                            format!("invalid \\x escape at position {}", i - 2),
                         ))
                     }
                 }
@@ -74,7 +76,7 @@ pub fn decode_escape(s: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Python's `raw-unicode-escape` decoding: bytes are latin-1 code points except `\uXXXX`
 /// and `\UXXXXXXXX` (preceded by an odd number of backslashes).
-pub fn decode_raw_unicode_escape(s: &[u8]) -> Result<PyStr, String> {
+pub fn decode_raw_unicode_escape(s: &[u8]) -> Result<PyStr, PickleError> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -101,19 +103,21 @@ pub fn decode_raw_unicode_escape(s: &[u8]) -> Result<PyStr, String> {
                         continue;
                     }
                     Some(_) => {
-                        return Err(format!(
-                            "UnicodeDecodeError: 'rawunicodeescape' codec can't decode bytes in position {}-{}: \\Uxxxxxxxx out of range",
+                        return Err(PickleError::new(
+                            PyExc::UnicodeDecodeError,
+                            format!("'rawunicodeescape' codec can't decode bytes in position {}-{}: \\Uxxxxxxxx out of range",
                             i,
                             i + 1 + n
-                        ))
+                        )))
                     }
                     None => {
-                        return Err(format!(
-                            "UnicodeDecodeError: 'rawunicodeescape' codec can't decode bytes in position {}-{}: truncated \\{}XXXX escape",
+                        return Err(PickleError::new(
+                            PyExc::UnicodeDecodeError,
+                            format!("'rawunicodeescape' codec can't decode bytes in position {}-{}: truncated \\{}XXXX escape",
                             i,
                             (i + 1 + n).min(s.len() - 1),
                             s[i + 1] as char
-                        ))
+                        )))
                     }
                 }
             }
@@ -122,7 +126,8 @@ pub fn decode_raw_unicode_escape(s: &[u8]) -> Result<PyStr, String> {
         i += 1;
     }
     // built from whole code points, so the bytes are valid surrogatepass UTF-8
-    PyStr::from_utf8_surrogatepass(&out).map_err(|e| e.to_string())
+    PyStr::from_utf8_surrogatepass(&out)
+        .map_err(|e| PickleError::new(PyExc::UnicodeDecodeError, e.to_string()))
 }
 
 /// Python's `raw-unicode-escape` encoding as the protocol-0 pickler uses it (pickle spec §1.5:

@@ -13,12 +13,14 @@ use pydbm_engine::{Error, Result};
 use super::canonical_table::CANONICAL_NAME;
 use super::compat_table::{IMPORT_MAPPING, NAME_MAPPING};
 use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
+use super::error::PickleError;
 use super::opcodes::{code as op, lookup};
 use super::pyint::{DecimalError, PyInt};
 use super::pystr::PyStr;
 use super::stdlib_reduce::{self, array_item, fraction_terms, str_pattern_flags, ArrayValue};
 use super::text::{decode_escape, decode_raw_unicode_escape, parse_python_float};
 use super::value::{Construct, Instance, Node, NodeId, Pickle};
+use crate::py_exc::PyExc;
 
 /// A caller's `persistent_load`: given the graph and the pid node, returns the node that
 /// stands for the persistent object (it may add nodes to the graph).
@@ -107,14 +109,12 @@ struct Unpickler<'a> {
     op_code: u8,
 }
 
-/// Formats an unpickling error: exception class, message, offset and opcode.
-fn err(offset: usize, opcode: u8, msg: impl Into<String>) -> Error {
-    let name = lookup(opcode).map(|o| o.name).unwrap_or("?");
-    Error::corrupt(
-        "<pickle>",
-        offset as u64,
-        format!("{} (opcode {name})", msg.into()),
-    )
+/// An unpickling error: CPython's exception class and message, placed at the opcode being
+/// read ([`PickleError`], carried as [`Error::Decode`]).
+fn err(offset: usize, opcode: u8, exc: PyExc, msg: impl Into<String>) -> Error {
+    PickleError::new(exc, msg)
+        .at(offset, lookup(opcode).map(|o| o.name))
+        .into()
 }
 
 impl<'a> Unpickler<'a> {
@@ -147,12 +147,30 @@ impl<'a> Unpickler<'a> {
         }
     }
 
-    fn fail(&self, msg: impl Into<String>) -> Error {
-        err(self.op_pos, self.op_code, msg)
+    fn fail(&self, exc: PyExc, msg: impl Into<String>) -> Error {
+        err(self.op_pos, self.op_code, exc, msg)
+    }
+
+    /// `e` (a codec's failure) placed at the opcode being read.
+    fn locate(&self, e: PickleError) -> Error {
+        e.at(self.op_pos, lookup(self.op_code).map(|o| o.name))
+            .into()
+    }
+
+    /// A class filter's refusal placed at the opcode being read; any other error unchanged.
+    fn locate_engine(&self, e: Error) -> Error {
+        match e {
+            Error::Decode(inner) => match inner.downcast::<PickleError>() {
+                Ok(p) if p.offset.is_none() => self.locate(*p),
+                Ok(p) => Error::Decode(p),
+                Err(other) => Error::Decode(other),
+            },
+            other => other,
+        }
     }
 
     fn truncated(&self) -> Error {
-        self.fail("UnpicklingError: pickle data was truncated")
+        self.fail(PyExc::UnpicklingError, "pickle data was truncated")
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -215,7 +233,7 @@ impl<'a> Unpickler<'a> {
     fn pop(&mut self) -> Result<NodeId> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
-            return Err(self.fail("UnpicklingError: unpickling stack underflow"));
+            return Err(self.fail(PyExc::UnpicklingError, "unpickling stack underflow"));
         }
         Ok(self.stack.pop().unwrap_or(NO_ENTRY))
     }
@@ -223,14 +241,14 @@ impl<'a> Unpickler<'a> {
     fn top(&self) -> Result<NodeId> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
-            return Err(self.fail("UnpicklingError: unpickling stack underflow"));
+            return Err(self.fail(PyExc::UnpicklingError, "unpickling stack underflow"));
         }
         Ok(self.stack[self.stack.len() - 1])
     }
 
     fn pop_mark(&mut self) -> Result<Vec<NodeId>> {
         let Some(m) = self.marks.pop() else {
-            return Err(self.fail("UnpicklingError: could not find MARK"));
+            return Err(self.fail(PyExc::UnpicklingError, "could not find MARK"));
         };
         Ok(self.stack.split_off(m))
     }
@@ -253,9 +271,10 @@ impl<'a> Unpickler<'a> {
             _ => match self.memo_overflow.get(&idx) {
                 Some(&id) => id,
                 None => {
-                    return Err(self.fail(format!(
-                        "UnpicklingError: Memo value not found at index {idx}"
-                    )))
+                    return Err(self.fail(
+                        PyExc::UnpicklingError,
+                        format!("Memo value not found at index {idx}"),
+                    ))
                 }
             },
         };
@@ -298,7 +317,7 @@ impl<'a> Unpickler<'a> {
 
     fn push_utf8(&mut self, b: &[u8]) -> Result<()> {
         let s = PyStr::from_utf8_surrogatepass(b)
-            .map_err(|e| self.fail(format!("UnicodeDecodeError: {e}")))?;
+            .map_err(|e| self.fail(PyExc::UnicodeDecodeError, format!("{e}")))?;
         let id = self.str_node(s);
         self.push(id);
         Ok(())
@@ -331,17 +350,20 @@ impl<'a> Unpickler<'a> {
                 };
                 match ok {
                     None => PyStr::from_utf8_surrogatepass(b)
-                        .map_err(|e| self.fail(format!("UnicodeDecodeError: {e}")))?,
+                        .map_err(|e| self.fail(PyExc::UnicodeDecodeError, format!("{e}")))?,
                     Some(p) if errors == "strict" => {
                         let why = if ascii {
                             "ordinal not in range(128)"
                         } else {
                             "invalid start byte"
                         };
-                        return Err(self.fail(format!(
-                            "UnicodeDecodeError: '{name}' codec can't decode byte 0x{:02x} in position {p}: {why}",
-                            b[p]
-                        )));
+                        return Err(self.fail(
+                            PyExc::UnicodeDecodeError,
+                            format!(
+                                "'{name}' codec can't decode byte 0x{:02x} in position {p}: {why}",
+                                b[p]
+                            ),
+                        ));
                     }
                     Some(_) => {
                         let mut cps = Vec::new();
@@ -374,10 +396,10 @@ impl<'a> Unpickler<'a> {
                 }
             }
             _ => {
-                return Err(self.fail(format!(
-                    "LookupError: unknown encoding: {}",
-                    self.opts.encoding
-                )))
+                return Err(self.fail(
+                    PyExc::LookupError,
+                    format!("unknown encoding: {}", self.opts.encoding),
+                ))
             }
         };
         let id = self.str_node(s);
@@ -394,10 +416,7 @@ impl<'a> Unpickler<'a> {
         self.opts
             .filter
             .check(&module, &name)
-            .map_err(|e| match e {
-                Error::BadArgument(m) => self.fail(m),
-                other => other,
-            })?;
+            .map_err(|e| self.locate_engine(e))?;
         let key = canonical_name(module, name);
         if let Some(&id) = self.globals.get(&key) {
             return Ok(id);
@@ -478,11 +497,14 @@ impl<'a> Unpickler<'a> {
 
     fn line_utf8(&self, b: &[u8]) -> Result<String> {
         String::from_utf8(b.to_vec()).map_err(|e| {
-            self.fail(format!(
-                "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x{:02x} in position {}: invalid start byte",
-                b[e.utf8_error().valid_up_to()],
-                e.utf8_error().valid_up_to()
-            ))
+            self.fail(
+                PyExc::UnicodeDecodeError,
+                format!(
+                    "'utf-8' codec can't decode byte 0x{:02x} in position {}: invalid start byte",
+                    b[e.utf8_error().valid_up_to()],
+                    e.utf8_error().valid_up_to()
+                ),
+            )
         })
     }
 
@@ -746,7 +768,7 @@ impl<'a> Unpickler<'a> {
             Node::ByteArray(_) => "bytearray",
             _ => return Ok(()),
         };
-        Err(self.fail(format!("TypeError: unhashable type: '{t}'")))
+        Err(self.fail(PyExc::TypeError, format!("unhashable type: '{t}'")))
     }
 
     fn set_items(&mut self, target: NodeId, items: &[NodeId]) -> Result<()> {
@@ -758,10 +780,13 @@ impl<'a> Unpickler<'a> {
             Node::Dict(d) => d.extend(pairs),
             Node::Instance(i) => i.dict_items.extend(pairs),
             _ => {
-                return Err(self.fail(format!(
-                    "TypeError: '{}' object does not support item assignment",
-                    type_name(self.graph.node(target))
-                )))
+                return Err(self.fail(
+                    PyExc::TypeError,
+                    format!(
+                        "'{}' object does not support item assignment",
+                        type_name(self.graph.node(target))
+                    ),
+                ))
             }
         }
         Ok(())
@@ -772,10 +797,13 @@ impl<'a> Unpickler<'a> {
             Node::List(l) => l.extend(items),
             Node::Instance(i) => i.list_items.extend(items),
             _ => {
-                return Err(self.fail(format!(
-                    "AttributeError: '{}' object has no attribute 'append'",
-                    type_name(self.graph.node(target))
-                )))
+                return Err(self.fail(
+                    PyExc::AttributeError,
+                    format!(
+                        "'{}' object has no attribute 'append'",
+                        type_name(self.graph.node(target))
+                    ),
+                ))
             }
         }
         Ok(())
@@ -785,7 +813,7 @@ impl<'a> Unpickler<'a> {
         loop {
             self.op_pos = self.pos;
             let Some(&c) = self.data.get(self.pos) else {
-                return Err(err(self.pos, 0, "EOFError: Ran out of input"));
+                return Err(err(self.pos, 0, PyExc::EofError, "Ran out of input"));
             };
             self.op_code = c;
             self.pos += 1;
@@ -798,9 +826,10 @@ impl<'a> Unpickler<'a> {
                 op::PROTO => {
                     let p = self.u8()?;
                     if p > 5 {
-                        return Err(
-                            self.fail(format!("ValueError: unsupported pickle protocol: {p}"))
-                        );
+                        return Err(self.fail(
+                            PyExc::ValueError,
+                            format!("unsupported pickle protocol: {p}"),
+                        ));
                     }
                     self.proto = p;
                 }
@@ -841,7 +870,7 @@ impl<'a> Unpickler<'a> {
                                 .ok()
                                 .and_then(|s| PyInt::parse_decimal(s.trim_end_matches('\r')).ok())
                                 .ok_or_else(|| {
-                                    self.fail("ValueError: could not convert string to int")
+                                    self.fail(PyExc::ValueError, "could not convert string to int")
                                 })?;
                             self.add_push(Node::Int(v));
                         }
@@ -852,10 +881,11 @@ impl<'a> Unpickler<'a> {
                     let t = std::str::from_utf8(l).unwrap_or("\u{fffd}");
                     let t2 = t.strip_suffix('L').unwrap_or(t);
                     let v = PyInt::parse_decimal(t2).map_err(|e| match e {
-                        DecimalError::TooManyDigits(m) => self.fail(format!("ValueError: {m}")),
-                        DecimalError::Invalid => self.fail(format!(
-                            "ValueError: invalid literal for int() with base 10: '{t}\\n'"
-                        )),
+                        DecimalError::TooManyDigits(m) => self.fail(PyExc::ValueError, m),
+                        DecimalError::Invalid => self.fail(
+                            PyExc::ValueError,
+                            format!("invalid literal for int() with base 10: '{t}\\n'"),
+                        ),
                     })?;
                     self.add_push(Node::Int(v));
                 }
@@ -879,9 +909,10 @@ impl<'a> Unpickler<'a> {
                 op::LONG4 => {
                     let n = self.i32()?;
                     if n < 0 {
-                        return Err(
-                            self.fail("UnpicklingError: LONG pickle has negative byte count")
-                        );
+                        return Err(self.fail(
+                            PyExc::UnpicklingError,
+                            "LONG pickle has negative byte count",
+                        ));
                     }
                     let b = self.take_len(n as u64)?;
                     self.add_push(Node::Int(PyInt::from_le_twos_complement(b)));
@@ -895,17 +926,23 @@ impl<'a> Unpickler<'a> {
                         let mut quoted = l.to_vec();
                         quoted.push(b'\n');
                         quoted.truncate(200);
-                        return Err(self.fail(format!(
-                            "OverflowError: value too large to convert to float: '{}'",
-                            String::from_utf8_lossy(&quoted)
-                        )));
+                        return Err(self.fail(
+                            PyExc::OverflowError,
+                            format!(
+                                "value too large to convert to float: '{}'",
+                                String::from_utf8_lossy(&quoted)
+                            ),
+                        ));
                     }
                     let t = std::str::from_utf8(l).ok();
                     let v = t.and_then(parse_python_float).ok_or_else(|| {
-                        self.fail(format!(
-                            "ValueError: could not convert string to float: '{}\\n'",
-                            String::from_utf8_lossy(l)
-                        ))
+                        self.fail(
+                            PyExc::ValueError,
+                            format!(
+                                "could not convert string to float: '{}\\n'",
+                                String::from_utf8_lossy(l)
+                            ),
+                        )
                     })?;
                     self.add_push(Node::Float(v));
                 }
@@ -924,11 +961,12 @@ impl<'a> Unpickler<'a> {
                     {
                         &l[1..l.len() - 1]
                     } else {
-                        return Err(
-                            self.fail("UnpicklingError: the STRING opcode argument must be quoted")
-                        );
+                        return Err(self.fail(
+                            PyExc::UnpicklingError,
+                            "the STRING opcode argument must be quoted",
+                        ));
                     };
-                    let raw = decode_escape(inner).map_err(|m| self.fail(m))?;
+                    let raw = decode_escape(inner).map_err(|e| self.locate(e))?;
                     self.push_py2_string(&raw)?;
                 }
                 op::BINSTRING => {
@@ -969,7 +1007,7 @@ impl<'a> Unpickler<'a> {
                 }
                 op::UNICODE => {
                     let l = self.line()?;
-                    let s = decode_raw_unicode_escape(l).map_err(|m| self.fail(m))?;
+                    let s = decode_raw_unicode_escape(l).map_err(|e| self.locate(e))?;
                     let id = self.str_node(s);
                     self.push(id);
                 }
@@ -1001,7 +1039,7 @@ impl<'a> Unpickler<'a> {
                     let n = (c - op::TUPLE1 + 1) as usize;
                     let floor = self.marks.last().copied().unwrap_or(0);
                     if self.stack.len() < floor + n {
-                        return Err(self.fail("UnpicklingError: unpickling stack underflow"));
+                        return Err(self.fail(PyExc::UnpicklingError, "unpickling stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.add_push(Node::Tuple(items));
@@ -1015,7 +1053,9 @@ impl<'a> Unpickler<'a> {
                 op::DICT => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
-                        return Err(self.fail("UnpicklingError: odd number of items for DICT"));
+                        return Err(
+                            self.fail(PyExc::UnpicklingError, "odd number of items for DICT")
+                        );
                     }
                     let d = self.graph.add(Node::Dict(Vec::new()));
                     self.set_items(d, &items)?;
@@ -1048,7 +1088,9 @@ impl<'a> Unpickler<'a> {
                 op::SETITEMS => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
-                        return Err(self.fail("UnpicklingError: odd number of items for SETITEMS"));
+                        return Err(
+                            self.fail(PyExc::UnpicklingError, "odd number of items for SETITEMS")
+                        );
                     }
                     let d = self.top()?;
                     self.set_items(d, &items)?;
@@ -1062,10 +1104,13 @@ impl<'a> Unpickler<'a> {
                     match &mut self.graph.nodes[s] {
                         Node::Set(v) => v.extend(items),
                         _ => {
-                            return Err(self.fail(format!(
-                                "AttributeError: '{}' object has no attribute 'add'",
-                                type_name(self.graph.node(s))
-                            )))
+                            return Err(self.fail(
+                                PyExc::AttributeError,
+                                format!(
+                                    "'{}' object has no attribute 'add'",
+                                    type_name(self.graph.node(s))
+                                ),
+                            ))
                         }
                     }
                 }
@@ -1074,7 +1119,9 @@ impl<'a> Unpickler<'a> {
                     let idx = std::str::from_utf8(l)
                         .ok()
                         .and_then(|s| s.trim().parse::<u64>().ok())
-                        .ok_or_else(|| self.fail("ValueError: could not convert string to int"))?;
+                        .ok_or_else(|| {
+                            self.fail(PyExc::ValueError, "could not convert string to int")
+                        })?;
                     self.memo_get(idx)?;
                 }
                 op::BINGET => {
@@ -1090,9 +1137,11 @@ impl<'a> Unpickler<'a> {
                     let idx = std::str::from_utf8(l)
                         .ok()
                         .and_then(|s| s.trim().parse::<i64>().ok())
-                        .ok_or_else(|| self.fail("ValueError: could not convert string to int"))?;
+                        .ok_or_else(|| {
+                            self.fail(PyExc::ValueError, "could not convert string to int")
+                        })?;
                     if idx < 0 {
-                        return Err(self.fail("ValueError: negative PUT argument"));
+                        return Err(self.fail(PyExc::ValueError, "negative PUT argument"));
                     }
                     let t = self.top()?;
                     self.memo_put(idx as u64, t);
@@ -1125,10 +1174,10 @@ impl<'a> Unpickler<'a> {
                     let m = self.pop()?;
                     let (Node::Str(m), Node::Str(n)) = (self.graph.node(m), self.graph.node(n))
                     else {
-                        return Err(self.fail("UnpicklingError: STACK_GLOBAL requires str"));
+                        return Err(self.fail(PyExc::UnpicklingError, "STACK_GLOBAL requires str"));
                     };
                     let (Some(m), Some(n)) = (m.as_str(), n.as_str()) else {
-                        return Err(self.fail("UnpicklingError: STACK_GLOBAL requires str"));
+                        return Err(self.fail(PyExc::UnpicklingError, "STACK_GLOBAL requires str"));
                     };
                     let (m, n) = (m.to_string(), n.to_string());
                     let id = self.global(m, n)?;
@@ -1141,19 +1190,20 @@ impl<'a> Unpickler<'a> {
                         _ => self.i32()?,
                     };
                     if code <= 0 {
-                        return Err(self.fail("UnpicklingError: EXT specifies code <= 0"));
+                        return Err(self.fail(PyExc::UnpicklingError, "EXT specifies code <= 0"));
                     }
                     let Some((m, n)) = self.opts.extensions.lookup(code) else {
-                        return Err(
-                            self.fail(format!("ValueError: unregistered extension code {code}"))
-                        );
+                        return Err(self.fail(
+                            PyExc::ValueError,
+                            format!("unregistered extension code {code}"),
+                        ));
                     };
                     let (m, n) = (m.to_string(), n.to_string());
                     // the registry holds Python 3 names: no fix_imports mapping
-                    self.opts.filter.check(&m, &n).map_err(|e| match e {
-                        Error::BadArgument(msg) => self.fail(msg),
-                        other => other,
-                    })?;
+                    self.opts
+                        .filter
+                        .check(&m, &n)
+                        .map_err(|e| self.locate_engine(e))?;
                     let key = (m, n);
                     let id = match self.globals.get(&key) {
                         Some(&id) => id,
@@ -1172,7 +1222,7 @@ impl<'a> Unpickler<'a> {
                     let args = self.pop()?;
                     let callable = self.pop()?;
                     if !matches!(self.graph.node(args), Node::Tuple(_)) {
-                        return Err(self.fail("TypeError: argument list must be a tuple"));
+                        return Err(self.fail(PyExc::TypeError, "argument list must be a tuple"));
                     }
                     let id = match evaluate_known_call(&self.graph, callable, args) {
                         Some(Node::Bytes(b)) if b.len() <= 1 => self.bytes_node(&b),
@@ -1189,7 +1239,8 @@ impl<'a> Unpickler<'a> {
                     let cls = self.pop()?;
                     if !matches!(self.graph.node(args), Node::Tuple(_)) {
                         return Err(self.fail(
-                            "UnpicklingError: NEWOBJ expected an arg tuple, not ".to_string()
+                            PyExc::UnpicklingError,
+                            "NEWOBJ expected an arg tuple, not ".to_string()
                                 + type_name(self.graph.node(args)),
                         ));
                     }
@@ -1197,10 +1248,13 @@ impl<'a> Unpickler<'a> {
                         self.graph.node(cls),
                         Node::Global { .. } | Node::Instance(_)
                     ) {
-                        return Err(self.fail(format!(
-                            "UnpicklingError: NEWOBJ class argument must be a type, not {}",
-                            type_name(self.graph.node(cls))
-                        )));
+                        return Err(self.fail(
+                            PyExc::UnpicklingError,
+                            format!(
+                                "NEWOBJ class argument must be a type, not {}",
+                                type_name(self.graph.node(cls))
+                            ),
+                        ));
                     }
                     let id = self.instance(Construct::NewObj { cls, args });
                     self.push(id);
@@ -1213,17 +1267,21 @@ impl<'a> Unpickler<'a> {
                         || !matches!(self.graph.node(kwargs), Node::Dict(_))
                     {
                         return Err(self.fail(
-                            "UnpicklingError: NEWOBJ_EX args must be a tuple and kwargs a dict",
+                            PyExc::UnpicklingError,
+                            "NEWOBJ_EX args must be a tuple and kwargs a dict",
                         ));
                     }
                     if !matches!(
                         self.graph.node(cls),
                         Node::Global { .. } | Node::Instance(_)
                     ) {
-                        return Err(self.fail(format!(
-                            "UnpicklingError: NEWOBJ_EX class argument must be a type, not {}",
-                            type_name(self.graph.node(cls))
-                        )));
+                        return Err(self.fail(
+                            PyExc::UnpicklingError,
+                            format!(
+                                "NEWOBJ_EX class argument must be a type, not {}",
+                                type_name(self.graph.node(cls))
+                            ),
+                        ));
                     }
                     let id = self.instance(Construct::NewObjEx { cls, args, kwargs });
                     self.push(id);
@@ -1238,9 +1296,10 @@ impl<'a> Unpickler<'a> {
                         Node::Instance(i) => i.state = Some(state),
                         other => {
                             let t = type_name(other);
-                            return Err(self.fail(format!(
-                                "AttributeError: '{t}' object has no attribute '__dict__'"
-                            )));
+                            return Err(self.fail(
+                                PyExc::AttributeError,
+                                format!("'{t}' object has no attribute '__dict__'"),
+                            ));
                         }
                     }
                 }
@@ -1256,7 +1315,7 @@ impl<'a> Unpickler<'a> {
                 op::OBJ => {
                     let mut args = self.pop_mark()?;
                     if args.is_empty() {
-                        return Err(self.fail("UnpicklingError: unpickling stack underflow"));
+                        return Err(self.fail(PyExc::UnpicklingError, "unpickling stack underflow"));
                     }
                     let cls = args.remove(0);
                     let id = self.old_style_instance(cls, args, false);
@@ -1267,7 +1326,8 @@ impl<'a> Unpickler<'a> {
                         let l = self.line()?;
                         if !l.is_ascii() {
                             return Err(self.fail(
-                                "UnpicklingError: persistent IDs in protocol 0 must be ASCII strings",
+                                PyExc::UnpicklingError,
+                                "persistent IDs in protocol 0 must be ASCII strings",
                             ));
                         }
                         self.str_node(PyStr::from_utf8_surrogatepass(l).unwrap_or_default())
@@ -1276,7 +1336,7 @@ impl<'a> Unpickler<'a> {
                     };
                     match &self.opts.persistent {
                         Persistent::Reject => return Err(self.fail(
-                            "UnpicklingError: A load persistent id instruction was encountered, but no persistent_load function was specified.",
+                            PyExc::UnpicklingError, "A load persistent id instruction was encountered, but no persistent_load function was specified.",
                         )),
                         Persistent::Keep => self.add_push(Node::PersistentId { pid }),
                         Persistent::Load(f) => {
@@ -1293,10 +1353,12 @@ impl<'a> Unpickler<'a> {
                 }
                 op::NEXT_BUFFER => {
                     let Some(bufs) = &self.opts.buffers else {
-                        return Err(self.fail("UnpicklingError: pickle stream refers to out-of-band data but no *buffers* argument was given"));
+                        return Err(self.fail(PyExc::UnpicklingError, "pickle stream refers to out-of-band data but no *buffers* argument was given"));
                     };
                     let Some(b) = bufs.get(self.buffers_used) else {
-                        return Err(self.fail("UnpicklingError: not enough out-of-band buffers"));
+                        return Err(
+                            self.fail(PyExc::UnpicklingError, "not enough out-of-band buffers")
+                        );
                     };
                     self.buffers_used += 1;
                     let data = b.clone();
@@ -1319,17 +1381,18 @@ impl<'a> Unpickler<'a> {
                         }
                         other => {
                             let t = type_name(other);
-                            return Err(self.fail(format!(
-                                "TypeError: a bytes-like object is required, not '{t}'"
-                            )));
+                            return Err(self.fail(
+                                PyExc::TypeError,
+                                format!("a bytes-like object is required, not '{t}'"),
+                            ));
                         }
                     }
                 }
                 _ => {
-                    return Err(self.fail(format!(
-                        "UnpicklingError: invalid load key, '{}'.",
-                        super::repr::char_escape(c)
-                    )))
+                    return Err(self.fail(
+                        PyExc::UnpicklingError,
+                        format!("invalid load key, '{}'.", super::repr::char_escape(c)),
+                    ))
                 }
             }
         }
@@ -1445,11 +1508,14 @@ fn float_prefix_overflows(line: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// The typed failure of loading `data`, as `EXC: message` (CPython's traceback line).
     fn load_err(data: &[u8]) -> String {
         match loads(data, &LoadOptions::default()) {
             Ok(p) => panic!("{data:?} loaded: {p:?}"),
-            Err(Error::Corrupt { expected, .. }) => expected,
-            Err(e) => e.to_string(),
+            Err(e) => {
+                let p = PickleError::of(&e).unwrap_or_else(|| panic!("not a PickleError: {e}"));
+                format!("{}: {}", p.exc.name(), p.message)
+            }
         }
     }
 
@@ -1557,7 +1623,13 @@ mod tests {
             ..LoadOptions::default()
         };
         let e = match loads(b"cos\nsystem\n(S'id'\ntR.", &opts) {
-            Err(Error::Corrupt { expected, .. }) => expected,
+            Err(e) => {
+                let p = PickleError::of(&e).expect("a PickleError").clone();
+                assert_eq!(p.exc, PyExc::UnpicklingError);
+                // placed at the GLOBAL opcode, the first byte
+                assert_eq!((p.offset, p.opcode), (Some(0), Some("GLOBAL")));
+                e.to_string()
+            }
             other => panic!("{other:?}"),
         };
         assert!(

@@ -3,7 +3,7 @@
 //! the acknowledgements they printed and against the reference libraries; and full-disk
 //! tests on a real small tmpfs. One test binary (link time on 2 cores).
 //!
-//! Run one format: `cargo test -p pydbm --test realkill gnu` (test names carry the format),
+//! Run one format: `cargo test -p pydbm-cli --test realkill gnu` (test names carry the format),
 //! or set `REALKILL_FORMATS=gnu,dumb`. `REALKILL_KILLS=N` changes the number of kill rounds
 //! of the plain tests, `REALKILL_SEED=S` their seed, `REALKILL_PYDBM=PATH` the binary under
 //! test. The 5,000-kill runs are `--ignored`.

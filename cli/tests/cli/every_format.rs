@@ -11,7 +11,7 @@ use super::run::{
 };
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// `set`, `get`, `del`, `keys` and `whichdb`, with text and hex arguments and every

@@ -118,7 +118,7 @@ fn errors_are_one_line_and_never_panic() {
 /// shelve/tests/fixtures/marshal/make.py), and `pydbm whichdb` on whichdb fixtures.
 #[test]
 fn marshal_and_whichdb_commands() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let nested = root.join("shelve/tests/fixtures/marshal/inputs/corpus-044-nested.v4.marshal");
     let nested = nested.to_str().expect("utf-8 path");
     let out = pydbm(&["marshal", "show", nested]);
@@ -159,7 +159,7 @@ fn marshal_and_whichdb_commands() {
 /// make.py): values print as CPython's repr printed them.
 #[test]
 fn shelve_commands_read_cpython_shelves() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let tmp = tempfile::tempdir().expect("tempdir");
     let shelf = tmp.path().join("shelf");
     std::fs::copy(root.join("shelve/tests/fixtures/shelve/gnu/shelf"), &shelf)
@@ -191,7 +191,7 @@ fn shelve_commands_read_cpython_shelves() {
 /// gives a native file whose records Debian's libgdbm (Python's `dbm.gnu`) lists the same.
 #[test]
 fn gnu_foreign_builds_check_dump_and_convert_to_native() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let dir = root.join("formats/tests/fixtures/gnu/layouts");
     let debian_python =
         pydbm_engine::live_reference::python(pydbm_engine::live_reference::Python::Gdbm)

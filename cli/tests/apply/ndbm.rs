@@ -20,7 +20,8 @@ fn apply(db_type: &str, path: &Path, script: &[u8]) {
 
 #[test]
 fn ndbm_scripts_through_the_cli_leave_libdbs_live_bytes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/tests/fixtures/ndbm/scripts");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join("formats/tests/fixtures/ndbm/scripts");
     let mut scripts: Vec<_> = std::fs::read_dir(&dir)
         .expect("the ndbm script fixtures are committed")
         .map(|e| e.expect("readable fixture directory").path())

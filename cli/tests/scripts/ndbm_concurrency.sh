@@ -3,7 +3,7 @@
 # writer of 6,000 sets with a loop of `pydbm keys` readers beside it, then two writers at
 # once. A run is bad when db5.3_verify rejects the file, an acknowledged key is missing, a
 # process dies by a signal, or a writer fails other than "locked".
-# Usage: tests/scripts/ndbm_concurrency.sh PATH/TO/pydbm [RUNS]   (default 9 runs each)
+# Usage: cli/tests/scripts/ndbm_concurrency.sh PATH/TO/pydbm [RUNS]   (default 9 runs each)
 # Needs db5.3_verify (db5.3-util) and python3.
 set -u
 P=$(realpath "$1"); RUNS=${2:-9}

@@ -2,6 +2,10 @@
 //! [`hex`], `apply` scripts in [`script`], the commands in [`commands`], a database's files
 //! in [`database_files`], `recover`'s copy in [`damaged_copy`], quoted input in
 //! [`excerpt`], where input stops being UTF-8 in [`utf8_position`].
+//!
+//! A crate of its own (`pydbm-cli`, binary `pydbm`) so that the `pydbm` library carries no
+//! command-line dependencies (clap, indicatif).
+#![warn(missing_docs)]
 
 pub mod acked_writer;
 pub mod args;
@@ -10,6 +14,8 @@ pub mod commands;
 pub mod damaged_copy;
 pub mod database_files;
 pub mod excerpt;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_entry;
 pub mod hex;
 pub mod script;
 pub mod utf8_position;
@@ -17,6 +23,7 @@ pub mod utf8_position;
 use std::fmt;
 
 /// A command's failure, with the exit status it maps to.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum CliError {
     /// A usage error (exit status 2): bad flag value, malformed script line.

@@ -168,13 +168,13 @@ fn not_yet(what: &str) -> CliError {
 
 /// The format implementing `t`, or the "not supported yet" error.
 fn format_of(t: DbType) -> Result<&'static dyn Format, CliError> {
-    crate::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
+    pydbm::format_for(t.module()).ok_or_else(|| not_yet(t.module()))
 }
 
 /// The format serving `path` when it is an `etcd://` address (docs/etcd.md), whatever
 /// `--type` says: an address names its backend. `None` for a file path.
 fn address_format(path: &Path) -> Option<Result<&'static dyn Format, CliError>> {
-    crate::remote::address_format(path).map(|f| f.map_err(CliError::from))
+    pydbm::remote::address_format(path).map(|f| f.map_err(CliError::from))
 }
 
 /// The "--type is required" usage error of commands that create a database (`apply`,
@@ -225,9 +225,9 @@ fn resolve(target: &Target, missing: Missing) -> Result<Database, CliError> {
         }
         return Ok(Database { path, format });
     }
-    let found = crate::whichdb(given)?;
+    let found = pydbm::whichdb(given)?;
     if let Some(module) = found.filter(|m| !m.is_empty()) {
-        let format = crate::format_for(module).ok_or_else(|| not_yet(module))?;
+        let format = pydbm::format_for(module).ok_or_else(|| not_yet(module))?;
         return Ok(Database {
             path: given.clone(),
             format,
@@ -238,9 +238,9 @@ fn resolve(target: &Target, missing: Missing) -> Result<Database, CliError> {
         let Some(stem) = database_files::strip_own_suffix(module, given) else {
             continue;
         };
-        if let Some(m) = crate::whichdb(&stem)?.filter(|m| !m.is_empty()) {
+        if let Some(m) = pydbm::whichdb(&stem)?.filter(|m| !m.is_empty()) {
             if database_files::strip_own_suffix(m, given).as_ref() == Some(&stem) {
-                let format = crate::format_for(m).ok_or_else(|| not_yet(m))?;
+                let format = pydbm::format_for(m).ok_or_else(|| not_yet(m))?;
                 return Ok(Database { path: stem, format });
             }
         }
@@ -338,7 +338,7 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
 fn whichdb(path: &Path) -> Result<(), CliError> {
     // docs/cli.md: what print(dbm.whichdb(PATH)) prints in CPython 3.13, numsync and byte-swapped
     // gdbm named dbm.gnu.
-    let answer = crate::whichdb(path)?;
+    let answer = pydbm::whichdb(path)?;
     stdout_write(format!("{}\n", answer.unwrap_or("None")).as_bytes())
 }
 
@@ -740,7 +740,7 @@ fn convert(
         records > 0
     } else {
         database_files::any_exists(to_module, &destination.path)
-            || crate::whichdb(&destination.path)?.is_some()
+            || pydbm::whichdb(&destination.path)?.is_some()
     };
     if occupied && !force {
         return Err(CliError::Failed(format!(

@@ -1,6 +1,6 @@
 //! Fuzz-target bodies that need the CLI crate, and the replay of every committed fuzz
 //! corpus (fuzz/corpus/TARGET/) through the function its target calls, under plain
-//! `cargo test`. Not part of the public API.
+//! `cargo test`. Compiled only for tests and with the `fuzzing` feature (the fuzz crate).
 
 /// The body of the `cli_script` fuzz target: arbitrary bytes as an `apply` script. The
 /// CLI reads scripts as UTF-8; a parsed script names only lines it has.
@@ -9,7 +9,7 @@ pub fn cli_script(data: &[u8]) {
         return;
     };
     let lines = text.lines().count();
-    match crate::cli::script::parse(text) {
+    match crate::script::parse(text) {
         Ok(ops) => assert!(ops.iter().all(|(n, _)| (1..=lines).contains(n))),
         Err(e) => assert!((1..=lines).contains(&e.line), "error line {}", e.line),
     }
@@ -23,7 +23,11 @@ type Target = (&'static str, &'static str, fn(&[u8]));
 /// Every fuzz target.
 #[cfg(test)]
 const TARGETS: &[Target] = &[
-    ("cli_script", "pydbm::fuzz_entry::cli_script", cli_script),
+    (
+        "cli_script",
+        "pydbm_cli::fuzz_entry::cli_script",
+        cli_script,
+    ),
     (
         "dumb_dir",
         "pydbm_formats::dumb::fuzzing::dir_text",
@@ -105,7 +109,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn fuzz_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
     }
 
     /// Every target under fuzz/fuzz_targets/ is listed in [`super::TARGETS`] (so a new

@@ -1,5 +1,5 @@
-//! A tmpfs mounted for one test (the full-disk tests of `tests/locking.rs` and
-//! `tests/realkill`), included by `#[path]` into each test binary that needs it.
+//! A tmpfs mounted for one test (the full-disk tests of `cli/tests/locking.rs` and
+//! `cli/tests/realkill`), included by `#[path]` into each test binary that needs it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

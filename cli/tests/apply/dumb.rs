@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/tests/fixtures/dumb")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("formats/tests/fixtures/dumb")
 }
 
 /// make.py's value(LEN, SEED), as hex for an `apply` line.

@@ -1,5 +1,5 @@
 //! `pydbm crashtest --ack-writer PATH`: the writer process the real-kill harness
-//! (tests/realkill, docs/realkill.md) SIGKILLs. It runs an `apply` script from stdin on one
+//! (cli/tests/realkill, docs/realkill.md) SIGKILLs. It runs an `apply` script from stdin on one
 //! handle, exactly as `apply` does, but acknowledges every operation the moment it returns:
 //! one line `ack LINE` (with `get`'s answer as `ack LINE HEXVAL` or `ack LINE None`) is
 //! written to stdout and flushed before the next operation starts. A line on stdout is

@@ -1,5 +1,5 @@
 //! The `pydbm` command-line tool; see docs/cli.md and `pydbm --help`.
 
 fn main() {
-    std::process::exit(pydbm::cli::main());
+    std::process::exit(pydbm_cli::main());
 }

@@ -14,7 +14,7 @@ pub const TRANSACTION_BATCH: usize = 100_000;
 /// capped by the server's `--max-txn-ops` (128 by default) and request size (1.5 MiB), so
 /// bulk commands keep one request per record there (docs/etcd.md).
 pub fn begin(db: &mut dyn Dbm) -> Result<Option<Transaction<'_>>> {
-    if db.module() == crate::remote::ETCD_MODULE {
+    if db.module() == pydbm::remote::ETCD_MODULE {
         return Ok(None);
     }
     match Transaction::begin(db) {
