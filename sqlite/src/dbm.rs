@@ -843,4 +843,48 @@ mod tests {
         );
         assert_eq!(db.len().unwrap(), 5);
     }
+
+    /// A killed writer's hot rollback journal: a read-only open refuses it as every format's
+    /// readers do (`HotJournal`, naming `db-journal`), and a writable open rolls it back.
+    #[test]
+    fn read_only_open_refuses_a_hot_rollback_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let conn = rusqlite::Connection::open(&live).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = DELETE; {BUILD_TABLE}; INSERT INTO Dict VALUES (x'6b', x'76');"
+        ))
+        .unwrap();
+        // A one-page cache makes the transaction spill pages into the database file, so
+        // SQLite first syncs the journal with its header: the journal is hot, as a killed
+        // writer leaves it.
+        conn.execute_batch("PRAGMA cache_size = 1; BEGIN").unwrap();
+        for i in 0..200u32 {
+            conn.execute(
+                "INSERT INTO Dict VALUES (?, ?)",
+                (i.to_be_bytes().as_slice(), [b'v'; 500].as_slice()),
+            )
+            .unwrap();
+        }
+        let copy = dir.path().join("db");
+        fs::copy(&live, &copy).unwrap();
+        fs::copy(
+            dir.path().join("live-journal"),
+            dir.path().join("db-journal"),
+        )
+        .unwrap();
+        drop(conn);
+        // The open's own probe read is best effort; the first real read reports it.
+        let err = SqliteDbm::open(&copy, &opts("r"))
+            .and_then(|mut r| r.keys())
+            .unwrap_err();
+        match &err {
+            Error::HotJournal { path } => assert_eq!(path, &dir.path().join("db-journal")),
+            other => panic!("want HotJournal, got {other:?}"),
+        }
+        let mut w = SqliteDbm::open(&copy, &opts("w")).unwrap();
+        assert_eq!(w.keys().unwrap(), vec![b"k".to_vec()]);
+        w.close().unwrap();
+        assert!(!dir.path().join("db-journal").exists());
+    }
 }

@@ -231,7 +231,8 @@ impl Error {
     }
 
     /// Maps this error to the workspace's [`pydbm_engine::Error`] for the file `path`:
-    /// busy/locked/protocol (a lost WAL lock race) → `Locked`, read-only → `ReadOnly`, not-a-database/corrupt → `Corrupt`,
+    /// busy/locked/protocol (a lost WAL lock race) → `Locked`, a hot journal or WAL a
+    /// read-only connection may not recover → `HotJournal`, other read-only → `ReadOnly`, not-a-database/corrupt → `Corrupt`,
     /// cannot-open on a missing file → an I/O `NotFound`, anything else → an I/O error
     /// carrying SQLite's message.
     pub fn to_engine(&self, path: &Path) -> pydbm_engine::Error {
@@ -241,6 +242,27 @@ impl Error {
             Some(ffi::SQLITE_BUSY) | Some(ffi::SQLITE_LOCKED) | Some(ffi::SQLITE_PROTOCOL) => {
                 pydbm_engine::Error::Locked {
                     path: path.to_path_buf(),
+                }
+            }
+            // A read-only connection that meets a killed writer's leftovers it may not repair:
+            // a hot rollback journal (SQLITE_READONLY_ROLLBACK) or a WAL index that needs
+            // rebuilding (RECOVERY, CANTINIT). Like every format's readers (docs/recovery.md),
+            // say so and name the file, rather than "opened for reading only".
+            Some(ffi::SQLITE_READONLY)
+                if self.sqlite_errorcode == Some(ffi::SQLITE_READONLY_ROLLBACK) =>
+            {
+                pydbm_engine::Error::HotJournal {
+                    path: sidecar(path, "-journal"),
+                }
+            }
+            Some(ffi::SQLITE_READONLY)
+                if matches!(
+                    self.sqlite_errorcode,
+                    Some(ffi::SQLITE_READONLY_RECOVERY) | Some(ffi::SQLITE_READONLY_CANTINIT)
+                ) =>
+            {
+                pydbm_engine::Error::HotJournal {
+                    path: sidecar(path, "-wal"),
                 }
             }
             Some(ffi::SQLITE_READONLY) => pydbm_engine::Error::ReadOnly {
@@ -260,6 +282,13 @@ impl Error {
             _ => pydbm_engine::Error::io(path, std::io::Error::other(self.clone())),
         }
     }
+}
+
+/// `path` with `suffix` appended to its file name (`db` → `db-journal`, `db-wal`).
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
 }
 
 impl fmt::Display for Error {

@@ -174,9 +174,6 @@ fn dumb_batch_killed_midway_is_all_or_nothing() {
 }
 
 #[test]
-#[ignore = "finding (docs/realkill.md, owner recovery): after a kill in or near dbm.sqlite3's \
-            creating open, `pydbm dump` fails 'the database is opened for reading only' \
-            (3 of 12 rounds at this branch, 1 of 20 with 3b73c63's per-record apply)"]
 fn sqlite3_batch_killed_midway_is_all_or_nothing() {
     batch_test("sqlite3");
 }
