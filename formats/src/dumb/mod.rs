@@ -8,7 +8,7 @@
 //! - [`db`]: [`DumbDb`], the [`pydbm_engine::Dbm`] over the engine's pager.
 //! - [`format`](mod@format): [`DumbFormat`] / [`FORMAT`], the CLI's check, stats, recover, crashtest.
 //! - [`crashtest`]: the crash workload run through the engine's harness.
-//! - [`fuzzing`]: the fuzz targets' entry points.
+//! - `fuzzing`: the fuzz targets' entry points (feature `fuzzing`).
 //!
 //! Design note: `docs/dumb.md`.
 
