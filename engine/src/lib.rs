@@ -6,6 +6,8 @@
 //! - [`Vfs`] / [`VfsFile`]: the file layer, with [`OsVfs`] (real files), [`MemVfs`]
 //!   (memory) and [`FaultVfs`] (simulated crashes).
 //! - [`LockTable`]: the process-wide lock table over `flock`, `fcntl` or nothing.
+//! - [`Store`]: the transactional byte store gdbm and ndbm run on, implemented by
+//!   [`Pager`] (file 0).
 //! - [`Pager`]: transactions through a bounded page cache under a crc32-checked rollback
 //!   journal ([`journal`] has the record format).
 //! - [`crash`]: the crash-recovery harness every format reuses; [`crash_replay`]: the same
@@ -36,6 +38,7 @@ pub mod prng;
 mod recording_vfs;
 mod recovery;
 pub mod slab;
+mod store;
 mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};
@@ -53,4 +56,5 @@ pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 pub use recovery::{
     journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
 };
+pub use store::Store;
 pub use vfs::{Vfs, VfsFile, VfsOpen};

@@ -11,7 +11,6 @@ use pydbm_engine::{
 
 use super::db::GnuDb;
 use super::handle::{FileOptions, GdbmFile};
-use super::pager_storage::PagerStorage;
 
 /// gdbm-specific open settings beyond Python's flags (the C API's arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,7 +106,7 @@ pub fn open_with(
             ..PagerOptions::default()
         },
     )?;
-    let st = PagerStorage::new(pager, path);
+    let st = pager;
     let file = GdbmFile::open(
         st,
         FileOptions {

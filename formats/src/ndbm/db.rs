@@ -4,11 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pydbm_engine::{
-    Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions, Result, Vfs,
-    VfsOpen,
+    Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager, PagerOptions, Result,
+    Store, Vfs, VfsOpen,
 };
 
-use super::pagefile::{PageFile, PagerFile};
 use super::store::HashStore;
 
 /// What `dbm.ndbm.library` is for this layout (Debian's `_dbm` built against libdb).
@@ -30,7 +29,7 @@ pub fn db_path(path: &Path) -> PathBuf {
 /// transaction, nor its journal as hot). libdb never calls `flock`, so Python's `dbm.ndbm`
 /// is not blocked, as with the reference (docs/locking.md).
 pub struct NdbmDb {
-    store: Option<HashStore<PagerFile>>,
+    store: Option<HashStore<Pager>>,
     path: PathBuf,
     read_only: bool,
 }
@@ -125,7 +124,7 @@ impl NdbmDb {
                 ..PagerOptions::default()
             },
         )?;
-        let pf = PagerFile::new(pager);
+        let pf = pager;
         let fresh = opts.mode == OpenMode::New || (opts.mode == OpenMode::Create && pf.is_empty());
         let store = if fresh {
             let uid = make_uid(&*vfs, &file);
@@ -142,14 +141,14 @@ impl NdbmDb {
         })
     }
 
-    fn store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    fn store(&mut self) -> Result<&mut HashStore<Pager>> {
         let path = &self.path;
         self.store.as_mut().ok_or_else(|| Error::Closed {
             path: path.to_path_buf(),
         })
     }
 
-    fn writable(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    fn writable(&mut self) -> Result<&mut HashStore<Pager>> {
         if self.read_only {
             return Err(Error::ReadOnly {
                 path: db_path(&self.path),
@@ -176,7 +175,7 @@ impl NdbmDb {
     }
 
     /// The store, for tools (`check`, `stats`) that need the decoded structures.
-    pub fn hash_store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    pub fn hash_store(&mut self) -> Result<&mut HashStore<Pager>> {
         self.store()
     }
 }
@@ -186,7 +185,7 @@ impl NdbmDb {
 /// is then undone at once from the records in memory, so no hot journal is left behind for
 /// readers to refuse (issue 16, full disk). If that rollback fails too, the journal stays
 /// hot and the next writable open recovers it; the commit's error is the one reported.
-fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>) -> Result<T> {
+fn finish<T>(st: &mut HashStore<Pager>, r: Result<T>) -> Result<T> {
     let e = match r {
         Ok(v) => match st.file_mut().commit() {
             Ok(()) => return Ok(v),

@@ -14,7 +14,7 @@ use pydbm_engine::{
 
 use super::db::{db_path, NdbmDb};
 use super::page::Page;
-use super::pagefile::PageFile;
+use pydbm_engine::Store;
 
 /// The `dbm.ndbm` format (Berkeley DB 5.3 hash `NAME.db`). `PATH` is the name without `.db`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,7 +59,7 @@ impl Format for NdbmFormat {
         let st = db.hash_store()?;
         let m = st.meta().clone();
         let records = st.count()?;
-        let size = st.file().len();
+        let size = Store::len(st.file());
         let (mut hash_pages, mut overflow, mut free, mut holes, mut free_bytes) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
         for pgno in 1..=m.last_pgno {
