@@ -47,6 +47,9 @@ impl OsVfs {
 }
 
 impl Vfs for OsVfs {
+    fn is_os(&self) -> bool {
+        true
+    }
     fn open(&self, path: &Path, how: VfsOpen) -> Result<Box<dyn VfsFile>> {
         if (how.create || how.truncate) && !how.write {
             return Err(Error::BadArgument(format!(

@@ -62,6 +62,13 @@ pub trait Vfs: Send + Sync + Debug {
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// Makes the directory entry changes (create, remove, rename) under `dir` durable.
     fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Whether this file system is the operating system's own (its paths name real files
+    /// that other processes and libraries see): true for [`crate::OsVfs`], false by default.
+    /// A format that can only run through a foreign library's own file access (SQLite's
+    /// unix VFS) checks it to refuse any other file layer clearly.
+    fn is_os(&self) -> bool {
+        false
+    }
 }
 
 /// An open file: positional reads and writes, length, sync.

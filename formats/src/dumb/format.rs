@@ -223,8 +223,13 @@ impl Format for DumbFormat {
         "dbm.dumb"
     }
 
-    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(DumbDb::open(path, opts)?))
+    fn open_in(
+        &self,
+        vfs: std::sync::Arc<dyn pydbm_engine::Vfs>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn Dbm>> {
+        Ok(Box::new(DumbDb::open_in(vfs, path, opts)?))
     }
 
     /// Reads under the shared `flock` on `NAME.dat` a `'r'` handle takes, so a pydbm writer's

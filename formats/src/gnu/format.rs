@@ -158,13 +158,14 @@ impl Format for GnuFormat {
         "dbm.gnu"
     }
 
+    fn open_in(&self, vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        Ok(Box::new(open_with(vfs, path, opts, GnuOptions::default())?))
+    }
+
+    /// [`Format::open_in`] over the real file system read as libgdbm reads it
+    /// ([`super::open::os_vfs`]: a memory map for a locked handle).
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(open_with(
-            super::open::os_vfs(opts),
-            path,
-            opts,
-            GnuOptions::default(),
-        )?))
+        self.open_in(super::open::os_vfs(opts), path, opts)
     }
 
     /// Reads under a shared `flock` (as a `'r'` handle takes): a pydbm or libgdbm writer's
@@ -291,6 +292,36 @@ pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
 mod tests {
     use super::*;
     use pydbm_engine::journal::{JournalFile, JournalHeader, INVALIDATED_MAGIC};
+
+    /// `Format::open_in` over a `MemVfs` writes a gdbm file onto the memory disk (locks and
+    /// journal included), readable again through the same path, and nothing on disk.
+    #[test]
+    fn open_in_runs_over_a_memory_disk() {
+        let mem = pydbm_engine::MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let path = Path::new("/mem/a.gdbm");
+        let mut db = FORMAT
+            .open_in(vfs.clone(), path, &OpenOptions::from_flag("c").unwrap())
+            .unwrap();
+        for i in 0..500u32 {
+            db.insert(&i.to_le_bytes(), &[i as u8; 40]).unwrap();
+        }
+        db.remove(&7u32.to_le_bytes()).unwrap();
+        db.close().unwrap();
+        let image = mem.read_file(path).expect("the file is on the memory disk");
+        assert_eq!(
+            &image[..4],
+            &0x1357_9acfu32.to_le_bytes()[..],
+            "gdbm 64-bit magic"
+        );
+        assert!(walk(&image).problems.is_empty());
+        let mut db = FORMAT
+            .open_in(vfs, path, &OpenOptions::from_flag("r").unwrap())
+            .unwrap();
+        assert_eq!(db.len().unwrap(), 499);
+        assert_eq!(db.get(&9u32.to_le_bytes()).unwrap(), Some(vec![9u8; 40]));
+        assert!(!path.exists());
+    }
 
     fn journal_problems(path: &Path) -> usize {
         FORMAT
