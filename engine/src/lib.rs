@@ -30,6 +30,7 @@ mod lock;
 mod map_guard;
 mod mem_vfs;
 mod os_vfs;
+pub mod owner_names;
 mod pager;
 #[cfg(test)]
 mod pager_tests;
@@ -57,4 +58,4 @@ pub use recovery::{
     journal_path, journal_status, recover_in_memory, refuse_hot_journal, JournalStatus,
 };
 pub use store::Store;
-pub use vfs::{Vfs, VfsFile, VfsOpen};
+pub use vfs::{FileMeta, Vfs, VfsFile, VfsOpen};

@@ -246,37 +246,35 @@ impl Format for GnuFormat {
     }
 }
 
-fn name_of(file: &str, id: u32) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let _ = f.next();
-        (f.next()?.parse::<u32>().ok()? == id).then(|| name.to_string())
-    })
+/// The header of a gdbm ASCII dump of the file at `path` on the real file system: see
+/// [`dump_meta_in`].
+pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+    dump_meta_in(&OsVfs::new(), path)
 }
 
-/// The header of a gdbm ASCII dump of the file at `path` (spec §17.1): file name as given,
-/// owner and group (with names when they resolve), permission bits, `numsync` when the
-/// file is a numsync gdbm file, and the current time.
-pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+/// The header of a gdbm ASCII dump of the file at `path` on `vfs` (spec §17.1): file name
+/// as given, owner and group (with names when they resolve,
+/// [`pydbm_engine::owner_names`]), permission bits, `numsync` when the file is a numsync
+/// gdbm file, and the current time. What the file layer does not know (a memory disk has
+/// no owner) is left at the defaults: ids 0, mode `0o644`.
+pub fn dump_meta_in(vfs: &dyn Vfs, path: &Path) -> super::dump::DumpMeta {
     let mut meta = super::dump::DumpMeta {
         file: path.display().to_string(),
         mode: 0o644,
         ..Default::default()
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            meta.uid = m.uid();
-            meta.gid = m.gid();
-            meta.mode = m.mode() & 0o7777;
-            meta.user = name_of("/etc/passwd", m.uid());
-            meta.group = name_of("/etc/group", m.gid());
+    if let Ok(m) = vfs.metadata(path) {
+        if let Some((uid, gid)) = m.owner {
+            meta.uid = uid;
+            meta.gid = gid;
+            meta.user = pydbm_engine::owner_names::user_name(uid);
+            meta.group = pydbm_engine::owner_names::group_name(gid);
+        }
+        if let Some(mode) = m.mode {
+            meta.mode = mode;
         }
     }
-    if let Ok(bytes) = std::fs::read(path) {
+    if let Ok(bytes) = read_all(vfs, path) {
         if let Ok((l, _)) = super::header::Header::peek(&bytes) {
             meta.numsync = l.numsync;
         }
