@@ -14,12 +14,32 @@ use super::check::walk;
 use super::open::{open_with, GnuOptions};
 use super::salvage::salvage;
 
-/// The gdbm 1.23 format (`dbm.gnu`).
+/// The gdbm 1.23 format (`dbm.gnu`), opening new files with `options` (the gdbm C API's
+/// settings Python's flags lack; [`FORMAT`] has the defaults Python gets).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GnuFormat;
+pub struct GnuFormat {
+    /// The gdbm settings [`Format::open_in`] passes to [`open_with`].
+    pub options: GnuOptions,
+}
 
-/// The registry entry for `dbm.gnu`.
-pub static FORMAT: GnuFormat = GnuFormat;
+/// The registry entry for `dbm.gnu`: the default [`GnuOptions`].
+pub static FORMAT: GnuFormat = GnuFormat {
+    options: GnuOptions {
+        block_size: 0,
+        numsync: false,
+        cache_bytes: 0,
+    },
+};
+
+/// The format the crash suites run: 512-byte blocks, so a few dozen keys split buckets and
+/// the directory (a 4096-byte block holds over a hundred slots).
+const CRASH_FORMAT: GnuFormat = GnuFormat {
+    options: GnuOptions {
+        block_size: 512,
+        numsync: false,
+        cache_bytes: 0,
+    },
+};
 
 fn read_all(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     let f = vfs.open(path, VfsOpen::READ)?;
@@ -80,15 +100,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
     let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
         let mut opts = OpenOptions::from_flag("c")?;
         opts.durability = Durability::Full;
-        let mut db = open_with(
-            vfs.clone(),
-            path,
-            &opts,
-            GnuOptions {
-                block_size: 512,
-                ..GnuOptions::default()
-            },
-        )?;
+        let mut db = CRASH_FORMAT.open_in(vfs, path, &opts)?;
         let mut state = State::new();
         committed(state.clone());
         let mut r = pydbm_engine::prng::SplitMix64::new(seed);
@@ -125,12 +137,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
         if let Some(p) = walk(&image).problems.first() {
             return Err(Error::corrupt(path, p.offset, p.message.clone()));
         }
-        let mut db = open_with(
-            vfs,
-            path,
-            &OpenOptions::from_flag("r")?,
-            GnuOptions::default(),
-        )?;
+        let mut db = CRASH_FORMAT.open_in(vfs, path, &OpenOptions::from_flag("r")?)?;
         let mut s = State::new();
         for k in db.keys()? {
             let v = db.get(&k)?.ok_or_else(|| Error::NotFound {
@@ -159,7 +166,7 @@ impl Format for GnuFormat {
     }
 
     fn open_in(&self, vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(open_with(vfs, path, opts, GnuOptions::default())?))
+        Ok(Box::new(open_with(vfs, path, opts, self.options)?))
     }
 
     /// [`Format::open_in`] over the real file system read as libgdbm reads it

@@ -262,14 +262,15 @@ fn crashtest_one(
     };
     let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
         let mut rng = SplitMix64::new(seed);
-        let mut db = NdbmDb::open_with(vfs.clone(), path, &opts)?;
+        // Through `Format::open_in`, the path the CLI and `pydbm::open` take.
+        let mut db = FORMAT.open_in(vfs.clone(), path, &opts)?;
         let mut state = State::new();
         committed(state.clone());
         for _ in 0..ops {
             let r = rng.below(100);
             if r < 8 {
                 db.close()?;
-                db = NdbmDb::open_with(
+                db = FORMAT.open_in(
                     vfs.clone(),
                     path,
                     &OpenOptions {
