@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use pydbm_engine::live_reference::{record_used, skip_or_fail};
 use pydbm_engine::{
-    journal_path, journal_status, CrashKind, Dbm, FaultConfig, FaultVfs, JournalStatus, MemVfs,
-    OpenMode, OpenOptions, Vfs,
+    journal_path, journal_status, CrashKind, Dbm, FaultConfig, FaultVfs, Format, JournalStatus,
+    MemVfs, OpenMode, OpenOptions, Vfs,
 };
 
 /// Debian's python3 with dbm.gnu/dbm.ndbm/dbm.dumb (`PYDBM_PYTHON_GDBM`, default
@@ -85,15 +85,11 @@ impl Kind {
             mode,
             ..OpenOptions::default()
         };
-        Ok(match self {
-            Kind::Gnu => Box::new(pydbm_formats::gnu::open_with(
-                vfs,
-                name,
-                &opts,
-                pydbm_formats::gnu::GnuOptions::default(),
-            )?),
-            Kind::Ndbm => Box::new(pydbm_formats::ndbm::NdbmDb::open_with(vfs, name, &opts)?),
-        })
+        // Through `Format::open_in`, the path the CLI and `pydbm::open` take.
+        match self {
+            Kind::Gnu => pydbm_formats::gnu::FORMAT.open_in(vfs, name, &opts),
+            Kind::Ndbm => pydbm_formats::ndbm::FORMAT.open_in(vfs, name, &opts),
+        }
     }
 }
 

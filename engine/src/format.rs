@@ -67,13 +67,30 @@ pub struct CrashReport {
 
 /// A dbm file format: the entry points the CLI dispatches to.
 ///
-/// Every method but [`Format::open`] has a default that fails with
-/// [`Error::Unsupported`], so a format can ship its mapping before its tooling.
+/// Every method but [`Format::module`] and [`Format::open_in`] has a default
+/// ([`Format::open`] opens on the real file system through `open_in`; the tools fail with
+/// [`Error::Unsupported`]), so a format can ship its mapping before its tooling.
 pub trait Format: Sync {
     /// The Python module name: `"dbm.gnu"`, `"dbm.ndbm"`, `"dbm.dumb"`, `"dbm.sqlite3"`.
     fn module(&self) -> &'static str;
-    /// Opens `path` (as Python's `dbm.<module>.open` takes it) with `opts`.
-    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>>;
+    /// Opens `path` (as Python's `dbm.<module>.open` takes it) with `opts`, with every file
+    /// of the database read and written through `vfs`: [`crate::OsVfs`] for real files,
+    /// [`crate::MemVfs`] for memory, [`crate::FaultVfs`] for crash tests. The same code runs
+    /// whatever the `vfs`, so a crash suite over `FaultVfs` checks what the CLI runs.
+    /// Formats that cannot run over some file layers say so in their docs and fail with
+    /// [`Error::Unsupported`].
+    fn open_in(
+        &self,
+        vfs: std::sync::Arc<dyn crate::Vfs>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn Dbm>>;
+    /// Opens `path` on the real file system: [`Format::open_in`] with [`crate::OsVfs`].
+    /// Formats may override it to choose how the OS files are read (a memory map), never
+    /// what they hold.
+    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        self.open_in(std::sync::Arc::new(crate::OsVfs::new()), path, opts)
+    }
     /// Verifies every structure of the file; an empty list means the file is sound.
     fn check(&self, path: &Path) -> Result<Vec<Problem>> {
         Err(Error::unsupported(

@@ -6,6 +6,8 @@
 //! - [`Vfs`] / [`VfsFile`]: the file layer, with [`OsVfs`] (real files), [`MemVfs`]
 //!   (memory) and [`FaultVfs`] (simulated crashes).
 //! - [`LockTable`]: the process-wide lock table over `flock`, `fcntl` or nothing.
+//! - [`Store`]: the transactional byte store gdbm and ndbm run on, implemented by
+//!   [`Pager`] (file 0).
 //! - [`Pager`]: transactions through a bounded page cache under a crc32-checked rollback
 //!   journal ([`journal`] has the record format).
 //! - [`crash`]: the crash-recovery harness every format reuses; [`crash_replay`]: the same
@@ -33,6 +35,7 @@ mod map_guard;
 mod mem_dbm;
 mod mem_vfs;
 mod os_vfs;
+pub mod owner_names;
 mod pager;
 #[cfg(test)]
 mod pager_tests;
@@ -42,6 +45,7 @@ mod process_id;
 mod recording_vfs;
 mod recovery;
 pub mod slab;
+mod store;
 mod vfs;
 
 pub use cache::{Page, PageCache, PageKey};
@@ -64,4 +68,5 @@ pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 #[cfg(any(test, feature = "fuzzing"))]
 pub use recovery::recover_in_memory;
 pub use recovery::{journal_path, journal_status, refuse_hot_journal, JournalStatus};
-pub use vfs::{Vfs, VfsFile, VfsOpen};
+pub use store::Store;
+pub use vfs::{FileMeta, Vfs, VfsFile, VfsOpen};

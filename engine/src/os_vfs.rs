@@ -47,6 +47,31 @@ impl OsVfs {
 }
 
 impl Vfs for OsVfs {
+    fn is_os(&self) -> bool {
+        true
+    }
+
+    /// `stat(2)` of `path` (following symlinks).
+    fn metadata(&self, path: &Path) -> Result<crate::FileMeta> {
+        let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(crate::FileMeta {
+                len: m.len(),
+                owner: Some((m.uid(), m.gid())),
+                mode: Some(m.mode() & 0o7777),
+                block_size: Some(m.blksize()),
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(crate::FileMeta {
+            len: m.len(),
+            owner: None,
+            mode: None,
+            block_size: None,
+        })
+    }
     fn open(&self, path: &Path, how: VfsOpen) -> Result<Box<dyn VfsFile>> {
         if (how.create || how.truncate) && !how.write {
             return Err(Error::BadArgument(format!(

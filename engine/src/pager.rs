@@ -241,6 +241,9 @@ pub struct Pager {
     dirty: DirtyPages,
     /// Each file's name as the journal header spells it (computed once, at open).
     names: Vec<Vec<u8>>,
+    /// Closed in place by [`crate::Store::finish`]: every [`crate::Store`] method but `len`
+    /// and `path` then fails with [`Error::Closed`].
+    pub(crate) closed: bool,
 }
 
 /// The dirty pages: each with its in-page changed range (sorted by key, for a
@@ -511,6 +514,7 @@ impl Pager {
             dir_dirty: false,
             dirty: DirtyPages::default(),
             names,
+            closed: false,
         })
     }
 
@@ -1675,9 +1679,37 @@ impl Pager {
 
     /// Commits, writes everything back, removes the journal and releases the lock.
     pub fn close(mut self) -> Result<()> {
-        if self.opts.read_only {
+        self.close_in_place()
+    }
+
+    /// [`Pager::close`] without consuming the pager (for [`crate::Store::finish`]): on
+    /// success the pager is marked closed, its lock and file handles are released, and the
+    /// [`crate::Store`] methods fail with [`Error::Closed`]. Closing a closed pager does
+    /// nothing. On error the pager stays open (the transaction may be retried or dropped).
+    pub(crate) fn close_in_place(&mut self) -> Result<()> {
+        if self.closed {
             return Ok(());
         }
+        if !self.opts.read_only {
+            self.close_writes()?;
+        }
+        self.closed = true;
+        self.cache.clear();
+        self.dirty.clear();
+        // The order a consumed pager released them in: its lock, then (dropping the
+        // struct) the file handles, then the journal's lock.
+        drop(self.lock.take());
+        for st in &mut self.files {
+            st.handle = None;
+        }
+        drop(self.journal.take());
+        drop(self.journal_lock.take());
+        Ok(())
+    }
+
+    /// The writing half of [`Pager::close`]: commit, write back, sync under `Full`, remove
+    /// the journal.
+    fn close_writes(&mut self) -> Result<()> {
         self.commit()?;
         self.write_back()?;
         if self.opts.durability == Durability::Full {
@@ -1689,7 +1721,6 @@ impl Pager {
                 other => other?,
             }
         }
-        drop(self.lock.take());
         Ok(())
     }
 }

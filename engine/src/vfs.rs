@@ -46,6 +46,21 @@ impl VfsOpen {
     };
 }
 
+/// What a file layer knows about a file besides its bytes (`stat(2)`'s fields that the
+/// formats use). Fields a layer does not have are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Length in bytes.
+    pub len: u64,
+    /// Owner user and group ids (`st_uid`, `st_gid`).
+    pub owner: Option<(u32, u32)>,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: Option<u32>,
+    /// The preferred I/O block size (`st_blksize`), which gdbm uses as a new file's block
+    /// size (gdbm spec §3.1).
+    pub block_size: Option<u64>,
+}
+
 /// A file system: opens, removes and renames files.
 ///
 /// Implementations must be usable from several threads; handles they return are
@@ -62,6 +77,25 @@ pub trait Vfs: Send + Sync + Debug {
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// Makes the directory entry changes (create, remove, rename) under `dir` durable.
     fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Whether this file system is the operating system's own (its paths name real files
+    /// that other processes and libraries see): true for [`crate::OsVfs`], false by default.
+    /// A format that can only run through a foreign library's own file access (SQLite's
+    /// unix VFS) checks it to refuse any other file layer clearly.
+    fn is_os(&self) -> bool {
+        false
+    }
+    /// What is known about `path` (see [`FileMeta`]). Fails like [`Vfs::open`] for reading
+    /// (kind `NotFound` when missing). The default opens the file for its length and knows
+    /// nothing else; [`crate::OsVfs`] reports `stat(2)`.
+    fn metadata(&self, path: &Path) -> Result<FileMeta> {
+        let len = self.open(path, VfsOpen::READ)?.len()?;
+        Ok(FileMeta {
+            len,
+            owner: None,
+            mode: None,
+            block_size: None,
+        })
+    }
 }
 
 /// An open file: positional reads and writes, length, sync.

@@ -32,7 +32,15 @@ impl Format for EtcdFormat {
     /// Opens the address with the flag's mode ([`EtcdDbm::open`]); gdbm's `f`/`s`/`u`
     /// modifiers and the durability setting have no meaning for etcd and are ignored
     /// (every write is replicated and fsynced by the cluster before it is acknowledged).
-    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+    /// The `vfs` is not used: an etcd database lives in the cluster named by the address,
+    /// not in files, so every file layer opens the same cluster.
+    fn open_in(
+        &self,
+        vfs: std::sync::Arc<dyn pydbm_engine::Vfs>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn Dbm>> {
+        let _ = vfs;
         let db = EtcdDbm::open(address_text(path)?, opts.mode, EtcdOptions::default())?;
         Ok(Box::new(db))
     }

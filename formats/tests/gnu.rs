@@ -10,7 +10,17 @@
 use std::path::{Path, PathBuf};
 
 use pydbm_engine::live_reference::skip_or_fail;
-use pydbm_formats::gnu::{FileOptions, GdbmFile, MemStorage};
+use pydbm_engine::{Durability, Pager, PagerOptions};
+
+/// Options of an in-memory pager that keeps no journal: for building an image in one go,
+/// where nothing rolls back (as fast as a plain buffer).
+fn unjournaled() -> PagerOptions {
+    PagerOptions {
+        durability: Durability::None,
+        ..PagerOptions::default()
+    }
+}
+use pydbm_formats::gnu::{FileOptions, GdbmFile};
 use sha2::{Digest, Sha256};
 
 const M64: u64 = u64::MAX;
@@ -138,12 +148,16 @@ fn run_script(script: &str, bs: i32, numsync: bool) -> Vec<u8> {
         numsync,
         ..FileOptions::default()
     };
-    let db = GdbmFile::open(MemStorage::without_undo("mem.gdbm", Vec::new()), opts).unwrap();
+    let db = GdbmFile::open(
+        Pager::in_memory("mem.gdbm", &[], unjournaled()).unwrap(),
+        opts,
+    )
+    .unwrap();
     apply_script(db, script)
 }
 
 /// Runs a script on a handle; returns the file bytes after closing it.
-fn apply_script(mut db: GdbmFile<MemStorage>, script: &str) -> Vec<u8> {
+fn apply_script(mut db: GdbmFile<Pager>, script: &str) -> Vec<u8> {
     for (n, line) in script.lines().enumerate() {
         let p: Vec<&str> = line.split(' ').collect();
         let ctx = || format!("line {}: {line:.60}", n + 1);
@@ -169,9 +183,9 @@ fn apply_script(mut db: GdbmFile<MemStorage>, script: &str) -> Vec<u8> {
             "sync" => db.sync().unwrap(),
             "reorganize" => db.reorganize().unwrap_or_else(|e| panic!("{}: {e}", ctx())),
             "reopen" => {
-                let st = db.close().unwrap();
+                let image = db.close().unwrap().image().unwrap();
                 db = GdbmFile::open(
-                    st,
+                    Pager::in_memory("mem.gdbm", &image, unjournaled()).unwrap(),
                     FileOptions {
                         writable: true,
                         ..FileOptions::default()
@@ -182,7 +196,7 @@ fn apply_script(mut db: GdbmFile<MemStorage>, script: &str) -> Vec<u8> {
             other => panic!("bad op {other}"),
         }
     }
-    db.close().unwrap().into_bytes()
+    db.close().unwrap().image().unwrap()
 }
 
 fn sha(b: &[u8]) -> String {
@@ -271,9 +285,9 @@ fn corpus_dir() -> PathBuf {
     fixtures().join("corpus")
 }
 
-fn open_image(bytes: Vec<u8>, writable: bool) -> pydbm_engine::Result<GdbmFile<MemStorage>> {
+fn open_image(bytes: Vec<u8>, writable: bool) -> pydbm_engine::Result<GdbmFile<Pager>> {
     GdbmFile::open(
-        MemStorage::new("corpus.gdbm", bytes),
+        Pager::in_memory("corpus.gdbm", &bytes, PagerOptions::default()).unwrap(),
         FileOptions {
             writable,
             ..FileOptions::default()
@@ -357,9 +371,9 @@ fn corpus_needs_recovery_state() {
 #[test]
 fn corpus_rebuilds_byte_identical() {
     let dir = corpus_dir();
-    let build = |bs: i32, numsync: bool, f: &dyn Fn(&mut GdbmFile<MemStorage>)| -> Vec<u8> {
+    let build = |bs: i32, numsync: bool, f: &dyn Fn(&mut GdbmFile<Pager>)| -> Vec<u8> {
         let mut db = GdbmFile::open(
-            MemStorage::new("c.gdbm", Vec::new()),
+            Pager::in_memory("c.gdbm", &[], PagerOptions::default()).unwrap(),
             FileOptions {
                 writable: true,
                 truncate: true,
@@ -370,7 +384,7 @@ fn corpus_rebuilds_byte_identical() {
         )
         .unwrap();
         f(&mut db);
-        db.close().unwrap().into_bytes()
+        db.close().unwrap().image().unwrap()
     };
     let check = |name: &str, got: Vec<u8>| {
         let want = std::fs::read(dir.join(name)).unwrap();
@@ -811,7 +825,7 @@ fn foreign_layouts_read_and_write() {
             omagic: false,
         };
         let mut db = GdbmFile::create(
-            MemStorage::new("x", Vec::new()),
+            Pager::in_memory("x", &[], PagerOptions::default()).unwrap(),
             layout,
             512,
             FileOptions::default(),
@@ -834,7 +848,7 @@ fn foreign_layouts_read_and_write() {
             }
         }
         db.reorganize().unwrap();
-        let bytes = db.close().unwrap().into_bytes();
+        let bytes = db.close().unwrap().image().unwrap();
         let magic = layout.magic();
         let want = if be {
             magic.to_be_bytes()
@@ -920,11 +934,11 @@ fn corpus_convert_to_numsync() {
     let dir = corpus_dir();
     let mut db = open_image(std::fs::read(dir.join("02-small.gdbm")).unwrap(), true).unwrap();
     db.convert(true).unwrap();
-    let bytes = db.close().unwrap().into_bytes();
+    let bytes = db.close().unwrap().image().unwrap();
     assert!(bytes == std::fs::read(dir.join("10-converted-numsync.gdbm")).unwrap());
     let mut db = open_image(bytes, true).unwrap();
     db.convert(false).unwrap();
-    let back = db.close().unwrap().into_bytes();
+    let back = db.close().unwrap().image().unwrap();
     let w = pydbm_formats::gnu::check::walk(&back);
     assert!(w.problems.is_empty(), "{:?}", w.problems);
     assert_eq!(w.records, listing_of("02-small.gdbm"));
@@ -1139,7 +1153,7 @@ fn foreign_build_fixtures_rebuild_byte_identical() {
             other => panic!("{name}: unknown abi {other}"),
         };
         let db = GdbmFile::create(
-            MemStorage::without_undo("mem.gdbm", Vec::new()),
+            Pager::in_memory("mem.gdbm", &[], unjournaled()).unwrap(),
             layout,
             bs,
             FileOptions {
@@ -1169,7 +1183,7 @@ fn little_endian_char_signedness_settles_on_first_evidence() {
             ..Layout::NATIVE
         };
         let mut db = GdbmFile::create(
-            MemStorage::new("x", Vec::new()),
+            Pager::in_memory("x", &[], PagerOptions::default()).unwrap(),
             layout,
             512,
             FileOptions::default(),
@@ -1178,7 +1192,7 @@ fn little_endian_char_signedness_settles_on_first_evidence() {
         for (i, k) in keys.iter().enumerate() {
             db.store(k, format!("v{i}").as_bytes(), true).unwrap();
         }
-        db.close().unwrap().into_bytes()
+        db.close().unwrap().image().unwrap()
     };
     let high: &[&[u8]] = &[
         b"ascii",
@@ -1201,7 +1215,7 @@ fn little_endian_char_signedness_settles_on_first_evidence() {
     let mut db = open_image(arm, true).unwrap();
     db.store("ñew".as_bytes(), b"n", true).unwrap();
     assert!(db.header().layout.unsigned_char);
-    let bytes = db.close().unwrap().into_bytes();
+    let bytes = db.close().unwrap().image().unwrap();
     let w = check::walk(&bytes);
     assert!(w.problems.is_empty(), "{:?}", w.problems);
     assert!(w.header.unwrap().layout.unsigned_char);
@@ -1212,7 +1226,7 @@ fn little_endian_char_signedness_settles_on_first_evidence() {
     let mut db = open_image(make(false, &[b"a", b"bb"]), true).unwrap();
     db.store("ñew".as_bytes(), b"n", true).unwrap();
     assert!(!db.header().layout.unsigned_char);
-    let bytes = db.close().unwrap().into_bytes();
+    let bytes = db.close().unwrap().image().unwrap();
     assert!(check::walk(&bytes).problems.is_empty());
     // A signed file stays signed when a high key misses.
     let mut db = open_image(make(false, high), false).unwrap();

@@ -13,8 +13,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use pydbm_engine::{Dbm, MemVfs, OpenOptions, Vfs};
+use pydbm_engine::{Pager, PagerOptions};
 use pydbm_formats::ndbm::live::live_diff;
-use pydbm_formats::ndbm::pagefile::MemFile;
 use pydbm_formats::ndbm::{db_path, HashStore, NdbmDb};
 
 fn fixtures() -> PathBuf {
@@ -195,7 +195,9 @@ fn live_scripts_match_libdb() {
     for (i, line) in text.lines().enumerate() {
         let name = format!("s{:04}", 100000 + i);
         let bytes = std::fs::read(ours.join(format!("{name}.db"))).unwrap();
-        let mut st = HashStore::open(MemFile::new(&name, bytes)).unwrap();
+        let mut st =
+            HashStore::open(Pager::in_memory(&name, &bytes, PagerOptions::default()).unwrap())
+                .unwrap();
         let mut want = vec![name.clone()];
         for k in st.keys().unwrap() {
             want.push(if k.is_empty() {

@@ -462,7 +462,26 @@ impl Format for SqliteFormat {
         "dbm.sqlite3"
     }
 
-    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+    /// Only the operating system's file system ([`pydbm_engine::Vfs::is_os`]):
+    /// `dbm.sqlite3` runs on SQLite's unix VFS, whose POSIX locks and shared-memory WAL
+    /// index are what Python's `sqlite3` and the `sqlite3` tool share with it. Any other
+    /// `vfs` (memory, fault injection) fails with [`pydbm_engine::Error::Unsupported`];
+    /// the SQLite crash suite runs over the engine VFS through [`crate::crash`] instead.
+    fn open_in(
+        &self,
+        vfs: std::sync::Arc<dyn pydbm_engine::Vfs>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn Dbm>> {
+        if !vfs.is_os() {
+            return Err(Error::unsupported(
+                path,
+                format!(
+                    "dbm.sqlite3 over the file layer {vfs:?}: it opens through SQLite's unix \
+                     VFS, so only the operating system's file system (OsVfs) is supported"
+                ),
+            ));
+        }
         Ok(Box::new(SqliteDbm::open(path, opts)?))
     }
 
@@ -731,6 +750,22 @@ mod tests {
 
     fn opts(flag: &str) -> OpenOptions {
         OpenOptions::from_flag(flag).unwrap()
+    }
+
+    /// `open_in` over a file layer other than the OS's is refused, naming the path and why.
+    #[test]
+    fn open_in_refuses_a_memory_disk() {
+        let vfs: std::sync::Arc<dyn pydbm_engine::Vfs> =
+            std::sync::Arc::new(pydbm_engine::MemVfs::new());
+        let Err(e) = SqliteFormat.open_in(vfs, Path::new("/mem/a.sqlite3"), &opts("c")) else {
+            panic!("dbm.sqlite3 opened over a MemVfs");
+        };
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("/mem/a.sqlite3") && text.contains("unix VFS"),
+            "{text}"
+        );
     }
 
     /// Replays every seed of fuzz/corpus/sqlite_dbm_open through the fuzz target's function.

@@ -3,7 +3,7 @@
 //! ([`pydbm_engine::crash_replay::run_replay`]: one recorded run per workload, every crash
 //! image rebuilt from the log).
 //!
-//! The database is opened through [`DumbFormat::open_in`](super::format::DumbFormat::open_in)
+//! The database is opened through [`Format::open_in`](pydbm_engine::Format::open_in)
 //! (the path `Format::open` takes, over the fault-injecting file system instead of the OS).
 //!
 //! The state compared is the raw content of `.dat`, `.dir` and `.bak` (a digest of each, with
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use pydbm_engine::crash::{self, CrashConfig};
 use pydbm_engine::crash_replay::run_replay;
 use pydbm_engine::prng::SplitMix64;
+use pydbm_engine::Format;
 use pydbm_engine::{CrashReport, Durability, OpenOptions, Pager, Result, Vfs};
 
 use super::db::file_paths;

@@ -76,20 +76,6 @@ fn shared_dat_lock(vfs: &dyn Vfs, name: &Path) -> Result<Option<pydbm_engine::Lo
 }
 
 impl DumbFormat {
-    /// [`Format::open`] through any `vfs` ([`MemVfs`](pydbm_engine::MemVfs),
-    /// [`FaultVfs`](pydbm_engine::FaultVfs), [`OsVfs`]): `dbm.dumb.open(path, flag, mode)` as
-    /// [`DumbDb::open_in`] describes it. The signature is the one this round's contract gives
-    /// `Format::open_in`, so the method moves into the trait implementation unchanged once the
-    /// trait has it.
-    pub fn open_in(
-        &self,
-        vfs: Arc<dyn Vfs>,
-        path: &Path,
-        opts: &OpenOptions,
-    ) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(DumbDb::open_in(vfs, path, opts)?))
-    }
-
     /// [`Format::check`] through any `vfs`.
     pub fn check_in(&self, vfs: &dyn Vfs, name: &Path) -> Result<Vec<Problem>> {
         let paths = file_paths(name);
@@ -237,8 +223,13 @@ impl Format for DumbFormat {
         "dbm.dumb"
     }
 
-    fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        self.open_in(Arc::new(OsVfs::new()), path, opts)
+    fn open_in(
+        &self,
+        vfs: Arc<dyn Vfs>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn Dbm>> {
+        Ok(Box::new(DumbDb::open_in(vfs, path, opts)?))
     }
 
     /// Reads under the shared `flock` on `NAME.dat` a `'r'` handle takes, so a pydbm writer's

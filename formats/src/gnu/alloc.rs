@@ -10,9 +10,9 @@ use super::avail::{self, AvailBlock, AvailElem};
 use super::bucket::BUCKET_AVAIL;
 use super::handle::GdbmFile;
 use super::layout::{GdbmCode, Malformed};
-use super::storage::Storage;
+use pydbm_engine::Store;
 
-impl<S: Storage> GdbmFile<S> {
+impl<S: Store> GdbmFile<S> {
     fn header_full(&self) -> bool {
         self.header.avail.count as usize >= self.header.avail.table.len()
     }

@@ -20,7 +20,7 @@ use pydbm_engine::Result;
 use super::bucket::Bucket;
 use super::hash::{dir_index, hash, hash_for, hash_unsigned_char};
 use super::header::Header;
-use super::storage::Storage;
+use pydbm_engine::Store;
 
 /// What one live slot says about its writer: `Some(true)` for an unsigned `char`,
 /// `Some(false)` for a signed one, `None` when the key hashes the same either way (no byte
@@ -46,7 +46,7 @@ pub fn evidence(key: &[u8], stored_hash: i32) -> Option<bool> {
 /// them). Reads the storage directly, never through the bucket cache, so libgdbm's cache
 /// state (and with it the bytes later splits write) is untouched. Costs one pass over the
 /// buckets and, when no key decides early, the keys' records.
-pub fn detect<S: Storage>(st: &mut S, header: &Header, dir: &[i64]) -> Result<Option<bool>> {
+pub fn detect<S: Store>(st: &mut S, header: &Header, dir: &[i64]) -> Result<Option<bool>> {
     let bucket_size = header.bucket_size.max(0) as usize;
     let elems = header.bucket_elems.max(0) as usize;
     let mut raw = vec![0u8; bucket_size];
@@ -80,7 +80,7 @@ pub fn detect<S: Storage>(st: &mut S, header: &Header, dir: &[i64]) -> Result<Op
 /// `header.layout.unsigned_char`): its bucket is read directly (not through the bucket
 /// cache) and probed as gdbm probes (spec §10). A hit proves the file's writer hashed
 /// with the other signedness.
-pub fn found_with_other_sign<S: Storage>(
+pub fn found_with_other_sign<S: Store>(
     st: &mut S,
     header: &Header,
     dir: &[i64],
@@ -119,7 +119,7 @@ pub fn found_with_other_sign<S: Storage>(
 
 /// Reads and decodes the bucket at `adr` into `bucket`; false when it does not lie in the
 /// file or does not decode.
-fn read_bucket<S: Storage>(
+fn read_bucket<S: Store>(
     st: &mut S,
     adr: i64,
     raw: &mut [u8],
@@ -138,7 +138,7 @@ fn read_bucket<S: Storage>(
 
 /// Reads the `len` key bytes of the record at `ptr` into `key`; false when they do not
 /// lie in the file.
-fn read_key<S: Storage>(st: &mut S, ptr: i64, len: usize, key: &mut Vec<u8>) -> Result<bool> {
+fn read_key<S: Store>(st: &mut S, ptr: i64, len: usize, key: &mut Vec<u8>) -> Result<bool> {
     if ptr < 0 || (ptr as u64).saturating_add(len as u64) > st.len() {
         return Ok(false);
     }

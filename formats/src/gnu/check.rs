@@ -326,11 +326,12 @@ pub fn walk(data: &[u8]) -> Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gnu::{FileOptions, GdbmFile, MemStorage};
+    use crate::gnu::{FileOptions, GdbmFile};
+    use pydbm_engine::{Pager, PagerOptions};
 
     fn sample() -> Vec<u8> {
         let mut db = GdbmFile::open(
-            MemStorage::new("t", Vec::new()),
+            Pager::in_memory("t", &[], PagerOptions::default()).unwrap(),
             FileOptions {
                 writable: true,
                 block_size: 512,
@@ -345,7 +346,7 @@ mod tests {
         for i in (0..300u32).step_by(3) {
             db.delete(&i.to_le_bytes()).unwrap();
         }
-        db.close().unwrap().into_bytes()
+        db.close().unwrap().image().unwrap()
     }
 
     #[test]

@@ -4,16 +4,15 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
-use pydbm_engine::{CursorPosition, Dbm, Error, Result};
+use pydbm_engine::{CursorPosition, Dbm, Error, Pager, Result};
 
 use super::handle::GdbmFile;
-use super::pager_storage::PagerStorage;
 
 /// An open `dbm.gnu` database: a [`GdbmFile`] plus the lock it holds and the path it was
 /// opened with. After [`Dbm::close`] every method fails with [`Error::Closed`].
 pub struct GnuDb {
     path: PathBuf,
-    file: Option<GdbmFile<PagerStorage>>,
+    file: Option<GdbmFile<Pager>>,
     /// Held until close (the engine's lock guard); dropped to release.
     lock: Option<Box<dyn Any + Send>>,
 }
@@ -31,7 +30,7 @@ impl GnuDb {
     /// Wraps an open file; `lock` is kept alive until close.
     pub fn from_file(
         path: impl Into<PathBuf>,
-        file: GdbmFile<PagerStorage>,
+        file: GdbmFile<Pager>,
         lock: Option<Box<dyn Any + Send>>,
     ) -> GnuDb {
         GnuDb {
@@ -42,7 +41,7 @@ impl GnuDb {
     }
 
     /// The open file, or [`Error::Closed`].
-    pub fn file(&mut self) -> Result<&mut GdbmFile<PagerStorage>> {
+    pub fn file(&mut self) -> Result<&mut GdbmFile<Pager>> {
         self.file.as_mut().ok_or_else(|| Error::Closed {
             path: self.path.clone(),
         })

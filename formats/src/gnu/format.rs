@@ -41,12 +41,32 @@ use super::check::walk;
 use super::open::{open_with, GnuOptions};
 use super::salvage::salvage;
 
-/// The gdbm 1.23 format (`dbm.gnu`).
+/// The gdbm 1.23 format (`dbm.gnu`), opening new files with `options` (the gdbm C API's
+/// settings Python's flags lack; [`FORMAT`] has the defaults Python gets).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GnuFormat;
+pub struct GnuFormat {
+    /// The gdbm settings [`Format::open_in`] passes to [`open_with`].
+    pub options: GnuOptions,
+}
 
-/// The registry entry for `dbm.gnu`.
-pub static FORMAT: GnuFormat = GnuFormat;
+/// The registry entry for `dbm.gnu`: the default [`GnuOptions`].
+pub static FORMAT: GnuFormat = GnuFormat {
+    options: GnuOptions {
+        block_size: 0,
+        numsync: false,
+        cache_bytes: 0,
+    },
+};
+
+/// The format the crash suites run: 512-byte blocks, so a few dozen keys split buckets and
+/// the directory (a 4096-byte block holds over a hundred slots).
+const CRASH_FORMAT: GnuFormat = GnuFormat {
+    options: GnuOptions {
+        block_size: 512,
+        numsync: false,
+        cache_bytes: 0,
+    },
+};
 
 fn read_all(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     let f = vfs.open(path, VfsOpen::READ)?;
@@ -107,15 +127,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
     let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
         let mut opts = OpenOptions::from_flag("c")?;
         opts.durability = Durability::Full;
-        let mut db = open_with(
-            vfs.clone(),
-            path,
-            &opts,
-            GnuOptions {
-                block_size: 512,
-                ..GnuOptions::default()
-            },
-        )?;
+        let mut db = CRASH_FORMAT.open_in(vfs, path, &opts)?;
         let mut state = State::new();
         committed(state.clone());
         let mut r = pydbm_engine::prng::SplitMix64::new(seed);
@@ -152,12 +164,7 @@ pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Res
         if let Some(p) = walk(&image).problems.first() {
             return Err(Error::corrupt(path, p.offset, p.message.clone()));
         }
-        let mut db = open_with(
-            vfs,
-            path,
-            &OpenOptions::from_flag("r")?,
-            GnuOptions::default(),
-        )?;
+        let mut db = CRASH_FORMAT.open_in(vfs, path, &OpenOptions::from_flag("r")?)?;
         let mut s = State::new();
         for k in db.keys()? {
             let v = db.get(&k)?.ok_or_else(|| Error::NotFound {
@@ -185,13 +192,14 @@ impl Format for GnuFormat {
         "dbm.gnu"
     }
 
+    fn open_in(&self, vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        Ok(Box::new(open_with(vfs, path, opts, self.options)?))
+    }
+
+    /// [`Format::open_in`] over the real file system read as libgdbm reads it
+    /// ([`super::open::os_vfs`]: a memory map for a locked handle).
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
-        Ok(Box::new(open_with(
-            super::open::os_vfs(opts),
-            path,
-            opts,
-            GnuOptions::default(),
-        )?))
+        self.open_in(super::open::os_vfs(opts), path, opts)
     }
 
     /// Reads under a shared `flock` (as a `'r'` handle takes): a pydbm or libgdbm writer's
@@ -272,37 +280,35 @@ impl Format for GnuFormat {
     }
 }
 
-fn name_of(file: &str, id: u32) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let _ = f.next();
-        (f.next()?.parse::<u32>().ok()? == id).then(|| name.to_string())
-    })
+/// The header of a gdbm ASCII dump of the file at `path` on the real file system: see
+/// [`dump_meta_in`].
+pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+    dump_meta_in(&OsVfs::new(), path)
 }
 
-/// The header of a gdbm ASCII dump of the file at `path` (spec §17.1): file name as given,
-/// owner and group (with names when they resolve), permission bits, `numsync` when the
-/// file is a numsync gdbm file, and the current time.
-pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
+/// The header of a gdbm ASCII dump of the file at `path` on `vfs` (spec §17.1): file name
+/// as given, owner and group (with names when they resolve,
+/// [`pydbm_engine::owner_names`]), permission bits, `numsync` when the file is a numsync
+/// gdbm file, and the current time. What the file layer does not know (a memory disk has
+/// no owner) is left at the defaults: ids 0, mode `0o644`.
+pub fn dump_meta_in(vfs: &dyn Vfs, path: &Path) -> super::dump::DumpMeta {
     let mut meta = super::dump::DumpMeta {
         file: path.display().to_string(),
         mode: 0o644,
         ..Default::default()
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            meta.uid = m.uid();
-            meta.gid = m.gid();
-            meta.mode = m.mode() & 0o7777;
-            meta.user = name_of("/etc/passwd", m.uid());
-            meta.group = name_of("/etc/group", m.gid());
+    if let Ok(m) = vfs.metadata(path) {
+        if let Some((uid, gid)) = m.owner {
+            meta.uid = uid;
+            meta.gid = gid;
+            meta.user = pydbm_engine::owner_names::user_name(uid);
+            meta.group = pydbm_engine::owner_names::group_name(gid);
+        }
+        if let Some(mode) = m.mode {
+            meta.mode = mode;
         }
     }
-    if let Ok(bytes) = std::fs::read(path) {
+    if let Ok(bytes) = read_all(vfs, path) {
         if let Ok((l, _)) = super::header::Header::peek(&bytes) {
             meta.numsync = l.numsync;
         }
@@ -318,6 +324,36 @@ pub fn dump_meta(path: &Path) -> super::dump::DumpMeta {
 mod tests {
     use super::*;
     use pydbm_engine::journal::{JournalFile, JournalHeader, INVALIDATED_MAGIC};
+
+    /// `Format::open_in` over a `MemVfs` writes a gdbm file onto the memory disk (locks and
+    /// journal included), readable again through the same path, and nothing on disk.
+    #[test]
+    fn open_in_runs_over_a_memory_disk() {
+        let mem = pydbm_engine::MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let path = Path::new("/mem/a.gdbm");
+        let mut db = FORMAT
+            .open_in(vfs.clone(), path, &OpenOptions::from_flag("c").unwrap())
+            .unwrap();
+        for i in 0..500u32 {
+            db.insert(&i.to_le_bytes(), &[i as u8; 40]).unwrap();
+        }
+        db.remove(&7u32.to_le_bytes()).unwrap();
+        db.close().unwrap();
+        let image = mem.read_file(path).expect("the file is on the memory disk");
+        assert_eq!(
+            &image[..4],
+            &0x1357_9acfu32.to_le_bytes()[..],
+            "gdbm 64-bit magic"
+        );
+        assert!(walk(&image).problems.is_empty());
+        let mut db = FORMAT
+            .open_in(vfs, path, &OpenOptions::from_flag("r").unwrap())
+            .unwrap();
+        assert_eq!(db.len().unwrap(), 499);
+        assert_eq!(db.get(&9u32.to_le_bytes()).unwrap(), Some(vec![9u8; 40]));
+        assert!(!path.exists());
+    }
 
     fn journal_problems(path: &Path) -> usize {
         FORMAT

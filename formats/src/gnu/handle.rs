@@ -1,4 +1,4 @@
-//! An open gdbm database over a [`Storage`]: lookup, store, delete, iteration, count,
+//! An open gdbm database over a [`Store`]: lookup, store, delete, iteration, count,
 //! sync and reorganize with libgdbm 1.23's exact in-memory state (bucket cache, buffer
 //! pool, header/directory change flags), so the bytes written are libgdbm's bytes.
 //!
@@ -13,7 +13,7 @@ use super::directory;
 use super::hash::{dir_index, hash_for};
 use super::header::Header;
 use super::layout::{GdbmCode, Layout, Malformed};
-use super::storage::{MemStorage, Storage};
+use pydbm_engine::{Pager, Store};
 
 /// How to open a gdbm file image (the parts of `gdbm_open`'s arguments that matter to
 /// the bytes).
@@ -67,7 +67,7 @@ fn need_recovery(h: &Header) -> Malformed {
 
 /// An open gdbm database. All methods keep libgdbm's in-memory state in step, including
 /// for reads (a read can change which buffer a later split recycles, spec §12.6).
-pub struct GdbmFile<S: Storage> {
+pub struct GdbmFile<S: Store> {
     pub(super) st: S,
     pub(super) header: Header,
     pub(super) dir: Vec<i64>,
@@ -102,7 +102,7 @@ pub struct GdbmFile<S: Storage> {
     in_txn: bool,
 }
 
-impl<S: Storage> GdbmFile<S> {
+impl<S: Store> GdbmFile<S> {
     /// Opens (or, when writable and empty or `truncate`, initialises) a gdbm image.
     ///
     /// Errors: a read-only open of an empty file → `Corrupt` (gdbm "Empty database");
@@ -1033,7 +1033,7 @@ impl<S: Storage> GdbmFile<S> {
         let keys = self.keys()?;
         let path = self.st.path().to_path_buf();
         let mut fresh = GdbmFile::create(
-            MemStorage::without_undo(&path, Vec::new()),
+            Pager::new_image(&path)?,
             self.header.layout,
             self.header.block_size,
             FileOptions {
@@ -1050,8 +1050,7 @@ impl<S: Storage> GdbmFile<S> {
             fresh.store(&k, &v, false)?;
         }
         fresh.sync()?;
-        let image = std::mem::replace(&mut fresh.st, MemStorage::without_undo(&path, Vec::new()))
-            .into_bytes();
+        let image = fresh.st.image()?;
         self.update(|s| {
             s.st.write_at(0, &image)?;
             s.st.set_len(image.len() as u64)?;

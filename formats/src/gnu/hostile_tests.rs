@@ -7,7 +7,7 @@ use super::bucket::Bucket;
 use super::handle::{FileOptions, GdbmFile};
 use super::hash::hash;
 use super::layout::Layout;
-use super::storage::MemStorage;
+use pydbm_engine::{Pager, PagerOptions};
 
 fn opts(writable: bool) -> FileOptions {
     FileOptions {
@@ -18,16 +18,20 @@ fn opts(writable: bool) -> FileOptions {
 
 /// A fresh 512-byte-block file holding `keys` (value = key).
 fn image(keys: &[&[u8]]) -> Vec<u8> {
-    let st = MemStorage::new("h.gdbm", Vec::new());
+    let st = Pager::in_memory("h.gdbm", &[], PagerOptions::default()).unwrap();
     let mut db = GdbmFile::create(st, Layout::NATIVE, 512, opts(true)).unwrap();
     for k in keys {
         db.store(k, k, true).unwrap();
     }
-    db.close().unwrap().into_bytes()
+    db.close().unwrap().image().unwrap()
 }
 
-fn open(img: Vec<u8>, writable: bool) -> GdbmFile<MemStorage> {
-    GdbmFile::open(MemStorage::new("h.gdbm", img), opts(writable)).unwrap()
+fn open(img: Vec<u8>, writable: bool) -> GdbmFile<Pager> {
+    GdbmFile::open(
+        Pager::in_memory("h.gdbm", &img, PagerOptions::default()).unwrap(),
+        opts(writable),
+    )
+    .unwrap()
 }
 
 /// Rewrites the bucket at `adr` of `img` through `f`.
@@ -141,7 +145,7 @@ fn allocation_rounding_past_i32_max_is_refused() {
 fn self_linked_or_overlapping_avail_stack_block_is_corrupt() {
     // Many deletes of distinct-sized records overflow the header table onto the stack.
     let keys: Vec<Vec<u8>> = (0..400).map(|i| format!("k{i:04}").into_bytes()).collect();
-    let st = MemStorage::new("h.gdbm", Vec::new());
+    let st = Pager::in_memory("h.gdbm", &[], PagerOptions::default()).unwrap();
     let fo = FileOptions {
         central_free: true,
         ..opts(true)
@@ -156,7 +160,7 @@ fn self_linked_or_overlapping_avail_stack_block_is_corrupt() {
     let next = db.header().avail.next_block;
     assert!(next != 0, "the workload pushed a stack block");
     let l = db.header().layout;
-    let img = db.close().unwrap().into_bytes();
+    let img = db.close().unwrap().image().unwrap();
     let at = next as usize;
     // next_block field of the stack block: after size (i32) and count (i32).
     let mut selfloop = img.clone();

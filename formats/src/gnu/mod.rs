@@ -1,7 +1,7 @@
 //! gdbm 1.23 (`dbm.gnu`): see docs/gdbm.md and the gdbm spec.
 //!
 //! Layers, bottom up: pure on-disk structures ([`layout`], [`header`], [`directory`],
-//! [`bucket`], [`avail`], [`hash`]); the store logic over a [`storage::Storage`]
+//! [`bucket`], [`avail`], [`hash`]); the store logic over the engine's [`pydbm_engine::Store`]
 //! ([`handle::GdbmFile`], with allocation and splitting in their own modules); and the
 //! Python-facing database.
 
@@ -14,7 +14,6 @@ pub mod handle;
 pub mod hash;
 pub mod header;
 pub mod layout;
-pub mod storage;
 
 mod alloc;
 #[cfg(test)]
@@ -23,13 +22,11 @@ mod split;
 
 pub use handle::{FileOptions, GdbmFile};
 pub use layout::{GdbmCode, Layout, Malformed};
-pub use storage::{MemStorage, Storage};
 pub mod check;
 pub mod db;
 pub mod dump;
 pub use db::GnuDb;
 pub mod open;
-pub mod pager_storage;
 pub mod salvage;
 pub use open::{open, open_with, os_vfs, GnuOptions};
 pub mod format;

@@ -63,7 +63,6 @@ use pydbm_engine::{
 
 use super::db::GnuDb;
 use super::handle::{FileOptions, GdbmFile};
-use super::pager_storage::PagerStorage;
 
 /// gdbm-specific open settings beyond Python's flags (the C API's arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,16 +82,13 @@ pub struct GnuOptions {
 /// cache only grows as pages are read, so small files cost no more memory.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
-fn st_blksize(path: &Path) -> u64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::metadata(path) {
-            return m.blksize();
-        }
-    }
-    let _ = path;
-    4096
+/// The file's preferred I/O block size (`st_blksize`) as `vfs` reports it; 4096 when the
+/// file layer does not know it (a memory disk) or cannot tell.
+fn st_blksize(vfs: &dyn Vfs, path: &Path) -> u64 {
+    vfs.metadata(path)
+        .ok()
+        .and_then(|m| m.block_size)
+        .unwrap_or(4096)
 }
 
 /// The real file system a gdbm handle opened with `opts` reads through: like libgdbm
@@ -141,7 +137,7 @@ pub fn open_with(
         Some((LockKind::Flock, LockMode::Shared))
     };
     let pager = Pager::open(
-        vfs,
+        vfs.clone(),
         vec![FileSpec {
             path: path.to_path_buf(),
             create_mode: opts.file_mode,
@@ -159,14 +155,14 @@ pub fn open_with(
             ..PagerOptions::default()
         },
     )?;
-    let st = PagerStorage::new(pager, path);
+    let st = pager;
     let file = GdbmFile::open(
         st,
         FileOptions {
             writable,
             truncate: opts.mode == OpenMode::New,
             block_size: gnu.block_size,
-            st_blksize: st_blksize(path),
+            st_blksize: st_blksize(&*vfs, path),
             numsync: gnu.numsync,
             sync_writes: opts.sync,
             ..FileOptions::default()

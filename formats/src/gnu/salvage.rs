@@ -4,12 +4,11 @@
 
 use std::collections::HashSet;
 
-use pydbm_engine::{Error, Result};
+use pydbm_engine::{Error, Pager, Result};
 
 use super::check::walk;
 use super::handle::{FileOptions, GdbmFile};
 use super::header::new_block_size;
-use super::storage::MemStorage;
 
 /// The outcome of a salvage: the new file image and a line per action and per loss.
 #[derive(Debug, Clone)]
@@ -55,7 +54,7 @@ pub fn salvage(path: &std::path::Path, data: &[u8]) -> Result<Salvaged> {
         ));
     }
     let mut fresh = GdbmFile::create(
-        MemStorage::without_undo(path, Vec::new()),
+        Pager::new_image(path)?,
         h.layout,
         block_size,
         FileOptions::default(),
@@ -82,7 +81,7 @@ pub fn salvage(path: &std::path::Path, data: &[u8]) -> Result<Salvaged> {
     }
     report.push(format!("salvaged {kept} record(s) into a fresh file"));
     Ok(Salvaged {
-        image: fresh.into_storage().into_bytes(),
+        image: fresh.into_storage().image()?,
         kept,
         report,
     })
@@ -99,11 +98,12 @@ fn hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pydbm_engine::PagerOptions;
 
     #[test]
     fn salvage_keeps_readable_records() {
         let mut db = GdbmFile::open(
-            MemStorage::new("t", Vec::new()),
+            Pager::in_memory("t", &[], PagerOptions::default()).unwrap(),
             FileOptions {
                 writable: true,
                 block_size: 512,
@@ -114,7 +114,7 @@ mod tests {
         for i in 0..100u32 {
             db.store(&i.to_be_bytes(), b"value", true).unwrap();
         }
-        let mut img = db.close().unwrap().into_bytes();
+        let mut img = db.close().unwrap().image().unwrap();
         // Tear the file: drop the last block (as a crash mid-extension could).
         let n = img.len() - 512;
         img.truncate(n);

@@ -7,7 +7,7 @@ use super::directory;
 use super::handle::GdbmFile;
 use super::hash::dir_index;
 use super::layout::{GdbmCode, Malformed};
-use super::storage::Storage;
+use pydbm_engine::Store;
 
 /// libgdbm's directory limit: a directory of this many bytes or more is not doubled
 /// (`GDBM_DIR_OVERFLOW`).
@@ -38,7 +38,7 @@ pub(super) fn common_prefix_bits(hashes: impl Iterator<Item = i32>) -> u32 {
     }
 }
 
-impl<S: Storage> GdbmFile<S> {
+impl<S: Store> GdbmFile<S> {
     /// Before splitting the full current bucket (depth `b`) for a key hashing to `h`:
     /// works out how deep the split must go (one bit past the longest prefix the live
     /// hashes and `h` share) and refuses up front when that can never work or needs a

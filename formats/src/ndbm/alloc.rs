@@ -5,10 +5,10 @@
 use pydbm_engine::Result;
 
 use super::page::{OverflowPage, Page, HEADER_SIZE};
-use super::pagefile::PageFile;
 use super::store::HashStore;
+use pydbm_engine::Store;
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// `__db_new`: the head of the free list, or `last_pgno + 1`.
     pub(super) fn db_new(&mut self) -> Result<u32> {
         self.meta_dirty = true;

@@ -7,8 +7,8 @@ use pydbm_engine::{Problem, Result};
 
 use super::hash::{cmp_onpage, hash};
 use super::page::{Item, Page};
-use super::pagefile::PageFile;
 use super::store::HashStore;
+use pydbm_engine::Store;
 
 /// How a page is used, as found by walking the structures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,13 +19,13 @@ enum Use {
     Free,
 }
 
-struct Checker<'a, F: PageFile> {
+struct Checker<'a, F: Store> {
     st: &'a mut HashStore<F>,
     uses: Vec<Use>,
     problems: Vec<Problem>,
 }
 
-impl<F: PageFile> Checker<'_, F> {
+impl<F: Store> Checker<'_, F> {
     fn problem(&mut self, offset: Option<u64>, message: String) {
         if self.problems.len() < 1000 {
             self.problems.push(Problem {
@@ -279,7 +279,7 @@ impl<F: PageFile> Checker<'_, F> {
 
 /// Verifies every structure reachable in the file and returns the problems found (empty:
 /// the file is sound). I/O failures are errors; damage is reported as problems.
-pub fn check<F: PageFile>(st: &mut HashStore<F>) -> Result<Vec<Problem>> {
+pub fn check<F: Store>(st: &mut HashStore<F>) -> Result<Vec<Problem>> {
     let last = st.meta.last_pgno;
     let ps = st.pagesize as u64;
     let want_len = (last as u64 + 1) * ps;

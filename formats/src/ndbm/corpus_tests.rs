@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::pagefile::MemFile;
 use super::parse_db_dump;
 use super::store::HashStore;
+use pydbm_engine::{Pager, PagerOptions};
 
 pub(crate) fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ndbm/corpus")
@@ -31,7 +31,9 @@ fn every_corpus_file_lists_its_dump() {
     for (name, bytes) in files {
         let dump = std::fs::read(corpus_dir().join(format!("{name}.dump.txt"))).unwrap();
         let want = parse_db_dump(&dump).unwrap();
-        let mut st = HashStore::open(MemFile::new(&name, bytes)).unwrap();
+        let mut st =
+            HashStore::open(Pager::in_memory(&name, &bytes, PagerOptions::default()).unwrap())
+                .unwrap();
         let got = st.items().unwrap();
         assert_eq!(got.len(), want.len(), "{name}: pair count");
         assert_eq!(got, want, "{name}: pairs and order");
@@ -46,7 +48,9 @@ fn every_corpus_file_lists_its_dump() {
 fn empty_values_are_returned() {
     // ndbm spec §1: Python's binding can fail to return empty values; pydbm returns b"".
     let bytes = std::fs::read(corpus_dir().join("emptykv.db")).unwrap();
-    let mut st = HashStore::open(MemFile::new("emptykv", bytes)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("emptykv", &bytes, PagerOptions::default()).unwrap())
+            .unwrap();
     let items = st.items().unwrap();
     assert!(items.iter().any(|(_, v)| v.is_empty()));
     for (k, v) in items {
@@ -57,7 +61,9 @@ fn empty_values_are_returned() {
 #[test]
 fn every_corpus_file_checks_clean() {
     for (name, bytes) in corpus_files() {
-        let mut st = HashStore::open(MemFile::new(&name, bytes)).unwrap();
+        let mut st =
+            HashStore::open(Pager::in_memory(&name, &bytes, PagerOptions::default()).unwrap())
+                .unwrap();
         let problems = super::check::check(&mut st).unwrap();
         assert!(problems.is_empty(), "{name}: {problems:?}");
     }
@@ -69,14 +75,16 @@ fn check_reports_damage_by_class() {
     // A page number that does not match its position.
     let mut b = bytes.clone();
     b[3 * 4096 + 8] ^= 0x40;
-    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("chains", &b, PagerOptions::default()).unwrap()).unwrap();
     let p = super::check::check(&mut st).unwrap();
     assert!(p.iter().any(|p| p.offset == Some(3 * 4096 + 8)), "{p:?}");
     // A key moved to another bucket's page: first item byte of page 1's first key.
     let mut b = bytes.clone();
     let off = u16::from_le_bytes([b[4096 + 26], b[4096 + 27]]) as usize;
     b[4096 + off + 1] ^= 0x5a;
-    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("chains", &b, PagerOptions::default()).unwrap()).unwrap();
     let p = super::check::check(&mut st).unwrap();
     assert!(
         p.iter().any(|p| p.message.contains("hashes to bucket")),
@@ -85,7 +93,8 @@ fn check_reports_damage_by_class() {
     // A truncated file.
     let mut b = bytes.clone();
     b.truncate(b.len() - 100);
-    let mut st = HashStore::open(MemFile::new("chains", b)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("chains", &b, PagerOptions::default()).unwrap()).unwrap();
     let p = super::check::check(&mut st).unwrap();
     assert!(p.iter().any(|p| p.message.contains("last_pgno")), "{p:?}");
 }
@@ -105,7 +114,9 @@ fn crashtest_small_workload_has_no_violations() {
 #[test]
 fn big_endian_files_stay_big_endian_and_sound_after_writes() {
     let bytes = std::fs::read(corpus_dir().join("be_small.db")).unwrap();
-    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("be_small", &bytes, PagerOptions::default()).unwrap())
+            .unwrap();
     assert_eq!(st.meta().endian, super::Endian::Big);
     let before = st.items().unwrap();
     for i in 0..500u32 {
@@ -118,11 +129,12 @@ fn big_endian_files_stay_big_endian_and_sound_after_writes() {
     for i in (0..500u32).step_by(3) {
         assert!(st.delete(format!("k{i}").as_bytes()).unwrap());
     }
-    use super::pagefile::PageFile;
     st.file_mut().commit().unwrap();
-    let bytes = st.into_file().into_bytes();
+    let bytes = st.into_file().image().unwrap();
     assert_eq!(&bytes[12..16], &[0, 0x06, 0x15, 0x61]);
-    let mut st = HashStore::open(MemFile::new("be_small", bytes)).unwrap();
+    let mut st =
+        HashStore::open(Pager::in_memory("be_small", &bytes, PagerOptions::default()).unwrap())
+            .unwrap();
     assert!(super::check::check(&mut st).unwrap().is_empty());
     for (k, v) in &before {
         assert_eq!(st.get(k).unwrap().as_ref(), Some(v));

@@ -27,10 +27,9 @@ use std::sync::Arc;
 
 use pydbm_engine::{
     CursorPosition, Dbm, Error, LockKind, LockMode, OpenMode, OpenOptions, OsVfs, Pager,
-    PagerOptions, Result, Vfs, VfsOpen,
+    PagerOptions, Result, Store, Vfs, VfsOpen,
 };
 
-use super::pagefile::{PageFile, PagerFile};
 use super::store::HashStore;
 
 /// What `dbm.ndbm.library` is for this layout (Debian's `_dbm` built against libdb).
@@ -52,7 +51,7 @@ pub fn db_path(path: &Path) -> PathBuf {
 /// transaction, nor its journal as hot). libdb never calls `flock`, so Python's `dbm.ndbm`
 /// is not blocked, as with the reference (docs/locking.md).
 pub struct NdbmDb {
-    store: Option<HashStore<PagerFile>>,
+    store: Option<HashStore<Pager>>,
     path: PathBuf,
     read_only: bool,
     /// Whether a [`pydbm_engine::Transaction`] is open: operations then do not commit;
@@ -150,7 +149,7 @@ impl NdbmDb {
                 ..PagerOptions::default()
             },
         )?;
-        let pf = PagerFile::new(pager);
+        let pf = pager;
         let fresh = opts.mode == OpenMode::New || (opts.mode == OpenMode::Create && pf.is_empty());
         let store = if fresh {
             let uid = make_uid(&*vfs, &file);
@@ -168,14 +167,14 @@ impl NdbmDb {
         })
     }
 
-    fn store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    fn store(&mut self) -> Result<&mut HashStore<Pager>> {
         let path = &self.path;
         self.store.as_mut().ok_or_else(|| Error::Closed {
             path: path.to_path_buf(),
         })
     }
 
-    fn writable(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    fn writable(&mut self) -> Result<&mut HashStore<Pager>> {
         if self.read_only {
             return Err(Error::ReadOnly {
                 path: db_path(&self.path),
@@ -203,7 +202,7 @@ impl NdbmDb {
     }
 
     /// The store, for tools (`check`, `stats`) that need the decoded structures.
-    pub fn hash_store(&mut self) -> Result<&mut HashStore<PagerFile>> {
+    pub fn hash_store(&mut self) -> Result<&mut HashStore<Pager>> {
         self.store()
     }
 }
@@ -216,7 +215,7 @@ impl NdbmDb {
 ///
 /// Inside a transaction (`in_txn`) a finished operation is not committed (the transaction
 /// commits once); a failed one rolls back the whole transaction.
-fn finish<T>(st: &mut HashStore<PagerFile>, r: Result<T>, in_txn: bool) -> Result<T> {
+fn finish<T>(st: &mut HashStore<Pager>, r: Result<T>, in_txn: bool) -> Result<T> {
     let e = match r {
         Ok(v) if in_txn => return Ok(v),
         Ok(v) => match st.file_mut().commit() {

@@ -14,7 +14,7 @@ use pydbm_engine::{
 
 use super::db::{db_path, NdbmDb};
 use super::page::Page;
-use super::pagefile::PageFile;
+use pydbm_engine::Store;
 
 /// The `dbm.ndbm` format (Berkeley DB 5.3 hash `NAME.db`). `PATH` is the name without `.db`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,6 +35,13 @@ impl Format for NdbmFormat {
         "dbm.ndbm"
     }
 
+    /// [`open_any`] over `vfs`.
+    fn open_in(&self, vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        open_any(vfs, path, opts)
+    }
+
+    /// [`Format::open_in`] over the real file system, with the Berkeley DB 5.3 handle
+    /// reading through [`super::db::os_vfs`] (a memory map under its lock).
     fn open(&self, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
         open_dispatch(Arc::new(OsVfs::new()), super::db::os_vfs(opts), path, opts)
     }
@@ -59,7 +66,7 @@ impl Format for NdbmFormat {
         let st = db.hash_store()?;
         let m = st.meta().clone();
         let records = st.count()?;
-        let size = st.file().len();
+        let size = Store::len(st.file());
         let (mut hash_pages, mut overflow, mut free, mut holes, mut free_bytes) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
         for pgno in 1..=m.last_pgno {
@@ -255,14 +262,15 @@ fn crashtest_one(
     };
     let workload = |vfs: Arc<dyn Vfs>, committed: &mut dyn FnMut(State)| -> Result<()> {
         let mut rng = SplitMix64::new(seed);
-        let mut db = NdbmDb::open_with(vfs.clone(), path, &opts)?;
+        // Through `Format::open_in`, the path the CLI and `pydbm::open` take.
+        let mut db = FORMAT.open_in(vfs.clone(), path, &opts)?;
         let mut state = State::new();
         committed(state.clone());
         for _ in 0..ops {
             let r = rng.below(100);
             if r < 8 {
                 db.close()?;
-                db = NdbmDb::open_with(
+                db = FORMAT.open_in(
                     vfs.clone(),
                     path,
                     &OpenOptions {
@@ -322,4 +330,34 @@ fn crashtest_one(
         &read_state,
         progress,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Format::open_in` over a `MemVfs` writes `NAME.db` onto the memory disk, readable
+    /// again through the same path, and nothing on disk.
+    #[test]
+    fn open_in_runs_over_a_memory_disk() {
+        let mem = pydbm_engine::MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let path = Path::new("/mem/a");
+        let mut db = FORMAT
+            .open_in(vfs.clone(), path, &OpenOptions::from_flag("c").unwrap())
+            .unwrap();
+        for i in 0..500u32 {
+            db.insert(&i.to_le_bytes(), &[i as u8; 40]).unwrap();
+        }
+        db.remove(&7u32.to_le_bytes()).unwrap();
+        db.close().unwrap();
+        let image = mem
+            .read_file(&db_path(path))
+            .expect("NAME.db is on the memory disk");
+        assert_eq!(&image[12..16], &0x061561u32.to_le_bytes()[..], "hash magic");
+        let mut db = FORMAT.open_in(vfs, path, &read_only()).unwrap();
+        assert_eq!(db.len().unwrap(), 499);
+        assert_eq!(db.get(&9u32.to_le_bytes()).unwrap(), Some(vec![9u8; 40]));
+        assert!(!db_path(path).exists());
+    }
 }

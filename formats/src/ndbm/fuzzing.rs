@@ -3,15 +3,27 @@
 //! is broken; hostile bytes must give errors, never panics, hangs or huge allocations.
 
 use super::check::check;
-use super::pagefile::MemFile;
 use super::store::HashStore;
+use pydbm_engine::{Durability, Pager, PagerOptions};
+
+/// The in-memory store a fuzz input runs on: a pager over a memory disk with no journal
+/// (nothing here rolls back), as fast as a plain buffer for these small files.
+fn fuzz_pager() -> PagerOptions {
+    PagerOptions {
+        durability: Durability::None,
+        ..PagerOptions::default()
+    }
+}
 
 /// `ndbm_open`: opens `data` as a Berkeley DB hash file in memory, iterates it, looks every
 /// listed key up, runs the checker, then inserts (small and big items, enough to split)
 /// and deletes. Errors are fine at every step; after a successful write the file must
 /// still open.
 pub fn open_bytes(data: &[u8]) {
-    let Ok(mut st) = HashStore::open(MemFile::new("fuzz.db", data.to_vec())) else {
+    let Ok(file) = Pager::in_memory("fuzz.db", data, fuzz_pager()) else {
+        return;
+    };
+    let Ok(mut st) = HashStore::open(file) else {
         return;
     };
     if let Ok(keys) = st.keys() {
@@ -36,11 +48,16 @@ pub fn open_bytes(data: &[u8]) {
         wrote &= st.delete(b"fuzz-3").is_ok();
     }
     if wrote {
-        use super::pagefile::PageFile;
-        st.file_mut().commit().expect("MemFile commits never fail");
-        let bytes = st.into_file().into_bytes();
-        let mut again =
-            HashStore::open(MemFile::new("fuzz.db", bytes)).expect("a file pydbm wrote opens");
+        st.file_mut()
+            .commit()
+            .expect("a memory pager without a journal commits without I/O");
+        let bytes = st
+            .into_file()
+            .image()
+            .expect("a memory pager's image reads back");
+        let file = Pager::in_memory("fuzz.db", &bytes, fuzz_pager())
+            .expect("a memory pager over bytes pydbm wrote opens");
+        let mut again = HashStore::open(file).expect("a file pydbm wrote opens");
         assert_eq!(
             again.get(b"fuzz-7").expect("a key pydbm stored reads back"),
             Some(vec![7u8; 40])
@@ -115,12 +132,12 @@ mod tests {
 
 #[cfg(test)]
 mod bounded_writes {
-    use super::super::pagefile::MemFile;
     use super::super::store::HashStore;
+    use pydbm_engine::Pager;
 
     /// `spares[2]` of a 3-page file points group 2 at page ~6.9 million: the first split
     /// that doubles the table used to write bucket 2's page there (`expand` →
-    /// `MemFile::write`, a 27.5 GB allocation found by cargo-fuzz on a mutated
+    /// the in-memory file's write, a 27.5 GB allocation found by cargo-fuzz on a mutated
     /// be_small.db). The write is refused as corruption naming last_pgno.
     #[test]
     fn a_bucket_page_past_last_pgno_is_not_written() {
@@ -128,8 +145,10 @@ mod bounded_writes {
             .join("../fuzz/corpus/ndbm_open/spares_past_end.db");
         let bytes = std::fs::read(dir).expect("committed reproducer");
         let len = bytes.len();
-        let mut st = HashStore::open(MemFile::new("spares_past_end.db", bytes))
-            .expect("the meta of the reproducer validates (group 2 is not in use yet)");
+        let mut st = HashStore::open(
+            Pager::in_memory("spares_past_end.db", &bytes, super::fuzz_pager()).unwrap(),
+        )
+        .expect("the meta of the reproducer validates (group 2 is not in use yet)");
         let mut err = None;
         for i in 0..200u32 {
             if let Err(e) = st.put(format!("k{i}").as_bytes(), b"v") {
@@ -139,7 +158,7 @@ mod bounded_writes {
         }
         let err = err.expect("a put reaches the doubling and fails");
         assert!(err.contains("last_pgno"), "{err}");
-        assert!(st.into_file().into_bytes().len() <= len + 4 * 4096);
+        assert!(st.into_file().image().unwrap().len() <= len + 4 * 4096);
         super::open_bytes(
             &std::fs::read(
                 std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -16,9 +16,9 @@ use pydbm_engine::Result;
 use super::hash::{cmp_onpage, getindex};
 use super::page::H_KEYDATA;
 use super::page_edit::{self, Changed, NewItem};
-use super::pagefile::PageFile;
 use super::store::{max_onpage, HashStore};
 use super::Endian;
+use pydbm_engine::Store;
 
 /// Granularity of the meta page's changed-range comparison: runs of differing 64-byte
 /// blocks are written as one range.
@@ -50,7 +50,7 @@ enum Walk {
     Absent { last: u32, roomy: Option<u32> },
 }
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Reads page `pgno` into the edit buffer; a hole becomes an empty bucket page
     /// (`__ham_pgin`). Returns false when the page is not one the fast path edits.
     fn load_edit(&mut self, pgno: u32) -> Result<bool> {
@@ -122,13 +122,13 @@ impl<F: PageFile> HashStore<F> {
         let base = self.page_write_offset(pgno)?;
         if self.edit_whole || self.file.len() < base + ps {
             self.edit_whole = false;
-            return self.file.write(base, &self.edit);
+            return self.file.write_at(base, &self.edit);
         }
-        self.file.write(base, &self.edit[..changed.head])?;
+        self.file.write_at(base, &self.edit[..changed.head])?;
         if !changed.items.is_empty() {
             let at = changed.items.start;
             self.file
-                .write(base + at as u64, &self.edit[changed.items])?;
+                .write_at(base + at as u64, &self.edit[changed.items])?;
         }
         Ok(())
     }
@@ -241,7 +241,7 @@ impl<F: PageFile> HashStore<F> {
 
 /// Writes the 64-byte blocks of image `new` (at file offset `base`) that differ from
 /// `old`, runs of adjacent differing blocks as one write. Both images have the same length.
-pub(super) fn write_changed<F: PageFile>(
+pub(super) fn write_changed<F: Store>(
     file: &mut F,
     base: u64,
     old: &[u8],
@@ -254,7 +254,7 @@ pub(super) fn write_changed<F: PageFile>(
         match (a != b, run) {
             (true, None) => run = Some(at),
             (false, Some(start)) => {
-                file.write(base + start as u64, &new[start..at])?;
+                file.write_at(base + start as u64, &new[start..at])?;
                 run = None;
             }
             _ => {}
@@ -262,7 +262,7 @@ pub(super) fn write_changed<F: PageFile>(
         at += b.len();
     }
     if let Some(start) = run {
-        file.write(base + start as u64, &new[start..])?;
+        file.write_at(base + start as u64, &new[start..])?;
     }
     Ok(())
 }
@@ -271,8 +271,8 @@ pub(super) fn write_changed<F: PageFile>(
 mod tests {
     use super::*;
     use crate::ndbm::corpus_tests::corpus_files;
-    use crate::ndbm::pagefile::MemFile;
     use pydbm_engine::prng::SplitMix64;
+    use pydbm_engine::{Pager, PagerOptions};
 
     /// Runs the same operations through a store using the in-place fast path and one using
     /// only the decoding path; after every operation both files are byte-identical and
@@ -280,8 +280,13 @@ mod tests {
     /// 1025 bytes; values: empty to 1025 bytes and multi-page; puts, `put_new`, gets,
     /// replaces that grow and shrink, deletes.
     fn same_bytes_both_paths(start: Vec<u8>, seed: u64, ops: usize) {
-        let mut fast = HashStore::open(MemFile::new("fast.db", start.clone())).unwrap();
-        let mut slow = HashStore::open(MemFile::new("slow.db", start)).unwrap();
+        let mut fast = HashStore::open(
+            Pager::in_memory("fast.db", &start.clone(), PagerOptions::default()).unwrap(),
+        )
+        .unwrap();
+        let mut slow =
+            HashStore::open(Pager::in_memory("slow.db", &start, PagerOptions::default()).unwrap())
+                .unwrap();
         slow.in_place = false;
         let mut rng = SplitMix64::new(seed);
         let mut keys: Vec<Vec<u8>> = fast.keys().unwrap();
@@ -318,7 +323,7 @@ mod tests {
             fast.file_mut().commit().unwrap();
             slow.file_mut().commit().unwrap();
             assert!(
-                fast.file().bytes() == slow.file().bytes(),
+                fast.file_mut().image().unwrap() == slow.file_mut().image().unwrap(),
                 "seed {seed}: files differ after operation {step}"
             );
         }
@@ -328,9 +333,13 @@ mod tests {
     #[test]
     fn in_place_path_writes_what_the_decoding_path_writes() {
         let fresh = {
-            let mut st = HashStore::create(MemFile::new("new.db", Vec::new()), [7; 20]).unwrap();
+            let mut st = HashStore::create(
+                Pager::in_memory("new.db", &[], PagerOptions::default()).unwrap(),
+                [7; 20],
+            )
+            .unwrap();
             st.file_mut().commit().unwrap();
-            st.into_file().into_bytes()
+            st.into_file().image().unwrap()
         };
         for seed in 0..6 {
             same_bytes_both_paths(fresh.clone(), seed, 3000);
@@ -342,7 +351,11 @@ mod tests {
     #[test]
     fn in_place_path_matches_on_libdb_files() {
         for (i, (_, bytes)) in corpus_files().into_iter().enumerate() {
-            if HashStore::open(MemFile::new("c.db", bytes.clone())).is_err() {
+            if HashStore::open(
+                Pager::in_memory("c.db", &bytes.clone(), PagerOptions::default()).unwrap(),
+            )
+            .is_err()
+            {
                 continue;
             }
             same_bytes_both_paths(bytes, 100 + i as u64, 400);

@@ -6,7 +6,7 @@
 //! - [`meta`], [`page`]: the on-disk structures as plain data with parse/encode (no I/O).
 //! - [`hash`]: libdb's hash function and the key order of sorted pages (§3.3, §3.4).
 //! - [`store`] (lookup, insert, replace, delete), `alloc` (free list, overflow chains),
-//!   `split` (table expansion): libdb's algorithms over a [`pagefile::PageFile`].
+//!   `split` (table expansion): libdb's algorithms over the engine's [`pydbm_engine::Store`].
 //! - [`db_dump`]: a parser for `db_dump` text output.
 
 pub mod check;
@@ -23,7 +23,6 @@ pub mod live;
 pub mod meta;
 pub mod page;
 pub mod page_edit;
-pub mod pagefile;
 mod raw_lookup;
 pub mod store;
 

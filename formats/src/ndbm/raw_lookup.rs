@@ -12,9 +12,9 @@ use pydbm_engine::Result;
 use super::hash::cmp_onpage;
 use super::page::{HEADER_SIZE, H_KEYDATA, H_OFFPAGE, OFFPAGE_SIZE, P_HASH};
 use super::page_edit;
-use super::pagefile::PageFile;
 use super::store::HashStore;
 use super::Endian;
+use pydbm_engine::Store;
 
 /// What a raw lookup found.
 #[derive(Debug, PartialEq, Eq)]
@@ -92,7 +92,7 @@ fn search_page<'a>(b: &'a [u8], pgno: u32, e: Endian, key: &[u8]) -> OnPage<'a> 
     OnPage::NotHere(next)
 }
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Looks `key` up, using decoded pages where cached and raw page bytes otherwise.
     pub(super) fn raw_lookup(&mut self, key: &[u8]) -> Result<RawLookup> {
         let bucket = self.bucket_of_key(key);
@@ -133,7 +133,7 @@ impl<F: PageFile> HashStore<F> {
     }
 }
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Walks every bucket chain in iteration order (bucket 0..=max_bucket, chain order,
     /// index order) and pushes each key to `out` when given; returns the number of pairs.
     /// Sorted pages are read as raw bytes; a page already decoded in the cache, an unsorted
@@ -207,8 +207,8 @@ impl<F: PageFile> HashStore<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ndbm::pagefile::MemFile;
     use pydbm_engine::prng::SplitMix64;
+    use pydbm_engine::{Pager, PagerOptions};
 
     /// On a freshly opened store (empty decoded cache), the raw path never disagrees with
     /// the decoding path: every stored key (small, 1025-byte off-page keys and values) is
@@ -216,7 +216,11 @@ mod tests {
     /// the common case (on-page keys) is decided.
     #[test]
     fn raw_lookup_agrees_with_the_decoding_path() {
-        let mut st = HashStore::create(MemFile::new("raw.db", Vec::new()), [0; 20]).unwrap();
+        let mut st = HashStore::create(
+            Pager::in_memory("raw.db", &[], PagerOptions::default()).unwrap(),
+            [0; 20],
+        )
+        .unwrap();
         let mut rng = SplitMix64::new(42);
         let mut pairs = Vec::new();
         for i in 0..3000u32 {
@@ -237,8 +241,10 @@ mod tests {
             pairs.push((k, v));
         }
         st.file_mut().commit().unwrap();
-        let bytes = st.into_file().into_bytes();
-        let mut fresh = HashStore::open(MemFile::new("raw.db", bytes)).unwrap();
+        let bytes = st.into_file().image().unwrap();
+        let mut fresh =
+            HashStore::open(Pager::in_memory("raw.db", &bytes, PagerOptions::default()).unwrap())
+                .unwrap();
         // The raw key walk lists what the decoding walk lists, in the same order.
         let decoded: Vec<Vec<u8>> = fresh.items().unwrap().into_iter().map(|(k, _)| k).collect();
         fresh.hash_cache.clear();
@@ -275,14 +281,16 @@ mod tests {
 mod corpus_key_tests {
     use super::*;
     use crate::ndbm::corpus_tests::corpus_files;
-    use crate::ndbm::pagefile::MemFile;
+    use pydbm_engine::{Pager, PagerOptions};
 
     /// On every libdb corpus file (both byte orders, unsorted pages, big keys, chains),
     /// the raw key walk lists exactly the keys of the decoding walk.
     #[test]
     fn raw_key_walk_lists_what_the_decoding_walk_lists() {
         for (name, bytes) in corpus_files() {
-            let Ok(mut st) = HashStore::open(MemFile::new(&name, bytes)) else {
+            let Ok(mut st) =
+                HashStore::open(Pager::in_memory(&name, &bytes, PagerOptions::default()).unwrap())
+            else {
                 continue;
             };
             let raw = st.keys().unwrap();

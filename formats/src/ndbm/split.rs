@@ -7,10 +7,10 @@ use super::hash::{ceil_log2, hash};
 use super::meta::NSPARES;
 use super::page::{HashPage, Item, H_KEYDATA};
 use super::page_edit::{self, NewItem};
-use super::pagefile::PageFile;
 use super::store::HashStore;
+use pydbm_engine::Store;
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Adds bucket `max_bucket + 1` and splits bucket `new & low_mask` into it. On a new
     /// doubling a whole group of pages is reserved at the end of the file (only its last
     /// page is written, as an empty bucket page) and recorded in `spares`.
@@ -126,7 +126,7 @@ fn data_item(d: &[u8], e: super::Endian) -> NewItem<'_> {
     }
 }
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Reads bucket page `pgno` into `buf` for the raw split; a hole becomes an empty page.
     /// Returns false when the page is not a sorted page of on-page keys.
     fn load_split_page(&mut self, pgno: u32, buf: &mut Vec<u8>) -> Result<bool> {
@@ -258,6 +258,6 @@ impl<F: PageFile> HashStore<F> {
     fn write_split_target(&mut self, pgno: u32, page: &[u8]) -> Result<()> {
         let at = self.page_write_offset(pgno)?;
         self.hash_cache.remove(&pgno);
-        self.file.write(at, page)
+        self.file.write_at(at, page)
     }
 }

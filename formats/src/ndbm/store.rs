@@ -11,17 +11,17 @@ use pydbm_engine::{Error, Result};
 use super::hash::{cmp_offpage, cmp_onpage, getindex, hash};
 use super::meta::HashMeta;
 use super::page::{HashPage, Item, Page, Pair};
-use super::pagefile::PageFile;
 use super::raw_lookup::RawLookup;
+use pydbm_engine::Store;
 
 /// Largest item kept on a bucket page: `pagesize / 4` (`ISBIG`, ndbm spec §3.3).
 pub fn max_onpage(pagesize: usize) -> usize {
     pagesize / 4
 }
 
-/// An open hash database over a [`PageFile`]. Every mutating method leaves the work
+/// An open hash database over a [`Store`]. Every mutating method leaves the work
 /// uncommitted; the caller commits (one operation = one commit) or rolls back on error.
-pub struct HashStore<F: PageFile> {
+pub struct HashStore<F: Store> {
     pub(super) file: F,
     pub(super) meta: HashMeta,
     pub(super) meta_page: Vec<u8>,
@@ -61,7 +61,7 @@ pub(super) struct Found {
     pub index: usize,
 }
 
-impl<F: PageFile> HashStore<F> {
+impl<F: Store> HashStore<F> {
     /// Opens an existing hash file: parses and validates the meta page. Fails with
     /// [`Error::Corrupt`] on a bad meta page and [`Error::Unsupported`] on checksummed,
     /// encrypted, duplicate or sub-database files.
@@ -75,7 +75,7 @@ impl<F: PageFile> HashStore<F> {
             ));
         }
         let mut head = vec![0u8; 512];
-        file.read(0, &mut head)?;
+        file.read_at(0, &mut head)?;
         let meta =
             HashMeta::parse(&head).map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
         if meta.metaflags & 1 != 0 || meta.encrypt_alg != 0 {
@@ -111,7 +111,7 @@ impl<F: PageFile> HashStore<F> {
         }
         let mut meta_page = vec![0u8; pagesize];
         let n = (file.len() as usize).min(pagesize);
-        file.read(0, &mut meta_page[..n])?;
+        file.read_at(0, &mut meta_page[..n])?;
         Ok(HashStore::with_meta(file, meta, meta_page, pagesize))
     }
 
@@ -123,11 +123,11 @@ impl<F: PageFile> HashStore<F> {
         let pagesize = meta.pagesize as usize;
         let meta_page = meta.encode();
         file.set_len(0)?;
-        file.write(0, &meta_page)?;
+        file.write_at(0, &meta_page)?;
         // Page 2 carries a stale copy of the meta buffer in libdb (§4 item 2); pydbm writes
         // an empty page, which is equally valid.
         let p2 = HashPage::empty(2).encode(meta.endian, pagesize);
-        file.write(2 * pagesize as u64, &p2)?;
+        file.write_at(2 * pagesize as u64, &p2)?;
         Ok(HashStore::with_meta(file, meta, meta_page, pagesize))
     }
 
@@ -156,7 +156,7 @@ impl<F: PageFile> HashStore<F> {
     pub fn reload_meta(&mut self) -> Result<()> {
         let mut page = vec![0u8; self.pagesize];
         let n = (self.file.len() as usize).min(self.pagesize);
-        self.file.read(0, &mut page[..n])?;
+        self.file.read_at(0, &mut page[..n])?;
         let path = self.file.path().to_path_buf();
         self.meta =
             HashMeta::parse(&page).map_err(|e| Error::corrupt(&path, e.offset, e.expected))?;
@@ -215,7 +215,7 @@ impl<F: PageFile> HashStore<F> {
             0
         };
         if n > 0 {
-            self.file.read(off, &mut buf[..n])?;
+            self.file.read_at(off, &mut buf[..n])?;
         }
         buf[n..].fill(0);
         Ok(())
@@ -301,7 +301,7 @@ impl<F: PageFile> HashStore<F> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(self.pagesize, 0);
         page.encode_into(self.meta.endian, &mut buf);
-        let res = self.file.write(at, &buf);
+        let res = self.file.write_at(at, &buf);
         self.scratch = buf;
         res
     }
@@ -322,7 +322,7 @@ impl<F: PageFile> HashStore<F> {
     pub(super) fn write_other(&mut self, pgno: u32, bytes: &[u8]) -> Result<()> {
         let at = self.page_write_offset(pgno)?;
         self.hash_cache.remove(&pgno);
-        self.file.write(at, bytes)
+        self.file.write_at(at, bytes)
     }
 
     /// Truncates the file to `pages` pages, dropping cached copies of the pages cut off.
@@ -339,7 +339,7 @@ impl<F: PageFile> HashStore<F> {
         }
         if self.file.len() < self.pagesize as u64 || self.meta_page.len() < META_BYTES {
             self.meta.encode_into(&mut self.meta_page);
-            self.file.write(0, &self.meta_page)?;
+            self.file.write_at(0, &self.meta_page)?;
         } else {
             // `encode_into` writes only the first 512 bytes (ndbm spec §3.1): encode into a
             // copy of those and write the 64-byte blocks that changed.
