@@ -223,12 +223,7 @@ impl Format for DumbFormat {
         "dbm.dumb"
     }
 
-    fn open_in(
-        &self,
-        vfs: Arc<dyn Vfs>,
-        path: &Path,
-        opts: &OpenOptions,
-    ) -> Result<Box<dyn Dbm>> {
+    fn open_in(&self, vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<Box<dyn Dbm>> {
         Ok(Box::new(DumbDb::open_in(vfs, path, opts)?))
     }
 
