@@ -3,7 +3,7 @@
 //! ([`pydbm_engine::crash_replay::run_replay`]: one recorded run per workload, every crash
 //! image rebuilt from the log).
 //!
-//! The database is opened through [`Format::open_in`](pydbm_engine::Format::open_in)
+//! The database is opened through [`Format::open_in`]
 //! (the path `Format::open` takes, over the fault-injecting file system instead of the OS).
 //!
 //! The state compared is the raw content of `.dat`, `.dir` and `.bak` (a digest of each, with
