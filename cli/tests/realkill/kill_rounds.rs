@@ -820,7 +820,7 @@ fn one_round(
         )),
         None => tally.violations.push(format!(
             "(b) the reference cannot read the file after one pydbm open: {}; {}; files kept in {}",
-            first_chars(res.stderr.trim().lines().last().unwrap_or(""), 300),
+            first_chars(res.error_line(), 300),
             verdicts(t, path),
             keep_evidence(dir, &format!("{}-round{round}-b", t.name)).display()
         )),
@@ -829,7 +829,7 @@ fn one_round(
         if res.read.is_some() {
             tally.violations.push(format!(
                 "(c) the reference's writes failed: {}",
-                first_chars(res.stderr.trim().lines().last().unwrap_or(""), 300)
+                first_chars(res.error_line(), 300)
             ));
         }
         return false;

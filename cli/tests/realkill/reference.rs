@@ -112,6 +112,23 @@ pub struct RoundResult {
     pub stderr: String,
 }
 
+impl RoundResult {
+    /// The last line of the reference's standard error (its exception), or `""`.
+    pub fn error_line(&self) -> &str {
+        self.stderr.trim().lines().last().unwrap_or("")
+    }
+
+    /// `None` when the reference read exactly `view`; otherwise what differs, or its error
+    /// when it could not read.
+    pub fn read_mismatch(&self, view: &Content) -> Option<String> {
+        match &self.read {
+            Some(c) if c == view => None,
+            Some(c) => Some(super::kill_rounds::diff(c, view)),
+            None => Some(self.error_line().to_string()),
+        }
+    }
+}
+
 /// Runs the round script through `python` on `module`'s database at `path` with `flag`
 /// (`r` to only read; `w` to apply `writes`: `set HEXKEY HEXVAL` / `del HEXKEY` lines).
 pub fn round(python: &Path, module: &str, path: &Path, flag: &str, writes: &str) -> RoundResult {

@@ -117,7 +117,7 @@ fn reference_first_test(name: &str, default_rounds: u64) {
                 Ok(view) => {
                     out.violations.push(format!(
                         "{tag}: after the reference failed ({}), pydbm's view is no committed prefix: {}",
-                        first_chars(res.stderr.trim().lines().last().unwrap_or(""), 200),
+                        first_chars(res.error_line(), 200),
                         diff(view, &allowed[0])
                     ));
                     reset(dir.path());
