@@ -248,25 +248,18 @@ impl Error {
             // a hot rollback journal (SQLITE_READONLY_ROLLBACK) or a WAL index that needs
             // rebuilding (RECOVERY, CANTINIT). Like every format's readers (docs/recovery.md),
             // say so and name the file, rather than "opened for reading only".
-            Some(ffi::SQLITE_READONLY)
-                if self.sqlite_errorcode == Some(ffi::SQLITE_READONLY_ROLLBACK) =>
-            {
-                pydbm_engine::Error::HotJournal {
+            Some(ffi::SQLITE_READONLY) => match self.sqlite_errorcode {
+                Some(ffi::SQLITE_READONLY_ROLLBACK) => pydbm_engine::Error::HotJournal {
                     path: sidecar(path, "-journal"),
+                },
+                Some(ffi::SQLITE_READONLY_RECOVERY | ffi::SQLITE_READONLY_CANTINIT) => {
+                    pydbm_engine::Error::HotJournal {
+                        path: sidecar(path, "-wal"),
+                    }
                 }
-            }
-            Some(ffi::SQLITE_READONLY)
-                if matches!(
-                    self.sqlite_errorcode,
-                    Some(ffi::SQLITE_READONLY_RECOVERY) | Some(ffi::SQLITE_READONLY_CANTINIT)
-                ) =>
-            {
-                pydbm_engine::Error::HotJournal {
-                    path: sidecar(path, "-wal"),
-                }
-            }
-            Some(ffi::SQLITE_READONLY) => pydbm_engine::Error::ReadOnly {
-                path: path.to_path_buf(),
+                _ => pydbm_engine::Error::ReadOnly {
+                    path: path.to_path_buf(),
+                },
             },
             Some(ffi::SQLITE_NOTADB) | Some(ffi::SQLITE_CORRUPT) => pydbm_engine::Error::corrupt(
                 path,
