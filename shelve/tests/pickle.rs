@@ -899,7 +899,7 @@ fn multi_version_corpus_loads_recodes_dis_and_show_like_cpython_313() {
 /// pydbm never imports, so it cannot know the name is missing.
 #[test]
 fn compat_table_globals_made_by_every_python_recode_like_cpython_313() {
-    let compared = compare_compat_tsv("globals.tsv", &[]);
+    let compared = compare_compat_tsv("globals.tsv");
     for source in ["py27", "py36", "py311", "py313", "crafted"] {
         assert!(
             compared.get(source).copied().unwrap_or(0) > 1000,
@@ -911,10 +911,13 @@ fn compat_table_globals_made_by_every_python_recode_like_cpython_313() {
 /// Instances of every exception class of the compat tables (no arguments, a message, an
 /// `(errno, text)` pair, three arguments) and of the `User*` containers, pickled by CPython
 /// 2.7, 3.6, 3.11 and 3.13, recode at every protocol to 3.13's re-dump
-/// (tests/fixtures/pickle/compat/instances.tsv, made by make_compat_globals.py).
+/// (tests/fixtures/pickle/compat/instances.tsv, made by make_compat_globals.py) — all of them,
+/// including the classes whose Python `__init__` CPython runs on load (configparser's
+/// errors, `http.client.IncompleteRead`/`LineTooLong`, `test.support.TestFailed`), which
+/// pydbm rebuilds from its construction table (src/pickle/construction_table.rs) instead.
 #[test]
 fn compat_table_instances_made_by_every_python_recode_like_cpython_313() {
-    let compared = compare_compat_tsv("instances.tsv", INSTANCE_GAPS);
+    let compared = compare_compat_tsv("instances.tsv");
     for source in ["py27", "py36", "py311", "py313"] {
         assert!(
             compared.get(source).copied().unwrap_or(0) > 1000,
@@ -923,78 +926,10 @@ fn compat_table_instances_made_by_every_python_recode_like_cpython_313() {
     }
 }
 
-/// A class whose instances pydbm does not yet re-reduce the way CPython 3.13 does: pickles
-/// whose loaded graph names it may differ (counted); each gap must still differ somewhere,
-/// so a fixed one has to leave the list.
-struct KnownGap {
-    module: &'static str,
-    name: &'static str,
-    why: &'static str,
-}
-
-/// CPython runs these classes' Python `__init__` on load; pydbm never runs code.
-const INSTANCE_GAPS: &[KnownGap] = &[
-    KnownGap {
-        module: "test.support",
-        name: "TestFailed",
-        why: "its __init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "Error",
-        why: "configparser's errors' __init__ store message/section/option attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "DuplicateSectionError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "InterpolationDepthError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "InterpolationError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "InterpolationSyntaxError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "NoOptionError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "NoSectionError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "configparser",
-        name: "ParsingError",
-        why: "__init__ stores attributes",
-    },
-    KnownGap {
-        module: "http.client",
-        name: "IncompleteRead",
-        why: "__init__ stores partial/expected",
-    },
-    KnownGap {
-        module: "http.client",
-        name: "LineTooLong",
-        why: "__init__ formats its message from the line type",
-    },
-];
-
 /// Recodes every pickle of `compat/<name>` (format: make_compat_globals.py's docstring) at
 /// protocols 0..5 and demands CPython 3.13's bytes, or an error where 3.13 raised; pickles
 /// 3.13 cannot load are counted, not compared. Returns the recodes compared per maker.
-fn compare_compat_tsv(name: &str, known_gaps: &[KnownGap]) -> BTreeMap<String, usize> {
+fn compare_compat_tsv(name: &str) -> BTreeMap<String, usize> {
     let text = std::fs::read_to_string(fixtures().join("compat").join(name)).unwrap();
     let rows: Vec<Vec<&str>> = text
         .lines()
@@ -1004,7 +939,6 @@ fn compare_compat_tsv(name: &str, known_gaps: &[KnownGap]) -> BTreeMap<String, u
     let mut failures = Vec::new();
     let mut compared: BTreeMap<String, usize> = BTreeMap::new();
     let (mut unloadable, mut total) = (0usize, 0usize);
-    let mut gap_hits = vec![0usize; known_gaps.len()];
     for row in &rows {
         let (sources, input) = (row[0], unhex_bytes(row[1]));
         // "=N": the six recodes of data row N.
@@ -1017,30 +951,16 @@ fn compare_compat_tsv(name: &str, known_gaps: &[KnownGap]) -> BTreeMap<String, u
             unloadable += 1;
             continue;
         }
-        // The known gap naming a class of this pickle's loaded graph, if any.
-        let gap = pickle::loads(&input, &LoadOptions::default())
-            .ok()
-            .and_then(|p| {
-                p.nodes.iter().find_map(|n| match n {
-                    pickle::Node::Global { module, name } => known_gaps
-                        .iter()
-                        .position(|g| (g.module, g.name) == (module.as_str(), name.as_str())),
-                    _ => None,
-                })
-            });
         for (q, want) in wants.iter().enumerate() {
             let got = pickle::recode(&input, q as u8, &LoadOptions::default());
             match (want.strip_prefix("ERR_"), &got) {
                 (Some(_), Err(_)) => {}
                 (None, Ok(got)) if hex_full(got) == *want => {}
-                _ => match gap {
-                    Some(g) => gap_hits[g] += 1,
-                    None => failures.push(format!(
-                        "{sources} {} -> p{q}: cpython {want}, pydbm {:?}",
-                        row[1],
-                        got.map(|g| hex_full(&g))
-                    )),
-                },
+                _ => failures.push(format!(
+                    "{sources} {} -> p{q}: cpython {want}, pydbm {:?}",
+                    row[1],
+                    got.map(|g| hex_full(&g))
+                )),
             }
             total += 1;
             for source in sources.split(',') {
@@ -1053,18 +973,6 @@ fn compare_compat_tsv(name: &str, known_gaps: &[KnownGap]) -> BTreeMap<String, u
          {compared:?}); {unloadable} pickles CPython 3.13 cannot load",
         rows.len()
     );
-    for (gap, hits) in known_gaps.iter().zip(&gap_hits) {
-        println!(
-            "{name}: known gap {}.{}: {hits} recodes differ ({})",
-            gap.module, gap.name, gap.why
-        );
-        assert!(
-            *hits > 0,
-            "{}.{} now recodes like CPython 3.13: remove it from the known gaps",
-            gap.module,
-            gap.name
-        );
-    }
     assert!(
         failures.is_empty(),
         "{} of the recodes differ from CPython 3.13:\n{}",

@@ -61,6 +61,7 @@
 mod big_stack;
 mod canonical_table;
 mod compat_table;
+mod construction_table;
 pub mod copyreg;
 mod de;
 pub mod dis;

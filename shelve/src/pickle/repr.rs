@@ -103,6 +103,21 @@ pub fn char_escape(c: u8) -> String {
     }
 }
 
+/// `repr()` of a single immutable atom (`None`, `bool`, `int`, `float`, `str`, `bytes`),
+/// exactly as CPython prints it; `None` for any other node (containers and instances are
+/// not formatted here) and for an int too long for `int_max_str_digits` (CPython raises).
+pub fn atom_repr(node: &Node) -> Option<String> {
+    Some(match node {
+        Node::None => "None".to_string(),
+        Node::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Node::Int(i) => i.to_decimal().ok()?,
+        Node::Float(f) => float_repr(*f),
+        Node::Str(s) => str_repr(s),
+        Node::Bytes(b) => bytes_repr(b),
+        _ => return None,
+    })
+}
+
 /// `repr()` of the pickle's root value.
 pub fn repr(p: &Pickle) -> Result<String> {
     super::big_stack::run(p.nodes.len(), || repr_inner(p))

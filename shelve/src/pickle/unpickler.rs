@@ -12,6 +12,7 @@ use pydbm_engine::{Error, Result};
 
 use super::canonical_table::CANONICAL_NAME;
 use super::compat_table::{IMPORT_MAPPING, NAME_MAPPING};
+use super::construction_table::{self, Construction, Made, Piece};
 use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::error::PickleError;
 use super::opcodes::{code as op, lookup};
@@ -104,10 +105,23 @@ struct Unpickler<'a> {
     small_str: HashMap<u32, NodeId>,
     small_bytes: HashMap<i32, NodeId>,
     globals: HashMap<(String, String), NodeId>,
+    /// Attribute names the construction table stored, one node per name (CPython interns
+    /// attribute names, so every instance's dict shares the key object).
+    attribute_names: HashMap<&'static str, NodeId>,
+    /// Instances built through the construction table → the argument tuple the pickle
+    /// gave (restored when a BUILD cannot be applied as setattr calls).
+    constructed: HashMap<NodeId, NodeId>,
+    /// Code points of the texts the construction table made so far (see
+    /// [`MAX_CONSTRUCTED_TEXT`]).
+    constructed_text: usize,
     buffers_used: usize,
     op_pos: usize,
     op_code: u8,
 }
+
+/// Most code points the construction table formats in one load (16 Mi): past it the load
+/// fails with `MemoryError` ([`Unpickler::constructed_instance`]).
+const MAX_CONSTRUCTED_TEXT: usize = 1 << 24;
 
 /// An unpickling error: CPython's exception class and message, placed at the opcode being
 /// read ([`PickleError`], carried as [`Error::Decode`]).
@@ -141,6 +155,9 @@ impl<'a> Unpickler<'a> {
             small_str: HashMap::new(),
             small_bytes: HashMap::new(),
             globals: HashMap::new(),
+            attribute_names: HashMap::new(),
+            constructed: HashMap::new(),
+            constructed_text: 0,
             buffers_used: 0,
             op_pos: 0,
             op_code: 0,
@@ -495,6 +512,202 @@ impl<'a> Unpickler<'a> {
         Some(())
     }
 
+    /// `cls(*args)` for a class of the construction table (construction_table.rs): the
+    /// instance with the `args` and dict CPython 3.13's `__init__` leaves. `Ok(None)` (build it
+    /// as the pickle says) for any other call, and when a text the `__init__` formats needs
+    /// the `repr`/`str` of an argument pydbm cannot print exactly (anything but a str, bytes,
+    /// int, float, bool or None). Every text is a new object, so a pickle calling such a class
+    /// many times on one long shared argument makes its length many times over: past
+    /// [`MAX_CONSTRUCTED_TEXT`] code points in one load it is a `MemoryError`, not an
+    /// allocation sized by the input's reference count.
+    fn constructed_instance(&mut self, callable: NodeId, args: NodeId) -> Result<Option<NodeId>> {
+        let c = match (self.graph.node(callable), self.graph.node(args)) {
+            (Node::Global { module, name }, Node::Tuple(a)) => {
+                match construction_table::lookup(module, name, a.len()) {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        self.construct(callable, args, c)
+    }
+
+    /// [`Self::constructed_instance`] for the listed construction `c`.
+    fn construct(
+        &mut self,
+        callable: NodeId,
+        args: NodeId,
+        c: &'static Construction,
+    ) -> Result<Option<NodeId>> {
+        let Node::Tuple(a) = self.graph.node(args) else {
+            return Ok(None);
+        };
+        let a = a.clone();
+        // Texts first, so nothing is added to the graph when one cannot be made.
+        let values = c
+            .args
+            .iter()
+            .chain(c.dict.unwrap_or(&[]).iter().map(|(_, m)| m));
+        let mut texts = Vec::new();
+        for m in values {
+            if let Made::Text(pieces) = m {
+                let Some(t) = self.construction_text(pieces, &a) else {
+                    return Ok(None);
+                };
+                self.constructed_text += t.char_len();
+                if self.constructed_text > MAX_CONSTRUCTED_TEXT {
+                    return Err(self.fail(
+                        PyExc::MemoryError,
+                        format!(
+                            "the exception messages CPython's __init__ would format exceed \
+                             pydbm's limit of {MAX_CONSTRUCTED_TEXT} characters per pickle"
+                        ),
+                    ));
+                }
+                texts.push(t);
+            }
+        }
+        let mut texts = texts.into_iter();
+        let mut fresh = Vec::new();
+        let mut value = |u: &mut Self, m: &Made| -> Option<NodeId> {
+            Some(match *m {
+                Made::Arg(i) => *a.get(i)?,
+                Made::None => u.none,
+                Made::EmptyList => {
+                    let id = u.graph.add(Node::List(Vec::new()));
+                    fresh.push(id);
+                    id
+                }
+                Made::Text(_) => {
+                    let id = u.str_node(texts.next()?);
+                    fresh.push(id);
+                    id
+                }
+                Made::Same(k) => *fresh.get(k)?,
+            })
+        };
+        let mut new_args = Vec::with_capacity(c.args.len());
+        for m in c.args {
+            let Some(v) = value(self, m) else {
+                return Ok(None);
+            };
+            new_args.push(v);
+        }
+        let mut dict = Vec::new();
+        for (key, m) in c.dict.unwrap_or(&[]) {
+            let Some(v) = value(self, m) else {
+                return Ok(None);
+            };
+            let k = match self.attribute_names.get(key) {
+                Some(&k) => k,
+                None => {
+                    let k = self.graph.add(Node::Str(PyStr::from(*key)));
+                    self.attribute_names.insert(key, k);
+                    k
+                }
+            };
+            dict.push((k, v));
+        }
+        let new_args = self.graph.add(Node::Tuple(new_args));
+        let state = c.dict.map(|_| self.graph.add(Node::Dict(dict)));
+        let id = self.graph.add(Node::Instance(Box::new(Instance {
+            construct: Construct::Reduce {
+                callable,
+                args: new_args,
+            },
+            list_items: Vec::new(),
+            dict_items: Vec::new(),
+            state,
+        })));
+        self.constructed.insert(id, args);
+        Ok(Some(id))
+    }
+
+    /// The text of `pieces` for the arguments `a`: `repr()` and `str()` of atoms only.
+    fn construction_text(&self, pieces: &[Piece], a: &[NodeId]) -> Option<PyStr> {
+        let mut cps: Vec<u32> = Vec::new();
+        for p in pieces {
+            match *p {
+                Piece::Lit(s) => cps.extend(s.chars().map(u32::from)),
+                Piece::Str(i) => match self.graph.node(*a.get(i)?) {
+                    Node::Str(s) => cps.extend(s.code_points()),
+                    n => cps.extend(super::repr::atom_repr(n)?.chars().map(u32::from)),
+                },
+                Piece::Repr(i) => {
+                    let r = super::repr::atom_repr(self.graph.node(*a.get(i)?))?;
+                    cps.extend(r.chars().map(u32::from));
+                }
+            }
+        }
+        Some(PyStr::from_code_points(cps))
+    }
+
+    /// BUILD on an instance of the construction table: `BaseException.__setstate__` sets each
+    /// key of a dict state as an attribute (a key already in the instance dict keeps its
+    /// place and key object and takes the new value; a new key is appended), `None` sets
+    /// nothing. A state setattr would not store in the dict (a non-dict, a non-str key,
+    /// `args` or another descriptor) restores the pickle's own arguments and state, as
+    /// before the table. `None` (BUILD as usual) for any other instance.
+    fn constructed_state(&mut self, inst: NodeId, state: NodeId) -> Option<()> {
+        let &orig_args = self.constructed.get(&inst)?;
+        let Node::Instance(i) = self.graph.node(inst) else {
+            return None;
+        };
+        let (current, callable) = match i.construct {
+            Construct::Reduce { callable, .. } => (i.state, callable),
+            _ => return None,
+        };
+        let g = &self.graph;
+        let merged = match g.node(state) {
+            Node::None => return Some(()),
+            Node::Dict(items) => {
+                let mut out = match current.map(|s| g.node(s)) {
+                    Some(Node::Dict(d)) => d.clone(),
+                    _ => Vec::new(),
+                };
+                let mut ok = true;
+                for &(k, v) in items {
+                    let Node::Str(ks) = g.node(k) else {
+                        ok = false;
+                        break;
+                    };
+                    let Some(name) = ks
+                        .as_str()
+                        .filter(|n| construction_table::stored_in_dict(n))
+                    else {
+                        ok = false;
+                        break;
+                    };
+                    match out
+                        .iter_mut()
+                        .find(|(ek, _)| matches!(g.node(*ek), Node::Str(e) if e == ks))
+                    {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((self.attribute_names.get(name).copied().unwrap_or(k), v)),
+                    }
+                }
+                ok.then_some(out)
+            }
+            _ => None,
+        };
+        let (args, new_state) = match merged {
+            Some(out) if out.is_empty() && current.is_none() => return Some(()),
+            Some(out) => (None, self.graph.add(Node::Dict(out))),
+            None => {
+                self.constructed.remove(&inst);
+                (Some(orig_args), state)
+            }
+        };
+        if let Node::Instance(i) = &mut self.graph.nodes[inst] {
+            if let Some(args) = args {
+                i.construct = Construct::Reduce { callable, args };
+            }
+            i.state = Some(new_state);
+        }
+        Some(())
+    }
+
     fn line_utf8(&self, b: &[u8]) -> Result<String> {
         String::from_utf8(b.to_vec()).map_err(|e| {
             self.fail(
@@ -553,7 +766,9 @@ impl<'a> Unpickler<'a> {
     ///   (Lib/datetime.py's pickle-compatibility check), so the state becomes bytes;
     /// - `deque([items])` / `deque([items], maxlen)`: 3.13's `deque.__reduce__` is
     ///   `(deque, () | ((), maxlen), None, iter(items))`;
-    /// - `OrderedDict([[k, v], ...])`: 3.13's is `(OrderedDict, (), None, None, iter(items))`.
+    /// - `OrderedDict([[k, v], ...])`: 3.13's is `(OrderedDict, (), None, None, iter(items))`;
+    /// - the exception classes of the construction table (construction_table.rs): the `args`
+    ///   and instance dict their `__init__` leaves ([`Self::constructed_instance`]).
     fn reduce_instance(&mut self, callable: NodeId, args: NodeId) -> NodeId {
         let g = &self.graph;
         let (Node::Global { module, name }, Node::Tuple(a)) = (g.node(callable), g.node(args))
@@ -1229,7 +1444,10 @@ impl<'a> Unpickler<'a> {
                         Some(n) => self.graph.add(n),
                         None => match self.partial_new(callable, args) {
                             Some(c) => self.instance(c),
-                            None => self.reduce_instance(callable, args),
+                            None => match self.constructed_instance(callable, args)? {
+                                Some(id) => id,
+                                None => self.reduce_instance(callable, args),
+                            },
                         },
                     };
                     self.push(id);
@@ -1289,7 +1507,9 @@ impl<'a> Unpickler<'a> {
                 op::BUILD => {
                     let state = self.pop()?;
                     let inst = self.top()?;
-                    if self.attribute_error_state(inst, state).is_some() {
+                    if self.attribute_error_state(inst, state).is_some()
+                        || self.constructed_state(inst, state).is_some()
+                    {
                         continue;
                     }
                     match &mut self.graph.nodes[inst] {
