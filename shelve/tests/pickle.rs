@@ -1049,6 +1049,75 @@ fn compat_table_globals_recode_like_live_cpython_313() {
     );
 }
 
+/// The classes of the construction table (src/pickle/construction_table.rs) with every
+/// arity they accept and many kinds of argument, crafted REDUCE + BUILD states (new keys,
+/// overridden keys, `args`, unreduced slots, `__notes__`, empty) and several instances in
+/// one pickle, made by the live CPython 3.13 (compat/construction_cases.py) at every
+/// protocol: each recodes to what a fresh 3.13 re-dumps (compat/redump_fresh.py).
+#[test]
+fn construction_table_classes_recode_like_live_cpython_313() {
+    let Some(py) = python313() else {
+        return;
+    };
+    let dir = fixtures().join("compat");
+    let made = std::process::Command::new(&py)
+        .arg(dir.join("construction_cases.py"))
+        .output()
+        .expect("run construction_cases.py");
+    assert!(
+        made.status.success(),
+        "construction_cases.py: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let inputs = String::from_utf8(made.stdout).expect("hex lines");
+    let script = format!(
+        "import runpy; runpy.run_path({:?})",
+        dir.join("redump_fresh.py").display().to_string()
+    );
+    let live = run_python(&py, &script, &inputs);
+    let inputs: Vec<&str> = inputs.lines().collect();
+    let live: Vec<&str> = live.lines().collect();
+    assert_eq!(live.len(), inputs.len(), "one answer per pickle");
+    let (mut failures, mut compared) = (Vec::new(), 0usize);
+    for (input, answer) in inputs.iter().zip(&live) {
+        let wants: Vec<&str> = answer.split(' ').collect();
+        assert_eq!(
+            wants.len(),
+            6,
+            "3.13 cannot load its own pickle {input}: {answer}"
+        );
+        let data = unhex_bytes(input);
+        for (q, want) in wants.iter().enumerate() {
+            let got = pickle::recode(&data, q as u8, &LoadOptions::default());
+            compared += 1;
+            match (want.strip_prefix("ERR_"), &got) {
+                (Some(_), Err(_)) => {}
+                (None, Ok(got)) if hex_full(got) == *want => {}
+                _ => failures.push(format!(
+                    "{input} -> p{q}: cpython {want}\n  pydbm {:?}",
+                    got.map(|g| hex_full(&g))
+                )),
+            }
+        }
+    }
+    println!("{} pickles, {compared} recodes compared", inputs.len());
+    assert!(
+        inputs.len() > 1000,
+        "construction_cases.py made too few pickles"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} recodes differ from the live CPython 3.13:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// CPython 3.13 for the hostile-input checks (pydbm_engine::live_reference: skips loudly,
 /// fails under `CI=true`).
 fn python313() -> Option<String> {

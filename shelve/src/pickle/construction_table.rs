@@ -53,6 +53,9 @@ pub(crate) struct Construction {
     pub name: &'static str,
     /// The number of positional arguments.
     pub arity: usize,
+    /// The positions that hold `None` for this entry to apply; empty for the general entry
+    /// (see [`lookup`]).
+    pub none_at: &'static [usize],
     /// The instance's `args`: a new tuple of these values (no class here keeps the tuple
     /// the call received; the observer would print `orig`).
     pub args: &'static [Made],
@@ -61,17 +64,46 @@ pub(crate) struct Construction {
     pub dict: Option<&'static [(&'static str, Made)]>,
 }
 
-/// Attribute names whose setattr on these classes does not store into the instance dict
-/// (the data descriptors every class of [`CONSTRUCTIONS`] has, as observed): a BUILD state
-/// naming one of them, or any other `__dunder__` name, is left as the pickle holds it.
-pub(crate) const SETATTR_DESCRIPTORS: &[&str] = &[
+/// The attribute names setattr on an instance of any class of [`CONSTRUCTIONS`] does not
+/// store into the instance dict (observed: it raises, or the name is a slot); every other
+/// str key of a BUILD state goes into the dict.
+pub(crate) const SETATTR_NOT_STORED: &[&str] = &[
     "__cause__",
+    "__class__",
     "__context__",
+    "__dict__",
     "__suppress_context__",
     "__traceback__",
     "__weakref__",
     "args",
 ];
+
+/// Where BUILD's setattr of one state key lands, for [`CONSTRUCTIONS`]' classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetAttr {
+    /// The instance dict.
+    Dict,
+    /// `args` (a tuple replaces it; any other iterable becomes a new tuple).
+    Args,
+    /// A slot `BaseException.__reduce__` leaves out (`__cause__`, `__context__`,
+    /// `__suppress_context__`, `__traceback__`): no trace in the re-dump when CPython
+    /// accepts the value, and a failed load when it does not.
+    Unreduced,
+    /// Anything else (`__class__`, `__dict__`, `__weakref__`): not modelled.
+    Other,
+}
+
+/// Where setattr of `key` lands (see [`SetAttr`]).
+pub(crate) fn setattr_kind(key: &str) -> SetAttr {
+    match key {
+        "args" => SetAttr::Args,
+        "__cause__" | "__context__" | "__suppress_context__" | "__traceback__" => {
+            SetAttr::Unreduced
+        }
+        k if SETATTR_NOT_STORED.contains(&k) => SetAttr::Other,
+        _ => SetAttr::Dict,
+    }
+}
 
 use Made::{Arg, EmptyList, Same, Text};
 use Piece::{Lit, Repr, Str};
@@ -87,18 +119,41 @@ const fn c(
         module,
         name,
         arity,
+        none_at: &[],
         args,
         dict,
     }
 }
 
+/// The entry of `module.name` with `arity` arguments that applies when the arguments at
+/// `none_at` are `None` (an `__init__` that takes another path for None).
+const fn when_none(none_at: &'static [usize], general: Construction) -> Construction {
+    Construction { none_at, ..general }
+}
+
 const CP: &str = "configparser";
 const HC: &str = "http.client";
 const TS: &str = "test.support";
+const SECTION_EXISTS: &[Piece] = &[Lit("Section "), Repr(0), Lit(" already exists")];
+const WHILE_READING_SECTION_EXISTS: &[Piece] = &[
+    Lit("While reading from "),
+    Repr(1),
+    Lit(": section "),
+    Repr(0),
+    Lit(" already exists"),
+];
+const DUPLICATE_SECTION_NO_SOURCE: &[(&str, Made)] = &[
+    ("message", Text(SECTION_EXISTS)),
+    ("section", Arg(0)),
+    ("source", Made::None),
+    ("lineno", Made::None),
+];
 const TEST_FAILED_DICT: Option<&[(&str, Made)]> = Some(&[("msg", Arg(0)), ("stats", Made::None)]);
 
-/// Every (class, arity) whose construction CPython 3.13 completes, for the classes whose
-/// `__init__` changes what their re-dump holds (sorted by module, name, arity).
+/// Every (class, arity) whose construction CPython 3.13 completes with marker arguments, and
+/// the None patterns that change the result, for the classes whose `__init__` changes what
+/// their re-dump holds (sorted by module, name, arity, then as observe_construction.py
+/// prints the None patterns: fewest positions first).
 pub(crate) const CONSTRUCTIONS: &[Construction] = &[
     c(
         CP,
@@ -106,7 +161,7 @@ pub(crate) const CONSTRUCTIONS: &[Construction] = &[
         1,
         &[Arg(0), Made::None, Made::None],
         Some(&[
-            ("message", Text(&[Lit("Section "), Repr(0), Lit(" already exists")])),
+            ("message", Text(SECTION_EXISTS)),
             ("section", Arg(0)),
             ("source", Made::None),
             ("lineno", Made::None),
@@ -118,20 +173,61 @@ pub(crate) const CONSTRUCTIONS: &[Construction] = &[
         2,
         &[Arg(0), Arg(1), Made::None],
         Some(&[
-            (
-                "message",
-                Text(&[
-                    Lit("While reading from "),
-                    Repr(1),
-                    Lit(": section "),
-                    Repr(0),
-                    Lit(" already exists"),
-                ]),
-            ),
+            ("message", Text(WHILE_READING_SECTION_EXISTS)),
             ("section", Arg(0)),
             ("source", Arg(1)),
             ("lineno", Made::None),
         ]),
+    ),
+    when_none(
+        &[1],
+        c(
+            CP,
+            "DuplicateSectionError",
+            2,
+            &[Arg(0), Made::None, Made::None],
+            Some(DUPLICATE_SECTION_NO_SOURCE),
+        ),
+    ),
+    when_none(
+        &[1],
+        c(
+            CP,
+            "DuplicateSectionError",
+            3,
+            &[Arg(0), Made::None, Arg(2)],
+            Some(&[
+                ("message", Text(SECTION_EXISTS)),
+                ("section", Arg(0)),
+                ("source", Made::None),
+                ("lineno", Arg(2)),
+            ]),
+        ),
+    ),
+    when_none(
+        &[2],
+        c(
+            CP,
+            "DuplicateSectionError",
+            3,
+            &[Arg(0), Arg(1), Made::None],
+            Some(&[
+                ("message", Text(WHILE_READING_SECTION_EXISTS)),
+                ("section", Arg(0)),
+                ("source", Arg(1)),
+                ("lineno", Made::None),
+            ]),
+        ),
+    ),
+    when_none(
+        &[1, 2],
+        c(
+            CP,
+            "DuplicateSectionError",
+            3,
+            &[Arg(0), Made::None, Made::None],
+            Some(DUPLICATE_SECTION_NO_SOURCE),
+        ),
     ),
     c(
         CP,
@@ -268,17 +364,31 @@ pub(crate) const CONSTRUCTIONS: &[Construction] = &[
     ),
 ];
 
-/// The construction of `module.name` with `arity` positional arguments, if listed.
-pub(crate) fn lookup(module: &str, name: &str, arity: usize) -> Option<&'static Construction> {
-    CONSTRUCTIONS
-        .iter()
-        .find(|c| c.module == module && c.name == name && c.arity == arity)
-}
-
-/// Whether BUILD's setattr of `key` on a listed class stores into the instance dict.
-pub(crate) fn stored_in_dict(key: &str) -> bool {
-    let dunder = key.starts_with("__") && key.ends_with("__");
-    !dunder && !SETATTR_DESCRIPTORS.contains(&key)
+/// The construction of `module.name` called with `arity` positional arguments, where
+/// `is_none(i)` says argument I is `None`: among the entries whose `none_at` positions all
+/// hold `None`, the one whose positions contain every other's (observe_construction.py
+/// prints an entry wherever that rule would otherwise pick wrongly, so there is always one
+/// when any applies); `None` when no entry applies (CPython raises for marker arguments, or
+/// the call is not listed).
+pub(crate) fn lookup(
+    module: &str,
+    name: &str,
+    arity: usize,
+    is_none: impl Fn(usize) -> bool,
+) -> Option<&'static Construction> {
+    let applies = |c: &&Construction| {
+        c.module == module
+            && c.name == name
+            && c.arity == arity
+            && c.none_at.iter().all(|&i| is_none(i))
+    };
+    let contains_all = |c: &&Construction| {
+        CONSTRUCTIONS
+            .iter()
+            .filter(applies)
+            .all(|o| o.none_at.iter().all(|i| c.none_at.contains(i)))
+    };
+    CONSTRUCTIONS.iter().filter(applies).find(contains_all)
 }
 
 #[cfg(test)]
@@ -293,7 +403,8 @@ mod tests {
         v
     }
 
-    fn text(pieces: &[Piece]) -> String {
+    /// A text in the observer's notation; arguments at `nones` print as `None`.
+    fn text(pieces: &[Piece], nones: &[usize]) -> String {
         let mut out = String::from("\"");
         for p in pieces {
             match p {
@@ -310,6 +421,7 @@ mod tests {
                         }
                     }
                 }
+                Repr(i) | Str(i) if nones.contains(i) => out.push_str("None"),
                 Repr(i) => out.push_str(&format!("{{r{i}}}")),
                 Str(i) => out.push_str(&format!("{{s{i}}}")),
             }
@@ -318,64 +430,109 @@ mod tests {
         out
     }
 
+    /// One entry's `args=...<TAB>dict=...` in the observer's notation.
+    fn entry(c: &Construction) -> String {
+        let mut fresh = 0;
+        let mut value = |m: &Made| match m {
+            Arg(i) if c.none_at.contains(i) => "None".to_string(),
+            Arg(i) => format!("a{i}"),
+            Made::None => "None".to_string(),
+            EmptyList => {
+                fresh += 1;
+                format!("[]#{}", fresh - 1)
+            }
+            Text(p) => {
+                fresh += 1;
+                format!("{}#{}", text(p, c.none_at), fresh - 1)
+            }
+            Same(k) => format!("#{k}"),
+        };
+        let args: Vec<String> = c.args.iter().map(&mut value).collect();
+        let dict = match c.dict {
+            None => "none".to_string(),
+            Some(d) => {
+                let v: Vec<String> = d
+                    .iter()
+                    .map(|(k, m)| format!("{k}: {}", value(m)))
+                    .collect();
+                format!("{{{}}}", v.join(", "))
+            }
+        };
+        format!("args=({})\tdict={dict}", args.join(", "))
+    }
+
     /// The table in observe_construction.py's notation (see its docstring).
     fn render() -> String {
         let mut out = String::new();
         for (module, name) in classes() {
             for n in 0..5 {
-                out.push_str(&format!("{module}.{name}/{n}\t"));
-                let Some(c) = lookup(module, name, n) else {
-                    out.push_str("raises\n");
-                    continue;
-                };
-                let mut fresh = 0;
-                let mut value = |m: &Made| match m {
-                    Arg(i) => format!("a{i}"),
-                    Made::None => "None".to_string(),
-                    EmptyList => {
-                        fresh += 1;
-                        format!("[]#{}", fresh - 1)
-                    }
-                    Text(p) => {
-                        fresh += 1;
-                        format!("{}#{}", text(p), fresh - 1)
-                    }
-                    Same(k) => format!("#{k}"),
-                };
-                let args: Vec<String> = c.args.iter().map(&mut value).collect();
-                let args = format!("({})", args.join(", "));
-                let dict = match c.dict {
-                    None => "none".to_string(),
-                    Some(d) => {
-                        let v: Vec<String> = d
-                            .iter()
-                            .map(|(k, m)| format!("{k}: {}", value(m)))
-                            .collect();
-                        format!("{{{}}}", v.join(", "))
-                    }
-                };
-                out.push_str(&format!("args={args}\tdict={dict}\n"));
+                let of_arity = CONSTRUCTIONS
+                    .iter()
+                    .filter(|c| (c.module, c.name, c.arity) == (module, name, n));
+                match of_arity.clone().find(|c| c.none_at.is_empty()) {
+                    Some(c) => out.push_str(&format!("{module}.{name}/{n}\t{}\n", entry(c))),
+                    None => out.push_str(&format!("{module}.{name}/{n}\traises\n")),
+                }
+                for c in of_arity.filter(|c| !c.none_at.is_empty()) {
+                    let at: Vec<String> = c.none_at.iter().map(|i| i.to_string()).collect();
+                    out.push_str(&format!(
+                        "{module}.{name}/{n}/none={}\t{}\n",
+                        at.join(","),
+                        entry(c)
+                    ));
+                }
             }
             out.push_str(&format!(
-                "{module}.{name}\tsetattr-descriptors={}\n",
-                SETATTR_DESCRIPTORS.join(",")
+                "{module}.{name}\tsetattr-not-stored={}\n",
+                SETATTR_NOT_STORED.join(",")
             ));
         }
         out
     }
 
+    /// The sort key of an entry: observe_construction.py's order.
+    fn order(c: &Construction) -> (&str, &str, usize, usize, usize) {
+        let mask = c.none_at.iter().map(|i| 1 << i).sum();
+        (c.module, c.name, c.arity, c.none_at.len(), mask)
+    }
+
+    #[test]
+    fn lookup_picks_the_none_pattern_entry() {
+        let find = |name: &str, nones: &[bool]| {
+            let module = if name == "ValueError" {
+                "builtins"
+            } else {
+                "configparser"
+            };
+            lookup(module, name, nones.len(), |i| nones[i]).map(|c| c.none_at)
+        };
+        let dse = "DuplicateSectionError";
+        let empty: &[usize] = &[];
+        assert_eq!(find(dse, &[false, false]), Some(empty));
+        assert_eq!(find(dse, &[false, true]), Some(&[1][..]));
+        assert_eq!(find(dse, &[true, true]), Some(&[1][..]));
+        assert_eq!(find(dse, &[false, true, false]), Some(&[1][..]));
+        assert_eq!(find(dse, &[true, false, true]), Some(&[2][..]));
+        assert_eq!(find(dse, &[true, true, true]), Some(&[1, 2][..]));
+        assert_eq!(find(dse, &[false, false, false]), None);
+        assert_eq!(find("NoSectionError", &[false, false]), None);
+        assert_eq!(find("ValueError", &[false]), None);
+    }
+
     #[test]
     fn table_is_sorted_and_unique() {
         for w in CONSTRUCTIONS.windows(2) {
-            assert!(
-                (w[0].module, w[0].name, w[0].arity) < (w[1].module, w[1].name, w[1].arity),
-                "{:?} then {:?}",
-                w[0],
-                w[1]
-            );
+            assert!(order(&w[0]) < order(&w[1]), "{:?} then {:?}", w[0], w[1]);
         }
-        assert!(!stored_in_dict("args") && !stored_in_dict("__notes__"));
-        assert!(stored_in_dict("message") && stored_in_dict("_Error__message"));
+        for w in SETATTR_NOT_STORED.windows(2) {
+            assert!(w[0] < w[1], "SETATTR_NOT_STORED unsorted at {w:?}");
+        }
+        assert_eq!(setattr_kind("args"), SetAttr::Args);
+        assert_eq!(setattr_kind("__traceback__"), SetAttr::Unreduced);
+        assert_eq!(setattr_kind("__dict__"), SetAttr::Other);
+        for stored in ["message", "_Error__message", "__notes__"] {
+            assert_eq!(setattr_kind(stored), SetAttr::Dict);
+        }
     }
 
     /// The table says what live CPython 3.13 does: observe_construction.py's output (the

@@ -12,7 +12,7 @@ use pydbm_engine::{Error, Result};
 
 use super::canonical_table::CANONICAL_NAME;
 use super::compat_table::{IMPORT_MAPPING, NAME_MAPPING};
-use super::construction_table::{self, Construction, Made, Piece};
+use super::construction_table::{self, Construction, Made, Piece, SetAttr};
 use super::copyreg::{evaluate_known_call, ClassFilter, ExtensionRegistry};
 use super::error::PickleError;
 use super::opcodes::{code as op, lookup};
@@ -105,9 +105,12 @@ struct Unpickler<'a> {
     small_str: HashMap<u32, NodeId>,
     small_bytes: HashMap<i32, NodeId>,
     globals: HashMap<(String, String), NodeId>,
-    /// Attribute names the construction table stored, one node per name (CPython interns
-    /// attribute names, so every instance's dict shares the key object).
-    attribute_names: HashMap<&'static str, NodeId>,
+    /// Attribute names of the instance dicts the construction table built, one node per
+    /// name: setattr interns the name, so every instance's dict shares the key object, and
+    /// it is not the str object a pickle gave (names such as `msg` are interned in CPython
+    /// before the load; a name nothing interned before would keep the pickle's object, which
+    /// shows only when that object is also used elsewhere in the same pickle).
+    attribute_names: HashMap<String, NodeId>,
     /// Instances built through the construction table → the argument tuple the pickle
     /// gave (restored when a BUILD cannot be applied as setattr calls).
     constructed: HashMap<NodeId, NodeId>,
@@ -523,7 +526,8 @@ impl<'a> Unpickler<'a> {
     fn constructed_instance(&mut self, callable: NodeId, args: NodeId) -> Result<Option<NodeId>> {
         let c = match (self.graph.node(callable), self.graph.node(args)) {
             (Node::Global { module, name }, Node::Tuple(a)) => {
-                match construction_table::lookup(module, name, a.len()) {
+                let is_none = |i: usize| matches!(self.graph.node(a[i]), Node::None);
+                match construction_table::lookup(module, name, a.len(), is_none) {
                     Some(c) => c,
                     None => return Ok(None),
                 }
@@ -599,14 +603,7 @@ impl<'a> Unpickler<'a> {
             let Some(v) = value(self, m) else {
                 return Ok(None);
             };
-            let k = match self.attribute_names.get(key) {
-                Some(&k) => k,
-                None => {
-                    let k = self.graph.add(Node::Str(PyStr::from(*key)));
-                    self.attribute_names.insert(key, k);
-                    k
-                }
-            };
+            let k = self.attribute_name(key);
             dict.push((k, v));
         }
         let new_args = self.graph.add(Node::Tuple(new_args));
@@ -644,68 +641,111 @@ impl<'a> Unpickler<'a> {
     }
 
     /// BUILD on an instance of the construction table: `BaseException.__setstate__` sets each
-    /// key of a dict state as an attribute (a key already in the instance dict keeps its
-    /// place and key object and takes the new value; a new key is appended), `None` sets
-    /// nothing. A state setattr would not store in the dict (a non-dict, a non-str key,
-    /// `args` or another descriptor) restores the pickle's own arguments and state, as
-    /// before the table. `None` (BUILD as usual) for any other instance.
+    /// key of a dict state as an attribute ([`construction_table::setattr_kind`]): a key
+    /// already in the instance dict keeps its place and key object and takes the new value, a
+    /// new key is appended; `args` takes a tuple as it is and a list's items as a new tuple;
+    /// the slots the reduce leaves out change nothing; `None` sets nothing. A state this does
+    /// not model (not a dict, a key that is not a str, `__class__`/`__dict__`/`__weakref__`,
+    /// `args` of another type) restores the pickle's own arguments and state, as before the
+    /// table. `None` (BUILD as usual) for any other instance.
     fn constructed_state(&mut self, inst: NodeId, state: NodeId) -> Option<()> {
         let &orig_args = self.constructed.get(&inst)?;
         let Node::Instance(i) = self.graph.node(inst) else {
             return None;
         };
-        let (current, callable) = match i.construct {
-            Construct::Reduce { callable, .. } => (i.state, callable),
+        let (current, callable, mut args) = match i.construct {
+            Construct::Reduce { callable, args } => (i.state, callable, args),
             _ => return None,
         };
         let g = &self.graph;
+        let mut args_items = None;
+        // The merged dict: keys already there keep their node; new ones are names to intern.
         let merged = match g.node(state) {
             Node::None => return Some(()),
             Node::Dict(items) => {
-                let mut out = match current.map(|s| g.node(s)) {
-                    Some(Node::Dict(d)) => d.clone(),
-                    _ => Vec::new(),
-                };
+                let mut out: Vec<(Result<NodeId, String>, NodeId)> =
+                    match current.map(|s| g.node(s)) {
+                        Some(Node::Dict(d)) => d.iter().map(|&(k, v)| (Ok(k), v)).collect(),
+                        _ => Vec::new(),
+                    };
                 let mut ok = true;
                 for &(k, v) in items {
-                    let Node::Str(ks) = g.node(k) else {
+                    let Some(name) = (match g.node(k) {
+                        Node::Str(ks) => ks.as_str(),
+                        _ => None,
+                    }) else {
                         ok = false;
                         break;
                     };
-                    let Some(name) = ks
-                        .as_str()
-                        .filter(|n| construction_table::stored_in_dict(n))
-                    else {
-                        ok = false;
-                        break;
-                    };
-                    match out
-                        .iter_mut()
-                        .find(|(ek, _)| matches!(g.node(*ek), Node::Str(e) if e == ks))
-                    {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((self.attribute_names.get(name).copied().unwrap_or(k), v)),
+                    match construction_table::setattr_kind(name) {
+                        SetAttr::Dict => {
+                            let same = |key: &Result<NodeId, String>| match key {
+                                Ok(ek) => {
+                                    matches!(g.node(*ek), Node::Str(e) if e.as_str() == Some(name))
+                                }
+                                Err(n) => n == name,
+                            };
+                            match out.iter_mut().find(|(key, _)| same(key)) {
+                                Some(slot) => slot.1 = v,
+                                None => out.push((Err(name.to_string()), v)),
+                            }
+                        }
+                        SetAttr::Args => match g.node(v) {
+                            Node::Tuple(_) => args = v,
+                            Node::List(items) => args_items = Some(items.clone()),
+                            _ => {
+                                ok = false;
+                                break;
+                            }
+                        },
+                        SetAttr::Unreduced => {}
+                        SetAttr::Other => {
+                            ok = false;
+                            break;
+                        }
                     }
                 }
                 ok.then_some(out)
             }
             _ => None,
         };
-        let (args, new_state) = match merged {
-            Some(out) if out.is_empty() && current.is_none() => return Some(()),
-            Some(out) => (None, self.graph.add(Node::Dict(out))),
+        if let (Some(items), Some(_)) = (args_items, &merged) {
+            args = self.graph.add(Node::Tuple(items));
+        }
+        let new_state = match merged {
+            Some(out) if out.is_empty() && current.is_none() => None,
+            Some(out) => {
+                let out = out
+                    .into_iter()
+                    .map(|(key, v)| match key {
+                        Ok(k) => (k, v),
+                        Err(name) => (self.attribute_name(&name), v),
+                    })
+                    .collect();
+                Some(self.graph.add(Node::Dict(out)))
+            }
             None => {
                 self.constructed.remove(&inst);
-                (Some(orig_args), state)
+                args = orig_args;
+                Some(state)
             }
         };
         if let Node::Instance(i) = &mut self.graph.nodes[inst] {
-            if let Some(args) = args {
-                i.construct = Construct::Reduce { callable, args };
-            }
-            i.state = Some(new_state);
+            i.construct = Construct::Reduce { callable, args };
+            i.state = new_state;
         }
         Some(())
+    }
+
+    /// The key node of attribute `name` in the instance dicts the construction table builds
+    /// (see `attribute_names`).
+    fn attribute_name(&mut self, name: &str) -> NodeId {
+        if let Some(&k) = self.attribute_names.get(name) {
+            return k;
+        }
+        let k = self.str_node(PyStr::from(name));
+        self.attribute_names.insert(name.to_string(), k);
+        k
     }
 
     fn line_utf8(&self, b: &[u8]) -> Result<String> {
