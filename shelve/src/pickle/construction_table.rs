@@ -519,6 +519,108 @@ mod tests {
         assert_eq!(find("ValueError", &[false]), None);
     }
 
+    use crate::pickle::{loads, LoadOptions, Node, Pickle};
+
+    /// Protocol 2: `configparser.NoSectionError` called with the argument tuple `args` builds
+    /// (opcodes leaving one tuple on the stack), then `tail` (a BUILD, or nothing), STOP.
+    fn no_section_error(args: &[u8], tail: &[u8]) -> Vec<u8> {
+        [
+            b"\x80\x02cconfigparser\nNoSectionError\n".as_slice(),
+            args,
+            b"R",
+            tail,
+            b".",
+        ]
+        .concat()
+    }
+
+    fn root_parts(p: &Pickle) -> (&Node, Option<&Node>) {
+        let Node::Instance(i) = p.node(p.root) else {
+            panic!("root is not an instance: {:?}", p.node(p.root));
+        };
+        let crate::pickle::Construct::Reduce { args, .. } = i.construct else {
+            panic!("not a REDUCE: {:?}", i.construct);
+        };
+        (p.node(args), i.state.map(|s| p.node(s)))
+    }
+
+    fn keys(p: &Pickle, state: Option<&Node>) -> Vec<String> {
+        match state {
+            Some(Node::Dict(items)) => items
+                .iter()
+                .map(|&(k, _)| match p.node(k) {
+                    Node::Str(s) => s.as_str().unwrap_or("?").to_string(),
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("state is not a dict: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listed_calls_build_the_observed_dict_and_others_load_as_written() {
+        let opts = LoadOptions::default();
+        // NoSectionError('s'): the table's dict.
+        let p = loads(&no_section_error(b"X\x01\x00\x00\x00s\x85", b""), &opts).unwrap();
+        let (_, state) = root_parts(&p);
+        assert_eq!(keys(&p, state), ["message", "section"]);
+        // NoSectionError([1]): "No section: [1]" needs a list's repr: as the pickle says.
+        let p = loads(&no_section_error(b"]K\x01a\x85", b""), &opts).unwrap();
+        let (args, state) = root_parts(&p);
+        assert!(matches!(args, Node::Tuple(a) if a.len() == 1));
+        assert!(state.is_none(), "no dict for an unformattable argument");
+        // NoSectionError('s', 't'): CPython raises; not listed, as the pickle says.
+        let p = loads(
+            &no_section_error(b"X\x01\x00\x00\x00sX\x01\x00\x00\x00t\x86", b""),
+            &opts,
+        )
+        .unwrap();
+        assert!(root_parts(&p).1.is_none());
+        // A BUILD setting __dict__ is not modelled: the pickle's args and state come back.
+        let p = loads(
+            &no_section_error(b"X\x01\x00\x00\x00s\x85", b"}X\x08\x00\x00\x00__dict__}sb"),
+            &opts,
+        )
+        .unwrap();
+        let (args, state) = root_parts(&p);
+        assert!(matches!(args, Node::Tuple(a) if a.len() == 1));
+        assert_eq!(keys(&p, state), ["__dict__"]);
+        // A BUILD adding a key and overriding one: setattr order.
+        let p = loads(
+            &no_section_error(
+                b"X\x01\x00\x00\x00s\x85",
+                b"}(X\x05\x00\x00\x00extraK\x01X\x07\x00\x00\x00messageK\x02ub",
+            ),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(keys(&p, root_parts(&p).1), ["message", "section", "extra"]);
+    }
+
+    /// Each call formats a new text, so one long argument shared by many calls would multiply
+    /// its length: past 16 Mi characters the load is a MemoryError, quickly.
+    #[test]
+    fn formatted_texts_are_bounded_per_load() {
+        let long = 100_000usize;
+        let pickle_of = |calls: usize| {
+            let mut d = b"\x80\x02cconfigparser\nNoSectionError\nq\x00X".to_vec();
+            d.extend_from_slice(&(long as u32).to_le_bytes());
+            d.extend(std::iter::repeat_n(b'a', long));
+            d.extend_from_slice(b"\x85q\x01");
+            for _ in 0..calls {
+                d.extend_from_slice(b"h\x00h\x01R0");
+            }
+            d.extend_from_slice(b"N.");
+            d
+        };
+        let opts = LoadOptions::default();
+        assert!(loads(&pickle_of(150), &opts).is_ok(), "15 M characters fit");
+        let start = std::time::Instant::now();
+        let err = loads(&pickle_of(200), &opts).expect_err("20 M characters do not");
+        assert!(err.to_string().contains("MemoryError"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    }
+
     #[test]
     fn table_is_sorted_and_unique() {
         for w in CONSTRUCTIONS.windows(2) {
