@@ -4,11 +4,12 @@
 //! `__init__` is Python code, that call stores attributes and may replace `args`, and the
 //! 3.13 re-dump (`BaseException.__reduce__`: `(cls, self.args, self.__dict__)`, the dict only
 //! when the instance has one) carries them. pydbm never runs code: this table states, per
-//! class and number of positional arguments, the observable result — the new `args` and the
-//! instance dict in insertion order — and the unpickler builds it
-//! (`Unpickler::reduce_instance`). A BUILD afterwards sets each state key as an attribute
-//! (`BaseException.__setstate__`): an existing key keeps its place and its key object, a new
-//! one is appended.
+//! class, number of positional arguments and which of them are `None`, the observable
+//! result — the new `args` and the instance dict in insertion order — and the unpickler
+//! builds it (`Unpickler::constructed_instance`; texts only from the `repr`/`str` of atoms,
+//! at most 16 Mi characters per load). A BUILD afterwards sets each state key as an attribute
+//! (`BaseException.__setstate__`, [`setattr_kind`]): an existing key keeps its place and its
+//! key object, a new one is appended (`Unpickler::constructed_state`).
 //!
 //! The facts were observed from outside on live CPython 3.13
 //! (`tests/fixtures/pickle/compat/observe_construction.py`: each class called with marker
