@@ -58,7 +58,8 @@ fn key(rng: &mut SplitMix64) -> Vec<u8> {
 /// `ops` operations from `seed` on a new database opened with [`FORMAT`]`.open_in(vfs, …)`
 /// at `durability`, reporting the records after each: single inserts (half), single removes
 /// (a quarter) and transactions of 2–40 inserts, overwrites and removes (a quarter), one in
-/// four of which is dropped instead of committed (rolled back: the state stays).
+/// four of which is dropped instead of committed (rolled back: the state stays). Then it
+/// closes the handle, reopens the database and compares (an `Err` when it differs).
 pub fn workload(
     ops: u64,
     seed: u64,
@@ -66,6 +67,7 @@ pub fn workload(
     vfs: Arc<dyn Vfs>,
     committed: &mut dyn FnMut(State),
 ) -> Result<()> {
+    let vfs_of_reopen = vfs.clone();
     let mut db = FORMAT.open_in(vfs, Path::new(PATH), &options(OpenMode::New, durability))?;
     let mut model = State::new();
     committed(model.clone());
@@ -110,7 +112,29 @@ pub fn workload(
         }
         committed(model.clone());
     }
-    db.close()
+    db.close()?;
+    reopen_and_compare(vfs_of_reopen, durability, &model)
+}
+
+/// Reopens the closed database and requires the records to be `model`. Besides checking
+/// the close itself (its checkpoint), this gives the harness crash points after the close
+/// (the reopen creates `-wal` and `-shm`), so the image the close left is judged too.
+fn reopen_and_compare(vfs: Arc<dyn Vfs>, durability: Durability, model: &State) -> Result<()> {
+    let mut db = FORMAT.open_in(vfs, Path::new(PATH), &options(OpenMode::Write, durability))?;
+    let state = db.iter().collect::<Result<State>>()?;
+    db.close()?;
+    if &state != model {
+        return Err(Error::corrupt(
+            PATH,
+            0,
+            format!(
+                "the {} records written before the close (reopened: {} records)",
+                model.len(),
+                state.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reopens the surviving disk through [`SqliteDbm::open_in`] (what [`FORMAT`]`.open_in`
@@ -188,6 +212,7 @@ mod tests {
             committed: &mut dyn FnMut(State),
         ) -> Result<()> {
             let path = Path::new(PATH);
+            let vfs_of_reopen = vfs.clone();
             let mut db = FORMAT.open_in(vfs, path, &options(OpenMode::New, durability))?;
             let mut model = State::new();
             committed(model.clone());
@@ -216,8 +241,9 @@ mod tests {
                 model.remove(&k);
             }
             txn.commit()?;
-            committed(model);
-            db.close()
+            committed(model.clone());
+            db.close()?;
+            reopen_and_compare(vfs_of_reopen, durability, &model)
         }
         for durability in [Durability::Process, Durability::Full] {
             let report = crash::run(
