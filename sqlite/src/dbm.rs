@@ -610,8 +610,10 @@ impl Format for SqliteFormat {
     /// `sqlite3` tool share with pydbm, so both sides read and write one WAL database at
     /// the same time. The engine VFS keeps the wal-index in this process's memory and,
     /// while it exists, holds the `-shm` DMS byte exclusively ([`crate::vfs`]): a foreign
-    /// SQLite could neither open a database pydbm holds nor be opened beside (a CPython
-    /// `dbm.sqlite3` writer racing `pydbm set` then fails instead of waiting).
+    /// SQLite could neither open a database pydbm holds nor be opened beside. Measured with
+    /// CPython 3.13 (docs/sqlite.md): while pydbm holds a handle, `dbm.sqlite3.open(p, 'r')`
+    /// reads in 0.1 s on the unix VFS and fails after 20 s with "locking protocol" through
+    /// the engine VFS. The files are the same either way.
     fn open_in(
         &self,
         vfs: std::sync::Arc<dyn pydbm_engine::Vfs>,
