@@ -79,8 +79,9 @@ pub trait Vfs: Send + Sync + Debug {
     fn sync_dir(&self, dir: &Path) -> Result<()>;
     /// Whether this file system is the operating system's own (its paths name real files
     /// that other processes and libraries see): true for [`crate::OsVfs`], false by default.
-    /// A format that can only run through a foreign library's own file access (SQLite's
-    /// unix VFS) checks it to refuse any other file layer clearly.
+    /// `dbm.sqlite3` checks it to open OS files through SQLite's own unix VFS (whose
+    /// `-shm` wal-index other processes share) and every other layer through pydbm's
+    /// SQLite VFS over it.
     fn is_os(&self) -> bool {
         false
     }

@@ -132,31 +132,44 @@ pub fn read_state(vfs: Arc<dyn Vfs>) -> Result<KvState> {
 /// write and sync of SQLite is a crash point. Half the transactions run in rollback-journal
 /// mode, half in WAL mode (two workloads, one report).
 pub fn crashtest(ops: u64, seed: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<CrashReport> {
-    let mut total = CrashReport::default();
     let half = ops.div_ceil(2);
+    let mut total = CrashReport::default();
     for (mode, n) in [(JournalMode::Delete, half), (JournalMode::Wal, ops - half)] {
-        if n == 0 {
-            continue;
-        }
-        let r = run_replay(
-            CrashConfig {
-                seed,
-                durability: Durability::Full,
-                max_points: None,
-            },
-            &|vfs, committed| workload(n, seed, mode, vfs, committed),
-            &read_state,
-            progress,
-        )?;
+        let r = crashtest_mode(n, seed, mode, progress)?;
         total.crash_points += r.crash_points;
         total.violations += r.violations;
-        for d in r.details {
-            if total.details.len() < pydbm_engine::crash::MAX_DETAILS {
-                total.details.push(format!("{mode:?}: {d}"));
-            }
-        }
+        total.details.extend(r.details);
+        total.details.truncate(pydbm_engine::crash::MAX_DETAILS);
     }
     Ok(total)
+}
+
+/// Crash-tests `ops` transactions from `seed` in journal mode `mode` under power loss
+/// (`Durability::Full`), every write and sync a crash point; each violation line starts
+/// with the mode. Zero `ops` is an empty report.
+pub fn crashtest_mode(
+    ops: u64,
+    seed: u64,
+    mode: JournalMode,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CrashReport> {
+    if ops == 0 {
+        return Ok(CrashReport::default());
+    }
+    let mut r = run_replay(
+        CrashConfig {
+            seed,
+            durability: Durability::Full,
+            max_points: None,
+        },
+        &|vfs, committed| workload(ops, seed, mode, vfs, committed),
+        &read_state,
+        progress,
+    )?;
+    for d in &mut r.details {
+        *d = format!("{mode:?}: {d}");
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

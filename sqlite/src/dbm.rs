@@ -35,14 +35,20 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pydbm_engine::{
-    CursorPosition, Dbm, Durability, Error, Format, OpenMode, OpenOptions, Problem, Result,
+    CursorPosition, Dbm, Durability, Error, Format, OpenMode, OpenOptions, Problem, Result, Vfs,
+    VfsOpen,
 };
 
 use crate::open::{open_like_python, DEFAULT_CACHED_STATEMENTS};
 use crate::uri::dbm_uri;
+use crate::vfs::EngineVfs;
+
+/// Name prefix of the SQLite VFSes [`SqliteDbm::open_in`] registers over engine file layers.
+pub const ENGINE_VFS_PREFIX: &str = "pydbm-dbm";
 
 /// `BUILD_TABLE` of CPython 3.13's `Lib/dbm/sqlite3.py`, byte for byte (its whitespace ends
 /// up in `sqlite_master.sql`).
@@ -78,6 +84,9 @@ pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// as BLOBs; `keys()` returns them in the BLOB (memcmp) order of the `Dict` key index.
 pub struct SqliteDbm {
     conn: Option<rusqlite::Connection>,
+    /// The SQLite VFS `conn` runs on when it is not the OS's (see [`SqliteDbm::open_in`]);
+    /// released after `conn` closes (field order, and [`Dbm::close`]).
+    engine: Option<Arc<EngineVfs>>,
     /// Released after `conn` closes (field order): see [`crate::anchor`].
     anchor: Option<crate::anchor::FcntlAnchor>,
     /// Released before `conn` closes, descriptors closed after: see [`crate::ofd_presence`].
@@ -110,6 +119,116 @@ fn touch_new(path: &Path, mode: u32) -> Result<()> {
     }
 }
 
+/// Creates `path` on `vfs` with permission bits `mode` unless it exists (an existing file
+/// is not opened, as [`touch_new`] does on the OS).
+fn touch_new_in(vfs: &dyn Vfs, path: &Path, mode: u32) -> Result<()> {
+    if !vfs.exists(path)? {
+        vfs.open(
+            path,
+            VfsOpen {
+                mode,
+                ..VfsOpen::CREATE
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The SQLite `mode=` URI parameter for `opts.mode`, after preparing the file as
+/// `dbm.sqlite3.open` does on `vfs` (`None`: the OS file system through `std::fs`):
+/// `Read` → `ro`, `Write` → `rw`, `Create` → creates the file (`opts.file_mode`) then `rwc`,
+/// `New` → removes the file first.
+fn prepare_file(vfs: Option<&dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<&'static str> {
+    let touch = |path: &Path| match vfs {
+        Some(v) => touch_new_in(v, path, opts.file_mode),
+        None => touch_new(path, opts.file_mode),
+    };
+    Ok(match opts.mode {
+        OpenMode::Read | OpenMode::Write => {
+            // Through the OS, SQLite's own "unable to open database file" is mapped to
+            // NotFound by `to_engine` (which looks at the OS file system); another file
+            // layer is asked here, before SQLite opens anything.
+            if let Some(v) = vfs {
+                if !v.exists(path)? {
+                    return Err(Error::io(
+                        path,
+                        io::Error::new(io::ErrorKind::NotFound, "unable to open database file"),
+                    ));
+                }
+            }
+            if opts.mode == OpenMode::Read {
+                "ro"
+            } else {
+                "rw"
+            }
+        }
+        OpenMode::Create => {
+            touch(path)?;
+            "rwc"
+        }
+        OpenMode::New => {
+            let removed = match vfs {
+                Some(v) => v.remove(path),
+                None => fs::remove_file(path).map_err(|e| Error::io(path, e)),
+            };
+            match removed {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+            touch(path)?;
+            "rwc"
+        }
+    })
+}
+
+/// Opens the SQLite connection of a `dbm.sqlite3` handle on `path` (already prepared by
+/// [`prepare_file`]; `mode` is its URI mode) through the SQLite VFS named `vfs_name`
+/// (`None`: SQLite's default unix VFS): Python's URI and connection defaults, `PRAGMA
+/// journal_mode = wal`, `synchronous` from `opts.durability`, `secure_delete`, and for
+/// `rwc` the `Dict` table.
+fn connect_dbm(
+    path: &Path,
+    mode: &str,
+    opts: &OpenOptions,
+    vfs_name: Option<&str>,
+) -> Result<rusqlite::Connection> {
+    let uri = dbm_uri(path, mode).map_err(|e| Error::io(path, e))?;
+    let timeout = opts
+        .lock_timeout
+        .unwrap_or(pydbm_engine::SQLITE_DEFAULT_LOCK_TIMEOUT);
+    let conn = open_like_python(&uri, true, timeout, DEFAULT_CACHED_STATEMENTS, vfs_name)
+        .map_err(|e| e.to_engine(path))?;
+    // spec §5: "This is an optimization only; it's ok if it fails" — only
+    // OperationalError is suppressed; "file is not a database" (DatabaseError) escapes.
+    if let Err(e) = conn.query_row("PRAGMA journal_mode = wal", [], |_| Ok(())) {
+        let e = crate::error::Error::from(e);
+        if e.kind != crate::error::ErrorKind::OperationalError {
+            return Err(e.to_engine(path));
+        }
+    }
+    let sync = match opts.durability {
+        Durability::Full => "FULL",
+        Durability::Process => "NORMAL",
+        Durability::None => "OFF",
+    };
+    // The reference (Debian's libsqlite3, what CPython uses here) is built with
+    // SQLITE_SECURE_DELETE (sqlite3 spec §0): freed cells are zeroed. Matching it makes
+    // pydbm's pages byte-identical to Python's for the same operations.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA secure_delete = 1"
+    ))
+    .map_err(|e| crate::error::Error::from(e).to_engine(path))?;
+    if mode == "rwc" {
+        conn.execute(BUILD_TABLE, [])
+            .map_err(|e| crate::error::Error::from(e).to_engine(path))?;
+    }
+    // A read makes SQLite open the WAL and `-shm` (before the OS path's presence locks are
+    // taken). Best effort: an error here is reported by the first real operation, as before.
+    let _ = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
+    Ok(conn)
+}
+
 impl SqliteDbm {
     /// Opens `path` as `dbm.sqlite3.open(path, flag, mode)` does: `Read` → URI `mode=ro`,
     /// `Write` → `rw`, `Create` → creates the file (`opts.file_mode`) then `rwc`, `New` →
@@ -121,63 +240,66 @@ impl SqliteDbm {
     /// `None` → `OFF`. `opts.lock_timeout` is SQLite's busy timeout (`None`: CPython's default,
     /// [`pydbm_engine::SQLITE_DEFAULT_LOCK_TIMEOUT`], 5 s; `Some(ZERO)`: fail at once).
     ///
+    /// The file is opened through SQLite's own unix VFS, exactly as CPython's `sqlite3`
+    /// opens it (see [`SqliteFormat::open_in`] for why); [`SqliteDbm::open_in`] opens over
+    /// any engine file layer.
+    ///
     /// Errors: a missing file with `Read`/`Write` → I/O `NotFound`; a file that is not an
     /// SQLite database → [`Error::Corrupt`]; a held lock → [`Error::Locked`].
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<SqliteDbm> {
-        let mode = match opts.mode {
-            OpenMode::Read => "ro",
-            OpenMode::Write => "rw",
-            OpenMode::Create => {
-                touch_new(path, opts.file_mode)?;
-                "rwc"
-            }
-            OpenMode::New => {
-                match fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(path, e)),
-                }
-                touch_new(path, opts.file_mode)?;
-                "rwc"
-            }
-        };
-        let uri = dbm_uri(path, mode).map_err(|e| Error::io(path, e))?;
-        let timeout = opts
-            .lock_timeout
-            .unwrap_or(pydbm_engine::SQLITE_DEFAULT_LOCK_TIMEOUT);
-        let conn = open_like_python(&uri, true, timeout, DEFAULT_CACHED_STATEMENTS, None)
-            .map_err(|e| e.to_engine(path))?;
-        // spec §5: "This is an optimization only; it's ok if it fails" — only
-        // OperationalError is suppressed; "file is not a database" (DatabaseError) escapes.
-        if let Err(e) = conn.query_row("PRAGMA journal_mode = wal", [], |_| Ok(())) {
-            let e = crate::error::Error::from(e);
-            if e.kind != crate::error::ErrorKind::OperationalError {
-                return Err(e.to_engine(path));
-            }
-        }
-        let sync = match opts.durability {
-            Durability::Full => "FULL",
-            Durability::Process => "NORMAL",
-            Durability::None => "OFF",
-        };
-        // The reference (Debian's libsqlite3, what CPython uses here) is built with
-        // SQLITE_SECURE_DELETE (sqlite3 spec §0): freed cells are zeroed. Matching it makes
-        // pydbm's pages byte-identical to Python's for the same operations.
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA secure_delete = 1"
-        ))
-        .map_err(|e| crate::error::Error::from(e).to_engine(path))?;
-        if mode == "rwc" {
-            conn.execute(BUILD_TABLE, [])
-                .map_err(|e| crate::error::Error::from(e).to_engine(path))?;
-        }
-        // A read makes SQLite open the WAL and `-shm` before the presence locks are taken.
-        // Best effort: an error here is reported by the first real operation, as before.
-        let _ = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
+        let mode = prepare_file(None, path, opts)?;
+        let conn = connect_dbm(path, mode, opts, None)?;
         Ok(SqliteDbm {
             conn: Some(conn),
+            engine: None,
             anchor: crate::anchor::FcntlAnchor::take(path),
             presence: Some(crate::ofd_presence::OfdPresence::take(path)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens `path` with every file of the database (the database, `-wal`, `-shm`,
+    /// `-journal`, temporary files) read and written through `vfs`: the same schema, SQL,
+    /// pragmas, lock timeout and errors as [`SqliteDbm::open`].
+    ///
+    /// The operating system's file layer ([`Vfs::is_os`]) is [`SqliteDbm::open`]. Any
+    /// other goes through an [`EngineVfs`] over `vfs` (one registration per `Arc`, shared
+    /// by every handle opened over it and kept alive by them): SQLite's locks go through
+    /// the engine's [`pydbm_engine::LockTable`], so two handles on one file exclude each
+    /// other like two processes, and the WAL's wal-index lives in this process's memory.
+    /// A relative `path` is resolved against the current directory, as SQLite resolves it.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use std::sync::Arc;
+    /// use pydbm_engine::{Dbm, MemVfs, OpenOptions, Vfs};
+    /// use pydbm_sqlite::SqliteDbm;
+    ///
+    /// let disk: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    /// let path = Path::new("/mem/db.sqlite3");
+    /// let mut db = SqliteDbm::open_in(disk.clone(), path, &OpenOptions::from_flag("c")?)?;
+    /// db.insert(b"k", b"v")?;
+    /// db.close()?;
+    /// // The database file is on the memory disk, and nowhere else.
+    /// assert!(disk.exists(path)? && !path.exists());
+    /// let mut db = SqliteDbm::open_in(disk, path, &OpenOptions::from_flag("r")?)?;
+    /// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+    /// # Ok::<(), pydbm_engine::Error>(())
+    /// ```
+    pub fn open_in(vfs: Arc<dyn Vfs>, path: &Path, opts: &OpenOptions) -> Result<SqliteDbm> {
+        if vfs.is_os() {
+            return SqliteDbm::open(path, opts);
+        }
+        let abs = crate::uri::absolute(path).map_err(|e| Error::io(path, e))?;
+        let mode = prepare_file(Some(vfs.as_ref()), &abs, opts)?;
+        let engine =
+            EngineVfs::shared_over(ENGINE_VFS_PREFIX, &vfs).map_err(|e| e.to_engine(path))?;
+        let conn = connect_dbm(&abs, mode, opts, Some(engine.name()))?;
+        Ok(SqliteDbm {
+            conn: Some(conn),
+            engine: Some(engine),
+            anchor: None,
+            presence: None,
             path: path.to_path_buf(),
         })
     }
@@ -188,6 +310,20 @@ impl SqliteDbm {
         self.presence
             .as_mut()
             .expect("invariant: presence is Some until close")
+    }
+
+    /// The lines of `PRAGMA integrity_check` (`["ok"]` for a sound database).
+    pub(crate) fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn()?
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.wrap(e))?;
+        let lines = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.wrap(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e));
+        lines
     }
 
     fn conn(&self) -> Result<&rusqlite::Connection> {
@@ -295,6 +431,8 @@ impl Dbm for SqliteDbm {
         // The presence's descriptors close while the anchor still parks them.
         self.presence = None;
         self.anchor = None;
+        // No file of the connection is open through the engine VFS any more.
+        self.engine = None;
         Ok(())
     }
 
@@ -462,27 +600,27 @@ impl Format for SqliteFormat {
         "dbm.sqlite3"
     }
 
-    /// Only the operating system's file system ([`pydbm_engine::Vfs::is_os`]):
-    /// `dbm.sqlite3` runs on SQLite's unix VFS, whose POSIX locks and shared-memory WAL
-    /// index are what Python's `sqlite3` and the `sqlite3` tool share with it. Any other
-    /// `vfs` (memory, fault injection) fails with [`pydbm_engine::Error::Unsupported`];
-    /// the SQLite crash suite runs over the engine VFS through [`crate::crash`] instead.
+    /// [`SqliteDbm::open_in`]: over the operating system's file system
+    /// ([`pydbm_engine::Vfs::is_os`]) through SQLite's own unix VFS, over any other file
+    /// layer ([`pydbm_engine::MemVfs`], [`pydbm_engine::FaultVfs`], …) through an
+    /// [`EngineVfs`] on it, with the same schema, SQL, pragmas, lock timeout and errors.
+    ///
+    /// Why the OS path stays on the unix VFS: its POSIX locks *and its `-shm` wal-index*
+    /// are what CPython's `sqlite3` (in another process, or loaded into this one) and the
+    /// `sqlite3` tool share with pydbm, so both sides read and write one WAL database at
+    /// the same time. The engine VFS keeps the wal-index in this process's memory and,
+    /// while it exists, holds the `-shm` DMS byte exclusively ([`crate::vfs`]): a foreign
+    /// SQLite could neither open a database pydbm holds nor be opened beside. Measured with
+    /// CPython 3.13 (docs/sqlite.md): while pydbm holds a handle, `dbm.sqlite3.open(p, 'r')`
+    /// reads in 0.1 s on the unix VFS and fails after 20 s with "locking protocol" through
+    /// the engine VFS. The files are the same either way.
     fn open_in(
         &self,
         vfs: std::sync::Arc<dyn pydbm_engine::Vfs>,
         path: &Path,
         opts: &OpenOptions,
     ) -> Result<Box<dyn Dbm>> {
-        if !vfs.is_os() {
-            return Err(Error::unsupported(
-                path,
-                format!(
-                    "dbm.sqlite3 over the file layer {vfs:?}: it opens through SQLite's unix \
-                     VFS, so only the operating system's file system (OsVfs) is supported"
-                ),
-            ));
-        }
-        Ok(Box::new(SqliteDbm::open(path, opts)?))
+        Ok(Box::new(SqliteDbm::open_in(vfs, path, opts)?))
     }
 
     /// `PRAGMA integrity_check` (each line a [`Problem`]; "Page N" lines get that page's
@@ -597,15 +735,31 @@ impl Format for SqliteFormat {
         ])
     }
 
-    /// Crash-tests SQLite itself through the engine VFS over `FaultVfs` (see
-    /// [`crate::crash`]): `ops` transactions, power loss at every write and sync.
+    /// Crash-tests over `FaultVfs`, power loss at every write and sync, in two halves:
+    /// `ops / 2` (rounded up) SQLite transactions in rollback-journal mode ([`crate::crash`],
+    /// SQLite over the engine VFS), then the other half as `dbm.sqlite3` operations and
+    /// transactions on a handle opened through [`Format::open_in`] ([`crate::dbm_crash`]:
+    /// WAL mode, as every `dbm.sqlite3` open leaves a database).
     fn crashtest(
         &self,
         ops: u64,
         seed: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<pydbm_engine::CrashReport> {
-        crate::crash::crashtest(ops, seed, progress)
+        let half = ops.div_ceil(2);
+        let mut total =
+            crate::crash::crashtest_mode(half, seed, crate::crash::JournalMode::Delete, progress)?;
+        if ops > half {
+            let r = crate::dbm_crash::crashtest(ops - half, seed, Durability::Full, progress)?;
+            total.crash_points += r.crash_points;
+            total.violations += r.violations;
+            for d in r.details {
+                if total.details.len() < pydbm_engine::crash::MAX_DETAILS {
+                    total.details.push(format!("dbm.sqlite3: {d}"));
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// SQLite rolls back a hot journal (or replays a WAL) itself when a read-write
@@ -752,20 +906,184 @@ mod tests {
         OpenOptions::from_flag(flag).unwrap()
     }
 
-    /// `open_in` over a file layer other than the OS's is refused, naming the path and why.
+    fn on(vfs: &Arc<dyn Vfs>, path: &str, o: &OpenOptions) -> Result<Box<dyn Dbm>> {
+        SqliteFormat.open_in(vfs.clone(), Path::new(path), o)
+    }
+
+    /// Through `Format::open_in` over a `MemVfs`: open, insert, get, remove, iterate, a
+    /// committed and a dropped transaction, close, reopen; Python's flag semantics and
+    /// errors as on the OS; the database is a plain SQLite file on the memory disk (stock
+    /// SQLite reads a copy of its bytes) and nothing reaches the OS file system.
     #[test]
-    fn open_in_refuses_a_memory_disk() {
-        let vfs: std::sync::Arc<dyn pydbm_engine::Vfs> =
-            std::sync::Arc::new(pydbm_engine::MemVfs::new());
-        let Err(e) = SqliteFormat.open_in(vfs, Path::new("/mem/a.sqlite3"), &opts("c")) else {
-            panic!("dbm.sqlite3 opened over a MemVfs");
-        };
-        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
-        let text = e.to_string();
-        assert!(
-            text.contains("/mem/a.sqlite3") && text.contains("unix VFS"),
-            "{text}"
+    fn a_memory_disk_holds_a_dbm_sqlite3_database() {
+        let mem = pydbm_engine::MemVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+        let p = "/mem/a.sqlite3";
+        // 'r' and 'w' on a missing file: NotFound, nothing created.
+        for flag in ["r", "w"] {
+            let Err(e) = on(&vfs, p, &opts(flag)) else {
+                panic!("{flag}: a missing file opened");
+            };
+            assert!(e.is_not_found(), "{flag}: {e}");
+            assert!(e.to_string().contains(p), "{e}");
+        }
+        assert!(!vfs.exists(Path::new(p)).unwrap());
+        let mut db = on(&vfs, p, &opts("c")).unwrap();
+        assert_eq!(db.module(), "dbm.sqlite3");
+        for (k, v) in [
+            (&b"b"[..], &b"2"[..]),
+            (b"a", b"1"),
+            (b"\x00\xff", b""),
+            (b"c", b"3"),
+        ] {
+            db.insert(k, v).unwrap();
+        }
+        db.insert(b"a", b"one").unwrap();
+        assert_eq!(db.get(b"a").unwrap(), Some(b"one".to_vec()));
+        assert_eq!(db.get(b"zz").unwrap(), None);
+        assert!(db.remove(b"c").unwrap());
+        assert!(!db.remove(b"c").unwrap());
+        let all: Vec<(Vec<u8>, Vec<u8>)> = db.iter().collect::<Result<_>>().unwrap();
+        assert_eq!(
+            all,
+            vec![
+                (b"\x00\xff".to_vec(), Vec::new()),
+                (b"a".to_vec(), b"one".to_vec()),
+                (b"b".to_vec(), b"2".to_vec()),
+            ]
         );
+        let mut txn = db.transaction().unwrap();
+        txn.insert(b"t1", b"x").unwrap();
+        assert!(txn.remove(b"b").unwrap());
+        assert_eq!(txn.get(b"t1").unwrap(), Some(b"x".to_vec()));
+        drop(txn); // rolled back
+        assert_eq!(db.get(b"t1").unwrap(), None);
+        assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+        let mut txn = db.transaction().unwrap();
+        txn.insert(b"t1", b"x").unwrap();
+        txn.insert(b"t2", b"y").unwrap();
+        assert!(txn.remove(b"b").unwrap());
+        txn.commit().unwrap();
+        assert_eq!(db.len().unwrap(), 4);
+        db.close().unwrap();
+        assert!(matches!(db.get(b"a"), Err(Error::Closed { .. })));
+        // A read-write close checkpointed the WAL and removed -wal/-shm, as on the OS.
+        assert!(!vfs.exists(Path::new("/mem/a.sqlite3-wal")).unwrap());
+        assert!(!vfs.exists(Path::new("/mem/a.sqlite3-shm")).unwrap());
+        assert!(!Path::new(p).exists());
+
+        let mut ro = on(&vfs, p, &opts("r")).unwrap();
+        assert_eq!(
+            ro.keys().unwrap(),
+            vec![
+                b"\x00\xff".to_vec(),
+                b"a".to_vec(),
+                b"t1".to_vec(),
+                b"t2".to_vec()
+            ]
+        );
+        assert!(matches!(ro.insert(b"k", b"v"), Err(Error::ReadOnly { .. })));
+        ro.close().unwrap();
+
+        // The bytes on the memory disk are an SQLite database in WAL mode with Python's
+        // table: stock SQLite (the unix VFS) reads a copy of them.
+        let bytes = mem
+            .read_file(Path::new(p))
+            .expect("the database is on the disk");
+        assert_eq!(&bytes[..16], SQLITE_MAGIC);
+        assert_eq!((bytes[18], bytes[19]), (2, 2), "WAL read/write versions");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy.sqlite3");
+        fs::write(&copy, &bytes).unwrap();
+        let plain = rusqlite::Connection::open(&copy).unwrap();
+        let sql: String = plain
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'Dict'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            format!("\n  {sql}\n"),
+            BUILD_TABLE.replace("IF NOT EXISTS ", "")
+        );
+        let n: i64 = plain.query_row(GET_SIZE, [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 4);
+        drop(plain);
+
+        // 'n' empties; a file that is not a database is Corrupt with 'w' and replaced by 'n'.
+        let mut n = on(&vfs, p, &opts("n")).unwrap();
+        assert_eq!(n.len().unwrap(), 0);
+        n.close().unwrap();
+        let g = vfs
+            .open(Path::new("/mem/garbage"), pydbm_engine::VfsOpen::CREATE)
+            .unwrap();
+        g.write_at(&[b'x'; 4096], 0).unwrap();
+        drop(g);
+        assert!(matches!(
+            on(&vfs, "/mem/garbage", &opts("w")).err(),
+            Some(Error::Corrupt { .. })
+        ));
+        let mut n = on(&vfs, "/mem/garbage", &opts("n")).unwrap();
+        n.insert(b"x", b"y").unwrap();
+        n.close().unwrap();
+        assert_eq!(
+            on(&vfs, "/mem/garbage", &opts("r"))
+                .unwrap()
+                .get(b"x")
+                .unwrap(),
+            Some(b"y".to_vec())
+        );
+    }
+
+    /// Two handles over one memory disk lock each other through the engine's lock table
+    /// like two processes: while one holds a write transaction, the other still reads the
+    /// last commit (WAL), and its write waits the lock timeout, then fails with `Locked`.
+    /// Handles over one `Arc` share one SQLite VFS registration, released with the last.
+    #[test]
+    fn handles_on_a_memory_disk_lock_like_processes() {
+        let vfs: Arc<dyn Vfs> = Arc::new(pydbm_engine::MemVfs::new());
+        let path = Path::new("/mem/l.sqlite3");
+        let mut a = SqliteDbm::open_in(vfs.clone(), path, &opts("c")).unwrap();
+        a.insert(b"k", b"old").unwrap();
+        let wait = OpenOptions {
+            lock_timeout: Some(Duration::from_millis(300)),
+            ..opts("w")
+        };
+        let mut b = SqliteDbm::open_in(vfs.clone(), path, &wait).unwrap();
+        let (ea, eb) = (a.engine.clone().unwrap(), b.engine.clone().unwrap());
+        assert!(Arc::ptr_eq(&ea, &eb), "one registration per Arc");
+        let other: Arc<dyn Vfs> = Arc::new(pydbm_engine::MemVfs::new());
+        let c = SqliteDbm::open_in(other, path, &opts("c")).unwrap();
+        assert!(!Arc::ptr_eq(&ea, c.engine.as_ref().unwrap()));
+        drop(c);
+
+        a.begin_transaction().unwrap();
+        a.insert(b"k", b"new").unwrap();
+        assert_eq!(b.get(b"k").unwrap(), Some(b"old".to_vec()));
+        let t0 = std::time::Instant::now();
+        let e = b.insert(b"k", b"b's").unwrap_err();
+        assert!(
+            matches!(&e, Error::Locked { path: p } if p == path),
+            "{e:?}"
+        );
+        assert!(
+            t0.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t0.elapsed()
+        );
+        a.commit_transaction().unwrap();
+        b.insert(b"k", b"b's").unwrap();
+        assert_eq!(a.get(b"k").unwrap(), Some(b"b's".to_vec()));
+
+        let name = std::ffi::CString::new(ea.name()).unwrap();
+        drop((ea, eb));
+        a.close().unwrap();
+        // SAFETY: sqlite3_vfs_find only reads the registered list.
+        let found = || unsafe { rusqlite::ffi::sqlite3_vfs_find(name.as_ptr()) };
+        assert!(!found().is_null(), "b still holds the registration");
+        b.close().unwrap();
+        assert!(found().is_null(), "the last close unregisters the VFS");
     }
 
     /// Replays every seed of fuzz/corpus/sqlite_dbm_open through the fuzz target's function.

@@ -16,6 +16,7 @@ pub mod crash;
 pub mod cursor;
 pub mod datetime;
 pub mod dbm;
+pub mod dbm_crash;
 pub mod dump;
 pub mod error;
 mod ofd_presence;

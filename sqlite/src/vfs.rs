@@ -138,6 +138,34 @@ impl EngineVfs {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The engine VFS over this very `vfs` (the same `Arc` allocation, compared by
+    /// identity), registering one under a name starting with `prefix` when none is alive.
+    /// Every holder of the returned `Arc` keeps the registration; the last drop unregisters
+    /// it. The registration holds a clone of `vfs`, so the allocation (and the identity it
+    /// is found by) cannot be reused while the registration lives.
+    ///
+    /// Fails when SQLite refuses a new registration.
+    pub fn shared_over(prefix: &str, vfs: &Arc<dyn Vfs>) -> Result<Arc<EngineVfs>> {
+        type Registry = std::collections::HashMap<usize, std::sync::Weak<EngineVfs>>;
+        static REGISTRY: std::sync::OnceLock<std::sync::Mutex<Registry>> =
+            std::sync::OnceLock::new();
+        let mut reg = REGISTRY
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.retain(|_, weak| weak.strong_count() > 0);
+        let key = Arc::as_ptr(vfs) as *const () as usize;
+        if let Some(found) = reg.get(&key).and_then(std::sync::Weak::upgrade) {
+            // SAFETY: state is owned by `found`, alive while `found` is.
+            if Arc::ptr_eq(unsafe { &(*found.state).vfs }, vfs) {
+                return Ok(found);
+            }
+        }
+        let fresh = Arc::new(EngineVfs::register(prefix, vfs.clone())?);
+        reg.insert(key, Arc::downgrade(&fresh));
+        Ok(fresh)
+    }
 }
 
 impl Drop for EngineVfs {
