@@ -552,6 +552,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cargo_process_names_the_run_its_tests_record_under() {
+        // What `cargo test-all` reads for its child: under cargo, the run of this test
+        // process is exactly the id of the cargo process it names.
+        if let Some(run) = cargo_run() {
+            let (pid, _) = run.split_once('.').expect("<pid>.<start>");
+            let pid: u32 = pid.parse().expect("a pid");
+            assert_eq!(run_of_cargo_process(pid).as_deref(), Some(run.as_str()));
+        }
+        let me = std::process::id();
+        let run = run_of_cargo_process(me).expect("this process has a /proc entry");
+        assert!(
+            run.starts_with(&format!("{me}.")) && run_is_alive(&run),
+            "{run}"
+        );
+        // pid_max is at most 2^22 on Linux: no process has this pid.
+        assert_eq!(run_of_cargo_process(u32::MAX), None);
+    }
+
+    #[test]
     fn an_interpreter_is_only_accepted_at_its_version() {
         // /bin/sh is no Python: it cannot report 3.13.
         assert!(!Python::Py313.accepts(Path::new("/bin/sh")));
