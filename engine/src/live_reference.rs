@@ -34,9 +34,13 @@
 //! Every package with live tests has a last test target, `tests/zz_live_references.rs`
 //! (`harness = false`; cargo runs a package's test targets in name order and the packages
 //! in name order, `pydbm-sqlite` last), that calls [`print_run_summary`]: a plain `cargo
-//! test`, `cargo test -p <package>` and `cargo test --workspace` all end with the summary of
+//! test`, `cargo test -p <package>` and `cargo test --workspace` all show the summary of
 //! what that run used and skipped (under `--workspace` each package's summary covers the
-//! run so far, the last one all of it). `cargo run -q -p pydbm-engine --example
+//! run so far, the last one all of it). cargo runs the doctests after every other test
+//! target, so their output follows that last summary; `cargo test-all ARGS`
+//! (`.cargo/config.toml`: the `live_references` example with `-- test ARGS`) runs `cargo
+//! test ARGS` and then prints the summary of that whole run ([`print_summary_of_run`]) as
+//! its last lines. `cargo run -q -p pydbm-engine --features test-support --example
 //! live_references` prints the summary of every record file (`-- --reset` empties the
 //! directory first).
 
@@ -361,11 +365,24 @@ pub fn print_run_summary() -> std::process::ExitCode {
     if std::env::args().any(|a| a == "--list") {
         return std::process::ExitCode::SUCCESS;
     }
+    let run = cargo_run();
+    let scope = match &run {
+        Some(run) => format!("this cargo run (cargo process {run}) so far"),
+        None => "this test process (not run by cargo: nothing recorded to sum)".to_string(),
+    };
+    print_summary_of_run(run.as_deref(), &scope)
+}
+
+/// Prints the summary of the records the cargo run `run` left (`None`: no records, an empty
+/// summary), headed `live references of {scope}`, and deletes the record files of cargo runs
+/// that have ended, other than `run`. Returns failure when something skipped under `CI=true`,
+/// or when the records cannot be read. The body of [`print_run_summary`], and what the
+/// `live_references` example prints after a whole `cargo test` (`-- test ARGS`).
+pub fn print_summary_of_run(run: Option<&str>, scope: &str) -> std::process::ExitCode {
     let Some(dir) = record_dir() else {
         eprintln!("live references: cannot locate the target directory; no summary");
         return std::process::ExitCode::FAILURE;
     };
-    let run = cargo_run();
     let mut mine = Vec::new();
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
@@ -382,7 +399,7 @@ pub fn print_run_summary() -> std::process::ExitCode {
         let Some(file_run) = name.strip_prefix("run-").and_then(|r| r.split('-').next()) else {
             continue;
         };
-        if Some(file_run) == run.as_deref() {
+        if Some(file_run) == run {
             mine.push(path);
         } else if !run_is_alive(file_run) {
             // An ended run's records: best effort, a file that stays is only read again.
@@ -396,10 +413,6 @@ pub fn print_run_summary() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let scope = match &run {
-        Some(run) => format!("this cargo run (cargo process {run}) so far"),
-        None => "this test process (not run by cargo: nothing recorded to sum)".to_string(),
-    };
     println!(
         "\nlive references of {scope}; records in {}:",
         dir.display()
@@ -410,6 +423,14 @@ pub fn print_run_summary() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// The run id ([`cargo_run`]'s `<pid>.<start time>`) that the test processes started by the
+/// cargo process `pid` record under, while that process lives; `None` once it has ended or
+/// without `/proc`.
+pub fn run_of_cargo_process(pid: u32) -> Option<String> {
+    let (start, _, _) = proc_stat(pid)?;
+    Some(format!("{pid}.{start}"))
 }
 
 /// The summary of every record in `dir`: one line per reference used (with the number of
@@ -528,6 +549,25 @@ mod tests {
         if let Some(run) = cargo_run() {
             assert!(run_is_alive(&run), "{run}");
         }
+    }
+
+    #[test]
+    fn a_cargo_process_names_the_run_its_tests_record_under() {
+        // What `cargo test-all` reads for its child: under cargo, the run of this test
+        // process is exactly the id of the cargo process it names.
+        if let Some(run) = cargo_run() {
+            let (pid, _) = run.split_once('.').expect("<pid>.<start>");
+            let pid: u32 = pid.parse().expect("a pid");
+            assert_eq!(run_of_cargo_process(pid).as_deref(), Some(run.as_str()));
+        }
+        let me = std::process::id();
+        let run = run_of_cargo_process(me).expect("this process has a /proc entry");
+        assert!(
+            run.starts_with(&format!("{me}.")) && run_is_alive(&run),
+            "{run}"
+        );
+        // pid_max is at most 2^22 on Linux: no process has this pid.
+        assert_eq!(run_of_cargo_process(u32::MAX), None);
     }
 
     #[test]
