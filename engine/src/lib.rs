@@ -28,6 +28,7 @@ mod error;
 mod fault_vfs;
 mod format;
 pub mod journal;
+mod journal_writer;
 #[cfg(any(test, feature = "test-support"))]
 pub mod live_reference;
 mod lock;
@@ -69,4 +70,4 @@ pub use recording_vfs::{RecordedEvent, RecordedOp, RecordingVfs};
 pub use recovery::recover_in_memory;
 pub use recovery::{journal_path, journal_status, refuse_hot_journal, JournalStatus};
 pub use store::Store;
-pub use vfs::{FileMeta, Vfs, VfsFile, VfsOpen};
+pub use vfs::{FileMeta, SharedMap, Vfs, VfsFile, VfsOpen};

@@ -125,15 +125,18 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let start = STARTS[i].load(Ordering::SeqCst);
         if addr >= start && addr - start < len {
             let at = addr & !(page - 1);
-            // SAFETY: `at` is a page inside a live read-only map this process owns (the
-            // registration is dropped before the map is unmapped, and the faulting thread is
-            // reading it). Replacing the page with anonymous zeros is what a read of the
-            // missing bytes returns through `pread`.
+            // SAFETY: `at` is a page inside a live map this process owns (the registration
+            // is dropped before the map is unmapped, and the faulting thread is reading or,
+            // for the journal's shared map, storing to it). Replacing the page with anonymous
+            // zeros is what a read of the missing bytes returns through `pread`; it is
+            // writable so that an interrupted store completes (into memory, not the file:
+            // the store's caller sees the fault count move and writes the bytes with
+            // `pwrite`, `OsSharedMap::store`).
             let r = unsafe {
                 libc::mmap(
                     at as *mut c_void,
                     page,
-                    libc::PROT_READ,
+                    libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                     -1,
                     0,

@@ -366,6 +366,99 @@ impl VfsFile for OsFile {
     fn raw_fd(&self) -> Option<i32> {
         Some(self.file().as_raw_fd())
     }
+
+    /// Reserves the first `len` bytes with `fallocate(2)` (mode 0: blocks allocated, the file
+    /// extended to at least `len`), checks the length, then maps them `MAP_SHARED` read-write
+    /// and registers the map with `map_guard`. A store into a hole of a sparse file needs a
+    /// block at fault time and raises `SIGBUS` when the disk (a full tmpfs) has none; after
+    /// the reservation no store needs one. A file system without `fallocate` (`EOPNOTSUPP`) or
+    /// without room (`ENOSPC`) is an error here, and the caller writes with `pwrite` instead
+    /// (glibc's `posix_fallocate` would emulate the first by writing zeros: not used).
+    #[cfg(target_os = "linux")]
+    fn map_shared(&self, len: u64) -> Result<Option<Box<dyn crate::SharedMap>>> {
+        let too_big = || {
+            Error::BadArgument(format!(
+                "{}: a {len}-byte shared map does not fit the address space",
+                self.path.display()
+            ))
+        };
+        let n = usize::try_from(len).map_err(|_| too_big())?;
+        let off = libc::off_t::try_from(len).map_err(|_| too_big())?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let fd = self.file().as_raw_fd();
+        loop {
+            // SAFETY: `fd` is this handle's open descriptor; fallocate has no memory
+            // arguments.
+            if unsafe { libc::fallocate(fd, 0, 0, off) } == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(Error::io(&self.path, e));
+            }
+        }
+        // Mapped length never past the end of the file: a store there would raise SIGBUS.
+        let file_len = self.len()?;
+        if file_len < len {
+            return Err(Error::io(
+                &self.path,
+                io::Error::other(format!(
+                    "fallocate of {len} bytes left the file {file_len} bytes long"
+                )),
+            ));
+        }
+        // SAFETY: the map covers bytes 0..len of a file at least `len` bytes long whose
+        // blocks are allocated, so no store faults for want of space. Only the pager's
+        // journal writer stores to it, holding the journal's exclusive lock, and it drops the
+        // map before it removes or could shrink the file. Another process that cuts the file
+        // anyway makes a store fault: the map is registered with `map_guard` below, which
+        // absorbs the fault, and `OsSharedMap::store` reports it.
+        let map = unsafe { memmap2::MmapOptions::new().len(n).map_mut(self.file()) }
+            .map_err(|e| Error::io(&self.path, e))?;
+        let Some(guard) = crate::map_guard::register(map.as_ptr(), map.len()) else {
+            return Ok(None);
+        };
+        if let Some(cell) = &self.map {
+            let mut st = cell.lock();
+            if let Some(l) = st.len.as_mut() {
+                *l = (*l).max(len);
+            }
+        }
+        Ok(Some(Box::new(OsSharedMap { _guard: guard, map })))
+    }
+}
+
+/// A `MAP_SHARED` read-write map of an OS file's first bytes ([`VfsFile::map_shared`]),
+/// registered with `map_guard` so that a lost page never kills the process.
+#[derive(Debug)]
+struct OsSharedMap {
+    /// The map's `SIGBUS` guard entry; declared (so dropped) before `map`.
+    _guard: crate::map_guard::Registration,
+    map: memmap2::MmapMut,
+}
+
+impl crate::SharedMap for OsSharedMap {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn store(&mut self, offset: usize, data: &[u8]) -> bool {
+        let Some(dst) = offset
+            .checked_add(data.len())
+            .and_then(|end| self.map.get_mut(offset..end))
+        else {
+            return false;
+        };
+        let before = crate::map_guard::fault_count();
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        dst.copy_from_slice(data);
+        // The copy is done before the count is read again, as the handler that may have run
+        // inside it (on this thread) sees it.
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        crate::map_guard::fault_count() == before
+    }
 }
 
 #[cfg(test)]

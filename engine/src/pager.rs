@@ -21,6 +21,7 @@ use crate::journal::{
     encode_fresh, encode_posts, FreshImage, JournalFile, JournalHeader, JournalRecord, LengthMark,
     PostImage, MAX_HEADER_LEN,
 };
+use crate::journal_writer::JournalWriter;
 use crate::lock::{LockGuard, LockKind, LockMode, LockTable};
 use crate::recovery::{
     journal_name, journal_path, journal_status, lock_journal, probe, refuse_hot_journal, roll_back,
@@ -227,7 +228,9 @@ pub struct Pager {
     cache: PageCache,
     txn: Option<Txn>,
     journal_path: PathBuf,
-    journal: Option<Box<dyn VfsFile>>,
+    /// The open journal (from the first journal write until close): `pwrite`, or stores to a
+    /// shared map under `Process` (docs/journal.md, "Process durability: the mapped journal").
+    journal: Option<JournalWriter>,
     /// The journal's own lock, held exclusive from its creation until close: it tells every
     /// other handle and process that a live writer owns the journal.
     journal_lock: Option<LockGuard>,
@@ -1370,9 +1373,13 @@ impl Pager {
                 Err(Error::Unsupported { .. }) => None,
                 Err(e) => return Err(e),
             };
-            self.journal = Some(j);
+            // Process: the journal's bytes are stores to a shared map of it, no system call
+            // per commit. Full keeps pwrite + fsync (its ordering argument is fsync's).
+            let use_map = self.opts.durability == Durability::Process;
+            self.journal = Some(JournalWriter::new(j, use_map));
         }
-        let j = self.journal.as_ref().expect("opened just above");
+        let j = self.journal.as_mut().expect("opened just above");
+        // In the page cache (a store or a pwrite) before the caller's first database write.
         j.write_at(&bytes, pos)?;
         if full && !self.opts.has_test_fault(PagerTestFault::SkipJournalSync) {
             j.sync()?;
@@ -1561,8 +1568,9 @@ impl Pager {
     }
 
     fn invalidate_journal(&mut self, fsync: bool) -> Result<()> {
-        if let Some(j) = &self.journal {
-            // One 8-byte write inside the first sector: atomic even under power loss.
+        if let Some(j) = &mut self.journal {
+            // One 8-byte write inside the first sector: atomic even under power loss. Under
+            // Process a store to the map, after every database write of the commit.
             j.write_at(&crate::journal::INVALIDATED_MAGIC, 0)?;
             if fsync {
                 j.sync()?;
@@ -1672,6 +1680,7 @@ impl Pager {
         self.write_back()?;
         self.sync_files(true)?;
         if let Some(j) = &self.journal {
+            // fsync covers the map's stores too.
             j.sync()?;
         }
         Ok(())
@@ -1715,6 +1724,7 @@ impl Pager {
         if self.opts.durability == Durability::Full {
             self.sync_files(false)?;
         }
+        // Dropping the writer unmaps the journal before it is removed.
         if self.journal.take().is_some() || self.vfs.exists(&self.journal_path)? {
             match self.vfs.remove(&self.journal_path) {
                 Err(e) if e.is_not_found() => {}

@@ -176,4 +176,39 @@ pub trait VfsFile: Send + Sync + Debug {
     fn raw_fd(&self) -> Option<i32> {
         None
     }
+
+    /// A writable view of the file's first `len` bytes that is the file itself (a
+    /// `MAP_SHARED` map): a store through it is in the OS page cache at once, so it survives
+    /// the process being killed, in program order with the system calls that follow it. Before
+    /// mapping, the layer reserves the file's storage for those bytes (extending the file to at
+    /// least `len`), so that a store never needs space the disk lacks; the view never reaches
+    /// past the file's end. `Ok(None)` when this layer has no such view (the default: memory,
+    /// fault-injecting and recording layers, whose crash semantics are those of
+    /// [`VfsFile::write_at`]); an error when the reservation or the map failed (`ENOSPC`,
+    /// `EOPNOTSUPP`, address space). The pager writes a [`crate::Durability::Process`]
+    /// journal through it (docs/journal.md, "Process durability: the mapped journal").
+    fn map_shared(&self, len: u64) -> Result<Option<Box<dyn SharedMap>>> {
+        let _ = len;
+        Ok(None)
+    }
+}
+
+/// A shared writable view of a file's first bytes, from [`VfsFile::map_shared`]. Dropping it
+/// unmaps it (before its file is removed: the pager drops it first).
+pub trait SharedMap: Send + Sync + Debug {
+    /// Length of the view in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether the view is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies `data` to byte `offset` of the view; `offset + data.len()` must not exceed
+    /// [`SharedMap::len`] (the caller checks). Returns false when the bytes may not have
+    /// reached the file (a page of the view was lost, e.g. the file was cut short by another
+    /// process, and the store was absorbed instead of killing the process with `SIGBUS`):
+    /// the caller must then drop the view and write the bytes with [`VfsFile::write_at`].
+    #[must_use]
+    fn store(&mut self, offset: usize, data: &[u8]) -> bool;
 }
