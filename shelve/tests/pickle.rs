@@ -1020,19 +1020,7 @@ fn compat_table_globals_recode_like_live_cpython_313() {
         if wants.len() == 1 {
             continue; // 3.13 cannot load it (a Python 2 name with no object there)
         }
-        let data = unhex_bytes(input);
-        for (q, want) in wants.iter().enumerate() {
-            let got = pickle::recode(&data, q as u8, &LoadOptions::default());
-            compared += 1;
-            match (want.strip_prefix("ERR_"), &got) {
-                (Some(_), Err(_)) => {}
-                (None, Ok(got)) if hex_full(got) == *want => {}
-                _ => failures.push(format!(
-                    "{input} -> p{q}: live {want}, pydbm {:?}",
-                    got.as_ref().map(|g| hex_full(g))
-                )),
-            }
-        }
+        compared += compare_with_live_recodes(input, &wants, &mut failures);
     }
     println!("{compared} recodes compared with the live CPython 3.13");
     assert!(compared > 2_500, "only {compared} recodes compared");
@@ -1086,19 +1074,7 @@ fn construction_table_classes_recode_like_live_cpython_313() {
             6,
             "3.13 cannot load its own pickle {input}: {answer}"
         );
-        let data = unhex_bytes(input);
-        for (q, want) in wants.iter().enumerate() {
-            let got = pickle::recode(&data, q as u8, &LoadOptions::default());
-            compared += 1;
-            match (want.strip_prefix("ERR_"), &got) {
-                (Some(_), Err(_)) => {}
-                (None, Ok(got)) if hex_full(got) == *want => {}
-                _ => failures.push(format!(
-                    "{input} -> p{q}: cpython {want}\n  pydbm {:?}",
-                    got.map(|g| hex_full(&g))
-                )),
-            }
-        }
+        compared += compare_with_live_recodes(input, &wants, &mut failures);
     }
     println!("{} pickles, {compared} recodes compared", inputs.len());
     assert!(
@@ -1258,4 +1234,23 @@ fn run_python(py: &str, script: &str, stdin: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("hex output")
+}
+
+/// Recodes the hex pickle `input` at protocols 0.. and compares each with the live CPython
+/// 3.13 answer of the same index in `wants` (hex bytes, or `ERR_…` where 3.13 raised),
+/// pushing a line per difference onto `failures`; returns how many recodes it compared.
+fn compare_with_live_recodes(input: &str, wants: &[&str], failures: &mut Vec<String>) -> usize {
+    let data = unhex_bytes(input);
+    for (q, want) in wants.iter().enumerate() {
+        let got = pickle::recode(&data, q as u8, &LoadOptions::default());
+        match (want.strip_prefix("ERR_"), &got) {
+            (Some(_), Err(_)) => {}
+            (None, Ok(got)) if hex_full(got) == *want => {}
+            _ => failures.push(format!(
+                "{input} -> p{q}: live {want}\n  pydbm {:?}",
+                got.as_ref().map(|g| hex_full(g))
+            )),
+        }
+    }
+    wants.len()
 }

@@ -149,6 +149,13 @@ const DUPLICATE_SECTION_NO_SOURCE: &[(&str, Made)] = &[
     ("source", Made::None),
     ("lineno", Made::None),
 ];
+/// DuplicateSectionError with a source and no line number: the message names the source.
+const DUPLICATE_SECTION_FROM_SOURCE_NO_LINE: &[(&str, Made)] = &[
+    ("message", Text(WHILE_READING_SECTION_EXISTS)),
+    ("section", Arg(0)),
+    ("source", Arg(1)),
+    ("lineno", Made::None),
+];
 const TEST_FAILED_DICT: Option<&[(&str, Made)]> = Some(&[("msg", Arg(0)), ("stats", Made::None)]);
 
 /// Every (class, arity) whose construction CPython 3.13 completes with marker arguments, and
@@ -173,12 +180,7 @@ pub(crate) const CONSTRUCTIONS: &[Construction] = &[
         "DuplicateSectionError",
         2,
         &[Arg(0), Arg(1), Made::None],
-        Some(&[
-            ("message", Text(WHILE_READING_SECTION_EXISTS)),
-            ("section", Arg(0)),
-            ("source", Arg(1)),
-            ("lineno", Made::None),
-        ]),
+        Some(DUPLICATE_SECTION_FROM_SOURCE_NO_LINE),
     ),
     when_none(
         &[1],
@@ -212,12 +214,7 @@ pub(crate) const CONSTRUCTIONS: &[Construction] = &[
             "DuplicateSectionError",
             3,
             &[Arg(0), Arg(1), Made::None],
-            Some(&[
-                ("message", Text(WHILE_READING_SECTION_EXISTS)),
-                ("section", Arg(0)),
-                ("source", Arg(1)),
-                ("lineno", Made::None),
-            ]),
+            Some(DUPLICATE_SECTION_FROM_SOURCE_NO_LINE),
         ),
     ),
     when_none(
