@@ -46,6 +46,23 @@ impl<F: Store> HashStore<F> {
                 self.write_hash(&HashPage::empty(last))?;
             }
         }
+        // The new bucket's page must lie inside the file. Open checks only the buckets in
+        // use; a hostile meta can name a group reserved before (spares[g] != 0) or a group
+        // whose unused buckets fall outside the file, and `bucket_page` would then wrap or
+        // point past last_pgno (found by the ndbm_open fuzzer: spares[2] = 0xffffffff put
+        // bucket 2 on page 1). Nothing has changed yet unless a group was reserved above,
+        // which places the bucket inside the file by construction.
+        let g = ceil_log2(u64::from(new) + 1) as usize;
+        let page = u64::from(new) + u64::from(self.meta.spares[g.min(NSPARES - 1)]);
+        if page == 0 || page > u64::from(self.meta.last_pgno) {
+            return Err(self.corrupt(
+                96 + 4 * g.min(NSPARES - 1) as u64,
+                format!(
+                    "spares[{g}] placing bucket {new} on a page in 1..=last_pgno ({}), found page {page}",
+                    self.meta.last_pgno
+                ),
+            ));
+        }
         self.meta.max_bucket = new;
         if doubling {
             self.meta.low_mask = self.meta.high_mask;
