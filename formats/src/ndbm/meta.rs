@@ -192,17 +192,20 @@ impl HashMeta {
                 ),
             });
         }
-        if self.high_mask == u32::MAX
-            || !(self.high_mask.wrapping_add(1)).is_power_of_two()
-            || self.low_mask != self.high_mask >> 1
-            || self.max_bucket > self.high_mask
-            || self.max_bucket < self.low_mask
-        {
+        // libdb keeps high_mask = 2^ceil_log2(max_bucket + 1) - 1 and low_mask = high_mask >> 1
+        // (ndbm spec §3.4; a table doubles when max_bucket passes high_mask). Looser masks
+        // let a split skip the doubling and put a new bucket on a page that is not its own
+        // (found by the ndbm_open fuzzer: max_bucket 3 with masks 7/3 put bucket 4 on page 4).
+        let want_high = (1u64 << super::hash::ceil_log2(u64::from(self.max_bucket) + 1)) - 1;
+        if u64::from(self.high_mask) != want_high || self.low_mask != self.high_mask >> 1 {
             return Err(MetaError {
                 offset: 72,
                 expected: format!(
-                    "max_bucket {} within masks high {:#x} / low {:#x}",
-                    self.max_bucket, self.high_mask, self.low_mask
+                    "masks high {want_high:#x} / low {:#x} for max_bucket {}, found high {:#x} / low {:#x}",
+                    want_high >> 1,
+                    self.max_bucket,
+                    self.high_mask,
+                    self.low_mask
                 ),
             });
         }
