@@ -107,6 +107,9 @@ fn batch_test(name: &str) {
                 Err(e)
                     if (t.name == "sqlite3" && e.contains("no such table: Dict"))
                         || (t.name == "dumb" && e.contains("db.dir: No such file"))
+                        // Killed between creating the file and writing its header: 0
+                        // bytes, which libgdbm also refuses to read ("Empty database").
+                        || (t.name == "gnu" && e.contains("Empty database"))
                         || e.contains("shorter than") =>
                 {
                     half_created += 1;
